@@ -1,0 +1,1 @@
+"""Training jobs for Picsellia experiments."""

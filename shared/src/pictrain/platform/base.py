@@ -1,0 +1,81 @@
+"""The backend protocol: the only thing that differs between a local run and a Picsellia run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class JobStatus(str, Enum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DatasetSplit:
+    """One split as fetched: a folder of images and the COCO file that describes them."""
+
+    name: str
+    images_dir: Path
+    coco_file: Path
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One predicted box in pixels, top-left origin, with its label name and confidence."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Predictions for one test image, keyed by the image's file name in the COCO export."""
+
+    file_name: str
+    detections: list[Detection] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    """Where parameters and data come from and where metrics, artifacts and status go.
+
+    Writes may be asynchronous; `close()` flushes them and must be called once, last.
+    """
+
+    def parameters(self) -> dict[str, Any]: ...
+
+    def datasets(self, dest: Path) -> dict[str, DatasetSplit]:
+        """Fetch the attached splits under `dest`, keyed by canonical name (train/val/test)."""
+        ...
+
+    def base_weights(self, dest: Path) -> Path | None:
+        """Starting weights the user attached, downloaded under `dest`, or None."""
+        ...
+
+    def log_series(self, name: str, step: int, value: float) -> None:
+        """Append one point to a curve (one per epoch)."""
+        ...
+
+    def log_value(self, name: str, value: float) -> None: ...
+
+    def log_table(self, name: str, table: dict[str, Any]) -> None: ...
+
+    def log_image(self, name: str, path: Path) -> None: ...
+
+    def log_labelmap(self, labelmap: dict[str, str]) -> None: ...
+
+    def store_artifact(self, name: str, path: Path) -> None: ...
+
+    def add_evaluations(self, evaluations: list[Evaluation]) -> None: ...
+
+    def set_status(self, status: JobStatus, reason: str | None = None) -> None: ...
+
+    def close(self) -> None: ...
