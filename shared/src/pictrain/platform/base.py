@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
@@ -47,7 +47,8 @@ class Evaluation:
 class Backend(Protocol):
     """Where parameters and data come from and where metrics, artifacts and status go.
 
-    Writes may be asynchronous; `close()` flushes them and must be called once, last.
+    Writes may be asynchronous: `flush()` waits for them and raises PlatformError when one never
+    went through; `close()` sends what is left and must be called once, last.
     """
 
     def parameters(self) -> dict[str, Any]: ...
@@ -74,8 +75,12 @@ class Backend(Protocol):
 
     def store_artifact(self, name: str, path: Path) -> None: ...
 
-    def add_evaluations(self, evaluations: list[Evaluation]) -> None: ...
+    def add_evaluations(self, evaluations: list[Evaluation]) -> None:
+        """Every test image's predictions; the backend batches them as its platform needs."""
+        ...
 
     def set_status(self, status: JobStatus, reason: str | None = None) -> None: ...
+
+    def flush(self) -> None: ...
 
     def close(self) -> None: ...

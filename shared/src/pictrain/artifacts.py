@@ -1,0 +1,80 @@
+"""What a run leaves behind: the deployable ONNX, the resolved config, a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TRACKED_PACKAGES = ("pictrain", "ultralytics", "torch", "torchvision", "picsellia", "pycocotools")
+
+
+def export_onnx(weights: Path, image_size: int, dest: Path) -> Path:
+    """The export Picsellia's pre-annotation and serving consume: static 1x3xNxN, opset 18,
+    raw head (NMS outside the graph), inputs `images`."""
+    from ultralytics import YOLO
+
+    exported = YOLO(str(weights)).export(
+        format="onnx", imgsz=image_size, dynamic=False, batch=1, opset=18, simplify=True
+    )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(exported), dest)
+    return dest
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(path: Path, inputs: dict[str, Any]) -> Path:
+    """Versions, code revision and input checksums: enough to tell two runs apart later."""
+    manifest = {
+        "python": platform.python_version(),
+        "packages": {name: _version(name) for name in TRACKED_PACKAGES},
+        "git_sha": _git_sha(),
+        "inputs": inputs,
+    }
+    path.write_text(json.dumps(manifest, indent=2))
+    return path
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_sha() -> str | None:
+    """Baked into images as PICTRAIN_GIT_SHA; from the checkout when run from source."""
+    if sha := os.environ.get("PICTRAIN_GIT_SHA"):
+        return sha
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

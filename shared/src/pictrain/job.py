@@ -1,0 +1,153 @@
+"""The pipeline, identical for every backend: fetch -> prepare -> train -> evaluate -> publish."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from pictrain import artifacts
+from pictrain.config import ModelConfig
+from pictrain.data.prepare import PreparedDataset, prepare_detection
+from pictrain.errors import INTERNAL_ERROR_EXIT_CODE, JobInterrupted, PlatformError, UserError
+from pictrain.evaluate.run import evaluate_split
+from pictrain.params import Parameters, parse_parameters
+from pictrain.platform.base import Backend, JobStatus
+from pictrain.train.runner import TrainResult, checkpoints, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    backend: Backend
+    run_dir: Path
+    config: ModelConfig
+
+    def run(self) -> int:
+        """Run to the end; return the process exit code. Never raises for a failed job."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with _signals_raise():
+                self.backend.set_status(JobStatus.RUNNING)
+                self._pipeline()
+                self.backend.flush()
+                self.backend.set_status(JobStatus.DONE)
+                log.info("done: results in %s", self.run_dir)
+                return 0
+        except (UserError, PlatformError) as exc:
+            return self._fail(str(exc), exc.exit_code)
+        except JobInterrupted as exc:
+            return self._fail(f"stopped by {exc}", exc.exit_code)
+        except Exception as exc:
+            log.exception("internal error")
+            return self._fail(
+                f"internal error: {type(exc).__name__}: {exc}", INTERNAL_ERROR_EXIT_CODE
+            )
+        finally:
+            self.backend.close()
+
+    def _pipeline(self) -> None:
+        params, defaulted = parse_parameters(self.backend.parameters(), self.config.defaults)
+        model_name = params.model or self.config.model
+        log.info("parameters: %s", params.model_dump(exclude_defaults=True))
+        log.info("left at their default: %s", ", ".join(defaulted))
+        splits = self.backend.datasets(self.run_dir / "downloads")
+        dataset = prepare_detection(splits, self.run_dir / "dataset", params.seed)
+        self.backend.log_labelmap(dataset.labelmap)
+        weights = self.backend.base_weights(self.run_dir / "weights")
+        result = train(
+            model_name, weights, dataset.data_yaml, params, self._train_dir, self.backend
+        )
+        for plot in result.plots:
+            self.backend.log_image(plot.stem, plot)
+        self.backend.store_artifact("best-model", result.best)
+        self._evaluate(result, dataset, params)
+        self._publish(result, dataset, params, model_name, weights)
+
+    @property
+    def _train_dir(self) -> Path:
+        return self.run_dir / "train"
+
+    def _evaluate(self, result: TrainResult, dataset: PreparedDataset, params: Parameters) -> None:
+        evaluation = evaluate_split(
+            result.best,
+            dataset.images_dir("test"),
+            dataset.labels_dir("test"),
+            dataset.names,
+            params.image_size,
+            params.device,
+            params.conf_threshold,
+            self.run_dir / "evaluation",
+            dataset.source_name,
+        )
+        for name, value in evaluation.report.stats.items():
+            self.backend.log_value(f"test/{name}", value)
+        per_class = evaluation.report.per_class_ap
+        self.backend.log_table(
+            "test/per-class-AP",
+            {
+                "columns": ["AP50-95"],
+                "rows": list(per_class),
+                "data": [[v] for v in per_class.values()],
+            },
+        )
+        self.backend.add_evaluations(evaluation.evaluations)
+
+    def _publish(
+        self,
+        result: TrainResult,
+        dataset: PreparedDataset,
+        params: Parameters,
+        model_name: str,
+        weights: Path | None,
+    ) -> None:
+        out = self.run_dir / "export"
+        out.mkdir(exist_ok=True)
+        onnx = artifacts.export_onnx(result.best, params.image_size, out / "model-latest.onnx")
+        self.backend.store_artifact("model-latest", onnx)
+        config = {
+            "task": self.config.task,
+            "model": model_name,
+            "labelmap": dataset.labelmap,
+            "parameters": params.model_dump(),
+        }
+        self.backend.store_artifact("config", artifacts.write_config(out / "config.yaml", config))
+        inputs = {
+            "splits": dataset.checksums(),
+            "base_weights": (
+                {"file": weights.name, "sha256": artifacts.sha256(weights)} if weights else None
+            ),
+        }
+        manifest = artifacts.write_manifest(out / "manifest.json", inputs)
+        self.backend.store_artifact("manifest", manifest)
+
+    def _fail(self, reason: str, exit_code: int) -> int:
+        log.error("FAILED: %s", reason)
+        try:
+            for checkpoint in checkpoints(self._train_dir)[:1]:
+                self.backend.store_artifact("best-model", checkpoint)
+                log.info("uploaded the weights trained so far (%s)", checkpoint.name)
+            self.backend.set_status(JobStatus.FAILED, reason)
+        except Exception:
+            log.exception("could not report the failure")
+        return exit_code
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Turn SIGTERM (docker stop, platform abort) into an exception so the failure path runs."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise JobInterrupted(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

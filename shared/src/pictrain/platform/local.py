@@ -1,0 +1,124 @@
+"""The local backend: a dataset folder in; what the platform would get, written to a run folder.
+
+Folder contract: `DIR/parameters.json|yaml` (optional), `DIR/<split>/images/` and
+`DIR/<split>/annotations.json` (COCO) per split; only `train` is required. An optional
+`DIR/pretrained-weights.pt` is the starting point, as the experiment file of that name is.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pictrain.data.splits import canonical_split
+from pictrain.errors import UserError
+from pictrain.platform.base import DatasetSplit, Evaluation, JobStatus
+
+PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
+WEIGHTS_FILE = "pretrained-weights.pt"
+
+
+class LocalBackend:
+    def __init__(self, dataset_dir: Path, run_dir: Path) -> None:
+        if not dataset_dir.is_dir():
+            raise UserError(f"dataset folder {dataset_dir} does not exist")
+        self.dataset_dir = dataset_dir
+        self.run_dir = run_dir
+        self._artifacts = run_dir / "artifacts"
+        self._plots = run_dir / "plots"
+        for folder in (self._artifacts, self._plots):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def parameters(self) -> dict[str, Any]:
+        for name in PARAMETER_FILES:
+            path = self.dataset_dir / name
+            if path.is_file():
+                return _read_mapping(path)
+        return {}
+
+    def datasets(self, dest: Path) -> dict[str, DatasetSplit]:
+        splits: dict[str, DatasetSplit] = {}
+        for folder in sorted(p for p in self.dataset_dir.iterdir() if p.is_dir()):
+            name = canonical_split(folder.name)
+            if name is None:
+                continue
+            if name in splits:
+                raise UserError(f"two folders in {self.dataset_dir} are the {name} split")
+            coco = folder / "annotations.json"
+            if not coco.is_file():
+                raise UserError(f"{folder} has no annotations.json (COCO)")
+            splits[name] = DatasetSplit(name, folder / "images", coco)
+        return splits
+
+    def base_weights(self, dest: Path) -> Path | None:
+        weights = self.dataset_dir / WEIGHTS_FILE
+        return weights if weights.is_file() else None
+
+    def log_series(self, name: str, step: int, value: float) -> None:
+        self._append("metrics.jsonl", {"name": name, "step": step, "value": value})
+
+    def log_value(self, name: str, value: float) -> None:
+        self._append("metrics.jsonl", {"name": name, "step": None, "value": value})
+
+    def log_table(self, name: str, table: dict[str, Any]) -> None:
+        self._write_json(self.run_dir / "tables" / f"{_slug(name)}.json", table)
+
+    def log_image(self, name: str, path: Path) -> None:
+        shutil.copyfile(path, self._plots / f"{_slug(name)}{path.suffix}")
+
+    def log_labelmap(self, labelmap: dict[str, str]) -> None:
+        self._write_json(self._artifacts / "labelmap.json", labelmap)
+
+    def store_artifact(self, name: str, path: Path) -> None:
+        shutil.copyfile(path, self._artifacts / f"{name}{path.suffix}")
+
+    def add_evaluations(self, evaluations: list[Evaluation]) -> None:
+        for evaluation in evaluations:
+            self._append("evaluations.jsonl", asdict(evaluation))
+
+    def set_status(self, status: JobStatus, reason: str | None = None) -> None:
+        record = {"status": status.value, "reason": reason, "at": datetime.now(UTC).isoformat()}
+        self._write_json(self.run_dir / "status.json", record)
+
+    def flush(self) -> None:
+        """Nothing is buffered: every write above is on disk when it returns."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def _append(self, file_name: str, record: dict[str, Any]) -> None:
+        with self._lock, (self.run_dir / file_name).open("a") as stream:
+            stream.write(json.dumps(record) + "\n")
+
+    @staticmethod
+    def _write_json(path: Path, content: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content, indent=2))
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    try:
+        data = (
+            json.loads(path.read_text())
+            if path.suffix == ".json"
+            else yaml.safe_load(path.read_text())
+        )
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"{path.name} is not valid: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path.name} must hold a mapping of parameter names to values")
+    return data
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -1,0 +1,44 @@
+"""Terminal output -> log lines: the platform's log view gets no progress-bar floods."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class ProgressCollapser:
+    """A progress bar redraws one line with `\\r` many times a second (ultralytics does so even
+    without a terminal). Keep each line's final state, plus the bar's current state at most once
+    every `interval` seconds so a long epoch still shows progress."""
+
+    def __init__(self, interval: float = 15.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._pending = ""
+        self._last_partial = ""
+        self._last_partial_at = clock()
+
+    def feed(self, text: str) -> list[str]:
+        *complete, self._pending = (self._pending + text).split("\n")
+        lines = [_final_state(line) for line in complete]
+        self._pending = self._pending.rsplit("\r", 1)[-1]
+        if lines:
+            self._last_partial_at = self._clock()
+        current = _ANSI.sub("", self._pending).rstrip()
+        due = self._clock() - self._last_partial_at >= self._interval
+        if current and due and current != self._last_partial:
+            lines.append(current)
+            self._last_partial, self._last_partial_at = current, self._clock()
+        return [line for line in lines if line]
+
+    def close(self) -> list[str]:
+        rest = _final_state(self._pending)
+        self._pending = ""
+        return [rest] if rest else []
+
+
+def _final_state(line: str) -> str:
+    return _ANSI.sub("", line.rsplit("\r", 1)[-1]).rstrip()

@@ -1,0 +1,311 @@
+"""The Picsellia backend: the experiment, read and written through the official SDK."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from picsellia import Client
+from picsellia import exceptions as px
+from picsellia.types.enums import AnnotationFileType, InferenceType, LogType
+from picsellia.types.enums import JobStatus as ExperimentStatus
+from picsellia.types.payload import EvaluationFormat, RectangleFormat
+
+from pictrain.data.splits import canonical_split
+from pictrain.errors import PlatformError, UserError
+from pictrain.platform.base import DatasetSplit, Evaluation, JobStatus
+from pictrain.platform.env import PicselliaContext
+from pictrain.platform.retry import RetryPolicy, exception_chain, is_transient
+from pictrain.platform.sender import BackgroundSender
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DOWNLOAD_WORKERS = 8
+EVALUATIONS_PER_CALL = 100  # the SDK's own limit
+WEIGHT_SUFFIXES = (".pt", ".pth")
+PRETRAINED_ARTIFACT = "pretrained-weights"
+DATASET_TYPE = {"detect": InferenceType.OBJECT_DETECTION}
+STATUS = {
+    JobStatus.RUNNING: ExperimentStatus.RUNNING,
+    JobStatus.DONE: ExperimentStatus.SUCCESS,
+    JobStatus.FAILED: ExperimentStatus.FAILED,
+}
+
+
+class PicselliaBackend:
+    def __init__(
+        self, context: PicselliaContext, task: str, policy: RetryPolicy | None = None
+    ) -> None:
+        self._policy = policy or RetryPolicy()
+        self._task = task
+        self._client = self._connect(context)
+        self.experiment = self._find_experiment(context)
+        self._sender = BackgroundSender(self._policy)
+        self._assets: dict[str, tuple[str, dict[str, Any]]] = {}  # file stem -> asset id, labels
+        self._curves: set[str] = set()
+
+    # --- reading -------------------------------------------------------------------------
+
+    def parameters(self) -> dict[str, Any]:
+        try:
+            data = self._call("read the parameters log", self.experiment.get_log, "parameters").data
+        except px.ResourceNotFoundError:
+            return {}
+        if not isinstance(data, dict):
+            raise UserError(
+                "the experiment's `parameters` log must be a mapping of names to values"
+            )
+        return data
+
+    def datasets(self, dest: Path) -> dict[str, DatasetSplit]:
+        attached = self._call(
+            "list the attached dataset versions", self.experiment.get_attached_dataset_versions
+        )
+        splits: dict[str, DatasetSplit] = {}
+        for alias, version in sorted(attached.items()):
+            name = canonical_split(alias)
+            if name is None:
+                log.warning(
+                    "ignoring the dataset version attached as %r (not train/val/test)", alias
+                )
+                continue
+            if name in splits:
+                raise UserError(f"two dataset versions are attached as the {name} split")
+            self._check_type(alias, version)
+            splits[name] = self._fetch(name, version, dest / name)
+        return splits
+
+    def base_weights(self, dest: Path) -> Path | None:
+        """The experiment's `pretrained-weights`, else the base model version's weights file."""
+        try:
+            artifact = self._call(
+                "find pretrained-weights", self.experiment.get_artifact, PRETRAINED_ARTIFACT
+            )
+            return self._download(artifact, dest / "experiment", PRETRAINED_ARTIFACT)
+        except px.ResourceNotFoundError:
+            pass
+        try:
+            version = self._call(
+                "find the base model version", self.experiment.get_base_model_version
+            )
+        except (px.ResourceNotFoundError, px.NoBaseModelVersionError):
+            return None
+        files = self._call("list the base model files", version.list_files)
+        for model_file in files:
+            if model_file.filename.endswith(WEIGHT_SUFFIXES):
+                return self._download(model_file, dest / "base-model", model_file.name)
+        return None
+
+    # --- writing (in the background, in order) ---------------------------------------------
+
+    def log_series(self, name: str, step: int, value: float) -> None:
+        self._sender.submit(f"log {name}", partial(self._append_point, name, step, value))
+
+    def log_value(self, name: str, value: float) -> None:
+        self._log(name, value, LogType.VALUE)
+
+    def log_table(self, name: str, table: dict[str, Any]) -> None:
+        self._log(name, table, LogType.TABLE)
+
+    def log_image(self, name: str, path: Path) -> None:
+        self._log(name, str(path), LogType.IMAGE)
+
+    def log_labelmap(self, labelmap: dict[str, str]) -> None:
+        self._log("labelmap", labelmap, LogType.LABELMAP)
+
+    def store_artifact(self, name: str, path: Path) -> None:
+        self._sender.submit(
+            f"store artifact {name}", partial(self.experiment.store, name, str(path))
+        )
+
+    def add_evaluations(self, evaluations: list[Evaluation]) -> None:
+        payload = {}
+        skipped = 0
+        for evaluation in evaluations:
+            asset_id, labels = self._assets[Path(evaluation.file_name).stem]
+            rectangles = []
+            for d in evaluation.detections:
+                if d.label not in labels:
+                    skipped += 1
+                    continue
+                rectangles.append(
+                    RectangleFormat(
+                        x=d.x, y=d.y, w=d.w, h=d.h, label_id=labels[d.label].id, score=d.score
+                    )
+                )
+            payload[asset_id] = EvaluationFormat(rectangles=rectangles)
+        if skipped:
+            log.warning("%d predicted boxes have a label the test dataset lacks: not sent", skipped)
+        items = list(payload.items())
+        for start in range(0, len(items), EVALUATIONS_PER_CALL):
+            batch = dict(items[start : start + EVALUATIONS_PER_CALL])
+            self._sender.submit(
+                f"send evaluations {start + 1}-{start + len(batch)}",
+                partial(self.experiment.add_evaluations, batch),
+            )
+        if items:
+            self._sender.submit(
+                "start the evaluation metrics computation",
+                partial(self.experiment.compute_evaluations_metrics, DATASET_TYPE[self._task]),
+            )
+
+    def set_status(self, status: JobStatus, reason: str | None = None) -> None:
+        if reason:
+            self._log("failure reason", reason, LogType.VALUE)
+        self._sender.submit(
+            f"set the experiment status to {status.value}",
+            partial(self.experiment.update_job_status, STATUS[status]),
+        )
+
+    def flush(self) -> None:
+        """Wait for every queued call; a call that never went through fails the job."""
+        self._sender.drain()
+        if self._sender.failures:
+            failed = ", ".join(self._sender.failures)
+            self._sender.failures.clear()
+            raise PlatformError(f"platform calls failed after retries: {failed}")
+
+    def close(self) -> None:
+        self._sender.close(timeout=300)
+        if self._sender.failures:
+            log.error("unsent to the platform: %s", ", ".join(self._sender.failures))
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """A synchronous, idempotent call: retried, and a lasting outage is a PlatformError."""
+        try:
+            return self._policy.call(what, fn, *args, **kwargs)
+        except (px.ResourceNotFoundError, px.NoBaseModelVersionError, UserError):
+            raise
+        except px.UnauthorizedError:
+            raise UserError("the platform refused the API token (expired or revoked?)") from None
+        except Exception as exc:
+            if is_transient(exc) or isinstance(exc, px.PicselliaError):
+                raise PlatformError(f"could not {what}: {exc}") from None
+            raise
+
+    def _log(self, name: str, data: Any, kind: LogType) -> None:
+        self._sender.submit(f"log {name}", partial(self.experiment.log, name, data, kind))
+
+    def _append_point(self, name: str, step: int, value: float) -> None:
+        """A LINE log appends what is posted; a relaunch from epoch 1 starts the curve again."""
+        if name not in self._curves:
+            if step == 1:
+                with contextlib.suppress(px.ResourceNotFoundError):
+                    self.experiment.get_log(name).delete()
+            self._curves.add(name)
+        self.experiment.log(name, [value], LogType.LINE)
+
+    def _connect(self, context: PicselliaContext) -> Client:
+        def connect() -> Client:
+            return Client(
+                api_token=context.api_token.get_secret_value(),
+                organization_id=context.organization_id,
+                organization_name=context.organization_name,
+                host=context.host,
+            )
+
+        try:
+            return self._policy.call(f"connect to {context.host}", connect)
+        except Exception as exc:
+            if _caused_by(exc, px.UnauthorizedError):
+                raise UserError(
+                    f"{context.host} refused the API token (expired or revoked?)"
+                ) from None
+            if _caused_by(exc, px.ResourceNotFoundError):
+                raise UserError("the organization was not found with this API token") from None
+            raise PlatformError(f"cannot connect to {context.host}: {_first_line(exc)}") from None
+
+    def _find_experiment(self, context: PicselliaContext) -> Any:
+        try:
+            if context.experiment_id:
+                return self._call(
+                    "find the experiment", self._client.get_experiment_by_id, context.experiment_id
+                )
+            project = self._call("find the project", self._client.get_project, context.project_name)
+            return self._call(
+                "find the experiment", project.get_experiment, context.experiment_name
+            )
+        except px.ResourceNotFoundError:
+            wanted = context.experiment_id or f"{context.project_name}/{context.experiment_name}"
+            raise UserError(f"experiment {wanted} not found in this organization") from None
+
+    def _check_type(self, alias: str, version: Any) -> None:
+        expected = DATASET_TYPE[self._task]
+        if version.type != expected:
+            raise UserError(
+                f"the dataset version attached as {alias!r} is a {version.type} dataset; "
+                f"this image trains {self._task} and needs {expected} datasets"
+            )
+
+    def _fetch(self, split: str, version: Any, folder: Path) -> DatasetSplit:
+        """Assets saved as <asset id>.<ext>: a user's file name can never escape the folder."""
+        images = folder / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        try:
+            listed = self._call(f"list the {split} assets", version.list_assets)
+        except px.NoDataError:
+            raise UserError(f"the dataset version attached as {split} has no assets") from None
+        assets = list(listed)
+        log.info("downloading %d %s images", len(assets), split)
+        # MultiAsset.download swallows per-file failures: check every file afterwards.
+        self._call(
+            f"download the {split} images",
+            listed.download,
+            images,
+            max_workers=DOWNLOAD_WORKERS,
+            use_id=True,
+        )
+        for asset in assets:
+            if not (images / asset.id_with_extension).is_file():
+                self._call(f"download {asset.filename}", asset.download, images, True, use_id=True)
+        labels = {
+            label.name: label for label in self._call(f"list {split} labels", version.list_labels)
+        }
+        by_filename = {asset.filename: asset.id_with_extension for asset in assets}
+        for asset in assets:
+            self._assets[Path(asset.id_with_extension).stem] = (str(asset.id), labels)
+        exported = Path(
+            self._call(
+                f"export the {split} annotations",
+                version.export_annotation_file,
+                AnnotationFileType.COCO,
+                str(folder / "export"),
+            )
+        )
+        coco_file = folder / "annotations.json"
+        coco_file.write_text(
+            json.dumps(_rename_images(json.loads(exported.read_text()), by_filename))
+        )
+        return DatasetSplit(split, images, coco_file, version_id=str(version.id))
+
+    def _download(self, downloadable: Any, folder: Path, what: str) -> Path:
+        if Path(downloadable.filename).name != downloadable.filename:
+            raise UserError(f"{what} has an unsafe file name {downloadable.filename!r}")
+        self._call(f"download {what}", downloadable.download, folder, True)
+        path = folder / downloadable.filename
+        if not path.is_file():
+            raise PlatformError(f"{what} ({downloadable.filename}) did not download")
+        return path
+
+
+def _rename_images(coco: dict[str, Any], by_filename: dict[str, str]) -> dict[str, Any]:
+    """Point the export's file names at the files as saved; images without an asset are left
+    as they are, so the converter reports them missing instead of this silently dropping them."""
+    for image in coco.get("images", []):
+        image["file_name"] = by_filename.get(image["file_name"], image["file_name"])
+    return coco
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return any(isinstance(seen, kind) for seen in exception_chain(exc))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,57 @@
+"""A background sender: the training loop hands over metric and artifact uploads and moves on."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pictrain.platform.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Task:
+    what: str
+    fn: Callable[[], object]
+
+
+class BackgroundSender:
+    """One worker thread, so calls reach the platform in the order they were made (curves are
+    appended point by point). A call that still fails after retries is logged and counted; it
+    never stops training."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self._queue: queue.Queue[_Task | None] = queue.Queue()
+        self.failures: list[str] = []
+        self._thread = threading.Thread(target=self._work, name="platform-sender", daemon=True)
+        self._thread.start()
+
+    def submit(self, what: str, fn: Callable[[], object]) -> None:
+        self._queue.put(_Task(what, fn))
+
+    def drain(self) -> None:
+        """Block until everything submitted so far has been sent (or has failed)."""
+        self._queue.join()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Send everything still queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.failures.append(f"{self._queue.qsize()} platform calls unsent after {timeout}s")
+
+    def _work(self) -> None:
+        while (task := self._queue.get()) is not None:
+            try:
+                self._policy.call(task.what, task.fn)
+            except Exception as exc:
+                log.error("could not %s: %s", task.what, exc)
+                self.failures.append(task.what)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
