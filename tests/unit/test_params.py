@@ -70,3 +70,11 @@ def test_ultralytics_overrides_use_its_names():
 def test_accepted_names_include_aliases():
     names = Parameters.accepted_names()
     assert {"epochs", "epoch", "imgsz", "input_shape", "batch"} <= set(names)
+
+
+def test_readme_documents_every_parameter():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [name for name in Parameters.accepted_names() if f"`{name}`" not in readme]
+    assert not missing, f"parameters missing from README.md: {missing}"

@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--coco", type=Path, required=True)
     convert.add_argument("--images", type=Path, required=True)
     convert.add_argument("--out", type=Path, required=True)
-    convert.add_argument("--split", default="train")
+    convert.add_argument("--split", choices=["train", "val", "test"], default="train")
     convert.set_defaults(command=_convert)
 
     setup = sub.add_parser(
@@ -142,12 +142,15 @@ def _convert(args: argparse.Namespace) -> int:
     try:
         names = labelmap_from([args.coco])
         summary = convert_detection(args.coco, args.images, args.out, args.split, names)
-        data_yaml = write_data_yaml(args.out, names, [args.split])
     except UserError as exc:
         logging.getLogger("pictrain").error("FAILED: %s", exc)
         return exc.exit_code
     print(summary)
-    print(f"wrote {data_yaml}")
+    converted = [s for s in ("train", "val", "test") if (args.out / "images" / s).is_dir()]
+    if "train" in converted:
+        print(f"wrote {write_data_yaml(args.out, names, converted)}")
+    else:
+        print("no data.yaml yet: convert a train split into the same --out")
     return 0
 
 

@@ -1,0 +1,26 @@
+"""Session-wide test settings: ultralytics offline and confined to a temporary settings dir."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.emulator.fixtures"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ultralytics_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep ultralytics (in-process and in the jobs tests start) off the network and out of
+    the user's ~/.config."""
+    config_dir = tmp_path_factory.mktemp("ultralytics")
+    saved = {k: os.environ.get(k) for k in ("YOLO_CONFIG_DIR", "YOLO_OFFLINE")}
+    os.environ.update(YOLO_CONFIG_DIR=str(config_dir), YOLO_OFFLINE="1")
+    yield config_dir
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -1,0 +1,201 @@
+"""`pictrain run --local` end to end, as a subprocess: the whole run-folder contract."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from pictrain.evaluate.coco_eval import STAT_NAMES
+from pictrain.synthetic import make_detection_dataset
+
+pytestmark = pytest.mark.slow
+
+PARAMETERS = {"epochs": 2, "batch_size": 4, "image_size": 64, "workers": 0, "seed": 1}
+
+
+def _dataset(root: Path, parameters: dict, n_images: int = 16) -> Path:
+    make_detection_dataset(root, n_images=n_images, image_size=64, seed=0)
+    (root / "parameters.json").write_text(json.dumps(parameters))
+    return root
+
+
+def _pictrain(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pictrain", *args]
+
+
+def _run(dataset: Path, runs: Path, name: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _pictrain("run", "--local", str(dataset), "--name", name, "--runs-dir", str(runs)),
+        cwd=dataset.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    root = tmp_path_factory.mktemp("local-run")
+    dataset = _dataset(root / "dataset", PARAMETERS)
+    result = _run(dataset, root / "runs", "tiny")
+    return root / "runs" / "tiny", result
+
+
+def test_run_succeeds(finished_run):
+    run_dir, result = finished_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "done" and status["reason"] is None
+
+
+def test_metrics_stream_one_point_per_epoch(finished_run):
+    run_dir, _ = finished_run
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    curves: dict[str, list[int]] = {}
+    for record in records:
+        if record["step"] is not None:
+            curves.setdefault(record["name"], []).append(record["step"])
+    for name in ("train/box_loss", "val/mAP50(B)", "val/mAP50-95(B)", "lr/pg0"):
+        assert curves[name] == [1, 2], name
+    finals = {r["name"]: r["value"] for r in records if r["step"] is None}
+    assert set(finals) == {f"test/{name}" for name in STAT_NAMES}
+    assert all(-1 <= v <= 1 for v in finals.values())
+
+
+def test_artifacts(finished_run):
+    run_dir, _ = finished_run
+    artifacts = run_dir / "artifacts"
+    expected = {
+        "best-model.pt",
+        "model-latest.onnx",
+        "labelmap.json",
+        "config.yaml",
+        "manifest.json",
+    }
+    assert expected <= {p.name for p in artifacts.iterdir()}
+    assert json.loads((artifacts / "labelmap.json").read_text()) == {
+        "0": "circle",
+        "1": "square",
+        "2": "triangle",
+    }
+    config = yaml.safe_load((artifacts / "config.yaml").read_text())
+    assert config["task"] == "detect" and config["model"] == "yolov8n"
+    assert config["parameters"]["epochs"] == 2 and config["parameters"]["image_size"] == 64
+    manifest = json.loads((artifacts / "manifest.json").read_text())
+    assert manifest["packages"]["ultralytics"] and manifest["packages"]["torch"]
+    assert "git_sha" in manifest
+    assert set(manifest["inputs"]["splits"]) == {"train", "val", "test"}
+    assert all(len(s["annotations_sha256"]) == 64 for s in manifest["inputs"]["splits"].values())
+
+
+def test_onnx_model_runs_in_onnxruntime(finished_run):
+    import onnxruntime
+
+    run_dir, _ = finished_run
+    session = onnxruntime.InferenceSession(str(run_dir / "artifacts" / "model-latest.onnx"))
+    (model_input,) = session.get_inputs()
+    assert model_input.name == "images" and model_input.shape == [1, 3, 64, 64]
+    (output,) = session.run(None, {"images": np.zeros((1, 3, 64, 64), np.float32)})
+    assert output.shape[:2] == (1, 4 + 3)  # raw head: 4 box coordinates + 3 class scores
+
+
+def test_evaluation_folder(finished_run):
+    run_dir, _ = finished_run
+    evaluation = run_dir / "evaluation"
+    stats = json.loads((evaluation / "coco_stats.json").read_text())
+    assert list(stats) == list(STAT_NAMES)
+    predictions = json.loads((evaluation / "predictions.json").read_text())
+    assert all({"image_id", "category_id", "bbox", "score"} <= p.keys() for p in predictions)
+    ground_truth = json.loads((evaluation / "ground_truth.json").read_text())
+    evaluations = (run_dir / "evaluations.jsonl").read_text().splitlines()
+    assert len(evaluations) == len(ground_truth["images"]) > 0
+    assert (run_dir / "tables" / "test_per-class-AP.json").is_file()
+
+
+def test_training_plots(finished_run):
+    run_dir, _ = finished_run
+    plots = {p.name for p in (run_dir / "plots").glob("*.png")}
+    assert "results.png" in plots and "confusion_matrix.png" in plots
+
+
+def test_unknown_parameter_fails_with_the_reason_and_no_traceback(tmp_path):
+    dataset = _dataset(tmp_path / "dataset", {**PARAMETERS, "epochz": 3}, n_images=4)
+    result = _run(dataset, tmp_path / "runs", "bad")
+    assert result.returncode == 2
+    status = json.loads((tmp_path / "runs" / "bad" / "status.json").read_text())
+    assert status["status"] == "failed" and "'epochz'" in status["reason"]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_dataset_without_usable_images_fails_clearly(tmp_path):
+    dataset = _dataset(tmp_path / "dataset", PARAMETERS, n_images=4)
+    for image in (dataset / "train" / "images").iterdir():
+        image.write_bytes(b"not a jpeg")
+    result = _run(dataset, tmp_path / "runs", "corrupt")
+    assert result.returncode == 2
+    status = json.loads((tmp_path / "runs" / "corrupt" / "status.json").read_text())
+    assert "0 usable images" in status["reason"]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_sigterm_fails_the_run_and_keeps_the_weights_trained_so_far(tmp_path):
+    dataset = _dataset(tmp_path / "dataset", {**PARAMETERS, "epochs": 200}, n_images=8)
+    runs = tmp_path / "runs"
+    process = subprocess.Popen(
+        _pictrain(
+            "run",
+            "--local",
+            str(dataset),
+            "--name",
+            "stopped",
+            "--runs-dir",
+            str(runs),
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    metrics = runs / "stopped" / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.exists() and "val/mAP50(B)" in metrics.read_text()):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    status = json.loads((runs / "stopped" / "status.json").read_text())
+    assert status["status"] == "failed" and "SIGTERM" in status["reason"]
+    assert (runs / "stopped" / "artifacts" / "best-model.pt").is_file()
+
+
+def test_convert_command_writes_yolo_layout(tmp_path):
+    files = make_detection_dataset(tmp_path / "coco", n_images=4, image_size=64, seed=0)
+    out = tmp_path / "yolo"
+    result = subprocess.run(
+        _pictrain(
+            "convert",
+            "--task",
+            "detect",
+            "--coco",
+            str(files["train"]),
+            "--images",
+            str(tmp_path / "coco" / "train" / "images"),
+            "--out",
+            str(out),
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(list((out / "labels" / "train").glob("*.txt"))) == 4
+    assert (out / "data.yaml").is_file()

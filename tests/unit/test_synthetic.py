@@ -1,0 +1,98 @@
+"""The synthetic shapes dataset: deterministic, valid COCO, converts without a single fix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pictrain.data.convert import convert_detection
+from pictrain.data.labels import labelmap_from
+from pictrain.synthetic import make_detection_dataset, split_counts
+from PIL import Image
+from pycocotools.coco import COCO
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_same_seed_same_bytes(tmp_path: Path) -> None:
+    splits = {"train": 3, "val": 1}
+    make_detection_dataset(tmp_path / "a", 8, 64, seed=5, splits=splits)
+    make_detection_dataset(tmp_path / "b", 8, 64, seed=5, splits=splits)
+    make_detection_dataset(tmp_path / "c", 8, 64, seed=6, splits=splits)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    assert _files(tmp_path / "a") != _files(tmp_path / "c")
+
+
+def test_valid_coco_with_sparse_ids(tmp_path: Path) -> None:
+    files = make_detection_dataset(
+        tmp_path, 10, 96, seed=0, splits={"train": 8, "val": 1, "test": 1}
+    )
+    assert {name: len(json.loads(f.read_text())["images"]) for name, f in files.items()} == {
+        "train": 8,
+        "val": 1,
+        "test": 1,
+    }
+    coco = COCO(str(files["train"]))
+    assert sorted(coco.getCatIds()) == [3, 7, 12]
+    assert {cat["name"] for cat in coco.loadCats(coco.getCatIds())} == {
+        "circle",
+        "square",
+        "triangle",
+    }
+    for image in coco.loadImgs(coco.getImgIds()):
+        path = tmp_path / "train" / "images" / image["file_name"]
+        with Image.open(path) as picture:
+            assert picture.format == "JPEG" and picture.size == (96, 96)
+        boxes = [a["bbox"] for a in coco.loadAnns(coco.getAnnIds(imgIds=image["id"]))]
+        assert 1 <= len(boxes) <= 4
+        for x, y, w, h in boxes:
+            assert x >= 0 and y >= 0 and x + w <= 96 and y + h <= 96 and w >= 17
+    # the same names get other ids in the next split: labels must be mapped by name
+    val = json.loads(files["val"].read_text())["categories"]
+    train = json.loads(files["train"].read_text())["categories"]
+    assert {c["name"]: c["id"] for c in val} != {c["name"]: c["id"] for c in train}
+
+
+def test_converts_without_any_fix_or_drop(tmp_path: Path) -> None:
+    files = make_detection_dataset(tmp_path / "data", 6, 64, seed=2, splits={"train": 1, "val": 1})
+    names = labelmap_from(files.values())
+    assert names == ["circle", "square", "triangle"]
+    for split, coco in files.items():
+        summary = convert_detection(coco, coco.parent / "images", tmp_path / "yolo", split, names)
+        assert str(summary).count("\n") == 0, str(summary)  # one line: nothing fixed or dropped
+        assert summary.images_written == 3 and summary.boxes_written >= 3
+
+
+def test_split_counts() -> None:
+    assert split_counts(200, {"train": 80, "val": 10, "test": 10}) == {
+        "train": 160,
+        "val": 20,
+        "test": 20,
+    }
+    assert sum(split_counts(7, {"train": 1, "val": 1, "test": 1}).values()) == 7
+    with pytest.raises(ValueError, match="no image for split"):
+        split_counts(2, {"train": 8, "val": 1, "test": 1})
+    with pytest.raises(ValueError, match="unknown split name"):
+        split_counts(10, {"holdout": 1})
+
+
+def test_script(tmp_path: Path) -> None:
+    script = REPO / "scripts" / "make_synthetic_coco.py"
+    options = ["--n-images", "4", "--image-size", "64", "--splits", "train=3,valid=1"]
+    result = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path), *options],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "valid:" in result.stdout
+    assert (tmp_path / "valid" / "annotations.json").is_file()
