@@ -1,0 +1,116 @@
+"""COCO in (seeding a dataset version) and COCO out (`export_annotation_file`).
+
+The export mirrors the SDK's own `COCOFileBuilder`: category ids are 0-based in the version's
+label order, image ids 0-based in asset order, bbox `[x, y, w, h]` in ints, polygons as one flat
+ring per annotation, classifications with empty `bbox` and `segmentation`. Unlike that builder it
+lists every asset, annotated or not.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from tests.emulator.state import (
+    Asset,
+    Classification,
+    DatasetVersion,
+    Polygon,
+    Rectangle,
+    Shape,
+    State,
+)
+
+DATASET_TYPES = ("OBJECT_DETECTION", "SEGMENTATION", "CLASSIFICATION")
+
+
+def shapes_from_annotation(
+    annotation: dict[str, Any], dataset_type: str, label_id: uuid.UUID
+) -> list[Shape]:
+    """The shapes Picsellia would store for one COCO annotation in a dataset of that type."""
+    if dataset_type == "CLASSIFICATION":
+        return [Classification(label_id)]
+    segmentation = annotation.get("segmentation") or []
+    if dataset_type == "SEGMENTATION" and segmentation:
+        if not isinstance(segmentation, list):
+            raise ValueError("RLE segmentations are not supported by the emulator")
+        return [
+            Polygon(
+                label_id, [[round(ring[k]), round(ring[k + 1])] for k in range(0, len(ring), 2)]
+            )
+            for ring in segmentation
+        ]
+    bbox = annotation.get("bbox") or []
+    if len(bbox) != 4:
+        raise ValueError(f"annotation {annotation.get('id')} has no usable bbox: {bbox}")
+    x, y, w, h = (round(v) for v in bbox)
+    return [Rectangle(label_id, x, y, w, h)]
+
+
+def _file_name(state: State, asset: Asset, export_key: str) -> str:
+    data = state.datas[asset.data_id]
+    extension = os.path.splitext(data.filename)[1]
+    return {
+        "FILENAME": data.filename,
+        "OBJECT_NAME": data.object_name,
+        "ASSET_ID": f"{asset.id}{extension}",
+        "DATA_ID": f"{data.id}{extension}",
+    }[export_key]
+
+
+def _polygon_area(points: list[list[int]]) -> float:
+    twice = sum(
+        x0 * y1 - x1 * y0
+        for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True)
+    )
+    return abs(twice) / 2
+
+
+def _annotation(shape: Shape, category_id: int) -> dict[str, Any]:
+    base: dict[str, Any] = {"category_id": category_id, "iscrowd": 0, "score": 0.0}
+    if isinstance(shape, Rectangle):
+        bbox = [shape.x, shape.y, shape.w, shape.h]
+        return base | {"bbox": bbox, "segmentation": [], "area": float(shape.w * shape.h)}
+    if isinstance(shape, Polygon):
+        xs = [p[0] for p in shape.points]
+        ys = [p[1] for p in shape.points]
+        bbox = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+        ring = [c for point in shape.points for c in point]
+        return base | {"bbox": bbox, "segmentation": [ring], "area": _polygon_area(shape.points)}
+    return base | {"bbox": [], "segmentation": [], "area": 0.0}
+
+
+def export(
+    state: State,
+    version: DatasetVersion,
+    export_key: str,
+    asset_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    categories = {label.id: k for k, label in enumerate(version.labels)}
+    assets = version.assets
+    if asset_ids is not None:
+        wanted = set(asset_ids)
+        assets = [a for a in assets if str(a.id) in wanted]
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for image_id, asset in enumerate(assets):
+        data = state.datas[asset.data_id]
+        images.append(
+            {
+                "id": image_id,
+                "file_name": _file_name(state, asset, export_key),
+                "width": data.width,
+                "height": data.height,
+            }
+        )
+        for shape in asset.shapes:
+            item = _annotation(shape, categories[shape.label_id])
+            annotations.append({"id": len(annotations), "image_id": image_id} | item)
+    return {
+        "info": {"description": f"{version.dataset_name}/{version.version}"},
+        "licenses": [],
+        "categories": [{"id": k, "name": label.name} for k, label in enumerate(version.labels)],
+        "images": images,
+        "annotations": annotations,
+    }

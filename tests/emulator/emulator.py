@@ -1,0 +1,138 @@
+"""The test-facing facade: start the server on a free loopback port, seed it, inspect it."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from tests.emulator.faults import Faults, request_matches
+from tests.emulator.routes import build_router
+from tests.emulator.seeding import SeededIds, seed_experiment
+from tests.emulator.server import EmulatorServer
+from tests.emulator.state import RequestRecord, State
+
+if TYPE_CHECKING:
+    import picsellia
+
+LOOPBACK = ("127.0.0.1", "localhost")
+
+
+def loopback_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """NO_PROXY/no_proxy values that keep loopback traffic off an HTTP(S) proxy.
+
+    requests honours HTTP(S)_PROXY for every host not listed in NO_PROXY, and a proxy cannot
+    reach 127.0.0.1 of this machine, so without this every SDK call fails to connect.
+    """
+    current = environ.get("NO_PROXY") or environ.get("no_proxy") or ""
+    hosts = [h for h in current.split(",") if h]
+    value = ",".join(hosts + [h for h in LOOPBACK if h not in hosts])
+    return {"NO_PROXY": value, "no_proxy": value}
+
+
+class Emulator:
+    def __init__(self, token: str = "emulator-token", port: int = 0, fault_seed: int = 0) -> None:
+        self.state = State(token)
+        self.faults = Faults(fault_seed)
+        self._server = EmulatorServer(("127.0.0.1", port), self.state, build_router(), self.faults)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.state.storage.base_url = self.url
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @classmethod
+    def start(cls, token: str = "emulator-token", port: int = 0, fault_seed: int = 0) -> Emulator:
+        emulator = cls(token, port, fault_seed)
+        emulator._thread.start()
+        return emulator
+
+    def stop(self) -> None:
+        """Stop serving, cut idle keep-alive connections and join every server thread."""
+        self._server.stopping.set()
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def token(self) -> str:
+        return self.state.token
+
+    @property
+    def organization_id(self) -> str:
+        return str(self.state.organization.id)
+
+    def seed_experiment(
+        self,
+        splits: Mapping[str, tuple[Path, Path]],
+        *,
+        dataset_type: str = "OBJECT_DETECTION",
+        parameters: Mapping[str, Any] | None = None,
+        experiment_files: Mapping[str, Path] | None = None,
+        base_model_files: Mapping[str, Path] | None = None,
+        with_job: bool = True,
+        project_name: str = "emulated-project",
+        experiment_name: str = "emulated-experiment",
+    ) -> SeededIds:
+        """Datalake data, one dataset version per split alias (images folder + COCO file),
+        attached to a new experiment; `parameters` become its `parameters` log."""
+        with self.state.lock:
+            return seed_experiment(
+                self.state,
+                splits=splits,
+                dataset_type=dataset_type,
+                parameters=parameters,
+                experiment_files=experiment_files,
+                base_model_files=base_model_files,
+                with_job=with_job,
+                project_name=project_name,
+                experiment_name=experiment_name,
+            )
+
+    def job_env(self, ids: SeededIds) -> dict[str, str]:
+        """The container variables a training job reads, pointing at this emulator."""
+        env = {
+            "api_token": self.token,
+            "host": self.url,
+            "organization_id": str(ids.organization_id),
+            "experiment_id": str(ids.experiment_id),
+        }
+        if ids.job_id is not None:
+            env["job_id"] = str(ids.job_id)
+        return env
+
+    def client(self) -> picsellia.Client:
+        """A real SDK client on this emulator; its session ignores proxy variables."""
+        import picsellia
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        return picsellia.Client(
+            api_token=self.token,
+            organization_id=self.organization_id,
+            host=self.url,
+            session=session,
+        )
+
+    def requests(self, method: str = "*", path: str = "*") -> list[RequestRecord]:
+        """Recorded requests matching a method and a path glob (same syntax as fault rules)."""
+        with self.state.lock:
+            return [
+                r for r in self.state.requests if request_matches(method, path, r.method, r.path)
+            ]

@@ -1,0 +1,44 @@
+"""Lookups and payload checks shared by the route modules: missing things are loud 4xx."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from tests.emulator.routing import ApiError, Request
+
+T = TypeVar("T")
+
+
+def lookup(table: Mapping[uuid.UUID, T], key: uuid.UUID | str | None, kind: str) -> T:
+    try:
+        found = table.get(uuid.UUID(str(key)))
+    except ValueError:
+        found = None
+    if found is None:
+        raise ApiError(404, f"{kind} {key} not found")
+    return found
+
+
+def field(payload: Any, name: str, kind: type | tuple[type, ...] = str) -> Any:
+    """A required payload field of the given type, else 400 (the SDK maps it to BadRequest)."""
+    if not isinstance(payload, dict) or name not in payload:
+        raise ApiError(400, f"missing field {name!r}", payload)
+    value = payload[name]
+    if not isinstance(value, kind):
+        raise ApiError(400, f"field {name!r} has type {type(value).__name__}", payload)
+    return value
+
+
+def require_object(req: Request, object_name: str) -> None:
+    """Records may only point at uploaded objects: catches a create-before-upload bug."""
+    if object_name not in req.state.storage.objects:
+        raise ApiError(400, f"object {object_name!r} was never uploaded")
+
+
+def find_by_name(req: Request, table: Mapping[str, T], kind: str) -> T:
+    name = req.arg("name")
+    if name is None or name not in table:
+        raise ApiError(404, f"{kind} named {name!r} not found")
+    return table[name]

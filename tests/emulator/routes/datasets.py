@@ -1,0 +1,129 @@
+"""Dataset versions: labels, assets (cursor paging and XGET filters), data files, COCO export."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from tests.emulator import coco, views
+from tests.emulator.routes.common import field, lookup
+from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply
+from tests.emulator.state import Asset, DatasetVersion
+
+ROUTES = Router()
+route = ROUTES.add
+
+_FILTERS = ("ids", "filenames", "object_names", "data_ids", "filename_startswith")
+
+
+def _version(req: Request) -> DatasetVersion:
+    return lookup(req.state.dataset_versions, req.params["id"], "dataset version")
+
+
+@route("GET", "/api/dataset/version/{id}")
+def get_version(req: Request) -> Reply:
+    return json_reply(views.dataset_version(_version(req)))
+
+
+@route("GET", "/api/dataset/version/{id}/labels")
+def list_labels(req: Request) -> Reply:
+    return json_reply(views.page([views.label(label) for label in _version(req).labels]))
+
+
+@route("GET", "/api/dataset/version/{id}/labels/find")
+def find_label(req: Request) -> Reply:
+    for label in _version(req).labels:
+        if label.name == req.arg("name"):
+            return json_reply(views.label(label))
+    raise ApiError(404, f"label {req.arg('name')!r} not found")
+
+
+@route("GET", "/api/dataset/version/{id}/assets")
+def list_assets(req: Request) -> Reply:
+    """Cursor paging: the first page starts at `offset`, later ones at the opaque `cursor`."""
+    assets = _version(req).assets
+    limit = min(int(req.arg("limit") or 1000), req.state.settings.page_size)
+    cursor = req.arg("cursor")
+    start = int(cursor) if cursor else int(req.arg("offset") or 0)
+    end = start + limit
+    items = [views.asset(req.state, a) for a in assets[start:end]]
+    next_cursor = str(end) if end < len(assets) else None
+    return json_reply({"items": items, "count": len(assets), "next_cursor": next_cursor})
+
+
+def _matches(req: Request, asset: Asset, key: str, wanted: set[str]) -> bool:
+    data = req.state.datas[asset.data_id]
+    if key == "filename_startswith":
+        return any(data.filename.startswith(prefix) for prefix in wanted)
+    value = {
+        "ids": asset.id,
+        "filenames": data.filename,
+        "object_names": data.object_name,
+        "data_ids": data.id,
+    }[key]
+    return str(value) in wanted
+
+
+@route("XGET", "/api/dataset/version/{id}/assets")
+def filter_assets(req: Request) -> Reply:
+    payload: dict[str, Any] = req.json()
+    keys = [key for key in _FILTERS if key in payload]
+    if len(keys) != 1:
+        raise ApiError(400, f"give exactly one of {_FILTERS}", payload)
+    wanted = {str(v) for v in field(payload, keys[0], list)}
+    found = [a for a in _version(req).assets if _matches(req, a, keys[0], wanted)]
+    return json_reply(views.page([views.asset(req.state, a) for a in found]))
+
+
+@route("GET", "/api/dataset/version/{id}/assets/find")
+def find_asset(req: Request) -> Reply:
+    criteria = {
+        "id": lambda a: str(a.id),
+        "data_id": lambda a: str(a.data_id),
+        "filename": lambda a: req.state.datas[a.data_id].filename,
+        "object_name": lambda a: req.state.datas[a.data_id].object_name,
+    }
+    given = {k: req.arg(k) for k in criteria if req.arg(k) is not None}
+    found = [a for a in _version(req).assets if all(criteria[k](a) == v for k, v in given.items())]
+    if not given or len(found) != 1:
+        raise ApiError(404, f"{len(found)} assets match {given}")
+    return json_reply(views.asset(req.state, found[0]))
+
+
+@route("GET", "/api/asset/{id}")
+def get_asset(req: Request) -> Reply:
+    found = req.state.find_asset(req.uuid("id"))
+    if found is None:
+        raise ApiError(404, f"asset {req.params['id']} not found")
+    return json_reply(views.asset(req.state, found[1]))
+
+
+@route("GET", "/api/data/{id}")
+def get_data(req: Request) -> Reply:
+    return json_reply(views.data(req.state, lookup(req.state.datas, req.params["id"], "data")))
+
+
+@route("GET", "/api/data/{id}/presigned-url")
+def data_presigned_url(req: Request) -> Reply:
+    data = lookup(req.state.datas, req.params["id"], "data")
+    return json_reply({"presigned_url": req.state.storage.download_url(data.object_name)})
+
+
+@route("POST", "/api/dataset/version/{id}/annotations/export")
+def export_annotations(req: Request) -> Reply:
+    """Synchronous, like the SDK expects: the file is stored and its presigned URL returned."""
+    version = _version(req)
+    payload = req.json()
+    if field(payload, "type") != "COCO":
+        raise ApiError(400, f"the emulator exports COCO only, not {payload['type']}")
+    if payload.get("export_video"):
+        raise ApiError(400, "video export is not emulated")
+    document = coco.export(
+        req.state, version, payload.get("export_key") or "FILENAME", payload.get("asset_ids")
+    )
+    object_name = f"{req.state.organization.id}/exports/{uuid.uuid4().hex}/annotations.json"
+    req.state.storage.put(object_name, json.dumps(document).encode())
+    return json_reply(
+        {"object_name": object_name, "presigned_url": req.state.storage.download_url(object_name)}
+    )

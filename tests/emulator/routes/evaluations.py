@@ -1,0 +1,119 @@
+"""Evaluations (`add_evaluations`) and the metrics job (`compute_evaluations_metrics`).
+
+Each shape is checked like the platform would: the asset must belong to a dataset version
+attached to the experiment, the label to that version, coordinates must be ints, scores in [0, 1].
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.emulator import views
+from tests.emulator.routes.common import field, lookup
+from tests.emulator.routes.experiments import experiment_of
+from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply
+from tests.emulator.state import DatasetVersion, Evaluation, Experiment, MetricsJob
+
+ROUTES = Router()
+route = ROUTES.add
+
+SHAPE_KINDS = ("rectangles", "polygons", "classifications", "keypoints", "masks", "lines", "points")
+COORDINATES = {"rectangles": ("x", "y", "w", "h")}
+SHAPES_FOR = {
+    "OBJECT_DETECTION": "rectangles",
+    "SEGMENTATION": "polygons",
+    "CLASSIFICATION": "classifications",
+}
+MAX_BATCH = 100
+
+
+def _version_of_asset(req: Request, experiment: Experiment, asset_id: uuid.UUID) -> DatasetVersion:
+    found = req.state.find_asset(asset_id)
+    if found is None or found[0].id not in experiment.datasets.values():
+        raise ApiError(404, f"asset {asset_id} is not in a dataset version of this experiment")
+    return found[0]
+
+
+def _check_shape(kind: str, shape: dict[str, Any], version: DatasetVersion) -> None:
+    label_id = uuid.UUID(str(field(shape, "label_id")))
+    if version.label(label_id) is None:
+        raise ApiError(400, f"label {label_id} is not a label of {version.dataset_name}")
+    score = field(shape, "score", (int, float))
+    if not 0 <= score <= 1:
+        raise ApiError(400, f"score {score} is not in [0, 1]")
+    for name in COORDINATES.get(kind, ()):
+        value = field(shape, name, int)
+        if isinstance(value, bool):
+            raise ApiError(400, f"{kind} {name} must be an int")
+
+
+def _evaluation(req: Request, experiment: Experiment, item: dict[str, Any]) -> Evaluation:
+    asset_id = uuid.UUID(str(field(item, "asset_id")))
+    version = _version_of_asset(req, experiment, asset_id)
+    shapes: dict[str, list[dict[str, Any]]] = {}
+    for kind in SHAPE_KINDS:
+        if item.get(kind) is None:
+            continue
+        for shape in field(item, kind, list):
+            _check_shape(kind, shape, version)
+        shapes[kind] = item[kind]
+    return Evaluation(asset_id, shapes, item.get("custom_metrics"))
+
+
+@route("POST", "/api/experiment/{id}/evaluations")
+def add_evaluations(req: Request) -> Reply:
+    """REPLACE overwrites an asset's evaluation; KEEP adds the new shapes to the stored ones."""
+    experiment = experiment_of(req)
+    payload = req.json()
+    items = field(payload, "evaluations", list)
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise ApiError(400, f"between 1 and {MAX_BATCH} evaluations per call, got {len(items)}")
+    mode = field(payload, "import_type")
+    evaluations = [_evaluation(req, experiment, item) for item in items]
+    for new in evaluations:
+        old = experiment.evaluations.get(new.asset_id)
+        if mode == "KEEP" and old is not None:
+            for kind, shapes in new.shapes.items():
+                old.shapes[kind] = old.shapes.get(kind, []) + shapes
+        else:
+            experiment.evaluations[new.asset_id] = new
+    return json_reply({}, 202)
+
+
+@route("GET", "/api/experiment/{id}/evaluations")
+def list_evaluations(req: Request) -> Reply:
+    evaluations = experiment_of(req).evaluations.values()
+    return json_reply(views.page([{"id": e.id, "asset_id": e.asset_id} for e in evaluations]))
+
+
+@route("POST", "/api/experiment/{id}/evaluate")
+def compute_metrics(req: Request) -> Reply:
+    """Starts a v1 job; it fails when no stored evaluation has shapes of the inference type."""
+    experiment = experiment_of(req)
+    payload = req.json()
+    inference_type = field(payload, "inference_type")
+    kind = SHAPES_FOR.get(inference_type)
+    if kind is None:
+        raise ApiError(400, f"inference type {inference_type!r} is not emulated")
+    usable = any(kind in e.shapes for e in experiment.evaluations.values())
+    job = MetricsJob(
+        experiment_id=experiment.id,
+        inference_type=inference_type,
+        evaluation_ids=payload.get("evaluation_ids"),
+        outcome="SUCCESS" if usable else "FAILED",
+        polls_left=req.state.settings.metrics_job_polls,
+    )
+    req.state.metrics_jobs[job.id] = job
+    return json_reply({"id": job.id, "status": job.status}, 201)
+
+
+@route("GET", "/api/job/{id}")
+def get_metrics_job(req: Request) -> Reply:
+    job = lookup(req.state.metrics_jobs, req.params["id"], "job")
+    if job.status == "RUNNING":
+        if job.polls_left > 0:
+            job.polls_left -= 1
+        else:
+            job.status = job.outcome
+    return json_reply({"id": job.id, "status": job.status})

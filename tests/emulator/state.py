@@ -1,0 +1,254 @@
+"""Everything the emulated platform holds; tests read it to assert what a job did.
+
+Handlers run under `State.lock`, so tests can read the state between SDK calls without locking.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.emulator.storage import ObjectStore
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@dataclass
+class Organization:
+    name: str
+    id: uuid.UUID = field(default_factory=new_id)
+    connector_id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Data:
+    """A datalake file; its bytes live in the object store under `object_name`."""
+
+    filename: str
+    object_name: str
+    content_type: str
+    width: int
+    height: int
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Label:
+    name: str
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Rectangle:
+    label_id: uuid.UUID
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass
+class Polygon:
+    label_id: uuid.UUID
+    points: list[list[int]]
+
+
+@dataclass
+class Classification:
+    label_id: uuid.UUID
+
+
+Shape = Rectangle | Polygon | Classification
+
+
+@dataclass
+class Asset:
+    data_id: uuid.UUID
+    shapes: list[Shape] = field(default_factory=list)
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class DatasetVersion:
+    dataset_id: uuid.UUID
+    dataset_name: str
+    version: str
+    type: str
+    labels: list[Label] = field(default_factory=list)
+    assets: list[Asset] = field(default_factory=list)
+    id: uuid.UUID = field(default_factory=new_id)
+
+    def label(self, label_id: uuid.UUID) -> Label | None:
+        return next((label for label in self.labels if label.id == label_id), None)
+
+
+@dataclass
+class Dataset:
+    name: str
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Project:
+    name: str
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Log:
+    name: str
+    type: str
+    data: Any
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class StoredFile:
+    """An experiment artifact or a model file: a name bound to an object in the store."""
+
+    name: str
+    filename: str
+    object_name: str
+    large: bool
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Evaluation:
+    """What `add_evaluations` posted for one asset: shape lists keyed as in `EvaluationFormat`."""
+
+    asset_id: uuid.UUID
+    shapes: dict[str, list[dict[str, Any]]]
+    custom_metrics: dict[str, Any] | None = None
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class LoggingLine:
+    line_nb: int
+    log: str | list[Any]
+    part: str
+    final: bool
+    special: Any
+
+
+@dataclass
+class Experiment:
+    name: str
+    project_id: uuid.UUID
+    status: str = "WAITING"
+    job_status: str | None = None
+    job_status_history: list[str] = field(default_factory=list)
+    logs: dict[str, Log] = field(default_factory=dict)
+    artifacts: dict[str, StoredFile] = field(default_factory=dict)
+    evaluations: dict[uuid.UUID, Evaluation] = field(default_factory=dict)
+    datasets: dict[str, uuid.UUID] = field(default_factory=dict)
+    base_model_version_id: uuid.UUID | None = None
+    logging: list[LoggingLine] = field(default_factory=list)
+    logging_object_name: str | None = None
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Model:
+    name: str
+    private: bool = True
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class ModelVersion:
+    model_id: uuid.UUID
+    name: str
+    version: int
+    type: str = "NOT_CONFIGURED"
+    framework: str = "NOT_CONFIGURED"
+    labels: dict[str, str] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, StoredFile] = field(default_factory=dict)
+    experiment_id: uuid.UUID | None = None
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Job:
+    """A jobv2 (the training run shown in the UI): run status and its live log lines."""
+
+    status: str = "PENDING"
+    status_history: list[str] = field(default_factory=list)
+    logging: list[LoggingLine] = field(default_factory=list)
+    logging_object_name: str | None = None
+    id: uuid.UUID = field(default_factory=new_id)
+
+    @property
+    def lines(self) -> list[str]:
+        return [line.log if isinstance(line.log, str) else str(line.log) for line in self.logging]
+
+
+@dataclass
+class MetricsJob:
+    """A v1 job from `compute_evaluations_metrics`, polled at GET /api/job/{id}."""
+
+    experiment_id: uuid.UUID
+    inference_type: str
+    evaluation_ids: list[str] | None
+    outcome: str
+    status: str = "RUNNING"
+    polls_left: int = 0
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class RequestRecord:
+    """One request as served: `status` is None when the connection was dropped."""
+
+    method: str
+    path: str
+    query: str
+    status: int | None
+    fault: bool = False
+
+
+@dataclass
+class Settings:
+    """Knobs tests turn to reach server-side branches with tiny data."""
+
+    page_size: int = 1000
+    metrics_job_polls: int = 0
+    sdk_version: str = "6.37.0"
+    username: str = "emulator"
+
+
+class State:
+    def __init__(self, token: str) -> None:
+        self.lock = threading.RLock()
+        self.token = token
+        self.settings = Settings()
+        self.storage = ObjectStore()
+        self.organization = Organization("emulated-org")
+        self.datas: dict[uuid.UUID, Data] = {}
+        self.datasets: dict[uuid.UUID, Dataset] = {}
+        self.dataset_versions: dict[uuid.UUID, DatasetVersion] = {}
+        self.projects: dict[uuid.UUID, Project] = {}
+        self.experiments: dict[uuid.UUID, Experiment] = {}
+        self.models: dict[uuid.UUID, Model] = {}
+        self.model_versions: dict[uuid.UUID, ModelVersion] = {}
+        self.jobs: dict[uuid.UUID, Job] = {}
+        self.metrics_jobs: dict[uuid.UUID, MetricsJob] = {}
+        self.requests: list[RequestRecord] = []
+        self.unknown_routes: list[RequestRecord] = []
+        self.server_errors: list[str] = []
+
+    def artifact_bytes(self, experiment_id: uuid.UUID, name: str) -> bytes:
+        return self.storage.get(self.experiments[experiment_id].artifacts[name].object_name)
+
+    def find_asset(self, asset_id: uuid.UUID) -> tuple[DatasetVersion, Asset] | None:
+        for version in self.dataset_versions.values():
+            for asset in version.assets:
+                if asset.id == asset_id:
+                    return version, asset
+        return None
