@@ -1,11 +1,21 @@
-"""Write a synthetic COCO detection dataset (coloured shapes) in the local folder contract."""
+"""Write a synthetic COCO dataset (coloured shapes) for one task in the local folder contract."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from pictrain.synthetic import make_detection_dataset
+from pictrain.synthetic import (
+    make_classification_dataset,
+    make_detection_dataset,
+    make_segmentation_dataset,
+)
+
+MAKERS = {
+    "detect": make_detection_dataset,
+    "segment": make_segmentation_dataset,
+    "classify": make_classification_dataset,
+}
 
 
 def parse_splits(text: str) -> dict[str, int]:
@@ -22,6 +32,7 @@ def parse_splits(text: str) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    parser.add_argument("--task", choices=list(MAKERS), default="detect")
     parser.add_argument("--n-images", type=int, default=200)
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
@@ -33,9 +44,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     try:
-        files = make_detection_dataset(
-            args.out, args.n_images, args.image_size, args.seed, args.splits
-        )
+        files = MAKERS[args.task](args.out, args.n_images, args.image_size, args.seed, args.splits)
     except ValueError as err:
         parser.error(str(err))
     for split, coco_file in files.items():

@@ -19,92 +19,109 @@ CATEGORIES = [{"id": 3, "name": "dog"}, {"id": 7, "name": "cat"}]
 NAMES = ["cat", "dog"]  # dog -> class 1, cat -> class 0
 
 
-def _image(path: Path, size: tuple[int, int] = (100, 50), color: str = "gray", **save: Any) -> None:
+def make_image(
+    path: Path, size: tuple[int, int] = (100, 50), color: str = "gray", **save: Any
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, color).save(path, **save)
 
 
-def _coco(path: Path, images: list[dict], annotations: list[dict], categories=CATEGORIES) -> Path:
+def make_coco(
+    path: Path, images: list[dict], annotations: list[dict], categories=CATEGORIES
+) -> Path:
     path.write_text(
         json.dumps({"images": images, "annotations": annotations, "categories": categories})
     )
     return path
 
 
-def _img(image_id: int, file_name: str, width: int = 100, height: int = 50) -> dict:
+def image_entry(image_id: int, file_name: str, width: int = 100, height: int = 50) -> dict:
     return {"id": image_id, "file_name": file_name, "width": width, "height": height}
 
 
-def _ann(image_id: int, bbox: list[float], category_id: int = 3, **extra: Any) -> dict:
-    return {"id": 0, "image_id": image_id, "category_id": category_id, "bbox": bbox, **extra}
+def annotation(image_id: int, bbox: list[float] | None, category_id: int = 3, **extra: Any) -> dict:
+    """A COCO annotation; `bbox=None` leaves the key out, as classification exports may."""
+    entry = {"id": 0, "image_id": image_id, "category_id": category_id, **extra}
+    return entry if bbox is None else {**entry, "bbox": bbox}
 
 
 def _convert(tmp_path: Path, images: list[dict], annotations: list[dict]) -> ConversionSummary:
-    coco = _coco(tmp_path / "coco.json", images, annotations)
+    coco = make_coco(tmp_path / "coco.json", images, annotations)
     return convert_detection(coco, tmp_path / "src", tmp_path / "out", "train", NAMES)
 
 
-def _labels(tmp_path: Path, stem: str, split: str = "train") -> list[str]:
+def read_labels(tmp_path: Path, stem: str, split: str = "train") -> list[str]:
     return (tmp_path / "out" / "labels" / split / f"{stem}.txt").read_text().splitlines()
 
 
 def test_normal_and_clipped_boxes(tmp_path: Path) -> None:
-    _image(tmp_path / "src" / "a.jpg")
+    make_image(tmp_path / "src" / "a.jpg")
     summary = _convert(
         tmp_path,
-        [_img(1, "a.jpg")],
-        [_ann(1, [10, 5, 20, 10]), _ann(1, [90, 40, 20, 20], category_id=7)],
+        [image_entry(1, "a.jpg")],
+        [annotation(1, [10, 5, 20, 10]), annotation(1, [90, 40, 20, 20], category_id=7)],
     )
     # (10+30)/2/100, (5+15)/2/50, 20/100, 10/50; clipped to x 90..100, y 40..50
-    assert _labels(tmp_path, "a") == [
+    assert read_labels(tmp_path, "a") == [
         "1 0.200000 0.200000 0.200000 0.200000",
         "0 0.950000 0.900000 0.100000 0.200000",
     ]
-    assert (summary.images_written, summary.boxes_written, summary.boxes_clipped) == (1, 2, 1)
+    assert (summary.images_written, summary.labels_written, summary.boxes_clipped) == (1, 2, 1)
 
 
 def test_bad_boxes_are_dropped_and_counted(tmp_path: Path) -> None:
-    _image(tmp_path / "src" / "a.jpg")
+    make_image(tmp_path / "src" / "a.jpg")
     annotations = [
-        _ann(1, [150, 10, 10, 10]),  # fully outside
-        _ann(1, [10, 10, 0.5, 10]),  # under 1 px wide
-        _ann(1, [10, 10, -5, 10]),  # negative
-        _ann(1, [math.nan, 10, 5, 10]),  # NaN
-        _ann(1, [99.5, 10, 20, 10]),  # half a pixel left after clipping
-        _ann(1, [10, 10, 5, 5], category_id=99),  # unknown category
-        _ann(42, [10, 10, 5, 5]),  # unknown image
-        _ann(1, [10, 10, 5, 5], iscrowd=1),
-        _ann(1, [1, 2, 3]),  # malformed bbox: degenerate
+        annotation(1, [150, 10, 10, 10]),  # fully outside
+        annotation(1, [10, 10, 0.5, 10]),  # under 1 px wide
+        annotation(1, [10, 10, -5, 10]),  # negative
+        annotation(1, [math.nan, 10, 5, 10]),  # NaN
+        annotation(1, [99.5, 10, 20, 10]),  # half a pixel left after clipping
+        annotation(1, [10, 10, 5, 5], category_id=99),  # unknown category
+        annotation(42, [10, 10, 5, 5]),  # unknown image
+        annotation(1, [10, 10, 5, 5], iscrowd=1),
+        annotation(1, [1, 2, 3]),  # malformed bbox: degenerate
     ]
-    summary = _convert(tmp_path, [_img(1, "a.jpg")], annotations)
-    assert _labels(tmp_path, "a") == []
+    summary = _convert(tmp_path, [image_entry(1, "a.jpg")], annotations)
+    assert read_labels(tmp_path, "a") == []
     assert summary.boxes_outside == 1
     assert summary.boxes_degenerate == 5
-    assert summary.boxes_unknown_category == 1
-    assert summary.boxes_unknown_image == 1
-    assert summary.boxes_crowd == 1
-    assert (summary.boxes_written, summary.background_images) == (0, 1)
+    assert summary.annotations_unknown_category == 1
+    assert summary.annotations_unknown_image == 1
+    assert summary.annotations_crowd == 1
+    assert (summary.labels_written, summary.background_images) == (0, 1)
     assert len(str(summary).splitlines()) <= 4
 
 
 def test_image_without_annotations_gets_an_empty_label_file(tmp_path: Path) -> None:
-    _image(tmp_path / "src" / "a.jpg")
-    _image(tmp_path / "src" / "b.png")
-    summary = _convert(tmp_path, [_img(1, "a.jpg"), _img(2, "b.png")], [_ann(1, [0, 0, 10, 10])])
-    assert _labels(tmp_path, "b") == []
+    make_image(tmp_path / "src" / "a.jpg")
+    make_image(tmp_path / "src" / "b.png")
+    summary = _convert(
+        tmp_path,
+        [image_entry(1, "a.jpg"), image_entry(2, "b.png")],
+        [annotation(1, [0, 0, 10, 10])],
+    )
+    assert read_labels(tmp_path, "b") == []
     assert (tmp_path / "out" / "images" / "train" / "b.png").is_file()
     assert summary.background_images == 1
 
 
 def test_missing_and_corrupt_images_are_dropped(tmp_path: Path) -> None:
-    _image(tmp_path / "src" / "ok.jpg")
+    make_image(tmp_path / "src" / "ok.jpg")
     (tmp_path / "src" / "junk.jpg").write_bytes(b"not an image at all")
     good = (tmp_path / "src" / "ok.jpg").read_bytes()
     (tmp_path / "src" / "cut.jpg").write_bytes(good[: len(good) // 2])
-    images = [_img(1, "ok.jpg"), _img(2, "gone.jpg"), _img(3, "junk.jpg"), _img(4, "cut.jpg")]
-    summary = _convert(tmp_path, images, [_ann(2, [0, 0, 10, 10]), _ann(3, [0, 0, 10, 10])])
+    images = [
+        image_entry(1, "ok.jpg"),
+        image_entry(2, "gone.jpg"),
+        image_entry(3, "junk.jpg"),
+        image_entry(4, "cut.jpg"),
+    ]
+    summary = _convert(
+        tmp_path, images, [annotation(2, [0, 0, 10, 10]), annotation(3, [0, 0, 10, 10])]
+    )
     assert (summary.images_written, summary.images_missing, summary.images_corrupt) == (1, 1, 2)
-    assert summary.boxes_of_dropped_images == 2
+    assert summary.annotations_of_dropped_images == 2
     assert sorted((tmp_path / "out" / "images" / "train").iterdir()) == [
         tmp_path / "out" / "images" / "train" / "ok.jpg"
     ]
@@ -113,10 +130,10 @@ def test_missing_and_corrupt_images_are_dropped(tmp_path: Path) -> None:
 
 
 def test_jpeg_with_a_trailer_after_its_end_marker_is_kept(tmp_path: Path) -> None:
-    _image(tmp_path / "src" / "a.jpg")
+    make_image(tmp_path / "src" / "a.jpg")
     with (tmp_path / "src" / "a.jpg").open("ab") as file:
         file.write(b"camera maker trailer")
-    summary = _convert(tmp_path, [_img(1, "a.jpg")], [])
+    summary = _convert(tmp_path, [image_entry(1, "a.jpg")], [])
     assert (summary.images_written, summary.images_corrupt) == (1, 0)
 
 
@@ -132,12 +149,12 @@ def test_exif_rotated_image_is_written_upright(
     exif[0x0112] = orientation
     (tmp_path / "src").mkdir()
     stored.save(tmp_path / "src" / "r.jpg", exif=exif, quality=95)
-    _image(tmp_path / "src" / "plain.jpg")
+    make_image(tmp_path / "src" / "plain.jpg")
 
     summary = _convert(
         tmp_path,
-        [_img(1, "r.jpg", width=40, height=60), _img(2, "plain.jpg")],
-        [_ann(1, [0, 0 if red_top else 30, 40, 30])],  # the red half, as displayed
+        [image_entry(1, "r.jpg", width=40, height=60), image_entry(2, "plain.jpg")],
+        [annotation(1, [0, 0 if red_top else 30, 40, 30])],  # the red half, as displayed
     )
     written = tmp_path / "out" / "images" / "train" / "r.jpg"
     with Image.open(written) as image:
@@ -148,7 +165,7 @@ def test_exif_rotated_image_is_written_upright(
     assert red[0] > 200 and red[2] < 60
     assert blue[2] > 200 and blue[0] < 60
     cy = "0.250000" if red_top else "0.750000"
-    assert _labels(tmp_path, "r") == [f"1 0.500000 {cy} 1.000000 0.500000"]
+    assert read_labels(tmp_path, "r") == [f"1 0.500000 {cy} 1.000000 0.500000"]
     assert (summary.images_rotated, summary.sizes_from_file) == (1, 0)
     # the rotated image is a new file; the others share the source's inode (hard link)
     src, out = tmp_path / "src", tmp_path / "out" / "images" / "train"
@@ -157,22 +174,24 @@ def test_exif_rotated_image_is_written_upright(
 
 
 def test_size_from_file_when_json_disagrees(tmp_path: Path) -> None:
-    _image(tmp_path / "src" / "a.jpg")  # really 100x50
-    summary = _convert(tmp_path, [_img(1, "a.jpg", 200, 100)], [_ann(1, [10, 5, 20, 10])])
-    assert _labels(tmp_path, "a") == ["1 0.200000 0.200000 0.200000 0.200000"]
+    make_image(tmp_path / "src" / "a.jpg")  # really 100x50
+    summary = _convert(
+        tmp_path, [image_entry(1, "a.jpg", 200, 100)], [annotation(1, [10, 5, 20, 10])]
+    )
+    assert read_labels(tmp_path, "a") == ["1 0.200000 0.200000 0.200000 0.200000"]
     assert summary.sizes_from_file == 1
 
 
 def test_identical_stems_in_sub_folders_do_not_collide(tmp_path: Path) -> None:
     for name in ("x/img.jpg", "y/img.jpg", "x__img.jpg", "y/img.png"):
-        _image(tmp_path / "src" / name)
+        make_image(tmp_path / "src" / name)
     images = [
-        _img(1, "x/img.jpg"),
-        _img(2, "y/img.jpg"),
-        _img(3, "x__img.jpg"),
-        _img(4, "y/img.png"),
+        image_entry(1, "x/img.jpg"),
+        image_entry(2, "y/img.jpg"),
+        image_entry(3, "x__img.jpg"),
+        image_entry(4, "y/img.png"),
     ]
-    annotations = [_ann(i, [0, 0, 10 * i, 10]) for i in range(1, 5)]
+    annotations = [annotation(i, [0, 0, 10 * i, 10]) for i in range(1, 5)]
     summary = _convert(tmp_path, images, annotations)
     out = tmp_path / "out" / "images" / "train"
     assert sorted(p.name for p in out.iterdir()) == [
@@ -181,46 +200,50 @@ def test_identical_stems_in_sub_folders_do_not_collide(tmp_path: Path) -> None:
         "y__img.jpg",
         "y__img_4.png",
     ]
-    assert _labels(tmp_path, "x__img_3") == ["1 0.150000 0.100000 0.300000 0.200000"]
-    assert _labels(tmp_path, "y__img_4") == ["1 0.200000 0.100000 0.400000 0.200000"]
+    assert read_labels(tmp_path, "x__img_3") == ["1 0.150000 0.100000 0.300000 0.200000"]
+    assert read_labels(tmp_path, "y__img_4") == ["1 0.200000 0.100000 0.400000 0.200000"]
     assert summary.images_renamed == 2
     assert summary.source_name("y__img_4.png") == "y/img.png"
     assert summary.source_name("x__img.jpg") == "x/img.jpg"
 
 
 def test_file_names_escaping_the_folder_are_rejected(tmp_path: Path) -> None:
-    _image(tmp_path / "evil.jpg")  # exists, but outside the images folder
-    _image(tmp_path / "src" / "ok.jpg")
-    images = [_img(1, "../evil.jpg"), _img(2, str(tmp_path / "evil.jpg")), _img(3, "ok.jpg")]
-    summary = _convert(tmp_path, images, [_ann(1, [0, 0, 10, 10])])
+    make_image(tmp_path / "evil.jpg")  # exists, but outside the images folder
+    make_image(tmp_path / "src" / "ok.jpg")
+    images = [
+        image_entry(1, "../evil.jpg"),
+        image_entry(2, str(tmp_path / "evil.jpg")),
+        image_entry(3, "ok.jpg"),
+    ]
+    summary = _convert(tmp_path, images, [annotation(1, [0, 0, 10, 10])])
     assert (summary.images_unsafe_name, summary.images_written) == (2, 1)
-    assert summary.boxes_of_dropped_images == 1
+    assert summary.annotations_of_dropped_images == 1
     assert not (tmp_path / "out" / "images" / "train" / "evil.jpg").exists()
 
 
 def test_same_class_order_across_splits_with_different_ids(tmp_path: Path) -> None:
-    _image(tmp_path / "src" / "a.jpg")
-    train = _coco(
+    make_image(tmp_path / "src" / "a.jpg")
+    train = make_coco(
         tmp_path / "train.json",
-        [_img(1, "a.jpg")],
-        [_ann(1, [0, 0, 10, 10], category_id=7)],
+        [image_entry(1, "a.jpg")],
+        [annotation(1, [0, 0, 10, 10], category_id=7)],
         [{"id": 3, "name": "dog"}, {"id": 7, "name": "cat"}],
     )
-    val = _coco(
+    val = make_coco(
         tmp_path / "val.json",
-        [_img(1, "a.jpg")],
-        [_ann(1, [0, 0, 10, 10], category_id=2)],
+        [image_entry(1, "a.jpg")],
+        [annotation(1, [0, 0, 10, 10], category_id=2)],
         [{"id": 10, "name": "dog"}, {"id": 2, "name": "cat"}, {"id": 5, "name": "bird"}],
     )
     names = labelmap_from([train, load_coco(val)])
     assert names == ["bird", "cat", "dog"]
     for split, coco in (("train", train), ("val", val)):
         convert_detection(coco, tmp_path / "src", tmp_path / "out", split, names)
-        assert _labels(tmp_path, "a", split) == ["1 0.050000 0.100000 0.100000 0.200000"]
+        assert read_labels(tmp_path, "a", split) == ["1 0.050000 0.100000 0.100000 0.200000"]
 
 
 def test_labelmap_without_categories_is_a_clear_error(tmp_path: Path) -> None:
-    coco = _coco(tmp_path / "c.json", [], [], categories=[])
+    coco = make_coco(tmp_path / "c.json", [], [], categories=[])
     with pytest.raises(UserError, match="no categories"):
         labelmap_from([coco])
 
@@ -228,7 +251,7 @@ def test_labelmap_without_categories_is_a_clear_error(tmp_path: Path) -> None:
 def test_no_usable_image_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     with pytest.raises(UserError, match="the train split has 0 usable images"):
-        _convert(tmp_path, [_img(1, "gone.jpg")], [])
+        _convert(tmp_path, [image_entry(1, "gone.jpg")], [])
 
 
 def test_not_a_coco_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -243,24 +266,26 @@ def test_not_a_coco_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_segmentation_is_kept_only_when_asked(tmp_path: Path) -> None:
     polygon = [[0, 0, 10, 0, 10, 10]]
-    coco = _coco(
-        tmp_path / "c.json", [_img(1, "a.jpg")], [_ann(1, [0, 0, 10, 10], segmentation=polygon)]
+    coco = make_coco(
+        tmp_path / "c.json",
+        [image_entry(1, "a.jpg")],
+        [annotation(1, [0, 0, 10, 10], segmentation=polygon)],
     )
     assert load_coco(coco).annotations_of(1)[0].segmentation is None
     assert load_coco(coco, keep_segmentation=True).annotations_of(1)[0].segmentation == polygon
 
 
 def test_rerun_replaces_the_previous_output(tmp_path: Path) -> None:
-    _image(tmp_path / "src" / "a.jpg")
-    _image(tmp_path / "src" / "b.jpg")
-    _convert(tmp_path, [_img(1, "a.jpg"), _img(2, "b.jpg")], [])
-    _convert(tmp_path, [_img(1, "a.jpg")], [])
+    make_image(tmp_path / "src" / "a.jpg")
+    make_image(tmp_path / "src" / "b.jpg")
+    _convert(tmp_path, [image_entry(1, "a.jpg"), image_entry(2, "b.jpg")], [])
+    _convert(tmp_path, [image_entry(1, "a.jpg")], [])
     assert [p.name for p in (tmp_path / "out" / "labels" / "train").iterdir()] == ["a.txt"]
 
 
 def test_output_inside_the_source_is_refused(tmp_path: Path) -> None:
-    _image(tmp_path / "out" / "images" / "train" / "a.jpg")
-    coco = _coco(tmp_path / "coco.json", [_img(1, "a.jpg")], [])
+    make_image(tmp_path / "out" / "images" / "train" / "a.jpg")
+    coco = make_coco(tmp_path / "coco.json", [image_entry(1, "a.jpg")], [])
     with pytest.raises(UserError, match="would overwrite the source"):
         convert_detection(
             coco, tmp_path / "out" / "images" / "train", tmp_path / "out", "train", NAMES

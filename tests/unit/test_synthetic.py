@@ -1,16 +1,23 @@
-"""The synthetic shapes dataset: deterministic, valid COCO, converts without a single fix."""
+"""The synthetic shapes datasets: deterministic, valid COCO, convert without a single fix."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pictrain.data.convert import convert_detection
+from pictrain.data.convert import convert_classification, convert_detection, convert_segmentation
 from pictrain.data.labels import labelmap_from
-from pictrain.synthetic import make_detection_dataset, split_counts
+from pictrain.synthetic import (
+    RLE_EVERY,
+    make_classification_dataset,
+    make_detection_dataset,
+    make_segmentation_dataset,
+    split_counts,
+)
 from PIL import Image
 from pycocotools.coco import COCO
 
@@ -23,11 +30,15 @@ def _files(folder: Path) -> dict[str, bytes]:
     }
 
 
-def test_same_seed_same_bytes(tmp_path: Path) -> None:
+MAKERS = [make_detection_dataset, make_segmentation_dataset, make_classification_dataset]
+
+
+@pytest.mark.parametrize("make", MAKERS)
+def test_same_seed_same_bytes(tmp_path: Path, make: Callable[..., dict[str, Path]]) -> None:
     splits = {"train": 3, "val": 1}
-    make_detection_dataset(tmp_path / "a", 8, 64, seed=5, splits=splits)
-    make_detection_dataset(tmp_path / "b", 8, 64, seed=5, splits=splits)
-    make_detection_dataset(tmp_path / "c", 8, 64, seed=6, splits=splits)
+    make(tmp_path / "a", 8, 64, seed=5, splits=splits)
+    make(tmp_path / "b", 8, 64, seed=5, splits=splits)
+    make(tmp_path / "c", 8, 64, seed=6, splits=splits)
     assert _files(tmp_path / "a") == _files(tmp_path / "b")
     assert _files(tmp_path / "a") != _files(tmp_path / "c")
 
@@ -69,7 +80,37 @@ def test_converts_without_any_fix_or_drop(tmp_path: Path) -> None:
     for split, coco in files.items():
         summary = convert_detection(coco, coco.parent / "images", tmp_path / "yolo", split, names)
         assert str(summary).count("\n") == 0, str(summary)  # one line: nothing fixed or dropped
-        assert summary.images_written == 3 and summary.boxes_written >= 3
+        assert summary.images_written == 3 and summary.labels_written >= 3
+
+
+def test_segmentation_has_polygons_and_rle_masks_and_converts_cleanly(tmp_path: Path) -> None:
+    files = make_segmentation_dataset(tmp_path / "data", 10, 64, seed=3, splits={"train": 1})
+    coco = json.loads(files["train"].read_text())
+    kinds = {type(a["segmentation"]).__name__ for a in coco["annotations"]}
+    assert kinds == {"list", "dict"}
+    masks = [a for a in coco["annotations"] if isinstance(a["segmentation"], dict)]
+    assert all(a["id"] % RLE_EVERY == 0 and a["iscrowd"] == 0 for a in masks)
+    names = labelmap_from(files.values())
+    summary = convert_segmentation(
+        files["train"], tmp_path / "data" / "train" / "images", tmp_path / "yolo", "train", names
+    )
+    assert str(summary).count("\n") == 0, str(summary)  # one line: nothing fixed or dropped
+    assert summary.labels_written == len(coco["annotations"])
+
+
+def test_classification_has_one_labelled_shape_per_image(tmp_path: Path) -> None:
+    files = make_classification_dataset(tmp_path / "data", 24, 64, seed=0)
+    coco = COCO(str(files["train"]))
+    for image_id in coco.getImgIds():
+        (entry,) = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+        x, y, w, h = entry["bbox"]
+        assert w == h >= 22 and x + w <= 64 and y + h <= 64
+    names = labelmap_from(files.values())
+    summary = convert_classification(
+        files["train"], tmp_path / "data" / "train" / "images", tmp_path / "cls", "train", names
+    )
+    assert str(summary).count("\n") == 0, str(summary)  # nothing dropped, no empty class
+    assert summary.images_written == 24
 
 
 def test_split_counts() -> None:
@@ -85,9 +126,11 @@ def test_split_counts() -> None:
         split_counts(10, {"holdout": 1})
 
 
-def test_script(tmp_path: Path) -> None:
+@pytest.mark.parametrize("task", ["detect", "classify"])
+def test_script(tmp_path: Path, task: str) -> None:
     script = REPO / "scripts" / "make_synthetic_coco.py"
     options = ["--n-images", "4", "--image-size", "64", "--splits", "train=3,valid=1"]
+    options += ["--task", task]
     result = subprocess.run(
         [sys.executable, str(script), "--out", str(tmp_path), *options],
         capture_output=True,

@@ -35,7 +35,8 @@ class CocoImage:
 @dataclass(frozen=True, slots=True)
 class CocoAnnotation:
     category_id: int
-    bbox: tuple[float, float, float, float]  # x, y, w, h in pixels; NaN when missing or malformed
+    # x, y, w, h in pixels; NaN when missing or malformed (classification needs none)
+    bbox: tuple[float, float, float, float]
     iscrowd: bool
     segmentation: Any = None  # kept only when the loader is asked to (segmentation tasks)
 
@@ -52,6 +53,7 @@ class CocoIndex:
     malformed_annotations: int = 0  # not an object, or image_id/category_id not integers
     malformed_images: int = 0  # not an object, or no integer id / file_name
     duplicate_images: int = 0  # same id seen again; the first one is kept
+    segmentation_kept: bool = False  # loaded with keep_segmentation
 
     def annotations_of(self, image_id: int) -> list[CocoAnnotation]:
         return self.annotations.get(image_id, [])
@@ -93,6 +95,7 @@ def load_coco(path: Path, *, keep_segmentation: bool = False) -> CocoIndex:
         annotations=by_image,
         categories=_categories(rest.pop("categories", []), path),
         orphan_annotations=orphan_count,
+        segmentation_kept=keep_segmentation,
         **counts,
     )
 

@@ -6,11 +6,15 @@ category id in each; only the name is stable, and sorting makes the order reprod
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pictrain.data.coco import CocoIndex, load_coco
 from pictrain.errors import UserError
+
+_UNSAFE = re.compile(r"[/\\\x00-\x1f]")  # path separators and control characters
+MAX_FOLDER_BYTES = 200  # below every filesystem's 255-byte name limit
 
 
 def labelmap_from(sources: Iterable[Path | CocoIndex]) -> list[str]:
@@ -30,3 +34,31 @@ def class_index(categories: Mapping[int, str], names: Sequence[str]) -> dict[int
     """Category id -> class index in `names`; ids whose name is not in `names` are left out."""
     position = {name: i for i, name in enumerate(names)}
     return {cid: position[name] for cid, name in categories.items() if name in position}
+
+
+def class_folders(names: Sequence[str]) -> list[str]:
+    """Folder name of each class of `names`, in order, for the classification layout.
+
+    ultralytics numbers classes by its own sort of the folder names (Python `sorted`, as
+    `labelmap_from` sorts), so the folders must sort in `names` order. They are the labels
+    themselves when every label is a safe folder name and they already sort that way;
+    otherwise every folder is `<index, zero-padded>_<label, unsafe characters as '_'>`, which
+    sorts by index.
+    """
+    if all(_is_safe_folder(name) for name in names) and sorted(names) == list(names):
+        return list(names)
+    width = len(str(len(names) - 1))
+    return [f"{i:0{width}d}_{_safe_folder(name)}" for i, name in enumerate(names)]
+
+
+def _is_safe_folder(name: str) -> bool:
+    return (
+        name not in ("", ".", "..")
+        and _UNSAFE.search(name) is None
+        and len(name.encode("utf-8")) <= MAX_FOLDER_BYTES
+    )
+
+
+def _safe_folder(name: str) -> str:
+    cut = name.encode("utf-8")[:MAX_FOLDER_BYTES].decode("utf-8", errors="ignore")
+    return _UNSAFE.sub("_", cut)

@@ -9,19 +9,34 @@ from typing import Any
 
 from pictrain.artifacts import sha256
 from pictrain.data.coco import load_coco
-from pictrain.data.convert import ConversionSummary, convert_detection, write_data_yaml
+from pictrain.data.convert import (
+    ConversionSummary,
+    convert_classification,
+    convert_detection,
+    convert_segmentation,
+    write_data_yaml,
+)
 from pictrain.data.labels import labelmap_from
 from pictrain.data.splits import resolve_splits
 from pictrain.platform.base import DatasetSplit
 
 log = logging.getLogger(__name__)
 
+CONVERTERS = {
+    "detect": convert_detection,
+    "segment": convert_segmentation,
+    "classify": convert_classification,
+}
+
 
 @dataclass(frozen=True)
 class PreparedDataset:
+    """`train_data` is what ultralytics takes as `data`: a data.yaml, or for classification
+    the root of the class folders."""
+
     root: Path
     names: list[str]
-    data_yaml: Path
+    train_data: Path
     splits: dict[str, DatasetSplit]
     summaries: dict[str, ConversionSummary]
 
@@ -51,15 +66,20 @@ class PreparedDataset:
         }
 
 
-def prepare_detection(splits: dict[str, DatasetSplit], root: Path, seed: int) -> PreparedDataset:
+def prepare_dataset(
+    task: str, splits: dict[str, DatasetSplit], root: Path, seed: int
+) -> PreparedDataset:
     resolved = resolve_splits(splits, root / "cut", seed)
     for note in resolved.notes:
         log.warning("%s", note)
-    indexes = {name: load_coco(split.coco_file) for name, split in resolved.splits.items()}
+    indexes = {
+        name: load_coco(split.coco_file, keep_segmentation=task == "segment")
+        for name, split in resolved.splits.items()
+    }
     names = labelmap_from(indexes.values())
     summaries = {}
     for name, split in resolved.splits.items():
-        summaries[name] = convert_detection(indexes[name], split.images_dir, root, name, names)
+        summaries[name] = CONVERTERS[task](indexes[name], split.images_dir, root, name, names)
         log.info("%s", summaries[name])
-    data_yaml = write_data_yaml(root, names, resolved.splits)
-    return PreparedDataset(root, names, data_yaml, resolved.splits, summaries)
+    train_data = root if task == "classify" else write_data_yaml(root, names, resolved.splits)
+    return PreparedDataset(root, names, train_data, resolved.splits, summaries)

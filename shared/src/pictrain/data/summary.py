@@ -1,0 +1,114 @@
+"""What one split's conversion wrote, fixed and dropped: counts and a few examples, never one
+log line per object, so a million annotations still give a report a person reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EXAMPLES = 3
+# The unit each task writes, for the report's first line.
+UNITS = {"detect": "boxes", "segment": "polygons", "classify": "labelled images"}
+
+
+@dataclass
+class ConversionSummary:
+    """Counters shared by the three tasks; those a task never touches stay 0 and are not shown."""
+
+    split: str
+    task: str = "detect"  # detect | segment | classify
+    images_in: int = 0
+    images_written: int = 0
+    background_images: int = 0  # written with an empty label file (detect, segment)
+    labels_written: int = 0  # boxes, polygons, or images placed in a class folder
+    # fixed: images
+    images_rotated: int = 0  # EXIF orientation applied to the pixels
+    sizes_from_file: int = 0  # JSON width/height disagreed with the file
+    images_renamed: int = 0  # same flattened stem as another image
+    images_copied: int = 0  # hard link impossible (other filesystem)
+    # fixed: labels
+    boxes_clipped: int = 0
+    polygons_clipped: int = 0  # objects with a point moved onto the image border
+    objects_merged: int = 0  # multi-part objects joined into one polygon
+    holes_filled: int = 0  # mask holes, which a YOLO polygon cannot represent
+    # dropped: annotations
+    annotations_crowd: int = 0
+    annotations_unknown_category: int = 0
+    annotations_unknown_image: int = 0
+    annotations_malformed: int = 0  # without integer image_id/category_id
+    annotations_of_dropped_images: int = 0
+    boxes_outside: int = 0
+    boxes_degenerate: int = 0  # NaN, negative, or under 1 px after clipping
+    parts_degenerate: int = 0  # polygon parts under 3 points, malformed, or of zero area
+    objects_without_shape: int = 0  # no usable polygon or mask left
+    # dropped: images
+    images_malformed: int = 0  # image entry without integer id or file_name
+    images_duplicate_id: int = 0
+    images_unsafe_name: int = 0  # absolute, or climbing out with '..'
+    images_missing: int = 0
+    images_corrupt: int = 0
+    images_unlabelled: int = 0  # classify: no category
+    images_ambiguous: int = 0  # classify: several different categories
+    empty_classes: list[str] = field(default_factory=list)  # classify: folders left empty
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    # converted file name -> COCO file_name, only where they differ
+    source_names: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def source_name(self, converted: str) -> str:
+        """The platform's file name of a converted image (evaluations are keyed by it)."""
+        return self.source_names.get(converted, converted)
+
+    def note(self, kind: str, example: str) -> None:
+        examples = self.examples.setdefault(kind, [])
+        if len(examples) < EXAMPLES:
+            examples.append(example)
+
+    def drop_image(self, missing: bool, example: str) -> None:
+        if missing:
+            self.images_missing += 1
+        else:
+            self.images_corrupt += 1
+        self.note("missing images" if missing else "corrupt images", example)
+
+    def __str__(self) -> str:
+        head = f"{self.split}: {self.images_written} of {self.images_in} images written"
+        if self.task != "classify":
+            head += f" ({self.background_images} background)"
+        lines = [f"{head}, {self.labels_written} {UNITS[self.task]}"]
+        fixed = {
+            "boxes clipped to the image": self.boxes_clipped,
+            "polygons clipped to the image": self.polygons_clipped,
+            "multi-part objects joined into one polygon": self.objects_merged,
+            "mask holes filled": self.holes_filled,
+            "images rotated to their EXIF orientation": self.images_rotated,
+            "image sizes taken from the file": self.sizes_from_file,
+            "images renamed (same name as another)": self.images_renamed,
+            "images copied (no hard link possible)": self.images_copied,
+        }
+        dropped = {
+            "boxes outside the image": self.boxes_outside,
+            "degenerate boxes": self.boxes_degenerate,
+            "degenerate polygon parts": self.parts_degenerate,
+            "objects without a usable shape": self.objects_without_shape,
+            "crowd annotations": self.annotations_crowd,
+            "annotations of unknown category": self.annotations_unknown_category,
+            "annotations of unknown image id": self.annotations_unknown_image,
+            "malformed annotations": self.annotations_malformed,
+            "annotations of dropped images": self.annotations_of_dropped_images,
+            "malformed image entries": self.images_malformed,
+            "images with a duplicate id": self.images_duplicate_id,
+            "unsafe file names": self.images_unsafe_name,
+            "missing images": self.images_missing,
+            "corrupt images": self.images_corrupt,
+            "unlabelled images": self.images_unlabelled,
+            "ambiguous images (several classes)": self.images_ambiguous,
+        }
+        for title, counts in (("fixed", fixed), ("dropped", dropped)):
+            items = [f"{count} {what}" for what, count in counts.items() if count]
+            if items:
+                lines.append(f"  {title}: {', '.join(items)}")
+        if self.empty_classes:
+            shown = ", ".join(self.empty_classes[:EXAMPLES])
+            lines.append(f"  {len(self.empty_classes)} classes without images, e.g.: {shown}")
+        for kind, names in self.examples.items():
+            lines.append(f"  {kind}, e.g.: {'; '.join(names)}")
+        return "\n".join(lines)
