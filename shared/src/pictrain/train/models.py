@@ -1,4 +1,4 @@
-"""Build the model to train: from starting weights when there are some, else from its config."""
+"""Which model to train: an ultralytics architecture, from starting weights or from its config."""
 
 from __future__ import annotations
 
@@ -7,26 +7,49 @@ from typing import Any
 
 from pictrain.errors import UserError
 
+EXAMPLES = {
+    "detect": "yolov8n, yolov8s, yolo11n, rtdetr-l",
+    "segment": "yolov8n-seg, yolo11s-seg",
+    "classify": "yolov8n-cls, yolo11s-cls",
+}
 
-def build_model(name: str, weights: Path | None) -> Any:
-    """A YOLO model; `name` is an architecture (yolov8n, yolo11s...), never a hub download."""
-    from ultralytics import YOLO
 
-    if weights is not None:
-        try:
-            return YOLO(str(weights))
-        except Exception as exc:
-            raise UserError(f"starting weights {weights.name} cannot be loaded: {exc}") from None
+def check_model_name(task: str, name: str) -> None:
+    """Fail before any download when `name` is no architecture of this image's task."""
+    from ultralytics.nn.tasks import guess_model_task, yaml_model_load
+
     if name.endswith((".pt", ".pth", ".onnx")):
         raise UserError(
-            f"model {name!r} names a weights file; `model` is an architecture such as yolov8n, "
-            "and starting weights come from the experiment's files (pretrained-weights) or its "
-            "base model version"
+            f"model {name!r} names a weights file; `model` is an architecture such as "
+            f"{EXAMPLES[task].split(',')[0]}, and starting weights come from the experiment's "
+            "files (pretrained-weights) or its base model version"
         )
     try:
-        return YOLO(f"{name}.yaml")
+        config = yaml_model_load(f"{name}.yaml")
     except FileNotFoundError:
         raise UserError(
-            f"unknown model {name!r}: expected an ultralytics architecture such as "
-            "yolov8n, yolov8s, yolo11n, yolo11m"
+            f"unknown model {name!r}; {task} models are e.g. {EXAMPLES[task]}"
         ) from None
+    # guess_model_task does not recognise RT-DETR's decoder head; RT-DETR only detects.
+    model_task = guess_model_task(config) or ("detect" if name.startswith("rtdetr") else None)
+    if model_task != task:
+        raise UserError(
+            f"model {name!r} is a {model_task} model; this image trains {task} models "
+            f"(e.g. {EXAMPLES[task]})"
+        )
+
+
+def build_model(task: str, name: str, weights: Path | None) -> Any:
+    """RT-DETR has its own ultralytics class; every YOLO generation shares one."""
+    from ultralytics import RTDETR, YOLO
+
+    family = RTDETR if name.startswith("rtdetr") else YOLO
+    if weights is None:
+        return family(f"{name}.yaml")
+    try:
+        model = family(str(weights))
+    except Exception as exc:
+        raise UserError(f"starting weights {weights.name} cannot be loaded: {exc}") from None
+    if model.task != task:
+        raise UserError(f"starting weights {weights.name} are a {model.task} model, not {task}")
+    return model

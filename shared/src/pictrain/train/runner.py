@@ -32,14 +32,16 @@ def checkpoints(save_dir: Path) -> list[Path]:
 
 
 def train(
+    task: str,
     model_name: str,
     weights: Path | None,
-    data_yaml: Path,
+    data: Path,
     params: Parameters,
     save_dir: Path,
     backend: Backend,
 ) -> TrainResult:
-    model = build_model(model_name, weights)
+    """`data` is a data.yaml (detect, segment) or a class-folder root (classify)."""
+    model = build_model(task, model_name, weights)
     amp.install()
     EpochMetrics(backend).attach(model)
     overrides = params.ultralytics_overrides()
@@ -49,11 +51,11 @@ def train(
         "training %s from %s on %s for %d epochs",
         model_name,
         weights.name if weights else "scratch",
-        data_yaml.parent,
+        data,
         params.epochs,
     )
     model.train(
-        data=str(data_yaml),
+        data=str(data),
         project=str(save_dir.parent),
         name=save_dir.name,
         exist_ok=True,
