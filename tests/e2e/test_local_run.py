@@ -199,3 +199,47 @@ def test_convert_command_writes_yolo_layout(tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(list((out / "labels" / "train").glob("*.txt"))) == 4
     assert (out / "data.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("task", "metric", "evaluation_file"),
+    [
+        ("segment", "test/mAP50-95(M)", "coco_stats_segm.json"),
+        ("classify", "test/accuracy_top1", "classification_report.json"),
+    ],
+)
+def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
+    from pictrain.synthetic import DATASET_MAKERS
+
+    dataset = tmp_path / "dataset"
+    DATASET_MAKERS[task](dataset, n_images=16, image_size=64, seed=0)
+    (dataset / "parameters.json").write_text(json.dumps(PARAMETERS))
+    runs = tmp_path / "runs"
+    result = subprocess.run(
+        _pictrain(
+            "run", "--local", str(dataset), "--task", task, "--name", task, "--runs-dir", str(runs)
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_dir = runs / task
+    finals = {
+        r["name"]
+        for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+        if r["step"] is None
+    }
+    assert metric in finals
+    assert (run_dir / "evaluation" / evaluation_file).is_file()
+    assert (run_dir / "artifacts" / "model-latest.onnx").is_file()
+    config = yaml.safe_load((run_dir / "artifacts" / "config.yaml").read_text())
+    assert config["task"] == task
+    evaluations = [
+        json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()
+    ]
+    shape = {"segment": "polygons", "classify": "classifications"}[task]
+    assert evaluations and all(not e["detections"] for e in evaluations)
+    if task == "classify":
+        assert all(len(e[shape]) == 1 for e in evaluations)
