@@ -56,7 +56,7 @@ def train(
     )
     model.train(
         data=str(data),
-        project=str(save_dir.parent),
+        project=str(save_dir.parent.resolve()),  # ultralytics nests a relative project
         name=save_dir.name,
         exist_ok=True,
         plots=True,

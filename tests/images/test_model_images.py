@@ -1,0 +1,51 @@
+"""Every model image: a short local run on a synthetic dataset of its task ends done, offline."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.images.conftest import IMAGES_DIR, MODEL_IMAGES
+from tests.images.dockerutil import Docker
+
+
+@pytest.mark.images
+@pytest.mark.parametrize("name", MODEL_IMAGES)
+def test_local_run_ends_done(
+    name: str, docker: Docker, built: dict[str, str], make_dataset, runs_dir: Path
+) -> None:
+    task = tomllib.loads((IMAGES_DIR / name / "model.toml").read_text())["task"]
+    data = make_dataset(
+        {"epochs": 1, "batch_size": 4, "image_size": 64, "device": "cpu"}, task=task
+    )
+    proc = docker.run(
+        built[name],
+        "pictrain",
+        "run",
+        "--local",
+        "/data",
+        "--name",
+        "smoke",
+        flags=[
+            "--network",
+            "none",
+            "--shm-size",
+            "1g",
+            "-v",
+            f"{data}:/data:ro",
+            "-v",
+            f"{runs_dir}:/workspace/runs",
+        ],
+        timeout=600,
+        check=False,
+    )
+    status_file = runs_dir / "smoke" / "status.json"
+    log = (proc.stdout + proc.stderr)[-5000:]
+    assert status_file.exists(), log
+    status = json.loads(status_file.read_text())
+    assert status["status"] == "done", (status, log)
+    assert proc.returncode == 0, log
+    assert (runs_dir / "smoke" / "artifacts" / "model-latest.onnx").is_file()

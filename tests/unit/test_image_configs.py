@@ -1,0 +1,26 @@
+"""Every image's model.toml is a valid config: known task, a model of that task, valid defaults."""
+
+from pathlib import Path
+
+import pytest
+
+from pictrain.config import load_model_config
+from pictrain.params import parse_parameters
+from pictrain.train.models import check_model_name
+
+IMAGES = Path(__file__).parents[2] / "images"
+CONFIGS = sorted(IMAGES.glob("*/model.toml"))
+
+
+def test_every_model_image_has_a_config():
+    folders = {p.name for p in IMAGES.iterdir() if p.is_dir() and p.name != "base"}
+    assert folders == {c.parent.name for c in CONFIGS}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.parent.name)
+def test_model_config_is_valid(path):
+    config = load_model_config(path)
+    check_model_name(config.task, config.model)
+    parse_parameters({}, config.defaults)
+    task_word = {"detect": "detection", "segment": "segmentation", "classify": "classification"}
+    assert path.parent.name.endswith(task_word[config.task])
