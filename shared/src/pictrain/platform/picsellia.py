@@ -45,9 +45,10 @@ class PicselliaBackend:
         self._task = task
         self._client = self._connect(context)
         self.experiment = self._find_experiment(context)
-        self._sender = BackgroundSender(self._policy)
+        self._sender = BackgroundSender(self._policy.patient())
         self._assets: dict[str, tuple[str, dict[str, Any]]] = {}  # file stem -> asset id, labels
         self._curves: set[str] = set()
+        self._attempted: set[tuple[str, int]] = set()  # curve points posted at least once
 
     # --- reading -------------------------------------------------------------------------
 
@@ -66,7 +67,7 @@ class PicselliaBackend:
         attached = self._call(
             "list the attached dataset versions", self.experiment.get_attached_dataset_versions
         )
-        splits: dict[str, DatasetSplit] = {}
+        chosen: dict[str, tuple[str, Any]] = {}
         for alias, version in sorted(attached.items()):
             name = canonical_split(alias)
             if name is None:
@@ -74,11 +75,16 @@ class PicselliaBackend:
                     "ignoring the dataset version attached as %r (not train/val/test)", alias
                 )
                 continue
-            if name in splits:
+            if name in chosen:
                 raise UserError(f"two dataset versions are attached as the {name} split")
+            chosen[name] = (alias, version)
+        # Every check before the first download: a wrong version fails in seconds, not after
+        # the other splits were fetched.
+        for alias, version in chosen.values():
             self._check_type(alias, version)
-            splits[name] = self._fetch(name, version, dest / name)
-        return splits
+        return {
+            name: self._fetch(name, version, dest / name) for name, (_, version) in chosen.items()
+        }
 
     def base_weights(self, dest: Path) -> Path | None:
         """The experiment's `pretrained-weights`, else the base model version's weights file."""
@@ -86,9 +92,14 @@ class PicselliaBackend:
             artifact = self._call(
                 "find pretrained-weights", self.experiment.get_artifact, PRETRAINED_ARTIFACT
             )
-            return self._download(artifact, dest / "experiment", PRETRAINED_ARTIFACT)
         except px.ResourceNotFoundError:
             pass
+        else:
+            path = self._download(artifact, dest / "experiment", PRETRAINED_ARTIFACT)
+            log.info(
+                "starting weights: the experiment's %s file (%s)", PRETRAINED_ARTIFACT, path.name
+            )
+            return path
         try:
             version = self._call(
                 "find the base model version", self.experiment.get_base_model_version
@@ -98,7 +109,15 @@ class PicselliaBackend:
         files = self._call("list the base model files", version.list_files)
         for model_file in files:
             if model_file.filename.endswith(WEIGHT_SUFFIXES):
-                return self._download(model_file, dest / "base-model", model_file.name)
+                path = self._download(model_file, dest / "base-model", model_file.name)
+                log.info(
+                    "starting weights: file %s (%s) of base model version %s",
+                    model_file.name,
+                    path.name,
+                    version.name,
+                )
+                return path
+        log.info("the base model version %s has no .pt file: training from scratch", version.name)
         return None
 
     # --- writing (in the background, in order) ---------------------------------------------
@@ -125,19 +144,26 @@ class PicselliaBackend:
 
     def add_evaluations(self, evaluations: list[Evaluation]) -> None:
         payload = {}
-        skipped = 0
+        skipped = shapes = 0
         for evaluation in evaluations:
-            asset_id, labels = self._assets[Path(evaluation.file_name).stem]
+            asset_id, labels = self._asset_of(evaluation.file_name)
             rectangles = []
             for d in evaluation.detections:
                 if d.label not in labels:
                     skipped += 1
                     continue
+                # The SDK rejects numpy scalars, float coordinates and int scores.
                 rectangles.append(
                     RectangleFormat(
-                        x=d.x, y=d.y, w=d.w, h=d.h, label_id=labels[d.label].id, score=d.score
+                        x=int(d.x),
+                        y=int(d.y),
+                        w=int(d.w),
+                        h=int(d.h),
+                        label_id=labels[d.label].id,
+                        score=float(d.score),
                     )
                 )
+            shapes += len(rectangles)
             payload[asset_id] = EvaluationFormat(rectangles=rectangles)
         if skipped:
             log.warning("%d predicted boxes have a label the test dataset lacks: not sent", skipped)
@@ -148,7 +174,7 @@ class PicselliaBackend:
                 f"send evaluations {start + 1}-{start + len(batch)}",
                 partial(self.experiment.add_evaluations, batch),
             )
-        if items:
+        if shapes:  # the platform's computation fails on evaluations without any shape
             self._sender.submit(
                 "start the evaluation metrics computation",
                 partial(self.experiment.compute_evaluations_metrics, DATASET_TYPE[self._task]),
@@ -181,7 +207,7 @@ class PicselliaBackend:
         """A synchronous, idempotent call: retried, and a lasting outage is a PlatformError."""
         try:
             return self._policy.call(what, fn, *args, **kwargs)
-        except (px.ResourceNotFoundError, px.NoBaseModelVersionError, UserError):
+        except (px.ResourceNotFoundError, px.NoBaseModelVersionError, px.NoDataError, UserError):
             raise
         except px.UnauthorizedError:
             raise UserError("the platform refused the API token (expired or revoked?)") from None
@@ -194,13 +220,33 @@ class PicselliaBackend:
         self._sender.submit(f"log {name}", partial(self.experiment.log, name, data, kind))
 
     def _append_point(self, name: str, step: int, value: float) -> None:
-        """A LINE log appends what is posted; a relaunch from epoch 1 starts the curve again."""
+        """A LINE log appends what is posted; a relaunch from epoch 1 starts the curve again.
+
+        Appending is not idempotent: when a retried post may have landed (a dropped reply),
+        the stored curve tells whether this point is already there.
+        """
+        if (name, step) in self._attempted and self._stored_points(name) >= step:
+            return
+        self._attempted.add((name, step))
         if name not in self._curves:
             if step == 1:
                 with contextlib.suppress(px.ResourceNotFoundError):
                     self.experiment.get_log(name).delete()
             self._curves.add(name)
         self.experiment.log(name, [value], LogType.LINE)
+
+    def _stored_points(self, name: str) -> int:
+        try:
+            data = self.experiment.get_log(name).data
+        except px.ResourceNotFoundError:
+            return 0
+        return len(data) if isinstance(data, list) else 0
+
+    def _asset_of(self, file_name: str) -> tuple[str, dict[str, Any]]:
+        try:
+            return self._assets[Path(file_name).stem]
+        except KeyError:
+            raise PlatformError(f"evaluated image {file_name} is no fetched test asset") from None
 
     def _connect(self, context: PicselliaContext) -> Client:
         def connect() -> Client:
@@ -240,8 +286,8 @@ class PicselliaBackend:
         expected = DATASET_TYPE[self._task]
         if version.type != expected:
             raise UserError(
-                f"the dataset version attached as {alias!r} is a {version.type} dataset; "
-                f"this image trains {self._task} and needs {expected} datasets"
+                f"the dataset version attached as {alias!r} is a {_name(version.type)} dataset; "
+                f"this image trains {self._task} and needs {_name(expected)} datasets"
             )
 
     def _fetch(self, split: str, version: Any, folder: Path) -> DatasetSplit:
@@ -309,3 +355,8 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _name(kind: Any) -> str:
+    """`OBJECT_DETECTION`, not `InferenceType.OBJECT_DETECTION`."""
+    return str(getattr(kind, "value", kind))

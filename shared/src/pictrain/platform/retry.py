@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import requests
@@ -14,6 +15,11 @@ from picsellia import exceptions as px
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Tests shorten every wait through this variable; production never sets it. It only scales
+# the backoff: attempts and the classification of errors stay the same.
+BASE_DELAY_ENV = "PICTRAIN_RETRY_BASE_DELAY"
+WRITE_ATTEMPTS = 10
 
 _TRANSIENT = (
     px.TooManyRequestError,
@@ -44,23 +50,54 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def retry_after(exc: BaseException) -> float | None:
+    """The server's Retry-After in seconds, where the exception kept the response.
+
+    The SDK's own TooManyRequestError drops the headers; requests' HTTPError keeps them.
+    """
+    for seen in exception_chain(exc):
+        response = getattr(seen, "response", None)
+        value = response.headers.get("Retry-After") if response is not None else None
+        if value:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None  # an HTTP date: rare enough to fall back to our own backoff
+    return None
+
+
 def exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, then what caused it, down the chain."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        yield seen
-        seen = seen.__cause__ or seen.__context__
+    """The exception, then what caused it, down the chain (a cycle is walked once)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def default_base_delay() -> float:
+    """1 s, unless `PICTRAIN_RETRY_BASE_DELAY` says otherwise (tests)."""
+    value = os.environ.get(BASE_DELAY_ENV, "").strip()
+    return float(value) if value else 1.0
 
 
 @dataclass
 class RetryPolicy:
-    """Exponential backoff with full jitter, bounded in attempts and in each wait."""
+    """Exponential backoff with full jitter, bounded in attempts and in each wait; a server's
+    Retry-After is honoured up to `max_delay`."""
 
     attempts: int = 6
-    base_delay: float = 1.0
+    base_delay: float = field(default_factory=default_base_delay)
     max_delay: float = 30.0
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+
+    def patient(self) -> RetryPolicy:
+        """For writes that must land (final artifacts, run status): one SDK call such as
+        `store` crosses up to five routes, and losing a trained model to a one-minute outage
+        costs the whole run. Up to ~3 minutes of waiting with the default delays."""
+        return replace(self, attempts=max(self.attempts, WRITE_ATTEMPTS))
 
     def call(self, what: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         attempt = 1
@@ -70,7 +107,7 @@ class RetryPolicy:
             except Exception as exc:
                 if attempt >= self.attempts or not is_transient(exc):
                     raise
-                delay = self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+                delay = self.delay(attempt, exc)
                 log.warning(
                     "%s failed (%s), retry %d/%d in %.1fs",
                     what,
@@ -81,6 +118,12 @@ class RetryPolicy:
                 )
                 self.sleep(delay)
                 attempt += 1
+
+    def delay(self, attempt: int, exc: BaseException) -> float:
+        """Wait before retry number `attempt` (1-based)."""
+        backoff = self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+        asked = retry_after(exc)
+        return backoff if asked is None else min(self.max_delay, max(backoff, asked))
 
 
 def _short(exc: BaseException) -> str:

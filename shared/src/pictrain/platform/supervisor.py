@@ -27,6 +27,8 @@ from pictrain.platform.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
+REDACTED = "***"
+
 
 def supervise(child_argv: list[str], context: PicselliaContext, log_file: Path) -> int:
     policy = RetryPolicy()
@@ -37,9 +39,12 @@ def supervise(child_argv: list[str], context: PicselliaContext, log_file: Path) 
         )
     forwarder = JobLogForwarder(job, policy) if job is not None else None
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    secret = context.api_token.get_secret_value()
     with log_file.open("w") as sink:
 
         def emit(lines: list[str]) -> None:
+            # The token must never reach a file or the platform, whatever the job printed.
+            lines = [line.replace(secret, REDACTED) for line in lines]
             sink.write("".join(f"{line}\n" for line in lines))
             sink.flush()
             if forwarder is not None:
@@ -51,23 +56,30 @@ def supervise(child_argv: list[str], context: PicselliaContext, log_file: Path) 
             if -code == signal.SIGKILL:
                 reason += " (out of memory?)"
             emit([f"FAILED: {reason}"])
-            _report_death(client, context, policy, reason)
+            _report_death(client, context, policy.patient(), reason)
             code = 128 - code
         emit([f"job finished with exit code {code}"])
     if job is not None and forwarder is not None:
         forwarder.close()
-        _try(policy, "store the log file", job.store_logging_file, str(log_file))
+        patient = policy.patient()
+        _try(patient, "store the log file", job.store_logging_file, str(log_file))
         status = JobRunStatus.SUCCEEDED if code == 0 else JobRunStatus.FAILED
-        _try(policy, f"mark the job run {status}", job.update_job_run_with_status, status)
+        _try(patient, f"mark the job run {status}", job.update_job_run_with_status, status)
     return code
 
 
 def _run_child(argv: list[str], emit: Any) -> int:
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    previous = {
-        sig: signal.signal(sig, lambda signum, _frame: child.send_signal(signum))
-        for sig in (signal.SIGTERM, signal.SIGINT)
-    }
+    forwarded: set[int] = set()
+
+    def forward(signum: int, _frame: object) -> None:
+        """Once per signal: a second SIGTERM (tini -g, an impatient orchestrator) would kill
+        the job while it uploads its weights and reports the failure."""
+        if signum not in forwarded:
+            forwarded.add(signum)
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     collapser = ProgressCollapser()
     assert child.stdout is not None
     try:

@@ -1,0 +1,412 @@
+"""`pictrain run` as the platform starts it: a subprocess with the container variables, against
+the Picsellia API emulator, checked by what the platform ends up holding."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pictrain.platform.env import ENV_NAMES
+from pictrain.synthetic import make_detection_dataset
+
+from tests.emulator import Emulator
+from tests.emulator.emulator import loopback_env
+from tests.emulator.seeding import SeededIds
+
+pytest_plugins = ["tests.emulator.fixtures"]
+pytestmark = pytest.mark.slow
+
+# pictrain.platform.retry.BASE_DELAY_ENV, spelled out: importing that module imports the SDK,
+# which must come after the emulator fixtures set PICSELLIA_SDK_CUSTOM_LOGGING.
+BASE_DELAY_ENV = "PICTRAIN_RETRY_BASE_DELAY"
+
+PICTRAIN = [sys.executable, "-m", "pictrain"]
+PARAMETERS = {"epochs": 1, "batch_size": 4, "image_size": 64, "workers": 0, "conf_threshold": 0.001}
+EPOCH_CURVES = ("train/box_loss", "val/mAP50(B)", "val/mAP50-95(B)", "lr/pg0")
+TEST_VALUES = ("test/mAP50-95", "test/mAP50", "test/mAP75", "test/AR100")
+ARTIFACT_FILES = {
+    "best-model": "train/weights/best.pt",
+    "model-latest": "export/model-latest.onnx",
+    "config": "export/config.yaml",
+    "manifest": "export/manifest.json",
+}
+JOB_TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class Finished:
+    code: int
+    output: str
+    run_dir: Path
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    """16 images of 64 px: 10 train, 3 val, 3 test (alias -> images dir, COCO file)."""
+    root = tmp_path_factory.mktemp("synthetic")
+    files = make_detection_dataset(
+        root, n_images=16, image_size=64, seed=0, splits={"train": 10, "val": 3, "test": 3}
+    )
+    return {name: (coco.parent / "images", coco) for name, coco in files.items()}
+
+
+@pytest.fixture(scope="module")
+def yolo_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ultralytics settings for these runs only, not the user's."""
+    return tmp_path_factory.mktemp("ultralytics")
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory, yolo_config_dir: Path) -> Path:
+    """Untrained YOLOv8n weights, saved by ultralytics itself (no download)."""
+    path = tmp_path_factory.mktemp("weights") / "tiny-yolov8n.pt"
+    script = "import sys; from ultralytics import YOLO; YOLO('yolov8n.yaml').save(sys.argv[1])"
+    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(yolo_config_dir)}
+    subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=120)
+    return path
+
+
+def job_env(emu: Emulator, ids: SeededIds, config_dir: Path, **overrides: str | None) -> dict:
+    """The container's variables as the platform sets them; nothing inherited may stand in."""
+    env = {k: v for k, v in os.environ.items() if not _platform_name(k)}
+    env.pop("PICSELLIA_SDK_CUSTOM_LOGGING", None)  # production does not set it
+    env.update(loopback_env())
+    env.update(emu.job_env(ids))
+    env.update({BASE_DELAY_ENV: "0.05", "YOLO_CONFIG_DIR": str(config_dir)})
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def _platform_name(name: str) -> bool:
+    return any(name in names for names in ENV_NAMES.values())
+
+
+def run_job(cwd: Path, env: Mapping[str, str], experiment_id: Any) -> Finished:
+    done = subprocess.run(
+        [*PICTRAIN, "run"],
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=JOB_TIMEOUT,
+    )
+    (cwd / "output.txt").write_text(done.stdout)  # the whole story, next to the run, on failure
+    return Finished(done.returncode, done.stdout, cwd / "runs" / str(experiment_id))
+
+
+def seed(emu: Emulator, splits: Mapping[str, tuple[Path, Path]], **kwargs: Any) -> SeededIds:
+    kwargs.setdefault("parameters", PARAMETERS)
+    return emu.seed_experiment(splits, **kwargs)
+
+
+# --- what a finished job must have left on the platform ----------------------------------------
+
+
+def assert_published(emu: Emulator, ids: SeededIds, finished: Finished) -> None:
+    assert finished.code == 0, finished.output[-3000:]
+    state = emu.state
+    experiment = state.experiments[ids.experiment_id]
+    logs = experiment.logs
+    for name in EPOCH_CURVES:
+        assert logs[name].type == "LINE", name
+        assert len(logs[name].data) == PARAMETERS["epochs"], (name, logs[name].data)
+        assert all(isinstance(v, float) and v == v and v >= 0 for v in logs[name].data), name
+    assert all(0 <= v <= 1 for v in logs["val/mAP50-95(B)"].data + logs["val/mAP50(B)"].data)
+    for name in TEST_VALUES:
+        assert logs[name].type == "VALUE", name
+        assert 0 <= float(logs[name].data) <= 1, (name, logs[name].data)
+    table = logs["test/per-class-AP"]
+    assert table.type == "TABLE"
+    assert table.data["rows"] == ["circle", "square", "triangle"]
+    assert any(log.type == "IMAGE" for log in logs.values())
+    assert logs["labelmap"].type == "LABELMAP"
+    assert logs["labelmap"].data == {"0": "circle", "1": "square", "2": "triangle"}
+    for name, relative in ARTIFACT_FILES.items():
+        stored = state.artifact_bytes(ids.experiment_id, name)
+        assert stored == (finished.run_dir / relative).read_bytes(), name
+    test_version = state.dataset_versions[ids.dataset_version_ids["test"]]
+    evaluated = {e.asset_id for e in experiment.evaluations.values()}
+    assert evaluated == {asset.id for asset in test_version.assets}
+    assert experiment.job_status == "SUCCESS"
+    assert "failure reason" not in logs
+    job = state.jobs[ids.job_id]
+    assert job.status == "SUCCEEDED"
+    assert_job_logs(job.lines, finished)
+    assert job.logging_object_name is not None
+    assert state.storage.get(job.logging_object_name) == (finished.run_dir / "job.log").read_bytes()
+    assert not state.unknown_routes
+
+
+def assert_job_logs(batches: list[str], finished: Finished) -> None:
+    """Received, readable, and collapsed: no progress bar redrawn line after line."""
+    lines = [line for batch in batches for line in batch.split("\n") if line.strip()]
+    assert any("Starting training" in line for line in lines), lines[-20:]
+    assert any("job finished with exit code 0" in line for line in lines)
+    assert not any("\r" in line or "\x1b[" in line for line in lines)
+    line, count = Counter(lines).most_common(1)[0]
+    assert count < 10, f"{line!r} sent {count} times"
+    assert len(lines) < 600, f"{len(lines)} log lines for a 1-epoch run"
+
+
+def assert_no_token(emu: Emulator, finished: Finished) -> None:
+    """The token reaches neither the run folder, nor the logs, nor the platform's log view."""
+    token = emu.token.encode()
+    leaks = [p for p in finished.run_dir.rglob("*") if p.is_file() and token in p.read_bytes()]
+    assert not leaks, leaks
+    assert emu.token not in finished.output
+    assert not any(emu.token in batch for job in emu.state.jobs.values() for batch in job.lines)
+
+
+def assert_failed(
+    emu: Emulator, ids: SeededIds, finished: Finished, reason: str, on_experiment: bool = True
+) -> None:
+    """Non-zero exit, one clear FAILED line, the reason on the job (and on the experiment
+    when the job could reach it)."""
+    assert finished.code != 0, finished.output[-3000:]
+    assert re.search(reason, finished.output), finished.output[-3000:]
+    assert "Traceback" not in finished.output, finished.output[-3000:]
+    experiment = emu.state.experiments[ids.experiment_id]
+    if on_experiment:
+        assert experiment.job_status == "FAILED"
+        assert re.search(reason, str(experiment.logs["failure reason"].data))
+    job = emu.state.jobs[ids.job_id]
+    assert job.status == "FAILED"
+    assert re.search(reason, "\n".join(job.lines))
+    assert job.logging_object_name is not None
+
+
+# --- the job succeeds --------------------------------------------------------------------------
+
+
+def test_run_publishes_everything(
+    emulator: Emulator, splits: dict, tiny_weights: Path, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    """The base model version's .pt is the starting point when the experiment has none."""
+    ids = seed(emulator, splits, base_model_files={"weights": tiny_weights})
+    finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
+    assert_published(emulator, ids, finished)
+    assert_no_token(emulator, finished)
+    assert re.search(
+        r"starting weights: file weights \(.*\) of base model version", finished.output
+    )
+
+
+# Routes an SDK call uses on its own: each gets the whole fault set.
+FAULT_ROUTES = (
+    ("GET", r"^/api/home/ping$"),
+    ("GET", r"/experiments/find$"),
+    ("GET", r"/jobv2s/find$"),
+    ("GET", r"^/api/experiment/[^/]+/datasets$"),
+    ("GET", r"/logs/find$"),
+    ("GET", r"^/api/dataset/version/[^/]+/assets$"),
+    ("GET", r"/labels$"),
+    ("POST", r"/annotations/export$"),
+    ("GET", r"^/_storage/object/"),
+    ("POST", r"^/api/experiment/[^/]+/logs$"),
+    ("POST", r"^/api/experiment/[^/]+/artifacts$"),
+    ("POST", r"/evaluations$"),
+    ("POST", r"/evaluate$"),
+    ("PATCH", r"/job/status$"),
+    ("POST", r"^/api/v2/job/[^/]+/(running|succeed|logging|logging/save)$"),
+)
+# Steps inside one SDK call (Client() pings then reads the organization; `store` and IMAGE logs
+# name, presign, upload, find, then create): our retry repeats the whole call, so faults on
+# every step add up within one retried call. One fault each, kinds in turn.
+STEP_ROUTES = (
+    ("GET", r"^/api/organization/[^/]+$"),
+    ("POST", r"/generate_object_name$"),
+    ("POST", r"/generate_presigned_url$"),
+    ("POST", r"^/_storage/upload$"),
+    ("GET", r"/artifacts/find$"),
+)
+
+
+def inject_faults(emu: Emulator) -> list[Any]:
+    """Two 502s, a 429 with Retry-After, a dropped connection and a slow reply per route."""
+    kinds: list[dict[str, Any]] = [
+        {"status": 502, "times": 2},
+        {"status": 429, "retry_after": 0.2},
+        {"drop": True},
+        {"latency": 0.2},
+    ]
+    rules = [
+        emu.faults.add(method, re.compile(pattern), **kind)
+        for method, pattern in FAULT_ROUTES
+        for kind in kinds
+    ]
+    rules += [
+        emu.faults.add(method, re.compile(pattern), **kinds[1 + i % 3])
+        for i, (method, pattern) in enumerate(STEP_ROUTES)
+    ]
+    return rules
+
+
+def test_run_survives_faults_on_every_route(
+    emulator: Emulator, splits: dict, tiny_weights: Path, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    """Also: the experiment's `pretrained-weights` wins over the base model version."""
+    ids = seed(
+        emulator,
+        splits,
+        experiment_files={"pretrained-weights": tiny_weights},
+        base_model_files={"weights": tiny_weights},
+    )
+    rules = inject_faults(emulator)
+    finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
+    assert_published(emulator, ids, finished)
+    assert "starting weights: the experiment's pretrained-weights file" in finished.output
+    unfired = sorted({(r.method, r.path.pattern) for r in rules if r.fired == 0})
+    assert not unfired, f"faults that never fired (route unused?): {unfired}"
+
+
+# --- the job fails, and says why ---------------------------------------------------------------
+
+
+def test_bad_token_fails_in_one_line(
+    emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    ids = seed(emulator, splits)
+    env = job_env(emulator, ids, yolo_config_dir, api_token="not-the-token")
+    finished = run_job(tmp_path, env, ids.experiment_id)
+    assert finished.code != 0
+    assert "Traceback" not in finished.output, finished.output[-3000:]
+    failed = [line for line in finished.output.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and "refused the API token" in failed[0], finished.output[-3000:]
+    assert "not-the-token" not in finished.output
+    # Unreachable with that token: the platform state is untouched.
+    assert emulator.state.experiments[ids.experiment_id].job_status is None
+
+
+def test_no_experiment_id_is_refused(
+    emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    ids = seed(emulator, splits)
+    env = job_env(emulator, ids, yolo_config_dir, experiment_id=None)
+    finished = run_job(tmp_path, env, ids.experiment_id)
+    assert finished.code != 0
+    assert "FAILED: no experiment: set experiment_id" in finished.output
+    assert "Traceback" not in finished.output
+
+
+def test_unknown_experiment_fails_the_job(
+    emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    ids = seed(emulator, splits)
+    missing = "00000000-0000-4000-8000-000000000000"
+    env = job_env(emulator, ids, yolo_config_dir, experiment_id=missing)
+    finished = run_job(tmp_path, env, missing)
+    emulator.state.unknown_routes.clear()
+    assert_failed(emulator, ids, finished, f"experiment {missing} not found", on_experiment=False)
+    assert emulator.state.experiments[ids.experiment_id].job_status is None
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("empty-split", r"attached as val has no assets"),
+        ("unusable-images", r"the test split has 0 usable images"),
+        ("classification-version", r"'train' is a CLASSIFICATION dataset"),
+        ("unknown-parameter", r"unknown parameters 'epochz'; valid names: .*epochs"),
+    ],
+)
+def test_bad_experiment_fails_with_its_reason(
+    emulator: Emulator,
+    splits: dict,
+    yolo_config_dir: Path,
+    tmp_path: Path,
+    case: str,
+    reason: str,
+) -> None:
+    ids = seed_bad_experiment(emulator, splits, tmp_path / "bad-data", case)
+    finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
+    assert_failed(emulator, ids, finished, reason)
+    assert "best-model" not in emulator.state.experiments[ids.experiment_id].artifacts
+
+
+def seed_bad_experiment(emu: Emulator, splits: dict, folder: Path, case: str) -> SeededIds:
+    if case == "empty-split":
+        empty = write_coco(folder / "empty", images=[])
+        return seed(emu, {**splits, "val": empty})
+    if case == "unusable-images":
+        _, coco = splits["test"]
+        images = [{"id": 1, "file_name": "broken.jpg", "width": 64, "height": 64}]
+        broken = write_coco(folder / "broken", images=images, categories_from=coco)
+        (broken[0] / "broken.jpg").write_bytes(b"not an image at all")
+        return seed(emu, {**splits, "test": broken})
+    if case == "classification-version":
+        return seed(emu, {"train": splits["train"]}, dataset_type="CLASSIFICATION")
+    if case == "unknown-parameter":
+        return seed(emu, splits, parameters={**PARAMETERS, "epochz": 3})
+    raise AssertionError(case)
+
+
+def write_coco(
+    folder: Path, images: list[dict], categories_from: Path | None = None
+) -> tuple[Path, Path]:
+    categories = json.loads(categories_from.read_text())["categories"] if categories_from else []
+    (folder / "images").mkdir(parents=True)
+    coco = folder / "annotations.json"
+    coco.write_text(json.dumps({"images": images, "annotations": [], "categories": categories}))
+    return folder / "images", coco
+
+
+# --- the job is stopped ------------------------------------------------------------------------
+
+
+def test_sigterm_fails_the_job_and_keeps_the_weights(
+    emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    ids = seed(emulator, splits, parameters={**PARAMETERS, "epochs": 300})
+    env = job_env(emulator, ids, yolo_config_dir)
+    with background_job(tmp_path, env) as process:
+        wait_for(lambda: "train/box_loss" in emulator.state.experiments[ids.experiment_id].logs)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=JOB_TIMEOUT)
+    finished = Finished(process.returncode, output, tmp_path / "runs" / str(ids.experiment_id))
+    assert_failed(emulator, ids, finished, "stopped by SIGTERM")
+    stored = emulator.state.artifact_bytes(ids.experiment_id, "best-model")
+    kept = [finished.run_dir / "train/weights" / name for name in ("best.pt", "last.pt")]
+    assert stored in [p.read_bytes() for p in kept if p.is_file()]
+
+
+@contextmanager
+def background_job(cwd: Path, env: Mapping[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """The job in the background; killed at exit if still running (a failed test)."""
+    process = subprocess.Popen(
+        [*PICTRAIN, "run"],
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def wait_for(condition: Any, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the job"
+        time.sleep(0.2)
