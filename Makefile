@@ -14,7 +14,7 @@ export UV_COMPILE_BYTECODE := 1
 TASK ?= detect
 DEMO_DIR ?= data/demo-$(TASK)
 
-.PHONY: help setup demo test lint emulator
+.PHONY: help setup demo test lint emulator bench
 
 help: ## list the entry points
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ emulator: setup ## serve the Picsellia API emulator, seeded with the demo datase
 
 test: setup ## run the test suite
 	$(PY) -m pytest
+
+bench: setup ## pictrain vs the obvious alternative, same process -> docs/benchmarks.md (BENCH_ARGS=...)
+	$(PY) -m scripts.bench $(BENCH_ARGS)
 
 lint: setup ## ruff check + format check
 	$(PY) -m ruff check shared tests scripts

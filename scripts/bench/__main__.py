@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pictrain import offline
-
 from scripts.bench import convert, evaluate, machine, report, train
 
 

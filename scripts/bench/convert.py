@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from pictrain.data.convert import convert_detection
 from pictrain.data.labels import labelmap_from
 from pictrain.synthetic import SHAPES, make_detection_dataset
-
 from scripts.bench.report import BenchResult, seconds
 from scripts.bench.timing import compare
 

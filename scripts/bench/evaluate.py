@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pictrain.evaluate.coco_eval import STAT_NAMES, evaluate_coco
 
+from pictrain.evaluate.coco_eval import STAT_NAMES, evaluate_coco
 from scripts.bench.report import BenchResult, seconds
 from scripts.bench.timing import compare
 

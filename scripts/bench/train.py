@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from pictrain.data.convert import convert_detection, write_data_yaml
 from pictrain.data.labels import labelmap_from
 from pictrain.params import Parameters, parse_parameters
 from pictrain.platform.local import LocalBackend
 from pictrain.synthetic import make_detection_dataset
 from pictrain.train.runner import train
-
 from scripts.bench.report import BenchResult, seconds
 from scripts.bench.timing import Timing, compare
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pictrain.platform.env import ENV_NAMES
 from pictrain.synthetic import make_detection_dataset
-
 from tests.emulator import Emulator
 from tests.emulator.emulator import loopback_env
 from tests.emulator.seeding import SeededIds
@@ -410,3 +410,55 @@ def wait_for(condition: Any, timeout: float = 120) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the job"
         time.sleep(0.2)
+
+
+# --- the other tasks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task", "dataset_type", "shape", "test_value"),
+    [
+        ("segment", "SEGMENTATION", "polygons", "test/mAP50-95(M)"),
+        ("classify", "CLASSIFICATION", "classifications", "test/accuracy_top1"),
+    ],
+)
+def test_other_tasks_publish_their_evaluations(
+    emulator: Emulator,
+    yolo_config_dir: Path,
+    tmp_path: Path,
+    task: str,
+    dataset_type: str,
+    shape: str,
+    test_value: str,
+) -> None:
+    from pictrain.synthetic import DATASET_MAKERS
+
+    files = DATASET_MAKERS[task](
+        tmp_path / "data",
+        n_images=16,
+        image_size=64,
+        seed=0,
+        splits={"train": 10, "val": 3, "test": 3},
+    )
+    task_splits = {name: (coco.parent / "images", coco) for name, coco in files.items()}
+    ids = seed(emulator, task_splits, dataset_type=dataset_type)
+    done = subprocess.run(
+        [*PICTRAIN, "run", "--task", task],
+        cwd=tmp_path,
+        env=job_env(emulator, ids, yolo_config_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=JOB_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    experiment = emulator.state.experiments[ids.experiment_id]
+    assert experiment.job_status == "SUCCESS"
+    assert experiment.logs[test_value].type == "VALUE"
+    test_version = emulator.state.dataset_versions[ids.dataset_version_ids["test"]]
+    evaluations = list(experiment.evaluations.values())
+    assert {e.asset_id for e in evaluations} == {asset.id for asset in test_version.assets}
+    assert all(set(e.shapes) <= {shape} for e in evaluations), evaluations[0].shapes
+    if task == "classify":
+        assert all(len(e.shapes[shape]) == 1 for e in evaluations)
+    assert emulator.state.jobs[ids.job_id].status == "SUCCEEDED"

@@ -34,7 +34,7 @@ def shapes_from_annotation(
     segmentation = annotation.get("segmentation") or []
     if dataset_type == "SEGMENTATION" and segmentation:
         if not isinstance(segmentation, list):
-            raise ValueError("RLE segmentations are not supported by the emulator")
+            segmentation = _rle_outlines(segmentation)
         return [
             Polygon(
                 label_id, [[round(ring[k]), round(ring[k + 1])] for k in range(0, len(ring), 2)]
@@ -46,6 +46,20 @@ def shapes_from_annotation(
         raise ValueError(f"annotation {annotation.get('id')} has no usable bbox: {bbox}")
     x, y, w, h = (round(v) for v in bbox)
     return [Rectangle(label_id, x, y, w, h)]
+
+
+def _rle_outlines(rle: dict[str, Any]) -> list[list[float]]:
+    """Picsellia stores polygons: an imported RLE mask becomes its outer outlines."""
+    import cv2
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    height, width = rle["size"]
+    if isinstance(rle["counts"], list):
+        rle = mask_utils.frPyObjects(rle, height, width)
+    mask = np.ascontiguousarray(mask_utils.decode(rle), dtype=np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
 
 
 def _file_name(state: State, asset: Asset, export_key: str) -> str:

@@ -1,4 +1,5 @@
 import pytest
+
 from pictrain.evaluate.coco_eval import STAT_NAMES, evaluate_coco
 
 

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 import yaml
+from PIL import Image
+
 from pictrain.data.coco import load_coco
 from pictrain.data.convert import ConversionSummary, convert_detection, write_data_yaml
 from pictrain.data.labels import labelmap_from
 from pictrain.errors import UserError
-from PIL import Image
 
 CATEGORIES = [{"id": 3, "name": "dog"}, {"id": 7, "name": "cat"}]
 NAMES = ["cat", "dog"]  # dog -> class 1, cat -> class 0

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from test_convert import annotation, image_entry, make_coco, make_image
+
 from pictrain.data.convert import convert_classification
 from pictrain.data.labels import class_folders, labelmap_from
-from test_convert import annotation, image_entry, make_coco, make_image
 
 CATS = [{"id": 3, "name": "dog"}, {"id": 7, "name": "cat"}]
 NAMES = ["bird", "cat", "dog"]

@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pictrain.data.coco import load_coco
-from pictrain.data.convert import convert_segmentation
-from pictrain.data.summary import ConversionSummary
 from PIL import Image
 from pycocotools import mask as coco_mask
 from test_convert import NAMES, annotation, image_entry, make_coco, make_image, read_labels
+
+from pictrain.data.coco import load_coco
+from pictrain.data.convert import convert_segmentation
+from pictrain.data.summary import ConversionSummary
 
 SQUARE_A = [0, 0, 10, 0, 10, 10, 0, 10]
 SQUARE_B = [20, 8, 30, 8, 30, 18, 20, 18]

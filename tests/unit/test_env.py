@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pictrain.errors import UserError
 from pictrain.platform.env import DEFAULT_HOST, read_context
 

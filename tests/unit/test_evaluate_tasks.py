@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from pictrain.evaluate.classification import classification_report
 from pictrain.evaluate.coco_eval import evaluate_coco
 from pictrain.evaluate.ground_truth import (

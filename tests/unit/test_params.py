@@ -1,4 +1,5 @@
 import pytest
+
 from pictrain.errors import UserError
 from pictrain.params import Parameters, parse_parameters
 

@@ -10,6 +10,7 @@ os.environ.setdefault("PICSELLIA_SDK_CUSTOM_LOGGING", "1")  # before the SDK is 
 import pytest
 import requests
 from picsellia import exceptions as px
+
 from pictrain.platform.retry import (
     BASE_DELAY_ENV,
     RetryPolicy,

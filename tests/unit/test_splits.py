@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from pictrain.data.splits import canonical_split, resolve_splits
 from pictrain.errors import UserError
 from pictrain.platform.base import DatasetSplit

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
+from pycocotools.coco import COCO
+
 from pictrain.data.convert import convert_classification, convert_detection, convert_segmentation
 from pictrain.data.labels import labelmap_from
 from pictrain.synthetic import (
@@ -18,8 +21,6 @@ from pictrain.synthetic import (
     make_segmentation_dataset,
     split_counts,
 )
-from PIL import Image
-from pycocotools.coco import COCO
 
 REPO = Path(__file__).resolve().parents[2]
 

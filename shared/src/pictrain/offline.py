@@ -7,7 +7,13 @@ import shutil
 from pathlib import Path
 
 # Read once at ultralytics import time, so this must run before anything imports it.
-_ENV_DEFAULTS = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False", "YOLO_VERBOSE": "True"}
+_ENV_DEFAULTS = {
+    "YOLO_OFFLINE": "1",
+    "YOLO_AUTOINSTALL": "False",
+    "YOLO_VERBOSE": "True",
+    # importing the picsellia SDK otherwise replaces the root logging configuration
+    "PICSELLIA_SDK_CUSTOM_LOGGING": "1",
+}
 _SETTINGS = {
     "sync": False,
     "hub": False,

@@ -77,7 +77,8 @@ def _instances(
         report = evaluate_coco(ground_truth, results[iou_type], iou_type)
         suffix = IOU_SUFFIX[iou_type]
         log.info("test split, %d images, %s:\n%s", len(images), iou_type, report.summary)
-        outcome.values.update({f"{k}{suffix}": v for k, v in report.stats.items()})
+        # COCO's -1 means "nothing to measure" (e.g. no large objects): not a score to chart.
+        outcome.values.update({f"{k}{suffix}": v for k, v in report.stats.items() if v >= 0})
         per_class = report.per_class_ap
         outcome.tables[f"test/per-class-AP{suffix}"] = {
             "columns": ["AP50-95"],

@@ -7,7 +7,6 @@ people running an image by hand keep `API_TOKEN`/`PICSELLIA_TOKEN`, `ORGANIZATIO
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -15,12 +14,6 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from pictrain.errors import UserError
 
 DEFAULT_HOST = "https://app.picsellia.com"
-
-# Importing the SDK without this replaces the root logging config (level WARNING, existing
-# loggers disabled): every INFO line of ours, the FAILED reason included, would vanish. The CLI
-# reads the context here before anything imports the SDK, so this module sets it.
-SDK_LOGGING_ENV = "PICSELLIA_SDK_CUSTOM_LOGGING"
-os.environ.setdefault(SDK_LOGGING_ENV, "1")
 
 ENV_NAMES: dict[str, tuple[str, ...]] = {
     "api_token": ("api_token", "PICSELLIA_TOKEN", "API_TOKEN"),

@@ -13,11 +13,23 @@ from picsellia import Client
 from picsellia import exceptions as px
 from picsellia.types.enums import AnnotationFileType, InferenceType, LogType
 from picsellia.types.enums import JobStatus as ExperimentStatus
-from picsellia.types.payload import EvaluationFormat, RectangleFormat
+from picsellia.types.payload import (
+    ClassificationFormat,
+    EvaluationFormat,
+    PolygonFormat,
+    RectangleFormat,
+)
 
 from pictrain.data.splits import canonical_split
 from pictrain.errors import PlatformError, UserError
-from pictrain.platform.base import DatasetSplit, Evaluation, JobStatus
+from pictrain.platform.base import (
+    Classification,
+    DatasetSplit,
+    Detection,
+    Evaluation,
+    JobStatus,
+    Polygon,
+)
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.retry import RetryPolicy, exception_chain, is_transient
 from pictrain.platform.sender import BackgroundSender
@@ -29,7 +41,11 @@ DOWNLOAD_WORKERS = 8
 EVALUATIONS_PER_CALL = 100  # the SDK's own limit
 WEIGHT_SUFFIXES = (".pt", ".pth")
 PRETRAINED_ARTIFACT = "pretrained-weights"
-DATASET_TYPE = {"detect": InferenceType.OBJECT_DETECTION}
+DATASET_TYPE = {
+    "detect": InferenceType.OBJECT_DETECTION,
+    "segment": InferenceType.SEGMENTATION,
+    "classify": InferenceType.CLASSIFICATION,
+}
 STATUS = {
     JobStatus.RUNNING: ExperimentStatus.RUNNING,
     JobStatus.DONE: ExperimentStatus.SUCCESS,
@@ -147,26 +163,12 @@ class PicselliaBackend:
         skipped = shapes = 0
         for evaluation in evaluations:
             asset_id, labels = self._asset_of(evaluation.file_name)
-            rectangles = []
-            for d in evaluation.detections:
-                if d.label not in labels:
-                    skipped += 1
-                    continue
-                # The SDK rejects numpy scalars, float coordinates and int scores.
-                rectangles.append(
-                    RectangleFormat(
-                        x=int(d.x),
-                        y=int(d.y),
-                        w=int(d.w),
-                        h=int(d.h),
-                        label_id=labels[d.label].id,
-                        score=float(d.score),
-                    )
-                )
-            shapes += len(rectangles)
-            payload[asset_id] = EvaluationFormat(rectangles=rectangles)
+            known = [s for s in _shapes(evaluation) if s.label in labels]
+            skipped += len(_shapes(evaluation)) - len(known)
+            shapes += len(known)
+            payload[asset_id] = _evaluation_format(self._task, known, labels)
         if skipped:
-            log.warning("%d predicted boxes have a label the test dataset lacks: not sent", skipped)
+            log.warning("%d predictions have a label the test dataset lacks: not sent", skipped)
         items = list(payload.items())
         for start in range(0, len(items), EVALUATIONS_PER_CALL):
             batch = dict(items[start : start + EVALUATIONS_PER_CALL])
@@ -360,3 +362,49 @@ def _first_line(exc: BaseException) -> str:
 def _name(kind: Any) -> str:
     """`OBJECT_DETECTION`, not `InferenceType.OBJECT_DETECTION`."""
     return str(getattr(kind, "value", kind))
+
+
+Shape = Detection | Polygon | Classification
+
+
+def _shapes(evaluation: Evaluation) -> list[Shape]:
+    return [*evaluation.detections, *evaluation.polygons, *evaluation.classifications]
+
+
+def _evaluation_format(task: str, shapes: list[Shape], labels: dict[str, Any]) -> EvaluationFormat:
+    """The SDK's payload for one asset. It rejects numpy scalars, float coordinates and int
+    scores, hence the explicit conversions."""
+    if task == "segment":
+        return EvaluationFormat(
+            polygons=[
+                PolygonFormat(
+                    polygon=[[int(x), int(y)] for x, y in p.points],
+                    label_id=labels[p.label].id,
+                    score=float(p.score),
+                )
+                for p in shapes
+                if isinstance(p, Polygon)
+            ]
+        )
+    if task == "classify":
+        return EvaluationFormat(
+            classifications=[
+                ClassificationFormat(label_id=labels[c.label].id, score=float(c.score))
+                for c in shapes
+                if isinstance(c, Classification)
+            ]
+        )
+    return EvaluationFormat(
+        rectangles=[
+            RectangleFormat(
+                x=int(d.x),
+                y=int(d.y),
+                w=int(d.w),
+                h=int(d.h),
+                label_id=labels[d.label].id,
+                score=float(d.score),
+            )
+            for d in shapes
+            if isinstance(d, Detection)
+        ]
+    )
