@@ -40,17 +40,23 @@ def supervise(child_argv: list[str], context: PicselliaContext, log_file: Path) 
     forwarder = JobLogForwarder(job, policy) if job is not None else None
     log_file.parent.mkdir(parents=True, exist_ok=True)
     secret = context.api_token.get_secret_value()
+    # A terminal gets the live progress bars; `docker logs` and other pipes get the collapsed
+    # lines, like the log file and the platform.
+    raw_console = sys.stdout.isatty()
     with log_file.open("w") as sink:
 
         def emit(lines: list[str]) -> None:
             # The token must never reach a file or the platform, whatever the job printed.
-            lines = [line.replace(secret, REDACTED) for line in lines]
-            sink.write("".join(f"{line}\n" for line in lines))
+            text = "".join(f"{line.replace(secret, REDACTED)}\n" for line in lines)
+            sink.write(text)
             sink.flush()
+            if not raw_console:
+                sys.stdout.write(text)
+                sys.stdout.flush()
             if forwarder is not None:
-                forwarder.add(lines)
+                forwarder.add(text.splitlines())
 
-        code = _run_child(child_argv, emit)
+        code = _run_child(child_argv, emit, raw_console)
         if code < 0:
             reason = f"the job was killed by {signal.Signals(-code).name}"
             if -code == signal.SIGKILL:
@@ -68,7 +74,7 @@ def supervise(child_argv: list[str], context: PicselliaContext, log_file: Path) 
     return code
 
 
-def _run_child(argv: list[str], emit: Any) -> int:
+def _run_child(argv: list[str], emit: Any, raw_console: bool) -> int:
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     forwarded: set[int] = set()
 
@@ -84,8 +90,9 @@ def _run_child(argv: list[str], emit: Any) -> int:
     assert child.stdout is not None
     try:
         while chunk := os.read(child.stdout.fileno(), 1 << 16):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
+            if raw_console:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
             emit(collapser.feed(chunk.decode("utf-8", "replace")))
         emit(collapser.close())
         return child.wait()
