@@ -85,6 +85,8 @@ EXP ?=
 ENV_FILE ?= .env
 RUN_IMAGE = $(if $(findstring :,$(IMAGE)),$(IMAGE),$(REGISTRY)/$(IMAGE):$(TAG)-$(FLAVOUR))
 GPU_FLAGS ?= $(if $(shell command -v nvidia-smi 2>/dev/null),--gpus all)
+# extra `docker run` flags, e.g. RUN_FLAGS=--network=host to reach `make emulator` on this machine
+RUN_FLAGS ?=
 
 .PHONY: docker-tools docker-daemon stand-in-base images images-print image-% run-local \
 	test-images lint-images hadolint images-static-tools
@@ -111,13 +113,13 @@ run-local: ## run an image like Picsellia does: make run-local EXP=<experiment i
 	@test -n "$(EXP)" || { echo "usage: make run-local EXP=<experiment id | dataset folder> [IMAGE=$(IMAGE)]" >&2; exit 2; }
 	@mkdir -p runs
 	@if [ -d "$(EXP)" ]; then \
-		set -x; $(DOCKER) run --rm $$(test -t 0 && echo -it) $(GPU_FLAGS) --ipc host \
+		set -x; $(DOCKER) run --rm $$(test -t 0 && echo -it) $(GPU_FLAGS) --ipc host $(RUN_FLAGS) \
 			$(if $(filter 0,$(shell id -u)),,--user $(shell id -u):0) \
 			-v "$(abspath $(EXP))":/data:ro -v "$(CURDIR)/runs":/workspace/runs \
 			$(RUN_IMAGE) pictrain run --local /data; \
 	else \
 		test -f "$(ENV_FILE)" || { echo "run-local: $(ENV_FILE) with API_TOKEN and ORGANIZATION_ID is needed" >&2; exit 2; }; \
-		scripts/docker-run-env.sh "$(ENV_FILE)" "$(EXP)" -- $(DOCKER) run --rm $$(test -t 0 && echo -it) $(GPU_FLAGS) \
+		scripts/docker-run-env.sh "$(ENV_FILE)" "$(EXP)" -- $(DOCKER) run --rm $$(test -t 0 && echo -it) $(GPU_FLAGS) $(RUN_FLAGS) \
 			--ipc host --name "pictrain-$(EXP)" $(RUN_IMAGE); \
 	fi
 
