@@ -146,7 +146,13 @@ def _headline(metrics_file: Path) -> str:
     """The test metrics a newcomer looks at first, from the run's own metrics file."""
     import json
 
-    wanted = ("test/mAP50", "test/mAP50-95", "test/mAP50(M)", "test/accuracy_top1")
+    wanted = (
+        "test/mAP50",
+        "test/mAP50-95",
+        "test/mAP50(M)",
+        "test/mAP50-95(M)",
+        "test/accuracy_top1",
+    )
     values = {}
     for line in metrics_file.read_text().splitlines():
         record = json.loads(line)
