@@ -6,7 +6,7 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -17,6 +17,7 @@ from pictrain.errors import INTERNAL_ERROR_EXIT_CODE, JobInterrupted, PlatformEr
 from pictrain.evaluate.run import evaluate_test_split
 from pictrain.params import Parameters, parse_parameters
 from pictrain.platform.base import Backend, JobStatus
+from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
 from pictrain.train.models import check_model_name
 from pictrain.train.runner import TrainResult, checkpoints, train
 
@@ -28,6 +29,7 @@ class Job:
     backend: Backend
     run_dir: Path
     config: ModelConfig
+    _training: bool = field(default=False, init=False)  # last.pt, if any, is this attempt's
 
     def run(self) -> int:
         """Run to the end; return the process exit code. Never raises for a failed job."""
@@ -62,6 +64,8 @@ class Job:
         dataset = prepare_dataset(self.config.task, splits, self.run_dir / "dataset", params.seed)
         self.backend.log_labelmap(dataset.labelmap)
         weights = self.backend.base_weights(self.run_dir / "weights")
+        resume = self._resumable(dataset, params)
+        self._training = True
         result = train(
             self.config.task,
             model_name,
@@ -70,7 +74,10 @@ class Job:
             params,
             self._train_dir,
             self.backend,
+            resume,
         )
+        self._training = False
+        self.backend.discard_checkpoint()
         for plot in result.plots:
             self.backend.log_image(plot.stem, plot)
         self.backend.store_artifact("best-model", result.best)
@@ -80,6 +87,16 @@ class Job:
     @property
     def _train_dir(self) -> Path:
         return self.run_dir / "train"
+
+    def _resumable(self, dataset: PreparedDataset, params: Parameters) -> Checkpoint | None:
+        """This run's own last.pt (a relaunch on the same machine) or the stored checkpoint,
+        whichever trained further, when it continues the same training."""
+        candidates = [p for p in checkpoints(self._train_dir) if p.name == "last.pt"]
+        stored = self.backend.last_checkpoint(self.run_dir / "checkpoints" / "stored")
+        if stored:
+            candidates.append(stored)
+        overrides = params.ultralytics_overrides()
+        return pick_resumable(candidates, self.config.task, dataset.names, overrides)
 
     def _evaluate(self, result: TrainResult, dataset: PreparedDataset, params: Parameters) -> None:
         evaluation = evaluate_test_split(
@@ -130,9 +147,16 @@ class Job:
     def _fail(self, reason: str, exit_code: int) -> int:
         log.error("FAILED: %s", reason)
         try:
-            for checkpoint in checkpoints(self._train_dir)[:1]:
+            kept = checkpoints(self._train_dir)
+            for checkpoint in kept[:1]:
                 self.backend.store_artifact("best-model", checkpoint)
                 log.info("uploaded the weights trained so far (%s)", checkpoint.name)
+            last = self._train_dir / "weights" / "last.pt"
+            if self._training and last in kept:
+                self.backend.store_checkpoint(
+                    snapshot(last, self.run_dir / "checkpoints", last.name)
+                )
+                log.info("stored the checkpoint: a relaunch resumes from it")
             self.backend.set_status(JobStatus.FAILED, reason)
         except Exception:
             log.exception("could not report the failure")

@@ -7,6 +7,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+# The artifact holding the latest training checkpoint (ultralytics' last.pt) of an unfinished run.
+CHECKPOINT_ARTIFACT = "last-checkpoint"
+
 
 class JobStatus(StrEnum):
     RUNNING = "running"
@@ -79,8 +82,14 @@ class Backend(Protocol):
         """Starting weights the user attached, downloaded under `dest`, or None."""
         ...
 
+    def last_checkpoint(self, dest: Path) -> Path | None:
+        """The checkpoint an earlier attempt of this run stored, under `dest` if fetched."""
+        ...
+
     def log_series(self, name: str, step: int, value: float) -> None:
-        """Append one point to a curve (one per epoch)."""
+        """Append one point to a curve (one per epoch). The first point of a curve in a process
+        at step s leaves exactly s - 1 earlier points stored: a resumed run replaces what its
+        previous attempt logged after the checkpoint it resumes from."""
         ...
 
     def log_value(self, name: str, value: float) -> None: ...
@@ -92,6 +101,15 @@ class Backend(Protocol):
     def log_labelmap(self, labelmap: dict[str, str]) -> None: ...
 
     def store_artifact(self, name: str, path: Path) -> None: ...
+
+    def store_checkpoint(self, path: Path) -> None:
+        """Store `path` as the checkpoint, taking the file (removed once stored). Writes stay in
+        order with the curves; a newer checkpoint may replace one not yet sent."""
+        ...
+
+    def discard_checkpoint(self) -> None:
+        """Training finished: a relaunch must not resume from a stored checkpoint."""
+        ...
 
     def add_evaluations(self, evaluations: list[Evaluation]) -> None:
         """Every test image's predictions; the backend batches them as its platform needs."""

@@ -19,7 +19,7 @@ import yaml
 
 from pictrain.data.splits import canonical_split
 from pictrain.errors import UserError
-from pictrain.platform.base import DatasetSplit, Evaluation, JobStatus
+from pictrain.platform.base import CHECKPOINT_ARTIFACT, DatasetSplit, Evaluation, JobStatus
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
 WEIGHTS_FILE = "pretrained-weights.pt"
@@ -36,6 +36,7 @@ class LocalBackend:
         for folder in (self._artifacts, self._plots):
             folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._curves: set[str] = set()
 
     def parameters(self) -> dict[str, Any]:
         for name in PARAMETER_FILES:
@@ -62,7 +63,15 @@ class LocalBackend:
         weights = self.dataset_dir / WEIGHTS_FILE
         return weights if weights.is_file() else None
 
+    def last_checkpoint(self, dest: Path) -> Path | None:
+        """The copy stored by an earlier run of the same name (`--name`)."""
+        stored = self._checkpoint_file
+        return stored if stored.is_file() else None
+
     def log_series(self, name: str, step: int, value: float) -> None:
+        if name not in self._curves:
+            self._curves.add(name)
+            self._drop_points(name, from_step=step)
         self._append("metrics.jsonl", {"name": name, "step": step, "value": value})
 
     def log_value(self, name: str, value: float) -> None:
@@ -80,6 +89,12 @@ class LocalBackend:
     def store_artifact(self, name: str, path: Path) -> None:
         shutil.copyfile(path, self._artifacts / f"{name}{path.suffix}")
 
+    def store_checkpoint(self, path: Path) -> None:
+        path.replace(self._checkpoint_file)
+
+    def discard_checkpoint(self) -> None:
+        self._checkpoint_file.unlink(missing_ok=True)
+
     def add_evaluations(self, evaluations: list[Evaluation]) -> None:
         for evaluation in evaluations:
             self._append("evaluations.jsonl", asdict(evaluation))
@@ -93,6 +108,21 @@ class LocalBackend:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    @property
+    def _checkpoint_file(self) -> Path:
+        return self._artifacts / f"{CHECKPOINT_ARTIFACT}.pt"
+
+    def _drop_points(self, name: str, from_step: int) -> None:
+        """A rerun under the same name (resumed or not) replaces the curve from its first step."""
+        metrics = self.run_dir / "metrics.jsonl"
+        with self._lock:
+            if not metrics.is_file():
+                return
+            lines = metrics.read_text().splitlines(keepends=True)
+            kept = [r for r in lines if not _is_point_from(json.loads(r), name, from_step)]
+            if len(kept) < len(lines):
+                metrics.write_text("".join(kept))
 
     def _append(self, file_name: str, record: dict[str, Any]) -> None:
         with self._lock, (self.run_dir / file_name).open("a") as stream:
@@ -118,6 +148,10 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{path.name} must hold a mapping of parameter names to values")
     return data
+
+
+def _is_point_from(record: dict[str, Any], name: str, step: int) -> bool:
+    return record["name"] == name and record["step"] is not None and record["step"] >= step
 
 
 def _slug(name: str) -> str:

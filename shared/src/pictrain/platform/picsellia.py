@@ -23,6 +23,7 @@ from picsellia.types.payload import (
 from pictrain.data.splits import canonical_split
 from pictrain.errors import PlatformError, UserError
 from pictrain.platform.base import (
+    CHECKPOINT_ARTIFACT,
     Classification,
     DatasetSplit,
     Detection,
@@ -65,6 +66,8 @@ class PicselliaBackend:
         self._assets: dict[str, tuple[str, dict[str, Any]]] = {}  # file stem -> asset id, labels
         self._curves: set[str] = set()
         self._attempted: set[tuple[str, int]] = set()  # curve points posted at least once
+        self._kept: dict[str, list[Any]] = {}  # curve -> the earlier points it must start from
+        self._checkpoint: Path | None = None  # the newest checkpoint handed over
 
     # --- reading -------------------------------------------------------------------------
 
@@ -136,6 +139,16 @@ class PicselliaBackend:
         log.info("the base model version %s has no .pt file: training from scratch", version.name)
         return None
 
+    def last_checkpoint(self, dest: Path) -> Path | None:
+        """The experiment's `last-checkpoint` file, stored by an earlier, unfinished attempt."""
+        try:
+            artifact = self._call(
+                f"find {CHECKPOINT_ARTIFACT}", self.experiment.get_artifact, CHECKPOINT_ARTIFACT
+            )
+        except px.ResourceNotFoundError:
+            return None
+        return self._download(artifact, dest, CHECKPOINT_ARTIFACT)
+
     # --- writing (in the background, in order) ---------------------------------------------
 
     def log_series(self, name: str, step: int, value: float) -> None:
@@ -157,6 +170,14 @@ class PicselliaBackend:
         self._sender.submit(
             f"store artifact {name}", partial(self.experiment.store, name, str(path))
         )
+
+    def store_checkpoint(self, path: Path) -> None:
+        self._checkpoint = path
+        self._sender.submit(f"store {CHECKPOINT_ARTIFACT}", partial(self._store_checkpoint, path))
+
+    def discard_checkpoint(self) -> None:
+        self._checkpoint = None
+        self._sender.submit(f"delete {CHECKPOINT_ARTIFACT}", self._delete_checkpoint)
 
     def add_evaluations(self, evaluations: list[Evaluation]) -> None:
         payload = {}
@@ -222,27 +243,59 @@ class PicselliaBackend:
         self._sender.submit(f"log {name}", partial(self.experiment.log, name, data, kind))
 
     def _append_point(self, name: str, step: int, value: float) -> None:
-        """A LINE log appends what is posted; a relaunch from epoch 1 starts the curve again.
+        """A LINE log appends what is posted, so the first point of a curve in this process
+        first trims the stored curve to the step - 1 points before it: a relaunch from epoch 1
+        starts the curve again, a resumed one drops what its previous attempt logged after
+        the checkpoint.
 
         Appending is not idempotent: when a retried post may have landed (a dropped reply),
         the stored curve tells whether this point is already there.
         """
-        if (name, step) in self._attempted and self._stored_points(name) >= step:
+        if (name, step) in self._attempted and len(self._stored_points(name)) >= step:
             return
         self._attempted.add((name, step))
         if name not in self._curves:
-            if step == 1:
-                with contextlib.suppress(px.ResourceNotFoundError):
-                    self.experiment.get_log(name).delete()
+            self._start_curve(name, step)
             self._curves.add(name)
         self.experiment.log(name, [value], LogType.LINE)
 
-    def _stored_points(self, name: str) -> int:
+    def _start_curve(self, name: str, step: int) -> None:
+        """Rewrite the curve as its first step - 1 points (delete, post them again) if it holds
+        more. What to keep is read once: a retry after the delete must not read it back empty."""
+        stored = self._stored_points(name)
+        if name not in self._kept:
+            self._kept[name] = stored[: step - 1]
+            if len(stored) < step - 1:
+                log.warning(
+                    "curve %s holds %d points before epoch %d: earlier points were lost",
+                    name,
+                    len(stored),
+                    step,
+                )
+        kept = self._kept[name]
+        if stored == kept:
+            return
+        with contextlib.suppress(px.ResourceNotFoundError):
+            self.experiment.get_log(name).delete()
+        if kept:
+            self.experiment.log(name, kept, LogType.LINE)
+
+    def _store_checkpoint(self, path: Path) -> None:
+        """Upload unless a newer checkpoint was handed over since; the file is ours to remove."""
+        if path == self._checkpoint:
+            self.experiment.store(CHECKPOINT_ARTIFACT, str(path))
+        path.unlink(missing_ok=True)
+
+    def _delete_checkpoint(self) -> None:
+        with contextlib.suppress(px.ResourceNotFoundError):
+            self.experiment.get_artifact(CHECKPOINT_ARTIFACT).delete()
+
+    def _stored_points(self, name: str) -> list[Any]:
         try:
             data = self.experiment.get_log(name).data
         except px.ResourceNotFoundError:
-            return 0
-        return len(data) if isinstance(data, list) else 0
+            return []
+        return data if isinstance(data, list) else []
 
     def _asset_of(self, file_name: str) -> tuple[str, dict[str, Any]]:
         try:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import logging
+from pathlib import Path
 from typing import Any
 
 from pictrain.platform.base import Backend
+
+log = logging.getLogger(__name__)
+NOT_METRICS = ("epoch", "time")  # results.csv columns that are no curve
 
 
 def metric_name(ultralytics_key: str) -> str:
@@ -22,6 +28,7 @@ class EpochMetrics:
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._epoch_trained = False
+        self.steps: set[int] = set()  # epochs sent from this process
 
     def attach(self, model: Any) -> None:
         model.add_callback("on_train_epoch_end", self.on_train_epoch_end)
@@ -42,3 +49,38 @@ class EpochMetrics:
         }
         for key, value in values.items():
             self._backend.log_series(metric_name(key), step, float(value))
+        self.steps.add(step)
+
+
+def read_results(path: Path) -> dict[int, dict[str, float]]:
+    """ultralytics' results.csv by epoch. A resumed run appends to the file, so an epoch trained
+    twice (after a checkpoint, before a preemption) appears twice: the last row wins."""
+    if not path.is_file():
+        return {}
+    rows: dict[int, dict[str, float]] = {}
+    with path.open(newline="") as stream:
+        for row in csv.DictReader(stream):
+            clean = {k.strip(): v.strip() for k, v in row.items() if k and v}
+            rows[int(float(clean["epoch"]))] = {
+                metric_name(k): float(v) for k, v in clean.items() if k not in NOT_METRICS
+            }
+    return rows
+
+
+def replay_missing(results_csv: Path, first_step: int, sent: set[int], backend: Backend) -> int:
+    """Send the epochs of this training that no callback sent; return how many.
+
+    ultralytics runs no custom callback in DDP worker processes (multi-GPU), so there the
+    curves come from results.csv, which rank 0 writes either way.
+    """
+    missing = {
+        step: values
+        for step, values in read_results(results_csv).items()
+        if step >= first_step and step not in sent
+    }
+    for step, values in sorted(missing.items()):
+        for name, value in values.items():
+            backend.log_series(name, step, value)
+    if missing:
+        log.info("sent %d epochs of metrics from %s", len(missing), results_csv.name)
+    return len(missing)

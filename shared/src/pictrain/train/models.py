@@ -39,11 +39,15 @@ def check_model_name(task: str, name: str) -> None:
         )
 
 
-def build_model(task: str, name: str, weights: Path | None) -> Any:
+def model_family(name: str) -> Any:
     """RT-DETR has its own ultralytics class; every YOLO generation shares one."""
     from ultralytics import RTDETR, YOLO
 
-    family = RTDETR if name.startswith("rtdetr") else YOLO
+    return RTDETR if name.startswith("rtdetr") else YOLO
+
+
+def build_model(task: str, name: str, weights: Path | None) -> Any:
+    family = model_family(name)
     if weights is None:
         return family(f"{name}.yaml")
     try:

@@ -1,0 +1,142 @@
+"""Checkpoints for preemption: stored while training, read back at start to resume."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pictrain.platform.base import Backend
+
+log = logging.getLogger(__name__)
+
+# Wall time between two checkpoint uploads. A preempted run loses at most this much (plus one
+# epoch) of training; the upload of a large model stays rare on fast epochs. Tests set 0 (every
+# epoch) through the variable below; production leaves it alone.
+INTERVAL_ENV = "PICTRAIN_CHECKPOINT_MINUTES"
+DEFAULT_INTERVAL_MINUTES = 10.0
+# What ultralytics lets a resume change (machine-dependent settings); any other parameter that
+# differs from the checkpoint's makes the checkpoint a different training.
+RESUME_ADJUSTABLE = frozenset(
+    {"batch", "device", "workers", "patience", "save_period", "close_mosaic", "imgsz"}
+)
+# With optimizer=auto, ultralytics writes its own choice of these into the checkpoint.
+AUTO_OPTIMIZER_CHOICES = frozenset({"optimizer", "lr0"})
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a last.pt says about its training: enough to decide whether to resume from it."""
+
+    path: Path
+    epochs_done: int  # 0 for a checkpoint without optimizer state (a finished, stripped run)
+    args: Mapping[str, Any]
+    names: list[str]
+
+    @property
+    def resumable(self) -> bool:
+        return 0 < self.epochs_done < int(self.args.get("epochs", 0))
+
+
+def read_checkpoint(path: Path) -> Checkpoint | None:
+    """None when the file is no ultralytics checkpoint (corrupt, truncated upload...)."""
+    from ultralytics.utils.patches import torch_load
+
+    try:
+        ckpt = torch_load(path, map_location="cpu")
+        model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
+        names = [str(name) for _, name in sorted(dict(model.names).items())]
+        optimizer_saved = ckpt.get("optimizer") is not None
+        epochs_done = ckpt.get("epoch", -1) + 1 if optimizer_saved else 0
+        return Checkpoint(path, epochs_done, dict(ckpt.get("train_args") or {}), names)
+    except Exception as exc:
+        log.warning("ignoring checkpoint %s: cannot be read (%s)", path.name, exc)
+        return None
+
+
+def resume_problem(
+    checkpoint: Checkpoint, task: str, names: list[str], overrides: Mapping[str, Any]
+) -> str | None:
+    """Why this checkpoint cannot continue the training asked for now, or None if it can."""
+    if not checkpoint.resumable:
+        return "its training is finished"
+    if checkpoint.args.get("task") != task:
+        return f"it trains {checkpoint.args.get('task')}, not {task}"
+    if checkpoint.names != names:
+        return f"its classes {checkpoint.names} differ from the dataset's {names}"
+    free = RESUME_ADJUSTABLE | (
+        AUTO_OPTIMIZER_CHOICES if overrides.get("optimizer") == "auto" else frozenset()
+    )
+    changed = [
+        f"{key} {checkpoint.args.get(key)!r} -> {value!r}"
+        for key, value in sorted(overrides.items())
+        if key not in free and checkpoint.args.get(key, value) != value
+    ]
+    if changed:
+        return f"parameters changed since: {', '.join(changed)}"
+    return None
+
+
+def pick_resumable(
+    candidates: list[Path], task: str, names: list[str], overrides: Mapping[str, Any]
+) -> Checkpoint | None:
+    """The furthest-trained candidate that continues this training; each rejection logged."""
+    usable = []
+    for path in candidates:
+        checkpoint = read_checkpoint(path)
+        if checkpoint is None:
+            continue
+        problem = resume_problem(checkpoint, task, names, overrides)
+        if problem:
+            log.info("not resuming from checkpoint %s: %s; training from the start", path, problem)
+        else:
+            usable.append(checkpoint)
+    return max(usable, key=lambda c: c.epochs_done, default=None)
+
+
+def snapshot(last: Path, folder: Path, name: str) -> Path:
+    """A private copy for the backend to take: ultralytics rewrites last.pt every epoch."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copyfile(last, folder / name))
+
+
+def interval_seconds() -> float:
+    value = os.environ.get(INTERVAL_ENV, "").strip()
+    return 60 * (float(value) if value else DEFAULT_INTERVAL_MINUTES)
+
+
+class PeriodicCheckpoint:
+    """Stores last.pt through the backend at most once per interval, after the epoch's metrics.
+
+    It acts in `on_fit_epoch_end`, registered after the metric callbacks: a checkpoint is queued
+    behind the points of its own epoch, so a stored checkpoint never runs ahead of its curves.
+    """
+
+    def __init__(self, backend: Backend, folder: Path, interval_s: float) -> None:
+        self._backend = backend
+        self._folder = folder
+        self._interval_s = interval_s
+        self._last_store = time.monotonic()
+        self._saved = False
+
+    def attach(self, model: Any) -> None:
+        model.add_callback("on_model_save", self.on_model_save)
+        model.add_callback("on_fit_epoch_end", self.on_fit_epoch_end)
+
+    def on_model_save(self, trainer: Any) -> None:
+        self._saved = True
+
+    def on_fit_epoch_end(self, trainer: Any) -> None:
+        saved, self._saved = self._saved, False
+        # The last epoch (trainer.stop) is finished training: nothing to resume from it.
+        if not saved or trainer.stop or time.monotonic() - self._last_store < self._interval_s:
+            return
+        self._last_store = time.monotonic()
+        epoch = trainer.epoch + 1
+        self._backend.store_checkpoint(snapshot(trainer.last, self._folder, f"epoch{epoch}.pt"))
+        log.info("checkpoint of epoch %d queued for storage", epoch)

@@ -1,0 +1,151 @@
+"""Resume decisions, results.csv replay (the DDP fallback) and the local backend's side of both."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pictrain.platform.local import LocalBackend
+from pictrain.train.checkpoint import Checkpoint, resume_problem
+from pictrain.train.metrics import read_results, replay_missing
+
+NAMES = ["circle", "square", "triangle"]
+OVERRIDES = {"epochs": 10, "optimizer": "auto", "lr0": 0.01, "batch": 16, "seed": 0}
+# ultralytics 8.4 writes no padding; older versions right-aligned the header and values.
+RESULTS_CSV = """epoch,time,train/box_loss,metrics/mAP50(B),lr/pg0
+1,3.1,1.5,0.1,0.01
+2,6.2,1.4,0.2,0.009
+3,9.3,1.3,0.3,0.008
+3,9.9,1.25,0.35,0.008
+"""
+
+
+def checkpoint(epochs_done: int = 4, **args: object) -> Checkpoint:
+    base = {"task": "detect", "epochs": 10, "optimizer": "AdamW", "lr0": 0.001429, "seed": 0}
+    return Checkpoint(Path("last.pt"), epochs_done, {**base, **args}, NAMES)
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> LocalBackend:
+    (tmp_path / "data").mkdir()
+    return LocalBackend(tmp_path / "data", tmp_path / "run")
+
+
+def points(backend: LocalBackend) -> list[tuple[str, int, float]]:
+    lines = (backend.run_dir / "metrics.jsonl").read_text().splitlines()
+    return [(r["name"], r["step"], r["value"]) for r in map(json.loads, lines)]
+
+
+def test_an_unfinished_checkpoint_of_the_same_training_resumes() -> None:
+    # optimizer=auto: ultralytics stored its own pick (AdamW, lr0) in the checkpoint.
+    assert resume_problem(checkpoint(), "detect", NAMES, OVERRIDES) is None
+    assert resume_problem(checkpoint(batch=8), "detect", NAMES, OVERRIDES) is None
+
+
+@pytest.mark.parametrize(
+    ("ckpt", "task", "names", "overrides", "reason"),
+    [
+        (checkpoint(epochs_done=0), "detect", NAMES, OVERRIDES, "finished"),
+        (checkpoint(epochs_done=10), "detect", NAMES, OVERRIDES, "finished"),
+        (checkpoint(), "segment", NAMES, OVERRIDES, "it trains detect, not segment"),
+        (checkpoint(), "detect", ["a", "b"], OVERRIDES, "classes"),
+        (checkpoint(), "detect", NAMES, {**OVERRIDES, "epochs": 20}, "epochs 10 -> 20"),
+        (
+            checkpoint(optimizer="SGD", lr0=0.01),
+            "detect",
+            NAMES,
+            {**OVERRIDES, "optimizer": "SGD", "lr0": 0.02},
+            "lr0 0.01 -> 0.02",
+        ),
+    ],
+)
+def test_other_trainings_are_not_resumed(
+    ckpt: Checkpoint, task: str, names: list[str], overrides: dict, reason: str
+) -> None:
+    problem = resume_problem(ckpt, task, names, overrides)
+    assert problem is not None and reason in problem
+
+
+def test_results_csv_last_row_per_epoch_under_curve_names(tmp_path: Path) -> None:
+    csv = tmp_path / "results.csv"
+    csv.write_text(RESULTS_CSV.replace(",", ",  "))  # padded, as older ultralytics wrote it
+    rows = read_results(csv)
+    assert list(rows) == [1, 2, 3]
+    assert rows[3] == {"train/box_loss": 1.25, "val/mAP50(B)": 0.35, "lr/pg0": 0.008}
+    assert read_results(tmp_path / "absent.csv") == {}
+
+
+def test_replay_sends_every_epoch_when_no_callback_ran(
+    tmp_path: Path, backend: LocalBackend
+) -> None:
+    """DDP: the callbacks ran in no process, results.csv is the whole curve."""
+    csv = tmp_path / "results.csv"
+    csv.write_text(RESULTS_CSV)
+    assert replay_missing(csv, first_step=1, sent=set(), backend=backend) == 3
+    assert [p for p in points(backend) if p[0] == "val/mAP50(B)"] == [
+        ("val/mAP50(B)", 1, 0.1),
+        ("val/mAP50(B)", 2, 0.2),
+        ("val/mAP50(B)", 3, 0.35),
+    ]
+
+
+def test_replay_sends_only_what_is_missing_from_this_training(
+    tmp_path: Path, backend: LocalBackend
+) -> None:
+    csv = tmp_path / "results.csv"
+    csv.write_text(RESULTS_CSV)
+    assert replay_missing(csv, first_step=1, sent={1, 2, 3}, backend=backend) == 0
+    # Resumed at epoch 2, epoch 2 sent by the callback: epoch 1 belongs to the earlier attempt.
+    assert replay_missing(csv, first_step=2, sent={2}, backend=backend) == 1
+    assert {step for _, step, _ in points(backend)} == {3}
+
+
+def test_a_curve_restarting_at_step_s_keeps_its_first_s_minus_1_points(
+    backend: LocalBackend,
+) -> None:
+    for step in (1, 2, 3):  # the stopped attempt logged further than its checkpoint (epoch 1)
+        backend.log_series("train/box_loss", step, float(step))
+        backend.log_series("lr/pg0", step, 0.1)
+    backend.log_value("test/mAP50", 0.5)
+
+    restarted = LocalBackend(backend.dataset_dir, backend.run_dir)
+    restarted.log_series("train/box_loss", 2, 20.0)
+    restarted.log_series("train/box_loss", 3, 30.0)
+
+    assert points(restarted) == [
+        ("train/box_loss", 1, 1.0),
+        ("lr/pg0", 1, 0.1),
+        ("lr/pg0", 2, 0.1),
+        ("lr/pg0", 3, 0.1),  # another curve: trimmed when its own first point comes
+        ("test/mAP50", None, 0.5),
+        ("train/box_loss", 2, 20.0),
+        ("train/box_loss", 3, 30.0),
+    ]
+
+
+def test_the_local_checkpoint_is_taken_kept_and_discarded(
+    tmp_path: Path, backend: LocalBackend
+) -> None:
+    assert backend.last_checkpoint(tmp_path) is None
+    snapshot = tmp_path / "epoch3.pt"
+    snapshot.write_bytes(b"weights")
+    backend.store_checkpoint(snapshot)
+    assert not snapshot.exists()  # the backend took the file
+    stored = backend.last_checkpoint(tmp_path)
+    assert stored is not None and stored.read_bytes() == b"weights"
+    backend.discard_checkpoint()
+    assert backend.last_checkpoint(tmp_path) is None
+
+
+def test_a_resumed_run_without_a_better_epoch_keeps_its_last_weights(tmp_path: Path) -> None:
+    from pictrain.train.runner import _best_weights
+
+    with pytest.raises(RuntimeError, match="without weights"):
+        _best_weights(tmp_path)
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "last.pt").write_bytes(b"last")
+    assert _best_weights(tmp_path).name == "last.pt"
+    (tmp_path / "weights" / "best.pt").write_bytes(b"best")
+    assert _best_weights(tmp_path).name == "best.pt"
