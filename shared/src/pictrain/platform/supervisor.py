@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from picsellia import Client
 from picsellia.types.enums import JobRunStatus, LogType
 from picsellia.types.enums import JobStatus as ExperimentStatus
 
+from pictrain.errors import PlatformError, UserError
+from pictrain.platform.connect import connect
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.joblog import JobLogForwarder
 from pictrain.platform.logstream import ProgressCollapser
@@ -105,16 +106,9 @@ def _connect(context: PicselliaContext, policy: RetryPolicy) -> tuple[Any, Any]:
     """The job handle; without one (no job id, platform down) the job still runs, only the
     live job view goes without logs. The child reports a bad token or experiment itself."""
     try:
-        client = policy.call(
-            "connect",
-            Client,
-            api_token=context.api_token.get_secret_value(),
-            organization_id=context.organization_id,
-            organization_name=context.organization_name,
-            host=context.host,
-        )
-    except Exception as exc:
-        log.warning("job logs will not reach the platform: %s", str(exc).splitlines()[0])
+        client = connect(context, policy)
+    except (UserError, PlatformError) as exc:
+        log.warning("job logs will not reach the platform: %s", exc)
         return None, None
     if not context.job_id:
         return client, None

@@ -1,0 +1,57 @@
+"""Reaching the platform: a client for the context's organization, and the experiment to train."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from picsellia import Client
+from picsellia import exceptions as px
+
+from pictrain.errors import PlatformError, UserError
+from pictrain.platform.env import PicselliaContext
+from pictrain.platform.retry import RetryPolicy, exception_chain
+
+
+def connect(context: PicselliaContext, policy: RetryPolicy) -> Client:
+    """The SDK's client, retried; a refused token or organization is the user's error.
+
+    The client's constructor wraps every failure of its first calls in a plain PicselliaError:
+    the cause is found down the exception chain."""
+
+    def client() -> Client:
+        return Client(
+            api_token=context.api_token.get_secret_value(),
+            organization_id=context.organization_id,
+            organization_name=context.organization_name,
+            host=context.host,
+        )
+
+    try:
+        return policy.call(f"connect to {context.host}", client)
+    except Exception as exc:
+        if _caused_by(exc, px.UnauthorizedError):
+            raise UserError(f"{context.host} refused the API token (expired or revoked?)") from None
+        if _caused_by(exc, px.ResourceNotFoundError):
+            raise UserError("the organization was not found with this API token") from None
+        raise PlatformError(f"cannot connect to {context.host}: {first_line(exc)}") from None
+
+
+def find_experiment(client: Client, context: PicselliaContext, call: Callable[..., Any]) -> Any:
+    """By id, else by project and experiment name; `call` is the caller's retried call."""
+    try:
+        if context.experiment_id:
+            return call("find the experiment", client.get_experiment_by_id, context.experiment_id)
+        project = call("find the project", client.get_project, context.project_name)
+        return call("find the experiment", project.get_experiment, context.experiment_name)
+    except px.ResourceNotFoundError:
+        wanted = context.experiment_id or f"{context.project_name}/{context.experiment_name}"
+        raise UserError(f"experiment {wanted} not found in this organization") from None
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return any(isinstance(seen, kind) for seen in exception_chain(exc))
