@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,10 +72,12 @@ class LocalBackend:
     def log_series(self, name: str, step: int, value: float) -> None:
         if name not in self._curves:
             self._curves.add(name)
-            self._drop_points(name, from_step=step)
+            # A rerun under the same name (resumed or not) replaces the curve from its first step.
+            self._drop_metrics(lambda r: _is_point_from(r, name, step))
         self._append("metrics.jsonl", {"name": name, "step": step, "value": value})
 
     def log_value(self, name: str, value: float) -> None:
+        self._drop_metrics(lambda r: r["name"] == name and r["step"] is None)
         self._append("metrics.jsonl", {"name": name, "step": None, "value": value})
 
     def log_table(self, name: str, table: dict[str, Any]) -> None:
@@ -113,14 +116,14 @@ class LocalBackend:
     def _checkpoint_file(self) -> Path:
         return self._artifacts / f"{CHECKPOINT_ARTIFACT}.pt"
 
-    def _drop_points(self, name: str, from_step: int) -> None:
-        """A rerun under the same name (resumed or not) replaces the curve from its first step."""
+    def _drop_metrics(self, unwanted: Callable[[dict[str, Any]], bool]) -> None:
+        """Remove earlier records (of a previous run under this name) before writing anew."""
         metrics = self.run_dir / "metrics.jsonl"
         with self._lock:
             if not metrics.is_file():
                 return
             lines = metrics.read_text().splitlines(keepends=True)
-            kept = [r for r in lines if not _is_point_from(json.loads(r), name, from_step)]
+            kept = [line for line in lines if not unwanted(json.loads(line))]
             if len(kept) < len(lines):
                 metrics.write_text("".join(kept))
 

@@ -1,0 +1,37 @@
+"""The local backend's run folder: what a rerun under the same name leaves in metrics.jsonl."""
+
+import json
+
+from pictrain.platform.local import LocalBackend
+
+
+def _records(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_rerun_under_the_same_name_replaces_curves_and_final_values(tmp_path):
+    (tmp_path / "data").mkdir()
+    run_dir = tmp_path / "runs" / "same"
+    first = LocalBackend(tmp_path / "data", run_dir)
+    for step in (1, 2, 3):
+        first.log_series("train/box_loss", step, float(step))
+    first.log_value("test/mAP50", 0.1)
+
+    again = LocalBackend(tmp_path / "data", run_dir)
+    again.log_series("train/box_loss", 1, 10.0)
+    again.log_value("test/mAP50", 0.2)
+
+    assert _records(run_dir) == [
+        {"name": "train/box_loss", "step": 1, "value": 10.0},
+        {"name": "test/mAP50", "step": None, "value": 0.2},
+    ]
+
+
+def test_resumed_curve_keeps_the_points_before_its_first_step(tmp_path):
+    (tmp_path / "data").mkdir()
+    run_dir = tmp_path / "runs" / "resumed"
+    first = LocalBackend(tmp_path / "data", run_dir)
+    for step in (1, 2, 3):
+        first.log_series("lr/pg0", step, float(step))
+    LocalBackend(tmp_path / "data", run_dir).log_series("lr/pg0", 3, 30.0)
+    assert [(r["step"], r["value"]) for r in _records(run_dir)] == [(1, 1.0), (2, 2.0), (3, 30.0)]
