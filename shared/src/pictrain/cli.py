@@ -89,6 +89,9 @@ def _run(args: argparse.Namespace) -> int:
         config = load_model_config(args.config, args.task)
         if args.local is not None:
             from pictrain.platform.local import LocalBackend
+            from pictrain.train.progress import one_line_per_bar_unless_terminal
+
+            one_line_per_bar_unless_terminal()
 
             run_dir = args.runs_dir / (args.name or datetime.now().strftime("run-%Y%m%d-%H%M%S"))
             return Job(LocalBackend(args.local, run_dir), run_dir, config).run()
