@@ -303,6 +303,9 @@ def test_no_experiment_id_is_refused(
     assert finished.code != 0
     assert "FAILED: no experiment: set experiment_id" in finished.output
     assert "Traceback" not in finished.output
+    job = emulator.state.jobs[ids.job_id]  # the run is failed with the reason, not left pending
+    assert job.status == "FAILED"
+    assert "no experiment" in "\n".join(job.lines)
 
 
 def test_unknown_experiment_fails_the_job(

@@ -72,6 +72,11 @@ def test_no_experiment_means_a_local_run() -> None:
     assert read_context({"experiment_name": "exp"}) is None  # a name needs its project
 
 
+def test_a_job_without_experiment_is_a_platform_run_to_fail() -> None:
+    context = read_context({"api_token": TOKEN, "job_id": "job-1"})
+    assert context is not None and context.job_id == "job-1" and context.experiment_id is None
+
+
 def test_an_experiment_without_token_is_a_clear_error() -> None:
     with pytest.raises(UserError, match="no API token: set api_token / PICSELLIA_TOKEN"):
         read_context({"experiment_id": "exp-1"})

@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     from pictrain.config import load_model_config
     from pictrain.errors import UserError
     from pictrain.job import Job
-    from pictrain.platform.env import read_context
+    from pictrain.platform.env import NO_EXPERIMENT, read_context
 
     offline.install_assets()
     try:
@@ -97,11 +97,10 @@ def _run(args: argparse.Namespace) -> int:
             return Job(LocalBackend(args.local, run_dir), run_dir, config).run()
         context = read_context(os.environ)
         if context is None:
-            raise UserError(
-                "no experiment: set experiment_id (or experiment_name and project_name) "
-                "with api_token to train on Picsellia, or pass --local DIR"
-            )
-        run_dir = args.runs_dir / (args.name or context.experiment_id or context.experiment_name)
+            raise UserError(NO_EXPERIMENT)
+        run_dir = args.runs_dir / (
+            args.name or context.experiment_id or context.experiment_name or context.job_id
+        )
         if not args.worker:
             from pictrain.platform.supervisor import supervise
 

@@ -9,7 +9,7 @@ from picsellia import Client
 from picsellia import exceptions as px
 
 from pictrain.errors import PlatformError, UserError
-from pictrain.platform.env import PicselliaContext
+from pictrain.platform.env import NO_EXPERIMENT, PicselliaContext
 from pictrain.platform.retry import RetryPolicy, exception_chain
 
 
@@ -39,6 +39,8 @@ def connect(context: PicselliaContext, policy: RetryPolicy) -> Client:
 
 def find_experiment(client: Client, context: PicselliaContext, call: Callable[..., Any]) -> Any:
     """By id, else by project and experiment name; `call` is the caller's retried call."""
+    if not context.experiment_id and not (context.project_name and context.experiment_name):
+        raise UserError(NO_EXPERIMENT)
     try:
         if context.experiment_id:
             return call("find the experiment", client.get_experiment_by_id, context.experiment_id)

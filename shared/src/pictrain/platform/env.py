@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from pictrain.errors import UserError
 
 DEFAULT_HOST = "https://app.picsellia.com"
+NO_EXPERIMENT = (
+    "no experiment: set experiment_id (or experiment_name and project_name) with api_token "
+    "to train on Picsellia, or pass --local DIR"
+)
 
 ENV_NAMES: dict[str, tuple[str, ...]] = {
     "api_token": ("api_token", "PICSELLIA_TOKEN", "API_TOKEN"),
@@ -43,14 +47,16 @@ class PicselliaContext(BaseModel):
 
 
 def read_context(environ: Mapping[str, str]) -> PicselliaContext | None:
-    """The platform context, or None when the environment names no experiment (a local run)."""
+    """The platform context, or None when the environment names neither an experiment nor a
+    job (a local run). A job without an experiment still gets a context: the run must be marked
+    FAILED with the reason, not left pending."""
     values = {field: _first(environ, names) for field, names in ENV_NAMES.items()}
     by_name = values["experiment_name"] and values["project_name"]
-    if not values["experiment_id"] and not by_name:
+    if not values["experiment_id"] and not by_name and not values["job_id"]:
         return None
     if not values["api_token"]:
         names = " / ".join(ENV_NAMES["api_token"])
-        raise UserError(f"an experiment is set but no API token: set {names}")
+        raise UserError(f"an experiment or job is set but no API token: set {names}")
     return PicselliaContext.model_validate({k: v for k, v in values.items() if v})
 
 
