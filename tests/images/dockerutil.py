@@ -140,3 +140,18 @@ class Container:
                 return int(state.stdout.strip())
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} still running after {timeout} s")
+
+
+def offline_run_flags(data: Path, runs_dir: Path) -> list[str]:
+    """`docker run` flags of a local-folder job: no network, room for the dataloader, the
+    dataset read-only at /data and the runs written back to the host."""
+    return [
+        "--network",
+        "none",
+        "--shm-size",
+        "1g",
+        "-v",
+        f"{data}:/data:ro",
+        "-v",
+        f"{runs_dir}:/workspace/runs",
+    ]

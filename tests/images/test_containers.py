@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.images.conftest import SENTINEL_TOKEN
-from tests.images.dockerutil import Docker
+from tests.images.dockerutil import Docker, offline_run_flags
 
 pytestmark = pytest.mark.images
 
@@ -187,16 +187,7 @@ def test_sigterm_stops_the_job_promptly(
         "/data",
         "--name",
         "sigterm",
-        flags=[
-            "--network",
-            "none",
-            "--shm-size",
-            "1g",
-            "-v",
-            f"{data}:/data:ro",
-            "-v",
-            f"{runs_dir}:/workspace/runs",
-        ],
+        flags=offline_run_flags(data, runs_dir),
     )
     time.sleep(8)  # imports torch/ultralytics and starts training
     assert container.running(), f"the job ended before SIGTERM:\n{container.logs()[-3000:]}"

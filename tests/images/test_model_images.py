@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.images.conftest import IMAGES_DIR, MODEL_IMAGES
-from tests.images.dockerutil import Docker
+from tests.images.dockerutil import Docker, offline_run_flags
 
 
 @pytest.mark.images
@@ -29,16 +29,7 @@ def test_local_run_ends_done(
         "/data",
         "--name",
         "smoke",
-        flags=[
-            "--network",
-            "none",
-            "--shm-size",
-            "1g",
-            "-v",
-            f"{data}:/data:ro",
-            "-v",
-            f"{runs_dir}:/workspace/runs",
-        ],
+        flags=offline_run_flags(data, runs_dir),
         timeout=600,
         check=False,
     )
