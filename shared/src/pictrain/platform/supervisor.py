@@ -29,6 +29,7 @@ from pictrain.platform.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 REDACTED = "***"
+FAILURE_MARK = "FAILED: "  # how the job states its failure reason (pictrain.job)
 
 
 def supervise(child_argv: list[str], context: PicselliaContext, log_file: Path) -> int:
@@ -44,9 +45,13 @@ def supervise(child_argv: list[str], context: PicselliaContext, log_file: Path) 
     # A terminal gets the live progress bars; `docker logs` and other pipes get the collapsed
     # lines, like the log file and the platform.
     raw_console = sys.stdout.isatty()
+    failure: list[str] = []  # the job's own "FAILED: <reason>" line, repeated last
     with log_file.open("w") as sink:
 
         def emit(lines: list[str]) -> None:
+            failure.extend(
+                line[line.find(FAILURE_MARK) :] for line in lines if FAILURE_MARK in line
+            )
             # The token must never reach a file or the platform, whatever the job printed.
             text = "".join(f"{line.replace(secret, REDACTED)}\n" for line in lines)
             sink.write(text)
@@ -62,10 +67,11 @@ def supervise(child_argv: list[str], context: PicselliaContext, log_file: Path) 
             reason = f"the job was killed by {signal.Signals(-code).name}"
             if -code == signal.SIGKILL:
                 reason += " (out of memory?)"
-            emit([f"FAILED: {reason}"])
+            emit([f"{FAILURE_MARK}{reason}"])
             _report_death(client, context, policy.patient(), reason)
             code = 128 - code
-        emit([f"job finished with exit code {code}"])
+        why = f": {failure[-1]}" if code and failure else ""
+        emit([f"job finished with exit code {code}{why}"])
     if job is not None and forwarder is not None:
         forwarder.close()
         patient = policy.patient()
