@@ -76,6 +76,7 @@ def test_picsellia_relaunch_resumes(
 
     assert finished.code == 0, finished.output[-3000:]
     assert f"resuming from epoch {done + 1} of {EPOCHS}" in finished.output
+    assert "restored the earlier attempt's best weights" in finished.output
     for name in EPOCH_CURVES:
         data = experiment.logs[name].data
         assert len(data) == EPOCHS and STALE not in data, (name, data)

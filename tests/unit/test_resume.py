@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.platform.base import CHECKPOINT_ARTIFACT
 from pictrain.platform.local import LocalBackend
 from pictrain.train.checkpoint import Checkpoint, resume_problem
 from pictrain.train.metrics import read_results, replay_missing
@@ -128,15 +129,15 @@ def test_a_curve_restarting_at_step_s_keeps_its_first_s_minus_1_points(
 def test_the_local_checkpoint_is_taken_kept_and_discarded(
     tmp_path: Path, backend: LocalBackend
 ) -> None:
-    assert backend.last_checkpoint(tmp_path) is None
+    assert backend.stored_artifact(CHECKPOINT_ARTIFACT, tmp_path) is None
     snapshot = tmp_path / "epoch3.pt"
     snapshot.write_bytes(b"weights")
     backend.store_checkpoint(snapshot)
     assert not snapshot.exists()  # the backend took the file
-    stored = backend.last_checkpoint(tmp_path)
+    stored = backend.stored_artifact(CHECKPOINT_ARTIFACT, tmp_path)
     assert stored is not None and stored.read_bytes() == b"weights"
     backend.discard_checkpoint()
-    assert backend.last_checkpoint(tmp_path) is None
+    assert backend.stored_artifact(CHECKPOINT_ARTIFACT, tmp_path) is None
 
 
 def test_a_resumed_run_without_a_better_epoch_keeps_its_last_weights(tmp_path: Path) -> None:

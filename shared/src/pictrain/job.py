@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from pictrain.data.prepare import PreparedDataset, prepare_dataset
 from pictrain.errors import INTERNAL_ERROR_EXIT_CODE, JobInterrupted, PlatformError, UserError
 from pictrain.evaluate.run import evaluate_test_split
 from pictrain.params import Parameters, parse_parameters
-from pictrain.platform.base import Backend, JobStatus
+from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT, Backend, JobStatus
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
 from pictrain.train.models import check_model_name
 from pictrain.train.runner import TrainResult, checkpoints, train
@@ -80,7 +81,7 @@ class Job:
         self.backend.discard_checkpoint()
         for plot in result.plots:
             self.backend.log_image(plot.stem, plot)
-        self.backend.store_artifact("best-model", result.best)
+        self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
         self._evaluate(result, dataset, params)
         self._publish(result, dataset, params, model_name, weights)
 
@@ -92,11 +93,27 @@ class Job:
         """This run's own last.pt (a relaunch on the same machine) or the stored checkpoint,
         whichever trained further, when it continues the same training."""
         candidates = [p for p in checkpoints(self._train_dir) if p.name == "last.pt"]
-        stored = self.backend.last_checkpoint(self.run_dir / "checkpoints" / "stored")
+        stored_dir = self.run_dir / "checkpoints" / "stored"
+        stored = self.backend.stored_artifact(CHECKPOINT_ARTIFACT, stored_dir)
         if stored:
             candidates.append(stored)
         overrides = params.ultralytics_overrides()
-        return pick_resumable(candidates, self.config.task, dataset.names, overrides)
+        resume = pick_resumable(candidates, self.config.task, dataset.names, overrides)
+        if resume:
+            self._restore_best(stored_dir)
+        return resume
+
+    def _restore_best(self, folder: Path) -> None:
+        """A resumed run rewrites best.pt only when an epoch beats the earlier best: in a fresh
+        container, bring the earlier attempt's best back first, or it is lost."""
+        best = self._train_dir / "weights" / "best.pt"
+        if best.is_file():
+            return
+        stored = self.backend.stored_artifact(BEST_MODEL_ARTIFACT, folder)
+        if stored:
+            best.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(stored, best)
+            log.info("restored the earlier attempt's best weights")
 
     def _evaluate(self, result: TrainResult, dataset: PreparedDataset, params: Parameters) -> None:
         evaluation = evaluate_test_split(
@@ -149,7 +166,7 @@ class Job:
         try:
             kept = checkpoints(self._train_dir)
             for checkpoint in kept[:1]:
-                self.backend.store_artifact("best-model", checkpoint)
+                self.backend.store_artifact(BEST_MODEL_ARTIFACT, checkpoint)
                 log.info("uploaded the weights trained so far (%s)", checkpoint.name)
             last = self._train_dir / "weights" / "last.pt"
             if self._training and last in kept:

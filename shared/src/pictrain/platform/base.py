@@ -7,8 +7,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-# The artifact holding the latest training checkpoint (ultralytics' last.pt) of an unfinished run.
+# Artifacts the job stores and, on a relaunch, reads back: the latest training checkpoint
+# (ultralytics' last.pt) of an unfinished run, and the best weights so far.
 CHECKPOINT_ARTIFACT = "last-checkpoint"
+BEST_MODEL_ARTIFACT = "best-model"
 
 
 class JobStatus(StrEnum):
@@ -82,8 +84,9 @@ class Backend(Protocol):
         """Starting weights the user attached, downloaded under `dest`, or None."""
         ...
 
-    def last_checkpoint(self, dest: Path) -> Path | None:
-        """The checkpoint an earlier attempt of this run stored, under `dest` if fetched."""
+    def stored_artifact(self, name: str, dest: Path) -> Path | None:
+        """A file an earlier attempt of this run stored (`last-checkpoint`, `best-model`),
+        under `dest` if fetched, or None."""
         ...
 
     def log_series(self, name: str, step: int, value: float) -> None:

@@ -64,10 +64,9 @@ class LocalBackend:
         weights = self.dataset_dir / WEIGHTS_FILE
         return weights if weights.is_file() else None
 
-    def last_checkpoint(self, dest: Path) -> Path | None:
-        """The copy stored by an earlier run of the same name (`--name`)."""
-        stored = self._checkpoint_file
-        return stored if stored.is_file() else None
+    def stored_artifact(self, name: str, dest: Path) -> Path | None:
+        """What an earlier run of the same name (`--name`) stored."""
+        return next(iter(sorted(self._artifacts.glob(f"{name}.*"))), None)
 
     def log_series(self, name: str, step: int, value: float) -> None:
         if name not in self._curves:

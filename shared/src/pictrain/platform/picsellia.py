@@ -123,15 +123,13 @@ class PicselliaBackend:
         log.info("the base model version %s has no .pt file: training from scratch", version.name)
         return None
 
-    def last_checkpoint(self, dest: Path) -> Path | None:
-        """The experiment's `last-checkpoint` file, stored by an earlier, unfinished attempt."""
+    def stored_artifact(self, name: str, dest: Path) -> Path | None:
+        """The experiment's artifact of that name, downloaded, or None."""
         try:
-            artifact = self._call(
-                f"find {CHECKPOINT_ARTIFACT}", self.experiment.get_artifact, CHECKPOINT_ARTIFACT
-            )
+            artifact = self._call(f"find {name}", self.experiment.get_artifact, name)
         except px.ResourceNotFoundError:
             return None
-        return self._download(artifact, dest, CHECKPOINT_ARTIFACT)
+        return self._download(artifact, dest, name)
 
     # --- writing (in the background, in order) ---------------------------------------------
 
