@@ -38,6 +38,7 @@ EPOCH_CURVES = ("train/box_loss", "val/mAP50(B)", "val/mAP50-95(B)", "lr/pg0")
 TEST_VALUES = ("test/mAP50-95", "test/mAP50", "test/mAP75", "test/AR100")
 ARTIFACT_FILES = {
     "best-model": "train/weights/best.pt",
+    "checkpoint-weights-latest": "train/weights/best.pt",  # kept when published as a model
     "model-latest": "export/model-latest.onnx",
     "config": "export/config.yaml",
     "manifest": "export/manifest.json",

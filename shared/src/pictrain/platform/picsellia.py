@@ -15,7 +15,13 @@ from picsellia.types.enums import JobStatus as ExperimentStatus
 from pictrain.data.splits import canonical_split
 from pictrain.errors import PlatformError, UserError
 from pictrain.platform.assets import fetch_split
-from pictrain.platform.base import CHECKPOINT_ARTIFACT, DatasetSplit, Evaluation, JobStatus
+from pictrain.platform.base import (
+    BEST_MODEL_ARTIFACT,
+    CHECKPOINT_ARTIFACT,
+    DatasetSplit,
+    Evaluation,
+    JobStatus,
+)
 from pictrain.platform.connect import connect, find_experiment
 from pictrain.platform.curves import CurveWriter
 from pictrain.platform.env import PicselliaContext
@@ -26,6 +32,10 @@ from pictrain.platform.sender import BackgroundSender
 log = logging.getLogger(__name__)
 WEIGHT_SUFFIXES = (".pt", ".pth")
 PRETRAINED_ARTIFACT = "pretrained-weights"
+# Publishing an experiment as a model version keeps only the artifacts named model-latest,
+# config and checkpoint-*-latest; continuous training then starts from that version's files.
+# The best weights go under such a name too, or it would start from scratch.
+PUBLISHED_WEIGHTS_ARTIFACT = "checkpoint-weights-latest"
 DATASET_TYPE = {
     "detect": InferenceType.OBJECT_DETECTION,
     "segment": InferenceType.SEGMENTATION,
@@ -152,6 +162,8 @@ class PicselliaBackend:
         self._sender.submit(
             f"store artifact {name}", partial(self.experiment.store, name, str(path))
         )
+        if name == BEST_MODEL_ARTIFACT:
+            self.store_artifact(PUBLISHED_WEIGHTS_ARTIFACT, path)
 
     def store_checkpoint(self, path: Path) -> None:
         self._checkpoint = path
