@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from tests.emulator.routing import ApiError, Request
 
 T = TypeVar("T")
+Owner = TypeVar("Owner")
 
 
 def lookup(table: Mapping[uuid.UUID, T], key: uuid.UUID | str | None, kind: str) -> T:
@@ -42,3 +43,16 @@ def find_by_name(req: Request, table: Mapping[str, T], kind: str) -> T:
     if name is None or name not in table:
         raise ApiError(404, f"{kind} named {name!r} not found")
     return table[name]
+
+
+def owned_by_id(
+    req: Request, owners: Iterable[Owner], items_of: Callable[[Owner], Mapping[str, T]], kind: str
+) -> tuple[Owner, T]:
+    """The item whose id is the path's `{id}`, with the owner holding it (logs and artifacts of
+    experiments, files of model versions: the SDK addresses them by id alone)."""
+    item_id = req.uuid("id")
+    for owner in owners:
+        for item in items_of(owner).values():
+            if item.id == item_id:
+                return owner, item
+    raise ApiError(404, f"{kind} {item_id} not found")

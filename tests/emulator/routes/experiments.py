@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.emulator import views
-from tests.emulator.routes.common import field, find_by_name, lookup, require_object
+from tests.emulator.routes.common import field, find_by_name, lookup, owned_by_id, require_object
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply, no_content
 from tests.emulator.state import Experiment, Log, LoggingLine, StoredFile
 
@@ -117,12 +117,7 @@ def delete_logs(req: Request) -> Reply:
 
 
 def _log_by_id(req: Request) -> tuple[Experiment, Log]:
-    log_id = req.uuid("id")
-    for experiment in req.state.experiments.values():
-        for log in experiment.logs.values():
-            if log.id == log_id:
-                return experiment, log
-    raise ApiError(404, f"log {log_id} not found")
+    return owned_by_id(req, req.state.experiments.values(), lambda e: e.logs, "log")
 
 
 @route("GET", "/api/log/{id}")
@@ -193,12 +188,7 @@ def create_artifact(req: Request) -> Reply:
 
 
 def _artifact_by_id(req: Request) -> tuple[Experiment, StoredFile]:
-    artifact_id = req.uuid("id")
-    for experiment in req.state.experiments.values():
-        for artifact in experiment.artifacts.values():
-            if artifact.id == artifact_id:
-                return experiment, artifact
-    raise ApiError(404, f"artifact {artifact_id} not found")
+    return owned_by_id(req, req.state.experiments.values(), lambda e: e.artifacts, "artifact")
 
 
 @route("GET", "/api/artifact/{id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 
 from tests.emulator import views
-from tests.emulator.routes.common import field, find_by_name, lookup
+from tests.emulator.routes.common import field, find_by_name, lookup, owned_by_id
 from tests.emulator.routes.experiments import experiment_of, stored_file_from
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply, no_content
 from tests.emulator.state import Experiment, Model, ModelVersion, StoredFile
@@ -70,12 +70,7 @@ def store_model_file(req: Request) -> Reply:
 
 
 def _model_file_by_id(req: Request) -> tuple[ModelVersion, StoredFile]:
-    file_id = req.uuid("id")
-    for version in req.state.model_versions.values():
-        for model_file in version.files.values():
-            if model_file.id == file_id:
-                return version, model_file
-    raise ApiError(404, f"model file {file_id} not found")
+    return owned_by_id(req, req.state.model_versions.values(), lambda v: v.files, "model file")
 
 
 @route("GET", "/api/model/file/{id}")
