@@ -39,6 +39,7 @@ class CocoAnnotation:
     bbox: tuple[float, float, float, float]
     iscrowd: bool
     segmentation: Any = None  # kept only when the loader is asked to (segmentation tasks)
+    area: float = math.nan  # the file's `area`; NaN when missing or malformed
 
 
 @dataclass
@@ -213,6 +214,7 @@ def _annotation(raw: Any, keep_segmentation: bool) -> tuple[int, CocoAnnotation]
         bbox=_bbox(raw.get("bbox")),
         iscrowd=bool(raw.get("iscrowd", 0)),
         segmentation=raw.get("segmentation") if keep_segmentation else None,
+        area=_area(raw.get("area")),
     )
     return image_id, annotation
 
@@ -224,6 +226,12 @@ def _bbox(raw: Any) -> tuple[float, float, float, float]:
         return NAN_BOX
     x, y, w, h = (float(v) for v in raw)
     return x, y, w, h
+
+
+def _area(raw: Any) -> float:
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and raw >= 0:
+        return float(raw)
+    return math.nan
 
 
 def _categories(raw: Any, path: Path) -> dict[int, str]:

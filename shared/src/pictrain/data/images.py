@@ -95,6 +95,7 @@ def convert_images(
             placement = plan(source, summary)
             if placement is not None:
                 placements.append(placement)
+                summary.written[source.image.id] = source.name
         outcomes = list(pool.map(_write, placements))
     summary.images_written = len(placements)
     summary.images_rotated = outcomes.count("rotated")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.artifacts import sha256
-from pictrain.data.coco import load_coco
+from pictrain.data.coco import CocoIndex, load_coco
 from pictrain.data.convert import (
     ConversionSummary,
     convert_classification,
@@ -39,6 +39,7 @@ class PreparedDataset:
     train_data: Path
     splits: dict[str, DatasetSplit]
     summaries: dict[str, ConversionSummary]
+    indexes: dict[str, CocoIndex]  # each split's COCO file, parsed once
 
     @property
     def labelmap(self) -> dict[str, str]:
@@ -82,4 +83,4 @@ def prepare_dataset(
         summaries[name] = CONVERTERS[task](indexes[name], split.images_dir, root, name, names)
         log.info("%s", summaries[name])
     train_data = root if task == "classify" else write_data_yaml(root, names, resolved.splits)
-    return PreparedDataset(root, names, train_data, resolved.splits, summaries)
+    return PreparedDataset(root, names, train_data, resolved.splits, summaries, indexes)

@@ -50,6 +50,8 @@ class ConversionSummary:
     images_ambiguous: int = 0  # classify: several different categories
     empty_classes: list[str] = field(default_factory=list)  # classify: folders left empty
     examples: dict[str, list[str]] = field(default_factory=dict)
+    # COCO image id -> converted file name, for every image written
+    written: dict[int, str] = field(default_factory=dict, repr=False)
     # converted file name -> COCO file_name, only where they differ
     source_names: dict[str, str] = field(default_factory=dict, repr=False)
 
