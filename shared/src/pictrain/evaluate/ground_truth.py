@@ -1,99 +1,182 @@
-"""The test split's ground truth, rebuilt from the converted YOLO labels.
+"""The test split's ground truth, from the user's own COCO file, scored as COCO scores it.
 
-Scoring against what the model was trained on (boxes clipped, bad ones dropped, EXIF applied)
-keeps predictions and ground truth in the same pixel frame.
+Every image the converter wrote is a test image, under the file's image id; every category keeps
+the file's id, so `predictions.json` can be scored against the user's `annotations.json`.
+Annotations keep what COCO keeps:
+
+- `bbox` as given (not clipped: the converter clips for training only), `iscrowd` regions as
+  crowd regions (COCOeval ignores detections inside them, never counts them as misses);
+- `area` as given: COCO's small / medium / large ranges read it; where the file has none, the
+  object's mask area (all its parts, holes out) for segmentation, else the box's w x h;
+- `segmentation` as the object's mask: the union of its polygon parts, or its RLE mask (which
+  must have the image's size), as one compressed RLE.
+
+What cannot be scored is left out and counted: annotations of a category the file does not
+list or the labelmap lacks, boxes that are not four finite numbers with w, h >= 0 (bbox), and
+objects without a polygon part of 3 points or a valid mask (segm). Images the converter dropped
+(missing, corrupt, unsafe names) have no prediction and are not scored. Coordinates need no
+change: the converter writes images in the frame the annotations are drawn in (EXIF applied).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
+from pycocotools import mask as mask_utils
 
-Point = tuple[float, float]
+from pictrain.data.coco import CocoAnnotation, CocoIndex
+from pictrain.data.rle import MaskError, decode_rle
 
-
-@dataclass(frozen=True)
-class Instance:
-    """One object, in pixels: a box, its polygon for segmentation, and a score (1 for truth)."""
-
-    cls: int
-    box: tuple[float, float, float, float]  # x, y, w, h
-    polygon: list[Point] | None = None
-    score: float = 1.0
+IouType = Literal["bbox", "segm"]
 
 
 @dataclass(frozen=True)
 class EvalImage:
+    """A converted test image, under its id in the user's COCO file."""
+
     id: int
     path: Path
     width: int
     height: int
-    instances: list[Instance]
 
 
-def read_yolo_split(images_dir: Path, labels_dir: Path) -> list[EvalImage]:
-    """Detection lines (`cls cx cy w h`) and segmentation lines (`cls x1 y1 x2 y2 ...`)."""
-    images = []
-    for index, path in enumerate(sorted(p for p in images_dir.iterdir() if p.is_file())):
-        with Image.open(path) as image:
-            width, height = image.size
-        label_file = labels_dir / f"{path.stem}.txt"
-        lines = label_file.read_text().splitlines() if label_file.exists() else []
-        instances = [_instance(line.split(), width, height) for line in lines if line.strip()]
-        images.append(EvalImage(index + 1, path, width, height, instances))
-    return images
+@dataclass
+class GroundTruth:
+    """COCO datasets (one per IoU type) and what predictions need to join them."""
+
+    images: list[EvalImage]
+    category_ids: list[int]  # class index -> the COCO file's category id
+    datasets: dict[str, dict[str, Any]]  # iou type -> COCO dataset dict
+    left_out: Counter[str] = field(default_factory=Counter)  # why annotations were not scored
 
 
-def _instance(fields: list[str], width: int, height: int) -> Instance:
-    cls, values = int(fields[0]), [float(v) for v in fields[1:]]
-    if len(values) == 4:
-        cx, cy, w, h = values
-        bw, bh = w * width, h * height
-        return Instance(cls, (cx * width - bw / 2, cy * height - bh / 2, bw, bh))
-    polygon = [(x * width, y * height) for x, y in zip(values[::2], values[1::2], strict=True)]
-    return Instance(cls, polygon_box(polygon), polygon)
-
-
-def polygon_box(polygon: list[Point]) -> tuple[float, float, float, float]:
-    xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
-    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
-
-
-def polygon_area(polygon: list[Point]) -> float:
-    """Shoelace formula."""
-    twice = sum(
-        x1 * y2 - x2 * y1
-        for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1], strict=True)
-    )
-    return abs(twice) / 2
-
-
-def coco_ground_truth(images: list[EvalImage], names: list[str]) -> dict[str, Any]:
-    """COCO dict with category id = class index + 1 (COCO reserves 0); polygons kept."""
-    instances = [(image.id, instance) for image in images for instance in image.instances]
-    annotations = []
-    for index, (image_id, instance) in enumerate(instances, start=1):
-        x, y, w, h = instance.box
-        annotation = {
-            "id": index,
-            "image_id": image_id,
-            "category_id": instance.cls + 1,
-            "bbox": [x, y, w, h],
-            "area": w * h,
-            "iscrowd": 0,
-        }
-        if instance.polygon:
-            annotation["segmentation"] = [[c for point in instance.polygon for c in point]]
-            annotation["area"] = polygon_area(instance.polygon)
-        annotations.append(annotation)
-    return {
+def build_ground_truth(
+    index: CocoIndex,
+    written: dict[int, str],
+    images_dir: Path,
+    names: list[str],
+    iou_types: tuple[IouType, ...],
+) -> GroundTruth:
+    """`written`: image id -> converted file name in `images_dir` (the converter's summary)."""
+    category_ids, remap = _category_ids(index.categories, names)
+    images = [_test_image(image_id, images_dir / name) for image_id, name in written.items()]
+    left_out: Counter[str] = Counter()
+    annotations: dict[str, list[dict[str, Any]]] = {t: [] for t in iou_types}
+    for image in images:
+        for annotation in index.annotations_of(image.id):
+            category_id = remap.get(annotation.category_id)
+            if category_id is None:
+                left_out["category not in the labelmap"] += 1
+                continue
+            for iou_type in iou_types:
+                entry = _annotation(annotation, image, category_id, iou_type)
+                if entry is None:
+                    left_out[f"no usable {'box' if iou_type == 'bbox' else 'mask'}"] += 1
+                    continue
+                entry["id"] = len(annotations[iou_type]) + 1
+                annotations[iou_type].append(entry)
+    common = {
         "images": [
             {"id": i.id, "file_name": i.path.name, "width": i.width, "height": i.height}
             for i in images
         ],
-        "annotations": annotations,
-        "categories": [{"id": i + 1, "name": name} for i, name in enumerate(names)],
+        "categories": [
+            {"id": category_id, "name": name}
+            for category_id, name in zip(category_ids, names, strict=True)
+        ],
+    }
+    datasets = {t: {**common, "annotations": annotations[t]} for t in iou_types}
+    return GroundTruth(images, category_ids, datasets, left_out)
+
+
+def _category_ids(categories: dict[int, str], names: list[str]) -> tuple[list[int], dict[int, int]]:
+    """The file's id of each labelmap name (its smallest, when a name has several ids; a fresh
+    id above the file's, when the file does not list it), and file id -> that id."""
+    first: dict[str, int] = {}
+    for category_id in sorted(categories):
+        first.setdefault(categories[category_id], category_id)
+    fresh = max(categories, default=0)
+    category_ids = []
+    for name in names:
+        if name not in first:
+            fresh += 1
+            first[name] = fresh
+        category_ids.append(first[name])
+    wanted = set(names)
+    remap = {cid: first[name] for cid, name in categories.items() if name in wanted}
+    return category_ids, remap
+
+
+def _test_image(image_id: int, path: Path) -> EvalImage:
+    with Image.open(path) as image:
+        width, height = image.size
+    return EvalImage(image_id, path, width, height)
+
+
+def _annotation(
+    annotation: CocoAnnotation, image: EvalImage, category_id: int, iou_type: IouType
+) -> dict[str, Any] | None:
+    box = annotation.bbox
+    has_box = all(math.isfinite(v) for v in box) and box[2] >= 0 and box[3] >= 0
+    rle = _mask(annotation.segmentation, image) if annotation.segmentation is not None else None
+    if iou_type == "bbox" and not has_box:
+        return None
+    if iou_type == "segm" and rle is None:
+        return None
+    area = annotation.area
+    if math.isnan(area):
+        area = float(mask_utils.area(rle)) if rle is not None else box[2] * box[3]
+    entry: dict[str, Any] = {
+        "image_id": image.id,
+        "category_id": category_id,
+        "iscrowd": int(annotation.iscrowd),
+        "area": area,
+    }
+    if has_box:
+        entry["bbox"] = list(box)
+    if iou_type == "segm":
+        entry["segmentation"] = _json_rle(rle)
+    return entry
+
+
+def _mask(segmentation: Any, image: EvalImage) -> dict[str, Any] | None:
+    """The object's mask as one compressed RLE (the union of its polygon parts), or None."""
+    height, width = image.height, image.width
+    if isinstance(segmentation, dict):
+        try:
+            mask = decode_rle(segmentation, height, width)
+        except MaskError:
+            return None
+        return mask_utils.encode(mask[:, :, None].copy(order="F"))[0]
+    if not isinstance(segmentation, list):
+        return None
+    # pycocotools takes a part of 4 numbers for a box, and fails on odd or non-numeric ones.
+    parts = [[float(v) for v in part] for part in segmentation if _is_polygon(part)]
+    if not parts:
+        return None
+    return mask_utils.merge(mask_utils.frPyObjects(parts, height, width))
+
+
+def _is_polygon(part: Any) -> bool:
+    return (
+        isinstance(part, list)
+        and len(part) >= 6
+        and len(part) % 2 == 0
+        and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in part
+        )
+    )
+
+
+def _json_rle(rle: dict[str, Any]) -> dict[str, Any]:
+    counts = rle["counts"]
+    return {
+        "size": [int(v) for v in rle["size"]],
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
     }

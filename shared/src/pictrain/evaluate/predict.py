@@ -1,32 +1,35 @@
-"""Run the trained model over the test images: COCO results for scoring, evaluations to send."""
+"""Run the trained weights over the test images: COCO results for scoring, evaluations to send."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pycocotools import mask as mask_utils
 
-from pictrain.evaluate.ground_truth import EvalImage, Instance
+from pictrain.evaluate.ground_truth import EvalImage
+from pictrain.evaluate.instance import (
+    MAX_DETECTIONS,
+    NMS_IOU,
+    SCORING_CONFIDENCE,
+    Instance,
+)
 from pictrain.platform.base import Detection, Evaluation, Polygon
-
-# COCO's own protocol scores up to 100 detections per image down to a very low confidence;
-# a higher threshold would understate recall and mAP.
-SCORING_CONFIDENCE = 0.001
-MAX_DETECTIONS = 100
 
 
 def predict(
     weights: Path, images: list[EvalImage], image_size: int, device: str
 ) -> Iterator[tuple[EvalImage, list[Instance]]]:
-    """Yield each image with its predicted instances (polygons too for segmentation models)."""
+    """Yield each image with its predicted instances (masks and outlines for segmentation)."""
     from ultralytics import YOLO
 
     results = YOLO(str(weights)).predict(
         source=[str(i.path) for i in images],
         imgsz=image_size,
         conf=SCORING_CONFIDENCE,
+        iou=NMS_IOU,
         max_det=MAX_DETECTIONS,
         device=device or None,
         stream=True,
@@ -34,45 +37,74 @@ def predict(
     )
     for image, result in zip(images, results, strict=True):
         boxes = result.boxes
-        polygons = result.masks.xy if result.masks is not None else [None] * len(boxes)
+        count = len(boxes)
+        polygons = result.masks.xy if result.masks is not None else [None] * count
+        masks = _masks(result) if result.masks is not None else [None] * count
         rows = zip(
-            boxes.cls.tolist(), boxes.xyxy.tolist(), boxes.conf.tolist(), polygons, strict=True
+            boxes.cls.tolist(),
+            boxes.xyxy.tolist(),
+            boxes.conf.tolist(),
+            polygons,
+            masks,
+            strict=True,
         )
-        yield image, [_instance(int(c), xyxy, s, polygon) for c, xyxy, s, polygon in rows]
+        yield image, [_instance(int(c), xyxy, s, p, m) for c, xyxy, s, p, m in rows]
 
 
-def _instance(cls: int, xyxy: list[float], score: float, polygon: Any) -> Instance:
+def _masks(result: Any) -> list[np.ndarray]:
+    """Masks in the original image's pixels, scaled as ultralytics' own COCO scoring does."""
+    from ultralytics.utils import ops
+
+    scaled = ops.scale_masks(result.masks.data[None].float(), result.orig_shape)[0]
+    return list((scaled > 0.5).cpu().numpy())
+
+
+def _instance(
+    cls: int, xyxy: list[float], score: float, polygon: Any, mask: np.ndarray | None
+) -> Instance:
     x1, y1, x2, y2 = xyxy
     points = [(float(x), float(y)) for x, y in polygon] if polygon is not None else None
-    return Instance(
-        cls, (x1, y1, x2 - x1, y2 - y1), points if points and len(points) >= 3 else None, score
-    )
+    outline = points if points and len(points) >= 3 else None
+    return Instance(cls, (x1, y1, x2 - x1, y2 - y1), outline, score, mask)
 
 
 def coco_results(
-    image: EvalImage, instances: list[Instance], iou_type: Literal["bbox", "segm"]
+    image: EvalImage,
+    instances: list[Instance],
+    category_ids: Sequence[int],
+    iou_type: Literal["bbox", "segm"],
 ) -> list[dict[str, Any]]:
-    """COCO results format; masks as RLE, the only segmentation pycocotools' loadRes takes."""
+    """COCO results format, with the COCO file's image and category ids; masks as RLE, the only
+    segmentation pycocotools' loadRes takes."""
     results = []
     for instance in instances:
         result = {
             "image_id": image.id,
-            "category_id": instance.cls + 1,
+            "category_id": category_ids[instance.cls],
             "score": round(instance.score, 5),
         }
         if iou_type == "bbox":
             result["bbox"] = [round(v, 2) for v in instance.box]
+        elif instance.mask is not None:
+            result["segmentation"] = _encode(instance.mask)
         elif instance.polygon:
-            result["segmentation"] = _rle(instance.polygon, image.height, image.width)
+            result["segmentation"] = _polygon_rle(instance.polygon, image.height, image.width)
         else:
             continue
         results.append(result)
     return results
 
 
-def _rle(polygon: list[tuple[float, float]], height: int, width: int) -> dict[str, Any]:
+def _encode(mask: np.ndarray) -> dict[str, Any]:
+    return _json(mask_utils.encode(np.asfortranarray(mask[:, :, None], dtype=np.uint8))[0])
+
+
+def _polygon_rle(polygon: list[tuple[float, float]], height: int, width: int) -> dict[str, Any]:
     flat = [c for point in polygon for c in point]
-    rle = mask_utils.merge(mask_utils.frPyObjects([flat], height, width))
+    return _json(mask_utils.merge(mask_utils.frPyObjects([flat], height, width)))
+
+
+def _json(rle: dict[str, Any]) -> dict[str, Any]:
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
