@@ -1,0 +1,122 @@
+"""`OnnxModel` does around the network what ultralytics does around its weights, number for
+number: the same pre- and post-processing, fed the same raw outputs."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pictrain.evaluate.onnx_model import OnnxModel, _centre_crop, _letterbox
+from tests.unit.onnx_stub import constant_model
+
+SIZE = 64
+NAMES = ["a", "b", "c"]
+SHAPES = [(64, 64), (48, 80), (90, 50), (120, 120), (31, 17)]  # height, width
+
+
+def _image(height, width, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(("height", "width"), SHAPES)
+def test_letterbox_is_ultralytics(height, width):
+    from ultralytics.data.augment import LetterBox
+
+    pixels = _image(height, width)
+    tensor, _ = _letterbox(pixels, SIZE)
+    theirs = LetterBox((SIZE, SIZE), auto=False)(image=pixels)
+    expected = (theirs[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255)[None]
+    np.testing.assert_array_equal(tensor, expected)
+
+
+@pytest.mark.parametrize(("height", "width"), SHAPES)
+def test_classification_crop_is_ultralytics(height, width):
+    from ultralytics.data.augment import classify_transforms
+
+    pixels = _image(height, width)
+    expected = classify_transforms(SIZE)(Image.fromarray(pixels[:, :, ::-1].copy()))
+    np.testing.assert_allclose(_centre_crop(pixels, SIZE)[0], expected.numpy(), atol=1e-6)
+
+
+def _raw_head(extra=0, anchors=84, seed=1):
+    """(1, 4 + classes + extra, anchors): boxes all over the input, distinct scores."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, SIZE, (2, anchors))
+    sides = rng.uniform(2, SIZE / 2, (2, anchors))
+    scores = rng.uniform(0, 1, (len(NAMES), anchors)) ** 3
+    coefficients = rng.normal(0, 1, (extra, anchors))
+    return np.concatenate([centres, sides, scores, coefficients])[None].astype(np.float32)
+
+
+def _ultralytics_boxes(raw, shape, nc=0):
+    from ultralytics.utils import nms, ops
+
+    (pred,) = nms.non_max_suppression(torch.from_numpy(raw), 0.001, 0.7, max_det=100, nc=nc)
+    boxes = ops.scale_boxes((SIZE, SIZE), pred[:, :4].clone(), shape)
+    return pred, boxes
+
+
+@pytest.mark.parametrize(("height", "width"), SHAPES)
+def test_detection_post_processing_is_ultralytics(tmp_path, height, width):
+    raw = _raw_head()
+    model = OnnxModel.load(constant_model(tmp_path / "m.onnx", [raw], "detect", NAMES, SIZE))
+    ours = model.predict(_image(height, width), conf=0.001)
+    pred, boxes = _ultralytics_boxes(raw, (height, width))
+    assert len(ours) == len(pred) > 10
+    assert [i.cls for i in ours] == pred[:, 5].int().tolist()
+    np.testing.assert_allclose([i.score for i in ours], pred[:, 4].numpy(), rtol=1e-6)
+    xyxy = [(x, y, x + w, y + h) for x, y, w, h in (i.box for i in ours)]
+    np.testing.assert_allclose(xyxy, boxes.numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize(("height", "width"), SHAPES)
+def test_segmentation_post_processing_is_ultralytics(tmp_path, height, width):
+    from ultralytics.utils import ops
+
+    raw = _raw_head(extra=32)
+    protos = np.random.default_rng(2).normal(0, 1, (1, 32, SIZE // 4, SIZE // 4))
+    path = constant_model(tmp_path / "m.onnx", [raw, protos], "segment", NAMES, SIZE, "Segment")
+    ours = OnnxModel.load(path).predict(_image(height, width), conf=0.001)
+    pred, _ = _ultralytics_boxes(raw, (height, width), nc=len(NAMES))
+    proto = torch.from_numpy(protos[0].astype(np.float32))
+    masks = ops.process_mask(proto, pred[:, 6:], pred[:, :4], (SIZE, SIZE), upsample=True)
+    keep = masks.amax((-2, -1)) > 0
+    pred, masks = pred[keep], masks[keep]
+    boxes = ops.scale_boxes((SIZE, SIZE), pred[:, :4].clone(), (height, width))
+    expected = (ops.scale_masks(masks[None].float(), (height, width))[0] > 0.5).numpy()
+    assert len(ours) == len(pred) > 5
+    assert [i.cls for i in ours] == pred[:, 5].int().tolist()
+    xyxy = [(x, y, x + w, y + h) for x, y, w, h in (i.box for i in ours)]
+    np.testing.assert_allclose(xyxy, boxes.numpy(), atol=1e-3)
+    for instance, mask in zip(ours, expected, strict=True):
+        np.testing.assert_array_equal(instance.mask, mask)
+    outlines = [i.polygon for i in ours if i.polygon is not None]
+    assert all(len(p) >= 3 for p in outlines) and len(outlines) > len(ours) / 2
+
+
+def test_rtdetr_queries_are_scaled_to_the_image_unclipped(tmp_path):
+    queries = np.array([[[0.5, 0.5, 0.2, 0.4, 0.9, 2], [0.95, 0.1, 0.3, 0.3, 0.5, 0]]])
+    queries = np.concatenate([queries, np.zeros((1, 298, 6))], axis=1)
+    path = constant_model(tmp_path / "m.onnx", [queries], "detect", NAMES, SIZE, "RTDETRDecoder")
+    first, second = OnnxModel.load(path).predict(_image(50, 100), conf=0.25)
+    assert (first.cls, first.score) == (2, pytest.approx(0.9))
+    assert first.box == pytest.approx((40, 15, 20, 20))
+    assert second.box == pytest.approx((80, -2.5, 30, 15))  # ultralytics does not clip them
+
+
+def test_classification_ranks_the_best_classes(tmp_path):
+    probabilities = np.array([[0.1, 0.7, 0.2]])
+    path = constant_model(tmp_path / "m.onnx", [probabilities], "classify", NAMES, SIZE, "Classify")
+    model = OnnxModel.load(path)
+    assert (model.task, model.names, model.image_size) == ("classify", NAMES, SIZE)
+    ranked = model.predict(_image(30, 40), conf=0.15)
+    assert [(i.cls, round(i.score, 3)) for i in ranked] == [(1, 0.7), (2, 0.2)]
+    assert ranked[0].box == (0, 0, 40, 30)
+
+
+def test_image_files_are_read_as_ultralytics_reads_them(tmp_path):
+    raw = _raw_head()
+    model = OnnxModel.load(constant_model(tmp_path / "m.onnx", [raw], "detect", NAMES, SIZE))
+    Image.fromarray(_image(40, 60)).save(tmp_path / "x.png")
+    from_file = model.predict(tmp_path / "x.png")
+    assert from_file == model.predict(_image(40, 60)[:, :, ::-1].copy())
