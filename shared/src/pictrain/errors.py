@@ -22,3 +22,10 @@ class JobInterrupted(BaseException):
 
 
 INTERNAL_ERROR_EXIT_CODE = 1
+
+
+class DeployParityError(Exception):
+    """The exported model does not score as the weights it came from: ours to fix, not the
+    user's; the weights and the export are stored all the same."""
+
+    exit_code = INTERNAL_ERROR_EXIT_CODE

@@ -14,8 +14,15 @@ from types import FrameType
 from pictrain import artifacts
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
-from pictrain.errors import INTERNAL_ERROR_EXIT_CODE, JobInterrupted, PlatformError, UserError
-from pictrain.evaluate.run import evaluate_test_split
+from pictrain.errors import (
+    INTERNAL_ERROR_EXIT_CODE,
+    DeployParityError,
+    JobInterrupted,
+    PlatformError,
+    UserError,
+)
+from pictrain.evaluate import parity
+from pictrain.evaluate.run import evaluate_test_split, weights_predictor
 from pictrain.params import Parameters, parse_parameters
 from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT, Backend, JobStatus
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
@@ -43,7 +50,7 @@ class Job:
                 self.backend.set_status(JobStatus.DONE)
                 log.info("done: results in %s", self.run_dir)
                 return 0
-        except (UserError, PlatformError) as exc:
+        except (UserError, PlatformError, DeployParityError) as exc:
             return self._fail(str(exc), exc.exit_code)
         except JobInterrupted as exc:
             return self._fail(f"stopped by {exc}", exc.exit_code)
@@ -82,8 +89,9 @@ class Job:
         for plot in result.plots:
             self.backend.log_image(plot.stem, plot)
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
-        self._evaluate(result, dataset, params)
-        self._publish(result, dataset, params, model_name, weights)
+        values = self._evaluate(result, dataset, params)
+        onnx = self._publish(result, dataset, params, model_name, weights)
+        self._check_deploy_parity(onnx, dataset, params, values)
 
     @property
     def _train_dir(self) -> Path:
@@ -115,13 +123,13 @@ class Job:
             shutil.copyfile(stored, best)
             log.info("restored the earlier attempt's best weights")
 
-    def _evaluate(self, result: TrainResult, dataset: PreparedDataset, params: Parameters) -> None:
+    def _evaluate(
+        self, result: TrainResult, dataset: PreparedDataset, params: Parameters
+    ) -> dict[str, float]:
         evaluation = evaluate_test_split(
             self.config.task,
-            result.best,
+            weights_predictor(result.best, params.image_size, params.device),
             dataset,
-            params.image_size,
-            params.device,
             params.conf_threshold,
             self.run_dir / "evaluation",
         )
@@ -129,9 +137,36 @@ class Job:
             self.backend.log_value(f"test/{name}", value)
         for name, table in evaluation.tables.items():
             self.backend.log_table(name, table)
+        for name, heatmap in evaluation.heatmaps.items():
+            self.backend.log_heatmap(name, heatmap)
         for plot in evaluation.plots:
             self.backend.log_image(plot.stem, plot)
         self.backend.add_evaluations(evaluation.evaluations)
+        return evaluation.values
+
+    def _check_deploy_parity(
+        self, onnx: Path, dataset: PreparedDataset, params: Parameters, values: dict[str, float]
+    ) -> None:
+        """Score the stored ONNX export as the weights were scored; fail when it differs."""
+        outcome = parity.check_export(
+            self.config.task,
+            onnx,
+            dataset,
+            values,
+            params.conf_threshold,
+            self.run_dir / "evaluation" / "onnx",
+        )
+        if outcome is None:
+            log.info("deploy parity not checked: the test split has nothing to score")
+            return
+        for name, value in outcome.values.items():
+            self.backend.log_value(f"test/{name}", value)
+        self.backend.log_table(parity.TABLE, outcome.table)
+        if outcome.verdict == "ok":
+            log.info("%s", outcome.message)
+        else:
+            log.warning("%s", outcome.message)
+        outcome.enforce()
 
     def _publish(
         self,
@@ -140,10 +175,16 @@ class Job:
         params: Parameters,
         model_name: str,
         weights: Path | None,
-    ) -> None:
+    ) -> Path:
         out = self.run_dir / "export"
         out.mkdir(exist_ok=True)
-        onnx = artifacts.export_onnx(result.best, params.image_size, out / "model-latest.onnx")
+        onnx = artifacts.export_onnx(
+            result.best,
+            params.image_size,
+            out / "model-latest.onnx",
+            self.config.task,
+            dataset.labelmap,
+        )
         self.backend.store_artifact("model-latest", onnx)
         config = {
             "task": self.config.task,
@@ -160,6 +201,7 @@ class Job:
         }
         manifest = artifacts.write_manifest(out / "manifest.json", inputs)
         self.backend.store_artifact("manifest", manifest)
+        return onnx
 
     def _fail(self, reason: str, exit_code: int) -> int:
         log.error("FAILED: %s", reason)

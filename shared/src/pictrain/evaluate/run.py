@@ -1,9 +1,14 @@
-"""Evaluate the best weights on the test split: write `evaluation/`, return what to send."""
+"""Evaluate a model on the test split: write `evaluation/`, return what to send.
+
+The same path scores the trained weights and their ONNX export (`Predictor`), so the two
+are comparable number for number (`pictrain.evaluate.parity`).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,14 +21,17 @@ from pictrain.evaluate.classification import (
     read_class_split,
 )
 from pictrain.evaluate.coco_eval import evaluate_coco
-from pictrain.evaluate.ground_truth import coco_ground_truth, read_yolo_split
+from pictrain.evaluate.ground_truth import EvalImage, IouType, build_ground_truth
+from pictrain.evaluate.instance import SCORING_CONFIDENCE, Instance
 from pictrain.evaluate.predict import coco_results, predict, to_evaluation
 from pictrain.platform.base import Classification, Evaluation
 
 log = logging.getLogger(__name__)
 
-# ultralytics' suffixes: (B) box metrics, (M) mask metrics; box metrics keep plain names.
-IOU_SUFFIX = {"bbox": "", "segm": "(M)"}
+# ultralytics' suffixes, as the validation curves carry them: (B) box metrics, (M) mask metrics.
+IOU_SUFFIX = {"bbox": "(B)", "segm": "(M)"}
+FILE_TAIL = {"bbox": "", "segm": "_segm"}
+CONFUSION_MATRIX = "test/confusion-matrix"
 
 
 @dataclass
@@ -32,51 +40,88 @@ class TestEvaluation:
 
     values: dict[str, float] = field(default_factory=dict)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    heatmaps: dict[str, dict[str, Any]] = field(default_factory=dict)
     plots: list[Path] = field(default_factory=list)
     evaluations: list[Evaluation] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Predictor:
+    """A model as the evaluation sees it: instances per image (detect, segment), or each
+    image's five best classes with their probabilities (classify)."""
+
+    instances: Callable[[list[EvalImage]], Iterator[tuple[EvalImage, list[Instance]]]]
+    top5: Callable[[list[Path]], Iterator[list[tuple[int, float]]]]
+
+
+def weights_predictor(weights: Path, image_size: int, device: str) -> Predictor:
+    """ultralytics' own inference on the trained `.pt` weights."""
+    return Predictor(
+        instances=lambda images: predict(weights, images, image_size, device),
+        top5=lambda paths: predict_top5(weights, paths, image_size, device),
+    )
+
+
+def onnx_predictor(path: Path) -> Predictor:
+    """onnxruntime on the exported model, as a deployment runs it."""
+    from pictrain.evaluate.onnx_model import OnnxModel
+
+    model = OnnxModel.load(path)
+    return Predictor(
+        instances=lambda images: (
+            (image, model.predict(image.path, conf=SCORING_CONFIDENCE)) for image in images
+        ),
+        top5=lambda paths: (
+            [(i.cls, i.score) for i in model.predict(path, conf=0.0)] for path in paths
+        ),
+    )
+
+
 def evaluate_test_split(
     task: str,
-    weights: Path,
+    predictor: Predictor,
     dataset: PreparedDataset,
-    image_size: int,
-    device: str,
     min_score: float,
     out_dir: Path,
 ) -> TestEvaluation:
     out_dir.mkdir(parents=True, exist_ok=True)
     if task == "classify":
-        return _classification(weights, dataset, image_size, device, out_dir)
-    return _instances(task, weights, dataset, image_size, device, min_score, out_dir)
+        return _classification(predictor, dataset, out_dir)
+    return _instances(task, predictor, dataset, min_score, out_dir)
 
 
 def _instances(
     task: str,
-    weights: Path,
+    predictor: Predictor,
     dataset: PreparedDataset,
-    image_size: int,
-    device: str,
     min_score: float,
     out_dir: Path,
 ) -> TestEvaluation:
-    images = read_yolo_split(dataset.images_dir("test"), dataset.labels_dir("test"))
-    iou_types = ("bbox", "segm") if task == "segment" else ("bbox",)
+    iou_types: tuple[IouType, ...] = ("bbox", "segm") if task == "segment" else ("bbox",)
+    truth = build_ground_truth(
+        dataset.indexes["test"],
+        dataset.summaries["test"].written,
+        dataset.images_dir("test"),
+        dataset.names,
+        iou_types,
+    )
+    if truth.left_out:
+        reasons = ", ".join(f"{n} ({why})" for why, n in truth.left_out.items())
+        log.warning("test annotations not scored: %s", reasons)
     results: dict[str, list[dict[str, Any]]] = {t: [] for t in iou_types}
     outcome = TestEvaluation()
-    for image, instances in predict(weights, images, image_size, device):
+    for image, instances in predictor.instances(truth.images):
         for iou_type in iou_types:
-            results[iou_type].extend(coco_results(image, instances, iou_type))
+            results[iou_type].extend(coco_results(image, instances, truth.category_ids, iou_type))
         name = dataset.source_name(image.path.name)
         outcome.evaluations.append(
             to_evaluation(name, instances, dataset.names, min_score, polygons=task == "segment")
         )
-    ground_truth = coco_ground_truth(images, dataset.names)
-    _write(out_dir, "ground_truth.json", ground_truth)
     for iou_type in iou_types:
+        ground_truth = truth.datasets[iou_type]
         report = evaluate_coco(ground_truth, results[iou_type], iou_type)
-        suffix = IOU_SUFFIX[iou_type]
-        log.info("test split, %d images, %s:\n%s", len(images), iou_type, report.summary)
+        suffix, tail = IOU_SUFFIX[iou_type], FILE_TAIL[iou_type]
+        log.info("test split, %d images, %s:\n%s", len(truth.images), iou_type, report.summary)
         # COCO's -1 means "nothing to measure" (e.g. no large objects): not a score to chart.
         outcome.values.update({f"{k}{suffix}": v for k, v in report.stats.items() if v >= 0})
         per_class = report.per_class_ap
@@ -85,7 +130,7 @@ def _instances(
             "rows": list(per_class),
             "data": [[v] for v in per_class.values()],
         }
-        tail = "" if iou_type == "bbox" else f"_{iou_type}"
+        _write(out_dir, f"ground_truth{tail}.json", ground_truth)
         _write(out_dir, f"coco_stats{tail}.json", report.stats)
         _write(out_dir, f"per_class_ap{tail}.json", per_class)
         _write(out_dir, f"predictions{tail}.json", results[iou_type])
@@ -93,11 +138,11 @@ def _instances(
 
 
 def _classification(
-    weights: Path, dataset: PreparedDataset, image_size: int, device: str, out_dir: Path
+    predictor: Predictor, dataset: PreparedDataset, out_dir: Path
 ) -> TestEvaluation:
     labelled = read_class_split(dataset.root / "test")
     paths = [path for path, _ in labelled]
-    top5 = list(predict_top5(weights, paths, image_size, device))
+    top5 = list(predictor.top5(paths))
     ranked = [[cls for cls, _ in row] for row in top5]
     report = classification_report([cls for _, cls in labelled], ranked, dataset.names)
     log.info(
@@ -116,11 +161,10 @@ def _classification(
                 "rows": list(per_class),
                 "data": [list(metrics.values()) for metrics in per_class.values()],
             },
-            "test/confusion-matrix": {
-                "columns": names,
-                "rows": names,
-                "data": report.confusion.tolist(),
-            },
+        },
+        # Picsellia draws a HEATMAP as its confusion-matrix view (rows: true, columns: predicted).
+        heatmaps={
+            CONFUSION_MATRIX: {"categories": names, "values": report.confusion.tolist()},
         },
         plots=[plot_confusion(report.confusion, names, out_dir / "test_confusion_matrix.png")],
         evaluations=[

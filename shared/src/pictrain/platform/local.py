@@ -82,6 +82,9 @@ class LocalBackend:
     def log_table(self, name: str, table: dict[str, Any]) -> None:
         self._write_json(self.run_dir / "tables" / f"{_slug(name)}.json", table)
 
+    def log_heatmap(self, name: str, heatmap: dict[str, Any]) -> None:
+        self._write_json(self.run_dir / "heatmaps" / f"{_slug(name)}.json", heatmap)
+
     def log_image(self, name: str, path: Path) -> None:
         shutil.copyfile(path, self._plots / f"{_slug(name)}{path.suffix}")
 

@@ -152,6 +152,9 @@ class PicselliaBackend:
     def log_table(self, name: str, table: dict[str, Any]) -> None:
         self._log(name, table, LogType.TABLE)
 
+    def log_heatmap(self, name: str, heatmap: dict[str, Any]) -> None:
+        self._log(name, heatmap, LogType.HEATMAP)
+
     def log_image(self, name: str, path: Path) -> None:
         self._log(name, str(path), LogType.IMAGE)
 

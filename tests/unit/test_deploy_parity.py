@@ -1,0 +1,79 @@
+"""The deploy-parity gate scores the ONNX export on the test split as the weights were scored;
+a hand-made ONNX stands in for a good export and for a tampered one."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pictrain.data.prepare import prepare_dataset
+from pictrain.errors import DeployParityError
+from pictrain.evaluate.parity import Parity, check_export
+from pictrain.platform.base import DatasetSplit
+from tests.unit.onnx_stub import constant_model
+
+SIZE = 64
+BOX = [10.0, 20.0, 30.0, 24.0]  # x, y, w, h of the one "square" of the test image
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    folder = tmp_path / "coco" / "images"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (SIZE, SIZE)).save(folder / "x.jpg")
+    coco = {
+        "images": [{"id": 3, "file_name": "x.jpg", "width": SIZE, "height": SIZE}],
+        "annotations": [{"id": 1, "image_id": 3, "category_id": 8, "bbox": BOX, "iscrowd": 0}],
+        "categories": [{"id": 4, "name": "circle"}, {"id": 8, "name": "square"}],
+    }
+    path = tmp_path / "coco" / "annotations.json"
+    path.write_text(json.dumps(coco))
+    split = DatasetSplit("train", folder, path)
+    splits = {"train": split, "val": split, "test": split}
+    return prepare_dataset("detect", splits, tmp_path / "dataset", seed=0)
+
+
+def _export(path, box):
+    """A detection head with one confident anchor: `box` (x, y, w, h) as class 1 (square)."""
+    x, y, w, h = box
+    raw = np.zeros((1, 4 + 2, 8), np.float32)
+    raw[0, :4, 0] = [x + w / 2, y + h / 2, w, h]
+    raw[0, 5, 0] = 0.9
+    return constant_model(path, [raw], "detect", ["circle", "square"], SIZE)
+
+
+def test_an_export_that_scores_as_the_weights_passes(dataset, tmp_path):
+    onnx = _export(tmp_path / "good.onnx", BOX)
+    parity = check_export("detect", onnx, dataset, {"mAP50-95(B)": 1.0}, 0.25, tmp_path / "out")
+    assert parity.verdict == "ok" and parity.difference == 0.0
+    assert parity.values == {"onnx-mAP50-95": 1.0, "onnx-mAP50-95-difference": 0.0}
+    parity.enforce()
+    assert (tmp_path / "out" / "predictions.json").is_file()
+
+
+def test_a_tampered_export_fails_the_gate_with_the_reason(dataset, tmp_path):
+    shifted = [BOX[0] + 12, BOX[1], BOX[2], BOX[3]]
+    onnx = _export(tmp_path / "tampered.onnx", shifted)
+    parity = check_export("detect", onnx, dataset, {"mAP50-95(B)": 1.0}, 0.25, tmp_path / "out")
+    assert parity.verdict == "failed" and parity.onnx < 0.5
+    with pytest.raises(DeployParityError, match=r"ONNX 0\.\d+, weights 1\.0000, over 0\.05"):
+        parity.enforce()
+
+
+def test_nothing_to_compare_without_ground_truth(dataset, tmp_path):
+    onnx = _export(tmp_path / "good.onnx", BOX)
+    assert check_export("detect", onnx, dataset, {}, 0.25, tmp_path / "out") is None
+
+
+@pytest.mark.parametrize(
+    ("weights", "onnx", "verdict"),
+    [(0.5, 0.5, "ok"), (0.5, 0.509, "ok"), (0.5, 0.48, "warning"), (0.5, 0.56, "failed")],
+)
+def test_thresholds(weights, onnx, verdict):
+    parity = Parity("segment", weights, onnx)
+    assert parity.verdict == verdict
+    assert set(parity.values) == {"onnx-mAP50-95", "onnx-mAP50-95-difference"}
+    if verdict == "warning":
+        parity.enforce()  # a warning never fails the job
+        assert "over 0.01" in parity.message
