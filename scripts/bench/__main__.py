@@ -32,7 +32,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     group = parser.add_argument_group("2. COCO evaluation")
     group.add_argument("--eval-images", type=int, default=5000, help="test images")
     group.add_argument("--eval-classes", type=int, default=10, help="categories")
-    group.add_argument("--eval-boxes", type=int, default=10, help="mean boxes per image")
+    group.add_argument("--eval-boxes", type=int, default=20, help="mean boxes per image")
     group = parser.add_argument_group("3. training overhead")
     group.add_argument("--train-images", type=int, default=64, help="train = val images")
     group.add_argument("--train-image-size", type=int, default=64, help="imgsz")

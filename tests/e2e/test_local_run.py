@@ -68,9 +68,11 @@ def test_metrics_stream_one_point_per_epoch(finished_run):
     for name in ("train/box_loss", "val/mAP50(B)", "val/mAP50-95(B)", "lr/pg0"):
         assert curves[name] == [1, 2], name
     finals = {r["name"]: r["value"] for r in records if r["step"] is None}
-    assert {"test/mAP50-95", "test/mAP50", "test/mAP75", "test/AR100"} <= set(finals)
-    assert set(finals) <= {f"test/{name}" for name in STAT_NAMES}
-    assert all(0 <= v <= 1 for v in finals.values())  # COCO's -1 (nothing to measure) left out
+    assert {"test/mAP50-95(B)", "test/mAP50(B)", "test/mAP75(B)", "test/AR100(B)"} <= set(finals)
+    gate = {"test/onnx-mAP50-95", "test/onnx-mAP50-95-difference"}
+    assert set(finals) - gate <= {f"test/{name}(B)" for name in STAT_NAMES}
+    # COCO's -1 (nothing to measure) left out
+    assert all(0 <= v <= 1 for name, v in finals.items() if name not in gate)
 
 
 def test_artifacts(finished_run):
@@ -102,12 +104,41 @@ def test_artifacts(finished_run):
 def test_onnx_model_runs_in_onnxruntime(finished_run):
     import onnxruntime
 
+    from pictrain.evaluate.onnx_model import OnnxModel
+
     run_dir, _ = finished_run
-    session = onnxruntime.InferenceSession(str(run_dir / "artifacts" / "model-latest.onnx"))
+    onnx = run_dir / "artifacts" / "model-latest.onnx"
+    session = onnxruntime.InferenceSession(str(onnx))
     (model_input,) = session.get_inputs()
     assert model_input.name == "images" and model_input.shape == [1, 3, 64, 64]
     (output,) = session.run(None, {"images": np.zeros((1, 3, 64, 64), np.float32)})
     assert output.shape[:2] == (1, 4 + 3)  # raw head: 4 box coordinates + 3 class scores
+    model = OnnxModel.load(onnx)
+    assert (model.task, model.image_size) == ("detect", 64)
+    assert model.names == ["circle", "square", "triangle"]
+
+
+def test_deploy_parity_gate_scores_the_onnx_export_as_the_weights(finished_run):
+    run_dir, _ = finished_run
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    finals = {r["name"]: r["value"] for r in records if r["step"] is None}
+    assert finals["test/onnx-mAP50-95"] == pytest.approx(finals["test/mAP50-95(B)"], abs=0.01)
+    assert finals["test/onnx-mAP50-95-difference"] == pytest.approx(
+        finals["test/onnx-mAP50-95"] - finals["test/mAP50-95(B)"]
+    )
+    parity = json.loads((run_dir / "tables" / "test_deploy-parity.json").read_text())
+    assert parity["rows"] == ["mAP50-95(B)"]
+    weights = json.loads((run_dir / "evaluation" / "predictions.json").read_text())
+    exported = json.loads((run_dir / "evaluation" / "onnx" / "predictions.json").read_text())
+
+    def ranked(predictions):  # a barely trained model ties scores: order within a tie is free
+        return sorted(
+            (p["image_id"], -p["score"], p["category_id"], *p["bbox"]) for p in predictions
+        )
+
+    assert len(exported) == len(weights)
+    for ours, theirs in zip(ranked(weights), ranked(exported), strict=True):
+        assert ours == pytest.approx(theirs, abs=0.02)
 
 
 def test_evaluation_folder(finished_run):
@@ -120,7 +151,7 @@ def test_evaluation_folder(finished_run):
     ground_truth = json.loads((evaluation / "ground_truth.json").read_text())
     evaluations = (run_dir / "evaluations.jsonl").read_text().splitlines()
     assert len(evaluations) == len(ground_truth["images"]) > 0
-    assert (run_dir / "tables" / "test_per-class-AP.json").is_file()
+    assert (run_dir / "tables" / "test_per-class-AP_B_.json").is_file()
 
 
 def test_training_plots(finished_run):
@@ -234,7 +265,9 @@ def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
         if r["step"] is None
     }
     assert metric in finals
+    assert {name for name in finals if name.startswith("test/onnx-")}
     assert (run_dir / "evaluation" / evaluation_file).is_file()
+    assert (run_dir / "evaluation" / "onnx" / evaluation_file).is_file()
     assert (run_dir / "artifacts" / "model-latest.onnx").is_file()
     config = yaml.safe_load((run_dir / "artifacts" / "config.yaml").read_text())
     assert config["task"] == task
@@ -245,3 +278,6 @@ def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
     assert evaluations and all(not e["detections"] for e in evaluations)
     if task == "classify":
         assert all(len(e[shape]) == 1 for e in evaluations)
+        heatmap = json.loads((run_dir / "heatmaps" / "test_confusion-matrix.json").read_text())
+        assert heatmap["categories"] == ["circle", "square", "triangle"]
+        assert sum(map(sum, heatmap["values"])) == len(evaluations)

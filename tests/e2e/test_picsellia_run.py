@@ -35,7 +35,13 @@ BASE_DELAY_ENV = "PICTRAIN_RETRY_BASE_DELAY"
 PICTRAIN = [sys.executable, "-m", "pictrain"]
 PARAMETERS = {"epochs": 1, "batch_size": 4, "image_size": 64, "workers": 0, "conf_threshold": 0.001}
 EPOCH_CURVES = ("train/box_loss", "val/mAP50(B)", "val/mAP50-95(B)", "lr/pg0")
-TEST_VALUES = ("test/mAP50-95", "test/mAP50", "test/mAP75", "test/AR100")
+TEST_VALUES = (
+    "test/mAP50-95(B)",
+    "test/mAP50(B)",
+    "test/mAP75(B)",
+    "test/AR100(B)",
+    "test/onnx-mAP50-95",
+)
 ARTIFACT_FILES = {
     "best-model": "train/weights/best.pt",
     "checkpoint-weights-latest": "train/weights/best.pt",  # kept when published as a model
@@ -133,7 +139,9 @@ def assert_published(emu: Emulator, ids: SeededIds, finished: Finished) -> None:
     for name in TEST_VALUES:
         assert logs[name].type == "VALUE", name
         assert 0 <= float(logs[name].data) <= 1, (name, logs[name].data)
-    table = logs["test/per-class-AP"]
+    assert logs["test/deploy-parity"].type == "TABLE"
+    assert abs(float(logs["test/onnx-mAP50-95-difference"].data)) <= 0.01
+    table = logs["test/per-class-AP(B)"]
     assert table.type == "TABLE"
     assert table.data["rows"] == ["circle", "square", "triangle"]
     assert any(log.type == "IMAGE" for log in logs.values())
@@ -468,4 +476,9 @@ def test_other_tasks_publish_their_evaluations(
     assert all(set(e.shapes) <= {shape} for e in evaluations), evaluations[0].shapes
     if task == "classify":
         assert all(len(e.shapes[shape]) == 1 for e in evaluations)
+        heatmap = experiment.logs["test/confusion-matrix"]
+        assert heatmap.type == "HEATMAP"
+        assert heatmap.data["categories"] == ["circle", "square", "triangle"]
+        assert sum(map(sum, heatmap.data["values"])) == len(evaluations)
+    assert experiment.logs["test/deploy-parity"].type == "TABLE"
     assert emulator.state.jobs[ids.job_id].status == "SUCCEEDED"

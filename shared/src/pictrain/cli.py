@@ -149,8 +149,8 @@ def _headline(metrics_file: Path) -> str:
     import json
 
     wanted = (
-        "test/mAP50",
-        "test/mAP50-95",
+        "test/mAP50(B)",
+        "test/mAP50-95(B)",
         "test/mAP50(M)",
         "test/mAP50-95(M)",
         "test/accuracy_top1",
