@@ -128,3 +128,10 @@ def test_inputs_are_left_as_they_were():
     evaluate_coco(gt, predictions)
     evaluate_coco(gt, predictions, engine="pycocotools")
     assert json.dumps([gt, predictions]) == before
+
+
+def test_per_class_ap_follows_the_order_of_the_categories_not_their_ids():
+    gt = _ground_truth()
+    gt["categories"] = gt["categories"][::-1]  # labelmap order, whatever the file's ids
+    report = scored(gt, _as_predictions(gt))
+    assert list(report.per_class_ap) == ["square", "circle"]

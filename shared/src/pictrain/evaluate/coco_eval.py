@@ -89,15 +89,16 @@ def _index(coco: Any, dataset: dict[str, Any]) -> Any:
 
 
 def _per_class_ap(evaluator: Any, ground_truth: dict[str, Any]) -> dict[str, float]:
+    """In the order of `ground_truth["categories"]` (the labelmap's)."""
     # precision: [iou thresholds, recall points, classes, area ranges, max dets]; area "all",
     # maxDets 100, averaged over IoU 0.50:0.95 and recall. A class with no ground truth in the
     # split has only -1 there: its AP is undefined, so it is left out rather than shown as 0.
-    names = {c["id"]: c["name"] for c in ground_truth["categories"]}
     precision = evaluator.eval["precision"][:, :, :, 0, -1]
+    position = {cat_id: index for index, cat_id in enumerate(evaluator.params.catIds)}
     per_class = {}
-    for index, cat_id in enumerate(evaluator.params.catIds):
-        values = precision[:, :, index]
+    for category in ground_truth["categories"]:
+        values = precision[:, :, position[category["id"]]]
         values = values[values > -1]
         if values.size:
-            per_class[names[cat_id]] = float(np.mean(values))
+            per_class[category["name"]] = float(np.mean(values))
     return per_class
