@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pictrain.data.splits import canonical_split, resolve_splits
+from pictrain.data.splits import DatasetSplit, canonical_split, resolve_splits
 from pictrain.errors import UserError
-from pictrain.platform.base import DatasetSplit
 
 CATEGORIES = [{"id": 4, "name": "a"}, {"id": 9, "name": "b"}]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pictrain import offline
 from pictrain.config import TASKS
+from pictrain.data.splits import SPLITS
 
 MODEL_CONFIG_ENV = "PICTRAIN_MODEL_CONFIG"
 DEMO_IMAGE_SIZE = 160
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--coco", type=Path, required=True)
     convert.add_argument("--images", type=Path, required=True)
     convert.add_argument("--out", type=Path, required=True)
-    convert.add_argument("--split", choices=["train", "val", "test"], default="train")
+    convert.add_argument("--split", choices=SPLITS, default="train")
     convert.set_defaults(command=_convert)
 
     setup = sub.add_parser(
@@ -181,7 +182,7 @@ def _convert(args: argparse.Namespace) -> int:
     if args.task == "classify":
         print(f"class folders in {args.out / args.split}")
         return 0
-    converted = [s for s in ("train", "val", "test") if (args.out / "images" / s).is_dir()]
+    converted = [s for s in SPLITS if (args.out / "images" / s).is_dir()]
     if "train" in converted:
         print(f"wrote {write_data_yaml(args.out, names, converted)}")
     else:

@@ -28,9 +28,8 @@ from pictrain.data.coco import CocoAnnotation, CocoIndex, load_coco
 from pictrain.data.images import Placement, Plan, SourceImage, convert_images, prepare_output
 from pictrain.data.labels import class_folders, class_index
 from pictrain.data.polygons import CLIP_TOLERANCE, object_shape
+from pictrain.data.splits import SPLITS
 from pictrain.data.summary import ConversionSummary
-
-SPLITS = ("train", "val", "test")
 
 
 def convert_detection(

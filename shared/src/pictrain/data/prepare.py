@@ -17,8 +17,7 @@ from pictrain.data.convert import (
     write_data_yaml,
 )
 from pictrain.data.labels import labelmap_from
-from pictrain.data.splits import resolve_splits
-from pictrain.platform.base import DatasetSplit
+from pictrain.data.splits import DatasetSplit, resolve_splits
 
 log = logging.getLogger(__name__)
 

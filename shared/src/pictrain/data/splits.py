@@ -15,7 +15,6 @@ from typing import Any
 
 from pictrain.data.coco import load_coco, scan_coco
 from pictrain.errors import UserError
-from pictrain.platform.base import DatasetSplit
 
 SPLITS = ("train", "val", "test")
 HOLDOUT_FRACTION = 0.1  # of train, for each split cut from it
@@ -29,6 +28,16 @@ _ALIASES = {
     "test": "test",
     "testing": "test",
 }
+
+
+@dataclass(frozen=True)
+class DatasetSplit:
+    """One split as fetched: a folder of images and the COCO file that describes them."""
+
+    name: str
+    images_dir: Path
+    coco_file: Path
+    version_id: str | None = None
 
 
 @dataclass(frozen=True)

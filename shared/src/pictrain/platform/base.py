@@ -7,6 +7,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+# The data layer owns what a split is; backends produce them.
+from pictrain.data.splits import DatasetSplit
+
 # Artifacts the job stores and, on a relaunch, reads back: the latest training checkpoint
 # (ultralytics' last.pt) of an unfinished run, and the best weights so far.
 CHECKPOINT_ARTIFACT = "last-checkpoint"
@@ -17,16 +20,6 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class DatasetSplit:
-    """One split as fetched: a folder of images and the COCO file that describes them."""
-
-    name: str
-    images_dir: Path
-    coco_file: Path
-    version_id: str | None = None
 
 
 @dataclass(frozen=True)

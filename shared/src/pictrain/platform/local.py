@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from pictrain.data.splits import canonical_split
+from pictrain.data.splits import DatasetSplit, canonical_split
 from pictrain.errors import UserError
-from pictrain.platform.base import CHECKPOINT_ARTIFACT, DatasetSplit, Evaluation, JobStatus
+from pictrain.platform.base import CHECKPOINT_ARTIFACT, Evaluation, JobStatus
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
 WEIGHTS_FILE = "pretrained-weights.pt"
