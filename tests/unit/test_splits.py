@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.data import coco
+from pictrain.data.coco import load_coco
 from pictrain.data.splits import DatasetSplit, canonical_split, resolve_splits
 from pictrain.errors import UserError
 
@@ -137,3 +139,20 @@ def test_unknown_or_doubled_split_names(tmp_path: Path) -> None:
         resolve_splits({"train": train, "holdout": train}, tmp_path / "work", seed=0)
     with pytest.raises(UserError, match="two attached splits are the val split"):
         resolve_splits({"train": train, "val": train, "eval": train}, tmp_path / "work", seed=0)
+
+
+@pytest.mark.parametrize("piece_bytes", [None, 200])
+def test_each_split_comes_with_its_index_as_its_file_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece_bytes: int | None
+) -> None:
+    """Also when the file is read in pieces, as large ones are."""
+    if piece_bytes:
+        monkeypatch.setattr(coco, "CHUNK_BYTES", piece_bytes)
+    train = _split(tmp_path, "train", 20)
+    resolved = resolve_splits({"train": train}, tmp_path / "work", seed=1, keep_segmentation=True)
+    monkeypatch.undo()
+    for name, split in resolved.splits.items():
+        index, reread = resolved.indexes[name], load_coco(split.coco_file, keep_segmentation=True)
+        assert (index.images, index.annotations) == (reread.images, reread.annotations)
+        assert index.categories == reread.categories and index.segmentation_kept
+        assert json.loads(split.coco_file.read_text())["info"] == {"description": "train"}

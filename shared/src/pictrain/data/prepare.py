@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.artifacts import sha256
-from pictrain.data.coco import CocoIndex, load_coco
+from pictrain.data.coco import CocoIndex
 from pictrain.data.convert import (
     ConversionSummary,
     convert_classification,
@@ -38,7 +38,7 @@ class PreparedDataset:
     train_data: Path
     splits: dict[str, DatasetSplit]
     summaries: dict[str, ConversionSummary]
-    indexes: dict[str, CocoIndex]  # each split's COCO file, parsed once
+    indexes: dict[str, CocoIndex]  # every split's COCO file as parsed, once (evaluation reads it)
 
     @property
     def labelmap(self) -> dict[str, str]:
@@ -56,9 +56,13 @@ class PreparedDataset:
         return self.summaries["test"].source_name(converted)
 
     def checksums(self) -> dict[str, Any]:
+        """Per split: the user's own COCO file (a cut split's is the one it was cut from), so
+        two runs on the same input compare equal whatever was cut."""
+        digests = {path: sha256(path) for path in {s.source_file for s in self.splits.values()}}
         return {
             name: {
-                "annotations_sha256": sha256(split.coco_file),
+                "annotations_sha256": digests[split.source_file],
+                "cut_from": split.cut_from.name if split.cut_from else None,
                 "images": self.summaries[name].images_written,
                 "dataset_version_id": split.version_id,
             }
@@ -69,13 +73,10 @@ class PreparedDataset:
 def prepare_dataset(
     task: str, splits: dict[str, DatasetSplit], root: Path, seed: int
 ) -> PreparedDataset:
-    resolved = resolve_splits(splits, root / "cut", seed)
+    resolved = resolve_splits(splits, root / "cut", seed, keep_segmentation=task == "segment")
     for note in resolved.notes:
         log.warning("%s", note)
-    indexes = {
-        name: load_coco(split.coco_file, keep_segmentation=task == "segment")
-        for name, split in resolved.splits.items()
-    }
+    indexes = resolved.indexes
     names = labelmap_from(indexes.values())
     summaries = {}
     for name, split in resolved.splits.items():

@@ -6,14 +6,12 @@ the same seed trains and scores on the same images.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-from pictrain.data.coco import load_coco, scan_coco
+from pictrain.data.coco import CocoIndex, cut_coco, load_coco, read_coco
 from pictrain.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -38,13 +36,22 @@ class DatasetSplit:
     images_dir: Path
     coco_file: Path
     version_id: str | None = None
+    # A split cut from another: that split, whose COCO file is the user's original.
+    cut_from: DatasetSplit | None = None
+
+    @property
+    def source_file(self) -> Path:
+        """The user's own COCO file this split comes from (a cut split's is its origin's)."""
+        return self.cut_from.source_file if self.cut_from else self.coco_file
 
 
 @dataclass(frozen=True)
 class ResolvedSplits:
-    """All three splits, and a note for each choice the user should know about."""
+    """All three splits, the index of each (parsed once; a split used twice shares its index),
+    and a note for each choice the user should know about."""
 
     splits: dict[str, DatasetSplit]
+    indexes: dict[str, CocoIndex]
     notes: list[str] = field(default_factory=list)
 
 
@@ -54,32 +61,45 @@ def canonical_split(alias: str) -> str | None:
 
 
 def resolve_splits(
-    attached: Mapping[str, DatasetSplit], work_dir: Path, seed: int
+    attached: Mapping[str, DatasetSplit],
+    work_dir: Path,
+    seed: int,
+    *,
+    keep_segmentation: bool = False,
 ) -> ResolvedSplits:
-    """Fill in val and test; cut splits are written as COCO files under `work_dir`."""
+    """Fill in val and test; cut splits are written as COCO files under `work_dir`.
+
+    Every attached COCO file is parsed once, here; `keep_segmentation` as in `load_coco`.
+    """
     given = _canonical(attached)
     if "train" not in given:
         raise UserError(f"a train split is required; attached: {', '.join(attached) or 'none'}")
-    train = given["train"]
-    if "val" in given and "test" in given:
-        _check_usable(given)
-        return _resolved(given, [])
-    if "val" in given:
-        _check_usable(given)
+    cut = () if "val" in given else ("val",) if "test" in given else ("val", "test")
+    indexes = {
+        name: load_coco(split.coco_file, keep_segmentation=keep_segmentation)
+        for name, split in given.items()
+        if name != "train" or not cut
+    }
+    _check_usable(given, indexes)
+    if not cut:
+        if "test" in given:
+            return _resolved(given, indexes, [])
         note = "no test split attached: the val split is also the test split, so test metrics "
         note += "are not independent of model selection"
-        return _resolved({**given, "test": given["val"]}, [note])
-    if "test" in given:
-        _check_usable({"test": given["test"]})
-    cut = ("val", "test") if "test" not in given else ("val",)
-    parts = _cut(train, cut, work_dir, seed)
-    sizes = ", ".join(f"{n} {name}" for name, n in parts.sizes.items())
+        both = {**given, "test": given["val"]}
+        return _resolved(both, {**indexes, "test": indexes["val"]}, [note])
+    parts = _cut(given["train"], cut, work_dir, seed, keep_segmentation)
+    sizes = ", ".join(f"{len(parts.indexes[name].images)} {name}" for name in parts.splits)
     note = f"{' and '.join(cut)} cut from train by image (seed {seed}): {sizes} images"
-    return _resolved({**given, **parts.splits}, [note])
+    return _resolved({**given, **parts.splits}, {**indexes, **parts.indexes}, [note])
 
 
-def _resolved(splits: dict[str, DatasetSplit], notes: list[str]) -> ResolvedSplits:
-    return ResolvedSplits({name: splits[name] for name in SPLITS}, notes)
+def _resolved(
+    splits: dict[str, DatasetSplit], indexes: dict[str, CocoIndex], notes: list[str]
+) -> ResolvedSplits:
+    return ResolvedSplits(
+        {name: splits[name] for name in SPLITS}, {name: indexes[name] for name in SPLITS}, notes
+    )
 
 
 def _canonical(attached: Mapping[str, DatasetSplit]) -> dict[str, DatasetSplit]:
@@ -95,21 +115,28 @@ def _canonical(attached: Mapping[str, DatasetSplit]) -> dict[str, DatasetSplit]:
     return given
 
 
-def _check_usable(splits: Mapping[str, DatasetSplit]) -> None:
-    for name, split in splits.items():
-        if not load_coco(split.coco_file).images:
-            raise UserError(f"the {name} split has 0 usable images ({split.coco_file})")
+def _check_usable(splits: Mapping[str, DatasetSplit], indexes: Mapping[str, CocoIndex]) -> None:
+    for name, index in indexes.items():
+        if not index.images:
+            raise UserError(f"the {name} split has 0 usable images ({splits[name].coco_file})")
 
 
 @dataclass(frozen=True)
 class _Cut:
     splits: dict[str, DatasetSplit]
-    sizes: dict[str, int]
+    indexes: dict[str, CocoIndex]
 
 
-def _cut(train: DatasetSplit, holdouts: tuple[str, ...], work_dir: Path, seed: int) -> _Cut:
+def _cut(
+    train: DatasetSplit,
+    holdouts: tuple[str, ...],
+    work_dir: Path,
+    seed: int,
+    keep_segmentation: bool,
+) -> _Cut:
     """Shuffle train's image ids (sorted first, so file order does not matter) and cut them."""
-    ids = sorted(load_coco(train.coco_file).images)
+    document = read_coco(train.coco_file)
+    ids = sorted(document.image_ids)
     n_holdout = max(1, round(len(ids) * HOLDOUT_FRACTION))
     needed = 1 + n_holdout * len(holdouts)
     if len(ids) < needed:
@@ -122,47 +149,11 @@ def _cut(train: DatasetSplit, holdouts: tuple[str, ...], work_dir: Path, seed: i
     for i, name in enumerate(holdouts):
         split_of.update(dict.fromkeys(ids[i * n_holdout : (i + 1) * n_holdout], name))
     split_of.update(dict.fromkeys(ids[n_holdout * len(holdouts) :], "train"))
-    names = ("train", *holdouts)
-    files = _write_subsets(train.coco_file, split_of, names, work_dir)
+    files = {name: work_dir / f"{name}.json" for name in ("train", *holdouts)}
     return _Cut(
         splits={
-            name: DatasetSplit(name, train.images_dir, files[name], train.version_id)
-            for name in names
+            name: DatasetSplit(name, train.images_dir, file, train.version_id, cut_from=train)
+            for name, file in files.items()
         },
-        sizes={name: sum(1 for s in split_of.values() if s == name) for name in names},
+        indexes=cut_coco(document, split_of, files, "train", keep_segmentation=keep_segmentation),
     )
-
-
-def _write_subsets(
-    source: Path, split_of: dict[int, str], names: tuple[str, ...], work_dir: Path
-) -> dict[str, Path]:
-    """One pass over `source`: each image and annotation goes to its image's split file.
-
-    Entries are kept as written (segmentation, attributes...); those that name no known image
-    go to train, where the converter counts and reports them.
-    """
-    images: dict[str, list[str]] = {name: [] for name in names}
-    annotations: dict[str, list[str]] = {name: [] for name in names}
-
-    def route(raw: Any, key: str, into: dict[str, list[str]]) -> None:
-        image_id = raw.get(key) if isinstance(raw, dict) else None
-        target = split_of.get(image_id, "train") if isinstance(image_id, int) else "train"
-        into[target].append(json.dumps(raw, separators=(",", ":"), ensure_ascii=False))
-
-    rest = scan_coco(
-        source,
-        lambda raw: route(raw, "id", images),
-        lambda raw: route(raw, "image_id", annotations),
-    )
-    work_dir.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name in names:
-        dest = work_dir / f"{name}.json"
-        with dest.open("w", encoding="utf-8") as out:
-            out.write("{")
-            for key, value in rest.items():
-                out.write(f"{json.dumps(key)}:{json.dumps(value, ensure_ascii=False)},")
-            out.write(f'"images":[{",".join(images[name])}],')
-            out.write(f'"annotations":[{",".join(annotations[name])}]}}')
-        files[name] = dest
-    return files
