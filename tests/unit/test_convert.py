@@ -81,12 +81,12 @@ def test_bad_boxes_are_dropped_and_counted(tmp_path: Path) -> None:
         annotation(1, [10, 10, 5, 5], category_id=99),  # unknown category
         annotation(42, [10, 10, 5, 5]),  # unknown image
         annotation(1, [10, 10, 5, 5], iscrowd=1),
-        annotation(1, [1, 2, 3]),  # malformed bbox: degenerate
+        annotation(1, [1, 2, 3]),  # malformed bbox: no box
     ]
     summary = _convert(tmp_path, [image_entry(1, "a.jpg")], annotations)
     assert read_labels(tmp_path, "a") == []
     assert summary.boxes_outside == 1
-    assert summary.boxes_degenerate == 5
+    assert (summary.boxes_degenerate, summary.boxes_missing) == (4, 1)
     assert summary.annotations_unknown_category == 1
     assert summary.annotations_unknown_image == 1
     assert summary.annotations_crowd == 1
@@ -307,3 +307,12 @@ def test_data_yaml(tmp_path: Path) -> None:
     assert alone["val"] == "images/train"
     with pytest.raises(ValueError, match="must include train"):
         write_data_yaml(tmp_path / "out", NAMES, ["val", "test"])
+
+
+def test_written_maps_each_written_coco_image_id_to_its_file(tmp_path: Path) -> None:
+    for name in ("x/img.jpg", "y/img.jpg"):
+        make_image(tmp_path / "src" / name)
+    images = [image_entry(7, "x/img.jpg"), image_entry(3, "y/img.jpg"), image_entry(5, "gone.jpg")]
+    summary = _convert(tmp_path, images, [])
+    assert summary.written == {7: "x__img.jpg", 3: "y__img.jpg"}
+    assert summary.images_written == len(summary.written)

@@ -18,18 +18,21 @@ image copy has.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from pictrain.data.coco import CocoAnnotation, CocoIndex, load_coco
-from pictrain.data.images import Placement, Plan, SourceImage, convert_images, prepare_output
+from pictrain.data.coco import NAN_BOX, CocoAnnotation, CocoIndex, load_coco
+from pictrain.data.images import Placement, SourceImage, convert_images, prepare_output
 from pictrain.data.labels import class_folders, class_index
 from pictrain.data.polygons import CLIP_TOLERANCE, object_shape
 from pictrain.data.splits import SPLITS
 from pictrain.data.summary import ConversionSummary
+
+_BOX_LINE = "%d %.6f %.6f %.6f %.6f\n"
 
 
 def convert_detection(
@@ -38,20 +41,13 @@ def convert_detection(
     out_root: Path,
     split: str,
     names: Sequence[str],
-    *,
-    workers: int = 8,
 ) -> ConversionSummary:
     """Write one split in YOLO detection layout under `out_root`; class i is `names[i]`.
 
     The split's folders are replaced, so running it again gives the same result.
     """
     index = _index(coco, split, names, keep_segmentation=False)
-    classes = class_index(index.categories, names)
-
-    def plan(source: SourceImage, summary: ConversionSummary) -> Placement:
-        return _labelled(source, out_root, split, _box_lines(source, classes, summary))
-
-    return _convert_labelled(index, images_dir, out_root, split, "detect", plan, workers)
+    return _convert_labelled(index, images_dir, out_root, split, names, "detect", _box_lines)
 
 
 def convert_segmentation(
@@ -60,20 +56,13 @@ def convert_segmentation(
     out_root: Path,
     split: str,
     names: Sequence[str],
-    *,
-    workers: int = 8,
 ) -> ConversionSummary:
     """Write one split in YOLO segmentation layout under `out_root`: one polygon per object.
 
     A `CocoIndex` must have been loaded with `keep_segmentation=True`.
     """
     index = _index(coco, split, names, keep_segmentation=True)
-    classes = class_index(index.categories, names)
-
-    def plan(source: SourceImage, summary: ConversionSummary) -> Placement:
-        return _labelled(source, out_root, split, _polygon_lines(source, classes, summary))
-
-    return _convert_labelled(index, images_dir, out_root, split, "segment", plan, workers)
+    return _convert_labelled(index, images_dir, out_root, split, names, "segment", _polygon_lines)
 
 
 def convert_classification(
@@ -82,8 +71,6 @@ def convert_classification(
     out_root: Path,
     split: str,
     names: Sequence[str],
-    *,
-    workers: int = 8,
 ) -> ConversionSummary:
     """Write one split as ultralytics class folders, `out_root/<split>/<class folder>/<name>`.
 
@@ -98,6 +85,7 @@ def convert_classification(
     folders = [split_dir / folder for folder in class_folders(names)]
     for folder in folders:
         folder.mkdir()
+    prefixes = [os.path.join(folder, "") for folder in folders]
     counts = [0] * len(names)
 
     def plan(source: SourceImage, summary: ConversionSummary) -> Placement | None:
@@ -110,12 +98,13 @@ def convert_classification(
             return None
         cls = found.pop()
         counts[cls] += 1
-        return Placement(source.probe, folders[cls] / source.name)
+        return Placement(prefixes[cls] + source.name)
 
     summary = _summary(index, split, "classify")
-    convert_images(index, images_dir, summary, plan, workers)
+    convert_images(index, images_dir, summary, plan)
     summary.labels_written = summary.images_written
-    summary.empty_classes = [name for name, count in zip(names, counts, strict=True) if not count]
+    summary.class_counts = dict(zip(names, counts, strict=True))
+    summary.empty_classes = [name for name, count in summary.class_counts.items() if not count]
     return summary
 
 
@@ -161,35 +150,42 @@ def _summary(index: CocoIndex, split: str, task: str) -> ConversionSummary:
     )
 
 
+# Builds one image's label file: (text, lines), counting into the summary and the class counts.
+Labeller = Callable[[SourceImage, dict[int, int], ConversionSummary, list[int]], tuple[str, int]]
+
+
 def _convert_labelled(
     index: CocoIndex,
     images_dir: Path,
     out_root: Path,
     split: str,
+    names: Sequence[str],
     task: str,
-    plan: Plan,
-    workers: int,
+    labeller: Labeller,
 ) -> ConversionSummary:
     """The detect / segment layout: images and label files side by side."""
     image_dir, label_dir = out_root / "images" / split, out_root / "labels" / split
     prepare_output(images_dir, [image_dir, label_dir], out_root / "labels" / f"{split}.cache")
+    image_prefix, label_prefix = os.path.join(image_dir, ""), os.path.join(label_dir, "")
+    classes = class_index(index.categories, names)
+    counts = [0] * len(names)
+
+    def plan(source: SourceImage, summary: ConversionSummary) -> Placement:
+        text, lines = labeller(source, classes, summary, counts)
+        label_dest = f"{label_prefix}{source.stem}.txt"
+        return Placement(image_prefix + source.name, label_dest, text, lines)
+
     summary = _summary(index, split, task)
-    placements = convert_images(index, images_dir, summary, plan, workers)
-    summary.background_images = sum(1 for p in placements if not p.lines)
-    summary.labels_written = sum(len(p.lines) for p in placements)
+    convert_images(index, images_dir, summary, plan)
+    summary.class_counts = dict(zip(names, counts, strict=True))
     return summary
-
-
-def _labelled(source: SourceImage, out_root: Path, split: str, lines: list[str]) -> Placement:
-    image_dest = out_root / "images" / split / source.name
-    label_dest = out_root / "labels" / split / f"{source.stem}.txt"
-    return Placement(source.probe, image_dest, label_dest, tuple(lines))
 
 
 def _known(
     annotations: Iterable[CocoAnnotation], classes: dict[int, int], summary: ConversionSummary
-) -> Iterator[tuple[int, CocoAnnotation]]:
+) -> list[tuple[int, CocoAnnotation]]:
     """(class index, annotation) of the usable ones; unknown categories and crowds counted."""
+    known = []
     for annotation in annotations:
         cls = classes.get(annotation.category_id)
         if cls is None:
@@ -197,37 +193,67 @@ def _known(
         elif annotation.iscrowd:
             summary.annotations_crowd += 1
         else:
-            yield cls, annotation
+            known.append((cls, annotation))
+    return known
 
 
 def _box_lines(
-    source: SourceImage, classes: dict[int, int], summary: ConversionSummary
-) -> list[str]:
+    source: SourceImage, classes: dict[int, int], summary: ConversionSummary, counts: list[int]
+) -> tuple[str, int]:
+    """`cls cx cy w h` per usable box, normalised; formatted in one call per image.
+
+    The loop that runs once per box: `_known`'s rule is written out in it.
+    """
     width, height = source.probe.width, source.probe.height
-    lines = []
-    for cls, annotation in _known(source.annotations, classes, summary):
-        x, y, w, h = annotation.bbox
-        if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+    inf = math.inf
+    category = classes.get
+    values: list[float] = []
+    for category_id, box, iscrowd, _, _ in source.annotations:
+        cls = category(category_id)
+        if cls is None:
+            summary.annotations_unknown_category += 1
+            continue
+        if iscrowd:
+            summary.annotations_crowd += 1
+            continue
+        if box is NAN_BOX:
+            summary.boxes_missing += 1
+            continue
+        x, y, w, h = box
+        if not (-inf < x < inf and -inf < y < inf and 0 < w < inf and 0 < h < inf):
             summary.boxes_degenerate += 1
             continue
-        x1, y1, x2, y2 = max(x, 0.0), max(y, 0.0), min(x + w, width), min(y + h, height)
+        right, bottom = x + w, y + h
+        x1, y1 = x if x > 0.0 else 0.0, y if y > 0.0 else 0.0
+        x2, y2 = right if right < width else width, bottom if bottom < height else height
         if x2 <= x1 or y2 <= y1:
             summary.boxes_outside += 1
             continue
         if x2 - x1 < 1 or y2 - y1 < 1:
             summary.boxes_degenerate += 1
             continue
-        overflow = max(-x, -y, x + w - width, y + h - height)
-        summary.boxes_clipped += overflow > CLIP_TOLERANCE
-        cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
-        bw, bh = (x2 - x1) / width, (y2 - y1) / height
-        lines.append(f"{cls} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}")
-    return lines
+        if (
+            x1 - x > CLIP_TOLERANCE
+            or y1 - y > CLIP_TOLERANCE
+            or right - x2 > CLIP_TOLERANCE
+            or bottom - y2 > CLIP_TOLERANCE
+        ):
+            summary.boxes_clipped += 1
+        counts[cls] += 1
+        values += (
+            cls,
+            (x1 + x2) / 2 / width,
+            (y1 + y2) / 2 / height,
+            (x2 - x1) / width,
+            (y2 - y1) / height,
+        )
+    lines = len(values) // 5
+    return (_BOX_LINE * lines) % tuple(values), lines
 
 
 def _polygon_lines(
-    source: SourceImage, classes: dict[int, int], summary: ConversionSummary
-) -> list[str]:
+    source: SourceImage, classes: dict[int, int], summary: ConversionSummary, counts: list[int]
+) -> tuple[str, int]:
     width, height = source.probe.width, source.probe.height
     scale = np.array([width, height], dtype=np.float64)
     lines = []
@@ -242,6 +268,7 @@ def _polygon_lines(
             continue
         summary.polygons_clipped += shape.clipped
         summary.objects_merged += shape.parts > 1
+        counts[cls] += 1
         coordinates = " ".join(f"{v:.6f}" for v in (shape.polygon / scale).ravel())
-        lines.append(f"{cls} {coordinates}")
-    return lines
+        lines.append(f"{cls} {coordinates}\n")
+    return "".join(lines), len(lines)

@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+import stat
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pictrain.data.coco import CocoAnnotation, CocoImage, CocoIndex
+from pictrain.data.coco import CocoAnnotation, CocoImage, CocoIndex, no_gc
+from pictrain.data.headers import read_header
 from pictrain.data.summary import ConversionSummary
 from pictrain.errors import UserError
 
@@ -40,69 +41,88 @@ ORIENTATION = 0x0112
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
-    path: Path
+class Probe(NamedTuple):
+    path: str
     format: str
     width: int  # as displayed, EXIF orientation applied: the frame the annotations are in
     height: int
     orientation: int  # 1 = none
 
 
-@dataclass(frozen=True, slots=True)
-class SourceImage:
+class SourceImage(NamedTuple):
     """An image that passed every check, with its unique flat output name."""
 
     image: CocoImage
     probe: Probe
     name: str
-    annotations: list[CocoAnnotation]
+    annotations: Sequence[CocoAnnotation]
 
     @property
     def stem(self) -> str:
         return self.name.rsplit(".", 1)[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(NamedTuple):
     """Where a task puts one image, and its label file (None: the task writes none)."""
 
-    probe: Probe
-    image_dest: Path
-    label_dest: Path | None = None
-    lines: tuple[str, ...] = ()
+    image_dest: str
+    label_dest: str | None = None
+    text: str = ""  # the label file
+    labels: int = 0  # lines in it
 
 
 # A task's decision for one usable image; None drops it (the task counts why).
 Plan = Callable[[SourceImage, ConversionSummary], Placement | None]
 
 
-@dataclass(frozen=True, slots=True)
-class _Rejected:
+class _Rejected(NamedTuple):
     missing: bool  # else unreadable or unusable
     reason: str
 
 
 def convert_images(
-    index: CocoIndex, images_dir: Path, summary: ConversionSummary, plan: Plan, workers: int
-) -> list[Placement]:
-    """Run the pass: probe in parallel, let `plan` decide per image, then write in parallel."""
-    located = _locate(index, summary)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        probes = pool.map(lambda item: _probe(images_dir, item[1]), located)
-        placements = []
-        for source in _usable(located, probes, index, summary):
-            placement = plan(source, summary)
-            if placement is not None:
-                placements.append(placement)
-                summary.written[source.image.id] = source.name
-        outcomes = list(pool.map(_write, placements))
-    summary.images_written = len(placements)
-    summary.images_rotated = outcomes.count("rotated")
-    summary.images_copied = outcomes.count("copied")
-    if not placements:
+    index: CocoIndex, images_dir: Path, summary: ConversionSummary, plan: Plan
+) -> None:
+    """Find, check, name and place every image of `index`; `plan` decides where it goes.
+
+    One image after the other, in file order: a thread pool costs more in locking than the
+    few microseconds of file work per image it could overlap.
+    """
+    root = os.path.join(images_dir, "")
+    namer = _Namer()
+    annotations_of = index.annotations.get
+    with no_gc():
+        for image in index.images.values():
+            annotations = annotations_of(image.id, ())
+            parts = safe_parts(image.file_name)
+            if parts is None:
+                summary.images_unsafe_name += 1
+                summary.annotations_of_dropped_images += len(annotations)
+                summary.note("unsafe file names", image.file_name)
+                continue
+            probe = _probe(root, parts)
+            if type(probe) is _Rejected:
+                summary.drop_image(probe.missing, f"{image.file_name} ({probe.reason})")
+                summary.annotations_of_dropped_images += len(annotations)
+                continue
+            if (
+                image.width
+                and image.height
+                and (image.width, image.height) != (probe.width, probe.height)
+            ):
+                summary.sizes_from_file += 1
+            name = namer.name_for(parts, image.id, FORMAT_SUFFIX[probe.format])
+            if name != image.file_name:
+                summary.source_names[name] = image.file_name
+            placement = plan(SourceImage(image, probe, name, annotations), summary)
+            if placement is None:
+                continue
+            _write(probe, placement, summary)
+            summary.written[image.id] = name
+    summary.images_written = len(summary.written)
+    summary.images_renamed = namer.renamed
+    if not summary.written:
         raise UserError(f"the {summary.split} split has 0 usable images\n{summary}")
-    return placements
 
 
 def prepare_output(source: Path, folders: list[Path], cache: Path) -> None:
@@ -118,65 +138,63 @@ def prepare_output(source: Path, folders: list[Path], cache: Path) -> None:
     cache.unlink(missing_ok=True)  # ultralytics' cache of a previous conversion
 
 
-def safe_relative(file_name: str) -> PurePosixPath | None:
-    """`file_name` as a path inside the images folder; None if absolute or climbing out."""
+def safe_parts(file_name: str) -> tuple[str, ...] | None:
+    """`file_name`'s folders and name inside the images folder; None if absolute or climbing
+    out."""
     normal = file_name.replace("\\", "/")
     if "\x00" in normal or normal.startswith("/") or _DRIVE.match(normal):
         return None
-    parts = [part for part in normal.split("/") if part not in ("", ".")]
+    parts = tuple(part for part in normal.split("/") if part not in ("", "."))
     if not parts or ".." in parts:
         return None
-    return PurePosixPath(*parts)
+    return parts
 
 
-def _locate(index: CocoIndex, summary: ConversionSummary) -> list[tuple[CocoImage, PurePosixPath]]:
-    """Images whose file name stays inside the images folder; the others are dropped."""
-    located = []
-    for image in index.images.values():
-        relative = safe_relative(image.file_name)
-        if relative is None:
-            summary.images_unsafe_name += 1
-            summary.annotations_of_dropped_images += len(index.annotations_of(image.id))
-            summary.note("unsafe file names", image.file_name)
-        else:
-            located.append((image, relative))
-    return located
-
-
-def _usable(
-    located: list[tuple[CocoImage, PurePosixPath]],
-    probes: Iterator[Probe | _Rejected],
-    index: CocoIndex,
-    summary: ConversionSummary,
-) -> Iterator[SourceImage]:
-    namer = _Namer()
-    for (image, relative), probe in zip(located, probes, strict=True):
-        annotations = index.annotations_of(image.id)
-        if isinstance(probe, _Rejected):
-            summary.drop_image(probe.missing, f"{image.file_name} ({probe.reason})")
-            summary.annotations_of_dropped_images += len(annotations)
-            continue
-        declared = (image.width, image.height)
-        if all(declared) and declared != (probe.width, probe.height):
-            summary.sizes_from_file += 1
-        name = namer.name_for(relative, image.id, FORMAT_SUFFIX[probe.format])
-        if name != image.file_name:
-            summary.source_names[name] = image.file_name
-        yield SourceImage(image, probe, name, annotations)
-    summary.images_renamed = namer.renamed
-
-
-def _probe(images_dir: Path, relative: PurePosixPath) -> Probe | _Rejected:
+def _probe(root: str, parts: tuple[str, ...]) -> Probe | _Rejected:
     """Find the file and read its header: format, displayed size, EXIF orientation.
 
-    Only images that will be rotated, or JPEGs that do not end with their end marker, are
-    decoded in full: a fast check for the many, a thorough one where damage is likely.
+    JPEG and PNG headers are read directly (`pictrain.data.headers`); other formats, and
+    files that reader is unsure of, go through Pillow (`_probe_with_pillow`).
     """
-    path = images_dir / relative
-    if not path.is_file() and len(relative.parts) > 1:
-        path = images_dir / relative.name  # a flat download of a foldered export
-    if not path.is_file():
+    path = root + "/".join(parts)
+    opened = _open_file(path)
+    if opened is None and len(parts) > 1:
+        path = root + parts[-1]  # a flat download of a foldered export
+        opened = _open_file(path)
+    if opened is None:
         return _Rejected(True, "no such file")
+    if type(opened) is _Rejected:
+        return opened
+    fd, size = opened
+    try:
+        header = read_header(fd, size)
+    except OSError:
+        header = None  # Pillow will say what is wrong
+    finally:
+        os.close(fd)
+    if header is None:
+        return _probe_with_pillow(path)
+    return _checked(path, header.format, header.width, header.height, 1)
+
+
+def _open_file(path: str) -> tuple[int, int] | _Rejected | None:
+    """(descriptor, size) of the regular file at `path`; None when there is none."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:
+        return _Rejected(False, _unreadable(err))
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return None
+    return fd, info.st_size
+
+
+def _probe_with_pillow(path: str) -> Probe | _Rejected:
+    """Pillow's view: verify, then the header. Only images that will be rotated, or JPEGs
+    that do not end with their end marker, are decoded in full: where damage is likely."""
     try:
         with Image.open(path) as image:
             image.verify()  # must come first: it needs the file just opened
@@ -191,7 +209,13 @@ def _probe(images_dir: Path, relative: PurePosixPath) -> Probe | _Rejected:
     except UnidentifiedImageError:
         return _Rejected(False, "not an image Pillow can read")
     except Exception as err:  # Pillow raises many types for a broken file; all mean "corrupt"
-        return _Rejected(False, f"unreadable: {str(err)[:60] or type(err).__name__}")
+        return _Rejected(False, _unreadable(err))
+    return _checked(path, image_format, width, height, orientation)
+
+
+def _checked(
+    path: str, image_format: str, width: int, height: int, orientation: int
+) -> Probe | _Rejected:
     if image_format not in FORMAT_SUFFIX:
         return _Rejected(False, f"unsupported format {image_format}")
     if min(width, height) < MIN_SIDE:
@@ -201,8 +225,12 @@ def _probe(images_dir: Path, relative: PurePosixPath) -> Probe | _Rejected:
     return Probe(path, image_format, width, height, orientation)
 
 
-def _ends_with_eoi(path: Path) -> bool:
-    with path.open("rb") as file:
+def _unreadable(err: Exception) -> str:
+    return f"unreadable: {str(err)[:60] or type(err).__name__}"
+
+
+def _ends_with_eoi(path: str) -> bool:
+    with open(path, "rb") as file:
         file.seek(-2, os.SEEK_END)
         return file.read() == b"\xff\xd9"
 
@@ -214,9 +242,10 @@ class _Namer:
         self._taken: set[str] = set()  # case-folded stems: labels are found by stem
         self.renamed = 0
 
-    def name_for(self, relative: PurePosixPath, image_id: int, fallback_suffix: str) -> str:
-        flat = "__".join(relative.parts)
-        suffix = relative.suffix if relative.suffix.lower() in IMAGE_SUFFIXES else ""
+    def name_for(self, parts: tuple[str, ...], image_id: int, fallback_suffix: str) -> str:
+        flat = "__".join(parts)
+        suffix = _suffix(parts[-1])
+        suffix = suffix if suffix.lower() in IMAGE_SUFFIXES else ""
         stem = flat[: len(flat) - len(suffix)]
         candidate, attempt = stem, 0
         while candidate.casefold() in self._taken:
@@ -227,24 +256,42 @@ class _Namer:
         return candidate + (suffix or fallback_suffix)
 
 
-def _write(placement: Placement) -> str:
-    """Place the image (linked, copied or rotated) and its label file; say which it was."""
+def _suffix(name: str) -> str:
+    """The file name's suffix as pathlib gives it ("" for ".hidden" or "name.")."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _write(probe: Probe, placement: Placement, summary: ConversionSummary) -> None:
+    """Place the image (linked, copied or rotated) and its label file; count what it took."""
     if placement.label_dest is not None:
-        text = "".join(f"{line}\n" for line in placement.lines)
-        placement.label_dest.write_text(text, encoding="utf-8")
-    probe, dest = placement.probe, placement.image_dest
+        _write_file(placement.label_dest, placement.text.encode())
+        summary.labels_written += placement.labels
+        summary.background_images += not placement.labels
+    dest = placement.image_dest
     if probe.orientation != 1:
         _write_rotated(probe, dest)
-        return "rotated"
+        summary.images_rotated += 1
+        return
     try:
         os.link(probe.path, dest)
-        return "linked"
     except OSError:  # another filesystem, or one without hard links
         shutil.copyfile(probe.path, dest)
-        return "copied"
+        summary.images_copied += 1
 
 
-def _write_rotated(probe: Probe, dest: Path) -> None:
+def _write_file(path: str, data: bytes) -> None:
+    """A new file holding `data`: the few system calls `open()` would wrap in objects."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _write_rotated(probe: Probe, dest: str) -> None:
     """The pixels as displayed, saved without EXIF: every loader then sees the annotated frame.
 
     Annotations are not rotated: the platform draws them on the displayed image already.

@@ -4,6 +4,7 @@ log line per object, so a million annotations still give a report a person reads
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 EXAMPLES = 3
 # The unit each task writes, for the report's first line.
@@ -36,8 +37,9 @@ class ConversionSummary:
     annotations_unknown_image: int = 0
     annotations_malformed: int = 0  # without integer image_id/category_id
     annotations_of_dropped_images: int = 0
+    boxes_missing: int = 0  # no bbox, or not 4 numbers (a classification export?)
     boxes_outside: int = 0
-    boxes_degenerate: int = 0  # NaN, negative, or under 1 px after clipping
+    boxes_degenerate: int = 0  # NaN, zero or negative size, or under 1 px after clipping
     parts_degenerate: int = 0  # polygon parts under 3 points, malformed, or of zero area
     objects_without_shape: int = 0  # no usable polygon or mask left
     # dropped: images
@@ -49,6 +51,7 @@ class ConversionSummary:
     images_unlabelled: int = 0  # classify: no category
     images_ambiguous: int = 0  # classify: several different categories
     empty_classes: list[str] = field(default_factory=list)  # classify: folders left empty
+    class_counts: dict[str, int] = field(default_factory=dict)  # labels written per class
     examples: dict[str, list[str]] = field(default_factory=dict)
     # COCO image id -> converted file name, for every image written
     written: dict[int, str] = field(default_factory=dict, repr=False)
@@ -71,46 +74,78 @@ class ConversionSummary:
             self.images_corrupt += 1
         self.note("missing images" if missing else "corrupt images", example)
 
+    def fixed(self) -> dict[str, int]:
+        """What was repaired, by description; only the kinds that happened."""
+        return _nonzero(
+            {
+                "boxes clipped to the image": self.boxes_clipped,
+                "polygons clipped to the image": self.polygons_clipped,
+                "multi-part objects joined into one polygon": self.objects_merged,
+                "mask holes filled": self.holes_filled,
+                "images rotated to their EXIF orientation": self.images_rotated,
+                "image sizes taken from the file": self.sizes_from_file,
+                "images renamed (same name as another)": self.images_renamed,
+                "images copied (no hard link possible)": self.images_copied,
+            }
+        )
+
+    def dropped(self) -> dict[str, int]:
+        """What was left out, by description; only the kinds that happened."""
+        return _nonzero(
+            {
+                "annotations without a box": self.boxes_missing,
+                "boxes outside the image": self.boxes_outside,
+                "degenerate boxes": self.boxes_degenerate,
+                "degenerate polygon parts": self.parts_degenerate,
+                "objects without a usable shape": self.objects_without_shape,
+                "crowd annotations": self.annotations_crowd,
+                "annotations of unknown category": self.annotations_unknown_category,
+                "annotations of unknown image id": self.annotations_unknown_image,
+                "malformed annotations": self.annotations_malformed,
+                "annotations of dropped images": self.annotations_of_dropped_images,
+                "malformed image entries": self.images_malformed,
+                "images with a duplicate id": self.images_duplicate_id,
+                "unsafe file names": self.images_unsafe_name,
+                "missing images": self.images_missing,
+                "corrupt images": self.images_corrupt,
+                "unlabelled images": self.images_unlabelled,
+                "ambiguous images (several classes)": self.images_ambiguous,
+            }
+        )
+
+    def table(self) -> dict[str, list[Any]]:
+        """The whole report as a TABLE log: one count per row (written, fixed, dropped, and
+        the labels of each class)."""
+        counts = {
+            "images in": self.images_in,
+            "images written": self.images_written,
+            **({} if self.task == "classify" else {"background images": self.background_images}),
+            f"{UNITS[self.task]} written": self.labels_written,
+            **{f"fixed: {what}": count for what, count in self.fixed().items()},
+            **{f"dropped: {what}": count for what, count in self.dropped().items()},
+            **{f"class {name}": count for name, count in self.class_counts.items()},
+        }
+        return {"columns": ["count"], "rows": list(counts), "data": [[n] for n in counts.values()]}
+
+    def label_distribution(self) -> dict[str, list[Any]]:
+        """Labels written per class, as a BAR log: `{"x": names, "y": counts}`."""
+        return {"x": list(self.class_counts), "y": list(self.class_counts.values())}
+
     def __str__(self) -> str:
         head = f"{self.split}: {self.images_written} of {self.images_in} images written"
         if self.task != "classify":
             head += f" ({self.background_images} background)"
         lines = [f"{head}, {self.labels_written} {UNITS[self.task]}"]
-        fixed = {
-            "boxes clipped to the image": self.boxes_clipped,
-            "polygons clipped to the image": self.polygons_clipped,
-            "multi-part objects joined into one polygon": self.objects_merged,
-            "mask holes filled": self.holes_filled,
-            "images rotated to their EXIF orientation": self.images_rotated,
-            "image sizes taken from the file": self.sizes_from_file,
-            "images renamed (same name as another)": self.images_renamed,
-            "images copied (no hard link possible)": self.images_copied,
-        }
-        dropped = {
-            "boxes outside the image": self.boxes_outside,
-            "degenerate boxes": self.boxes_degenerate,
-            "degenerate polygon parts": self.parts_degenerate,
-            "objects without a usable shape": self.objects_without_shape,
-            "crowd annotations": self.annotations_crowd,
-            "annotations of unknown category": self.annotations_unknown_category,
-            "annotations of unknown image id": self.annotations_unknown_image,
-            "malformed annotations": self.annotations_malformed,
-            "annotations of dropped images": self.annotations_of_dropped_images,
-            "malformed image entries": self.images_malformed,
-            "images with a duplicate id": self.images_duplicate_id,
-            "unsafe file names": self.images_unsafe_name,
-            "missing images": self.images_missing,
-            "corrupt images": self.images_corrupt,
-            "unlabelled images": self.images_unlabelled,
-            "ambiguous images (several classes)": self.images_ambiguous,
-        }
-        for title, counts in (("fixed", fixed), ("dropped", dropped)):
-            items = [f"{count} {what}" for what, count in counts.items() if count]
-            if items:
-                lines.append(f"  {title}: {', '.join(items)}")
+        for title, counts in (("fixed", self.fixed()), ("dropped", self.dropped())):
+            if counts:
+                lines.append(f"  {title}: {', '.join(f'{n} {what}' for what, n in counts.items())}")
         if self.empty_classes:
             shown = ", ".join(self.empty_classes[:EXAMPLES])
             lines.append(f"  {len(self.empty_classes)} classes without images, e.g.: {shown}")
         for kind, names in self.examples.items():
             lines.append(f"  {kind}, e.g.: {'; '.join(names)}")
         return "\n".join(lines)
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {what: count for what, count in counts.items() if count}
