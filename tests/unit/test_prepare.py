@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_convert import CATEGORIES, annotation, image_entry, make_coco, make_image
 
 from pictrain.artifacts import sha256
 from pictrain.data import coco
 from pictrain.data.prepare import prepare_dataset
 from pictrain.data.splits import DatasetSplit
+from pictrain.errors import UserError
 from pictrain.synthetic import make_segmentation_dataset
 
 
@@ -57,3 +61,62 @@ def test_checksums_are_of_the_users_files_not_the_cut_ones(tmp_path: Path) -> No
     )
     assert [c["cut_from"] for c in checksums.values()] == ["train", "train", "train"]
     assert sum(c["images"] for c in checksums.values()) == 20
+
+
+def _hand_made(
+    tmp_path: Path, annotations: list[dict], categories: list[dict] = CATEGORIES
+) -> dict[str, DatasetSplit]:
+    """Train only (val and test are cut from it): 10 images of 100 x 50."""
+    images = [image_entry(i, f"{i}.jpg") for i in range(1, 11)]
+    for image in images:
+        make_image(tmp_path / "src" / image["file_name"])
+    coco_file = make_coco(tmp_path / "train.json", images, annotations, categories)
+    return {"train": DatasetSplit("train", tmp_path / "src", coco_file)}
+
+
+@pytest.mark.parametrize(
+    ("task", "annotation_of", "reason"),
+    [
+        (
+            "detect",
+            lambda i: annotation(i, None),  # a classification export: no boxes
+            "no usable boxes: every annotation was dropped: 8 annotations without a box "
+            r"\(a classification dataset\?\)",
+        ),
+        (
+            "detect",
+            lambda i: annotation(i, [5, 5, 0, 0]),
+            "no usable boxes: every annotation was dropped: 8 degenerate boxes",
+        ),
+        (
+            "segment",
+            lambda i: annotation(i, [5, 5, 10, 10], segmentation=[[1, 1, 2, 2]]),
+            "no usable polygons: every annotation was dropped: 8 degenerate polygon parts, "
+            "8 objects without a usable shape",
+        ),
+        (
+            "segment",
+            lambda i: annotation(i, [5, 5, 10, 10]),  # a detection export: no polygons
+            "no usable polygons: every annotation was dropped: 8 objects without a usable shape",
+        ),
+    ],
+)
+def test_training_split_without_a_usable_label_fails_with_the_reason(
+    tmp_path: Path, task: str, annotation_of: Callable[[int], dict], reason: str
+) -> None:
+    splits = _hand_made(tmp_path, [annotation_of(i) for i in range(1, 11)])
+    with pytest.raises(UserError, match=f"the train split has {reason}"):
+        prepare_dataset(task, splits, tmp_path / "out", seed=0)
+
+
+def test_background_category_is_left_out_and_unseen_ones_are_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    categories = [*CATEGORIES, {"id": 0, "name": "_background_"}, {"id": 9, "name": "bird"}]
+    annotations = [annotation(i, [5, 5, 10, 10], category_id=3 + 4 * (i % 2)) for i in range(1, 11)]
+    dataset = prepare_dataset("detect", _hand_made(tmp_path, annotations, categories), tmp_path, 0)
+    assert dataset.names == ["bird", "cat", "dog"]
+    assert "_background_ left out" in caplog.text
+    assert "1 of 3 categories have no usable annotation in any split" in caplog.text
+    assert "never sees): bird" in caplog.text

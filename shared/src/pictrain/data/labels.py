@@ -6,6 +6,7 @@ category id in each; only the name is stable, and sorting makes the order reprod
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -13,18 +14,25 @@ from pathlib import Path
 from pictrain.data.coco import CocoIndex, load_coco
 from pictrain.errors import UserError
 
+log = logging.getLogger(__name__)
+# labelme's COCO export lists this category for "no object": it is not a class to learn.
+BACKGROUND = "_background_"
 _UNSAFE = re.compile(r"[/\\\x00-\x1f]")  # path separators and control characters
 MAX_FOLDER_BYTES = 200  # below every filesystem's 255-byte name limit
 
 
 def labelmap_from(sources: Iterable[Path | CocoIndex]) -> list[str]:
-    """Sorted, de-duplicated category names of all `sources` (COCO files or loaded indexes)."""
+    """Sorted, de-duplicated category names of all `sources` (COCO files or loaded indexes),
+    without labelme's `_background_`."""
     names: set[str] = set()
     paths: list[str] = []
     for source in sources:
         index = source if isinstance(source, CocoIndex) else load_coco(source)
         names.update(index.categories.values())
         paths.append(str(index.path))
+    if BACKGROUND in names:
+        names.remove(BACKGROUND)
+        log.info("category %s left out: labelme's name for 'no object', not a class", BACKGROUND)
     if not names:
         raise UserError(f"no categories (labels) in {', '.join(paths) or 'any COCO file'}")
     return sorted(names)

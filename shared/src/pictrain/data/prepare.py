@@ -18,8 +18,11 @@ from pictrain.data.convert import (
 )
 from pictrain.data.labels import labelmap_from
 from pictrain.data.splits import DatasetSplit, resolve_splits
+from pictrain.data.summary import UNITS
+from pictrain.errors import UserError
 
 log = logging.getLogger(__name__)
+TRAINING_SPLITS = ("train", "val")  # what training itself reads: without labels it learns nothing
 
 CONVERTERS = {
     "detect": convert_detection,
@@ -82,5 +85,24 @@ def prepare_dataset(
     for name, split in resolved.splits.items():
         summaries[name] = CONVERTERS[task](indexes[name], split.images_dir, root, name, names)
         log.info("%s", summaries[name])
+    _check_labels(summaries, names)
     train_data = root if task == "classify" else write_data_yaml(root, names, resolved.splits)
     return PreparedDataset(root, names, train_data, resolved.splits, summaries, indexes)
+
+
+def _check_labels(summaries: dict[str, ConversionSummary], names: list[str]) -> None:
+    """Fail when a split training reads has no label; warn about classes no split shows."""
+    for split in TRAINING_SPLITS:
+        summary = summaries[split]
+        if not summary.labels_written:
+            unit = UNITS[summary.task]
+            raise UserError(f"the {split} split has no usable {unit}: {summary.why_unlabelled()}")
+    unseen = [n for n in names if not any(s.class_counts.get(n) for s in summaries.values())]
+    if unseen:
+        log.warning(
+            "%d of %d categories have no usable annotation in any split (the model gets "
+            "classes it never sees): %s",
+            len(unseen),
+            len(names),
+            ", ".join(unseen),
+        )

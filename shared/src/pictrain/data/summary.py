@@ -127,6 +127,17 @@ class ConversionSummary:
         }
         return {"columns": ["count"], "rows": list(counts), "data": [[n] for n in counts.values()]}
 
+    def why_unlabelled(self) -> str:
+        """Why no label was written, for a failure message."""
+        dropped = self.dropped()
+        if not dropped:
+            return "it has no annotation"
+        reasons = ", ".join(f"{n} {what}" for what, n in dropped.items())
+        hint = (
+            " (a classification dataset?)" if list(dropped) == ["annotations without a box"] else ""
+        )
+        return f"every annotation was dropped: {reasons}{hint}"
+
     def label_distribution(self) -> dict[str, list[Any]]:
         """Labels written per class, as a BAR log: `{"x": names, "y": counts}`."""
         return {"x": list(self.class_counts), "y": list(self.class_counts.values())}
