@@ -75,6 +75,17 @@ def test_metrics_stream_one_point_per_epoch(finished_run):
     assert all(0 <= v <= 1 for name, v in finals.items() if name not in gate)
 
 
+def test_data_health_report(finished_run):
+    """Each split's conversion summary and label distribution, as TABLE and BAR logs."""
+    run_dir, _ = finished_run
+    for split in ("train", "val", "test"):
+        bar = json.loads((run_dir / "bars" / f"{split}_label-distribution.json").read_text())
+        assert bar["x"] == ["circle", "square", "triangle"] and sum(bar["y"]) > 0, bar
+        table = json.loads((run_dir / "tables" / f"{split}_conversion.json").read_text())
+        assert table["rows"][:2] == ["images in", "images written"]
+        assert table["columns"] == ["count"] and len(table["data"]) == len(table["rows"])
+
+
 def test_artifacts(finished_run):
     run_dir, _ = finished_run
     artifacts = run_dir / "artifacts"

@@ -147,6 +147,10 @@ def assert_published(emu: Emulator, ids: SeededIds, finished: Finished) -> None:
     assert any(log.type == "IMAGE" for log in logs.values())
     assert logs["labelmap"].type == "LABELMAP"
     assert logs["labelmap"].data == {"0": "circle", "1": "square", "2": "triangle"}
+    for split in ("train", "val", "test"):
+        assert logs[f"{split}/label-distribution"].type == "BAR"
+        assert logs[f"{split}/label-distribution"].data["x"] == ["circle", "square", "triangle"]
+        assert logs[f"{split}/conversion"].type == "TABLE"
     for name, relative in ARTIFACT_FILES.items():
         stored = state.artifact_bytes(ids.experiment_id, name)
         assert stored == (finished.run_dir / relative).read_bytes(), name

@@ -316,3 +316,23 @@ def test_written_maps_each_written_coco_image_id_to_its_file(tmp_path: Path) -> 
     summary = _convert(tmp_path, images, [])
     assert summary.written == {7: "x__img.jpg", 3: "y__img.jpg"}
     assert summary.images_written == len(summary.written)
+
+
+def test_summary_as_table_and_label_distribution(tmp_path: Path) -> None:
+    make_image(tmp_path / "src" / "a.jpg")
+    annotations = [annotation(1, [10, 5, 20, 10]), annotation(1, [90, 40, 20, 20], category_id=7)]
+    annotations += [annotation(1, [10, 5, 20, 10]), annotation(1, None)]
+    summary = _convert(tmp_path, [image_entry(1, "a.jpg")], annotations)
+    assert summary.label_distribution() == {"x": ["cat", "dog"], "y": [1, 2]}
+    table = summary.table()
+    assert dict(zip(table["rows"], table["data"], strict=True)) == {
+        "images in": [1],
+        "images written": [1],
+        "background images": [0],
+        "boxes written": [3],
+        "fixed: boxes clipped to the image": [1],
+        "dropped: annotations without a box": [1],
+        "class cat": [1],
+        "class dog": [2],
+    }
+    assert table["columns"] == ["count"]

@@ -71,6 +71,9 @@ class Job:
         splits = self.backend.datasets(self.run_dir / "downloads")
         dataset = prepare_dataset(self.config.task, splits, self.run_dir / "dataset", params.seed)
         self.backend.log_labelmap(dataset.labelmap)
+        for split, summary in dataset.summaries.items():  # the data-health report
+            self.backend.log_table(f"{split}/conversion", summary.table())
+            self.backend.log_bar(f"{split}/label-distribution", summary.label_distribution())
         weights = self.backend.base_weights(self.run_dir / "weights")
         resume = self._resumable(dataset, params)
         self._training = True

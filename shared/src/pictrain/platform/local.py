@@ -85,6 +85,9 @@ class LocalBackend:
     def log_heatmap(self, name: str, heatmap: dict[str, Any]) -> None:
         self._write_json(self.run_dir / "heatmaps" / f"{_slug(name)}.json", heatmap)
 
+    def log_bar(self, name: str, bar: dict[str, list[Any]]) -> None:
+        self._write_json(self.run_dir / "bars" / f"{_slug(name)}.json", bar)
+
     def log_image(self, name: str, path: Path) -> None:
         shutil.copyfile(path, self._plots / f"{_slug(name)}{path.suffix}")
 

@@ -155,6 +155,9 @@ class PicselliaBackend:
     def log_heatmap(self, name: str, heatmap: dict[str, Any]) -> None:
         self._log(name, heatmap, LogType.HEATMAP)
 
+    def log_bar(self, name: str, bar: dict[str, list[Any]]) -> None:
+        self._log(name, bar, LogType.BAR)
+
     def log_image(self, name: str, path: Path) -> None:
         self._log(name, str(path), LogType.IMAGE)
 
