@@ -22,7 +22,6 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from pictrain.data.coco import NAN_BOX, CocoAnnotation, CocoIndex, load_coco
@@ -254,8 +253,8 @@ def _box_lines(
 def _polygon_lines(
     source: SourceImage, classes: dict[int, int], summary: ConversionSummary, counts: list[int]
 ) -> tuple[str, int]:
+    """`cls x1 y1 x2 y2 ...` per object with a usable shape, normalised."""
     width, height = source.probe.width, source.probe.height
-    scale = np.array([width, height], dtype=np.float64)
     lines = []
     for cls, annotation in _known(source.annotations, classes, summary):
         shape = object_shape(annotation.segmentation, width, height)
@@ -269,6 +268,6 @@ def _polygon_lines(
         summary.polygons_clipped += shape.clipped
         summary.objects_merged += shape.parts > 1
         counts[cls] += 1
-        coordinates = " ".join(f"{v:.6f}" for v in (shape.polygon / scale).ravel())
-        lines.append(f"{cls} {coordinates}\n")
+        coordinates = [v for x, y in shape.polygon for v in (x / width, y / height)]
+        lines.append(("%d" + " %.6f" * len(coordinates) + "\n") % (cls, *coordinates))
     return "".join(lines), len(lines)
