@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
+from operator import truediv
 from pathlib import Path
 
 import yaml
@@ -268,6 +270,8 @@ def _polygon_lines(
         summary.polygons_clipped += shape.clipped
         summary.objects_merged += shape.parts > 1
         counts[cls] += 1
-        coordinates = [v for x, y in shape.polygon for v in (x / width, y / height)]
+        coordinates = shape.polygon[:]
+        coordinates[0::2] = map(truediv, coordinates[0::2], repeat(width))
+        coordinates[1::2] = map(truediv, coordinates[1::2], repeat(height))
         lines.append(("%d" + " %.6f" * len(coordinates) + "\n") % (cls, *coordinates))
     return "".join(lines), len(lines)

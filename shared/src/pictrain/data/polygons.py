@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from operator import mul
+from operator import eq, mul
 from typing import Any, NamedTuple
 
 import cv2
@@ -31,13 +31,14 @@ MIN_AREA = 1e-9  # square pixels: below this, a part is a line or a point
 _DISTANCE_BLOCK = 1 << 20  # distance-matrix entries per step: bounded memory for long contours
 _INF = math.inf
 
-Point = tuple[float, float]
+# A polygon as COCO writes one: x1, y1, x2, y2, ... in pixels.
+Flat = list[float]
 
 
 class Shape(NamedTuple):
     """The object's polygon (None: nothing usable) and what was done to get it."""
 
-    polygon: list[Point] | None  # pixels
+    polygon: Flat | None
     parts: int = 0  # usable parts joined into the polygon
     parts_dropped: int = 0
     holes_filled: int = 0
@@ -48,8 +49,9 @@ class Shape(NamedTuple):
 def object_shape(segmentation: Any, width: int, height: int) -> Shape:
     """Apply the module's rules to one annotation's `segmentation` on a width x height image.
 
-    Parts are a few dozen points: plain Python lists beat numpy calls at that size; numpy
-    only finds mask contours and the closest points of parts to join.
+    Parts are a few dozen points: plain lists and builtins that loop in C (min, max, sum,
+    map) beat numpy calls at that size; numpy only finds mask contours and the closest points
+    of parts to join.
     """
     holes = 0
     if isinstance(segmentation, dict):
@@ -63,78 +65,89 @@ def object_shape(segmentation: Any, width: int, height: int) -> Shape:
     else:
         return Shape(None, problem="no polygon or mask")
     parts, dropped, clipped = [], 0, False
-    right, bottom = float(width), float(height)
     for raw in raw_parts:
         if raw is None:
             dropped += 1
             continue
-        inside = [(_clip(x, right), _clip(y, bottom)) for x, y in raw]
+        inside = _clipped(raw, float(width), float(height))
         part = _without_repeats(inside)
-        if len(part) < 3 or _area(part) < MIN_AREA:
+        if len(part) < 6 or _area(part) < MIN_AREA:
             dropped += 1
             continue
-        clipped = clipped or any(
-            abs(a - x) > CLIP_TOLERANCE or abs(b - y) > CLIP_TOLERANCE
-            for (a, b), (x, y) in zip(inside, raw, strict=True)
+        clipped = clipped or (
+            inside is not raw
+            and any(abs(a - b) > CLIP_TOLERANCE for a, b in zip(inside, raw, strict=True))
         )
         parts.append(part)
     polygon = merge_parts(parts) if parts else None
     return Shape(polygon, len(parts), dropped, holes, clipped)
 
 
-def merge_parts(parts: list[list[Point]]) -> list[Point]:
+def merge_parts(parts: list[Flat]) -> Flat:
     """Join the parts in order: each is spliced into the polygon so far at their closest pair."""
     merged = parts[0]
     for part in parts[1:]:
-        i, j = _closest_pair(np.array(merged), np.array(part))
-        loop = part[j:] + part[:j]
-        merged = merged[: i + 1] + loop + loop[:1] + merged[i:]
+        i, j = _closest_pair(np.reshape(merged, (-1, 2)), np.reshape(part, (-1, 2)))
+        loop = part[2 * j :] + part[: 2 * j]
+        merged = merged[: 2 * i + 2] + loop + loop[:2] + merged[2 * i :]
     return merged
 
 
-def _polygon_part(raw: Any) -> list[Point] | None:
-    """The points of a flat coordinate list; None if it is not one."""
+def _polygon_part(raw: Any) -> Flat | None:
+    """A flat coordinate list of finite numbers, as floats; None if it is not one."""
     if not isinstance(raw, list) or len(raw) % 2:
         return None
-    for v in raw:
-        if (type(v) is not float and type(v) is not int) or not -_INF < v < _INF:
-            return None
+    kinds = set(map(type, raw))
+    if not kinds <= {float, int}:
+        return None
     try:
-        return list(zip(map(float, raw[0::2]), map(float, raw[1::2]), strict=True))
+        flat = raw if kinds == {float} else list(map(float, raw))
     except OverflowError:  # an integer beyond any float
         return None
+    # A sum that is not finite: NaN or infinity somewhere (or huge values that overflow it)
+    finite = -_INF < sum(flat) < _INF or all(-_INF < v < _INF for v in flat)
+    return flat if finite else None
 
 
-def _mask_parts(mask: np.ndarray) -> tuple[list[list[Point]], int]:
+def _mask_parts(mask: np.ndarray) -> tuple[list[Flat], int]:
     """Outer contours of the mask, and how many holes they enclose."""
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return [], 0
     is_hole = hierarchy[0][:, 3] >= 0  # two levels: outer contours, and holes with a parent
     outer = [
-        [(x, y) for x, y in c.reshape(-1, 2).astype(np.float64).tolist()]
+        c.reshape(-1).astype(np.float64).tolist()
         for c, hole in zip(contours, is_hole, strict=True)
         if not hole
     ]
     return outer, int(is_hole.sum())
 
 
-def _clip(value: float, high: float) -> float:
-    """`value` within [0, high]; -0.0 becomes 0.0, as numpy's clip against array bounds does."""
-    return 0.0 if value <= 0.0 else high if value > high else value
+def _clipped(flat: Flat, right: float, bottom: float) -> Flat:
+    """Points moved into [0, right] x [0, bottom]; `flat` itself when all are inside.
+    -0.0 becomes 0.0, as numpy's clip against array bounds does."""
+    xs, ys = flat[0::2], flat[1::2]
+    if xs and min(xs) > 0.0 and min(ys) > 0.0 and max(xs) <= right and max(ys) <= bottom:
+        return flat
+    inside = flat[:]
+    inside[0::2] = [0.0 if x <= 0.0 else right if x > right else x for x in xs]
+    inside[1::2] = [0.0 if y <= 0.0 else bottom if y > bottom else y for y in ys]
+    return inside
 
 
-def _without_repeats(points: list[Point]) -> list[Point]:
+def _without_repeats(flat: Flat) -> Flat:
     """Drop each point equal to the one before it, and a last point equal to the first."""
-    kept = points[:1]
-    for previous, point in itertools.pairwise(points):
-        if point != previous:
-            kept.append(point)
-    return kept[:-1] if len(kept) > 1 and kept[-1] == kept[0] else kept
+    points = list(zip(flat[0::2], flat[1::2], strict=True))
+    if any(map(eq, points, points[1:])):
+        points = points[:1] + [p for q, p in itertools.pairwise(points) if p != q]
+        flat = [v for point in points for v in point]
+    if len(points) > 1 and points[-1] == points[0]:
+        return flat[:-2]
+    return flat
 
 
-def _area(points: list[Point]) -> float:
-    xs, ys = [x for x, _ in points], [y for _, y in points]
+def _area(flat: Flat) -> float:
+    xs, ys = flat[0::2], flat[1::2]
     return 0.5 * abs(sum(map(mul, xs, ys[1:] + ys[:1])) - sum(map(mul, xs[1:] + xs[:1], ys)))
 
 
