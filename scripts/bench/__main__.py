@@ -1,4 +1,4 @@
-"""Run every benchmark and write docs/benchmarks.md: `python -m scripts.bench [--help]`."""
+"""Run every benchmark, write docs/benchmarks.md and .json: `python -m scripts.bench [--help]`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from pathlib import Path
 from pictrain import offline
 from scripts.bench import convert, evaluate, machine, report, train
 
+# Each suite adds its size flags (`add_arguments(parser)`) and says what to run
+# (`benchmarks(args, work)` -> [(name, call returning a BenchResult)]). A new suite is a
+# module with those two functions, listed here.
+SUITES = (convert, evaluate, train)
+TMPFS = Path("/dev/shm")
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -20,33 +26,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"), help="report")
+    parser.add_argument(
+        "--out", type=Path, default=Path("docs/benchmarks.md"), help="report; figures in .json"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="N of best-of-N, every benchmark")
     parser.add_argument("--seed", type=int, default=0, help="data and training seed")
-    group = parser.add_argument_group("1. COCO -> YOLO conversion")
-    group.add_argument("--convert-images", type=int, default=2000, help="JPEG files")
-    group.add_argument("--convert-image-size", type=int, default=64, help="pixels")
-    group.add_argument(
-        "--convert-extra-boxes", type=int, default=20, help="random boxes added per image"
+    parser.add_argument(
+        "--large", action="store_true", help="add the target sizes (1M annotations: minutes)"
     )
-    group = parser.add_argument_group("2. COCO evaluation")
-    group.add_argument("--eval-images", type=int, default=5000, help="test images")
-    group.add_argument("--eval-classes", type=int, default=10, help="categories")
-    group.add_argument("--eval-boxes", type=int, default=20, help="mean boxes per image")
-    group = parser.add_argument_group("3. training overhead")
-    group.add_argument("--train-images", type=int, default=64, help="train = val images")
-    group.add_argument("--train-image-size", type=int, default=64, help="imgsz")
-    group.add_argument("--train-epochs", type=int, default=3, help="epochs")
-    group.add_argument("--train-batch", type=int, default=16, help="batch size")
-    group.add_argument("--model", default="yolov8n", help="ultralytics architecture")
-    group.add_argument("--device", default="cpu", help="'' = GPU when present, else CPU")
+    parser.add_argument(
+        "--only", nargs="+", default=None, help="run only the suites named (convert, ...)"
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=TMPFS if TMPFS.is_dir() else None,
+        help="where inputs and outputs go (tmpfs keeps disk speed out of the figures)",
+    )
+    for suite in SUITES:
+        suite.add_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
     command = shlex.join(["python", "-m", "scripts.bench", *sys.argv[1:]])
-    with tempfile.TemporaryDirectory(prefix="pictrain-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="pictrain-bench-", dir=args.work) as tmp:
         work = Path(tmp)
         _offline(work / "yolo-config")
         facts = machine.describe()
@@ -65,7 +70,7 @@ def main() -> None:
             )
             results.append(result)
     report.write(args.out, results, facts, date, command)
-    print(f"bench: wrote {args.out}", file=sys.stderr)
+    print(f"bench: wrote {args.out} and {args.out.with_suffix('.json')}", file=sys.stderr)
 
 
 def _offline(config_dir: Path) -> None:
@@ -77,26 +82,8 @@ def _offline(config_dir: Path) -> None:
 
 
 def _benchmarks(args: argparse.Namespace, work: Path) -> list[tuple[str, report.Bench]]:
-    convert_sizes = convert.ConvertSizes(
-        args.convert_images, args.convert_image_size, args.convert_extra_boxes
-    )
-    eval_sizes = evaluate.EvalSizes(args.eval_images, args.eval_classes, args.eval_boxes)
-    train_sizes = train.TrainSizes(
-        args.train_images,
-        args.train_image_size,
-        args.train_epochs,
-        args.train_batch,
-        args.model,
-        args.device,
-    )
-    return [
-        (
-            "conversion",
-            lambda: convert.run(work / "convert", convert_sizes, args.repeats, args.seed),
-        ),
-        ("evaluation", lambda: evaluate.run(eval_sizes, args.repeats, args.seed)),
-        ("training", lambda: train.run(work / "train", train_sizes, args.repeats, args.seed)),
-    ]
+    chosen = [s for s in SUITES if not args.only or s.__name__.rsplit(".", 1)[-1] in args.only]
+    return [item for suite in chosen for item in suite.benchmarks(args, work / suite.__name__)]
 
 
 if __name__ == "__main__":

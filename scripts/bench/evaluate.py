@@ -3,14 +3,17 @@ reference it must agree with to 1e-12 (12 stats and AP per class)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pictrain.evaluate.coco_eval import STAT_NAMES, CocoReport, evaluate_coco
-from scripts.bench.report import BenchResult, seconds
+from scripts.bench.report import Bench, BenchResult, seconds
 from scripts.bench.timing import compare
 
 IMAGE_WIDTH, IMAGE_HEIGHT = 640, 480
@@ -26,6 +29,18 @@ class EvalSizes:
     images: int
     classes: int
     boxes: int  # mean ground-truth boxes per image
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("2. COCO evaluation")
+    group.add_argument("--eval-images", type=int, default=5000, help="test images")
+    group.add_argument("--eval-classes", type=int, default=10, help="categories")
+    group.add_argument("--eval-boxes", type=int, default=20, help="mean boxes per image")
+
+
+def benchmarks(args: argparse.Namespace, work: Path) -> list[tuple[str, Bench]]:
+    sizes = EvalSizes(args.eval_images, args.eval_classes, args.eval_boxes)
+    return [("evaluation", partial(run, sizes, args.repeats, args.seed))]
 
 
 def run(sizes: EvalSizes, repeats: int, seed: int) -> BenchResult:

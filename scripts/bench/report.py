@@ -1,9 +1,11 @@
-"""docs/benchmarks.md: the machine, then one table and one reading per benchmark."""
+"""docs/benchmarks.md (the machine, then one table and one reading per benchmark) and the
+same figures, machine-readable, in docs/benchmarks.json."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from scripts.bench.machine import Machine
@@ -20,6 +22,9 @@ class BenchResult:
     timing: Timing
     agreement: str
     reading: str
+    rows: list[tuple[str, str]] = field(default_factory=list)  # more table rows, after the ratios
+    # Figures beyond the timing, for the JSON file: e.g. other ratios, peak memory, targets.
+    metrics: dict[str, float | bool | str] = field(default_factory=dict)
 
 
 Bench = Callable[[], BenchResult]
@@ -28,10 +33,18 @@ Bench = Callable[[], BenchResult]
 def write(
     dest: Path, results: list[BenchResult], machine: Machine, date: str, command: str
 ) -> None:
+    """The report at `dest` (.md) and its figures beside it (.json)."""
     parts = [_header(machine, date, command)]
     parts += [_section(number, result, machine, date) for number, result in enumerate(results, 1)]
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    figures = {
+        "command": command,
+        "date": date,
+        "machine": asdict(machine),
+        "results": [_figures(result) for result in results],
+    }
+    dest.with_suffix(".json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
 
 
 def seconds(value: float) -> str:
@@ -83,6 +96,7 @@ def _section(number: int, result: BenchResult, machine: Machine, date: str) -> s
             f"{timing.cpu_ratio:.2f} (best process CPU time: ours "
             f"{seconds(min(timing.ours.cpu))}, alternative {seconds(min(timing.theirs.cpu))})",
         ),
+        *result.rows,
         ("outputs agree", result.agreement),
         ("all runs, ours", _runs(timing.ours)),
         ("all runs, alternative", _runs(timing.theirs)),
@@ -91,6 +105,24 @@ def _section(number: int, result: BenchResult, machine: Machine, date: str) -> s
     ]
     table = ["| | |", "|---|---|", *(f"| {key} | {_cell(value)} |" for key, value in rows)]
     return "\n".join([f"## {number}. {result.title}", "", *table, "", result.reading])
+
+
+def _figures(result: BenchResult) -> dict[str, object]:
+    timing = result.timing
+    return {
+        "title": result.title,
+        "sizes": result.sizes,
+        "ours": result.ours,
+        "alternative": result.theirs,
+        "ratio": round(timing.ratio, 4),
+        "cpu_ratio": round(timing.cpu_ratio, 4),
+        "ours_wall_s": timing.ours.wall,
+        "alternative_wall_s": timing.theirs.wall,
+        "ours_cpu_s": timing.ours.cpu,
+        "alternative_cpu_s": timing.theirs.cpu,
+        "agreement": result.agreement,
+        **result.metrics,
+    }
 
 
 def _runs(runs: Runs) -> str:

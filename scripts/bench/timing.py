@@ -55,16 +55,25 @@ class Outcome:
 
 def compare(ours: Contender, theirs: Contender, repeats: int) -> Outcome:
     """Warm each up once, then time `repeats` rounds; the first to run alternates by round."""
+    runs, results = compare_all({"ours": ours, "theirs": theirs}, repeats)
+    return Outcome(Timing(runs["ours"], runs["theirs"]), results["ours"], results["theirs"])
+
+
+def compare_all(
+    contenders: dict[str, Contender], repeats: int
+) -> tuple[dict[str, Runs], dict[str, Any]]:
+    """`compare` for any number of contenders: each warmed up once, then `repeats` rounds in
+    a rotating order. Returns each one's runs and its warm-up result."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, not {repeats}")
-    warm_ours = _timed(ours, Runs())
-    warm_theirs = _timed(theirs, Runs())
-    timing = Timing(Runs(), Runs())
+    results = {name: _timed(contender, Runs()) for name, contender in contenders.items()}
+    runs = {name: Runs() for name in contenders}
+    order = list(contenders)
     for round_ in range(repeats):
-        order = [(ours, timing.ours), (theirs, timing.theirs)]
-        for contender, runs in order if round_ % 2 == 0 else order[::-1]:
-            _timed(contender, runs)
-    return Outcome(timing, warm_ours, warm_theirs)
+        shift = round_ % len(order)
+        for name in order[shift:] + order[:shift]:
+            _timed(contenders[name], runs[name])
+    return runs, results
 
 
 def _timed(contender: Contender, runs: Runs) -> Any:

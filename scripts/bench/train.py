@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from pictrain.params import Parameters, parse_parameters
 from pictrain.platform.local import LocalBackend
 from pictrain.synthetic import make_detection_dataset
 from pictrain.train.runner import train
-from scripts.bench.report import BenchResult, seconds
+from scripts.bench.report import Bench, BenchResult, seconds
 from scripts.bench.timing import Timing, compare
 
 # Paths differ between the two runs by construction; every other argument must not.
@@ -32,6 +34,28 @@ class TrainSizes:
     batch: int
     model: str
     device: str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("3. training overhead")
+    group.add_argument("--train-images", type=int, default=64, help="train = val images")
+    group.add_argument("--train-image-size", type=int, default=64, help="imgsz")
+    group.add_argument("--train-epochs", type=int, default=3, help="epochs")
+    group.add_argument("--train-batch", type=int, default=16, help="batch size")
+    group.add_argument("--model", default="yolov8n", help="ultralytics architecture")
+    group.add_argument("--device", default="cpu", help="'' = GPU when present, else CPU")
+
+
+def benchmarks(args: argparse.Namespace, work: Path) -> list[tuple[str, Bench]]:
+    sizes = TrainSizes(
+        args.train_images,
+        args.train_image_size,
+        args.train_epochs,
+        args.train_batch,
+        args.model,
+        args.device,
+    )
+    return [("training", partial(run, work, sizes, args.repeats, args.seed))]
 
 
 def run(work: Path, sizes: TrainSizes, repeats: int, seed: int) -> BenchResult:
