@@ -39,7 +39,7 @@ emulator: setup ## serve the Picsellia API emulator, seeded with the demo datase
 test: setup ## run the test suite
 	$(PY) -m pytest
 
-bench: setup ## pictrain vs the obvious alternative, same process -> docs/benchmarks.md (BENCH_ARGS=...)
+bench: setup ## pictrain vs the obvious alternative, same process -> docs/benchmarks.md + .json (BENCH_ARGS=--large: target sizes)
 	$(PY) -m scripts.bench $(BENCH_ARGS)
 
 lint: setup ## ruff check + format check

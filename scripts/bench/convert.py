@@ -67,7 +67,8 @@ class Case:
 
 @dataclass
 class _Costs:
-    """Our best time per annotation at each detection size so far, to show the cost is linear."""
+    """Our best CPU time per annotation at each detection size so far, to show the cost is
+    linear (CPU time: other processes on a shared machine move it much less than wall time)."""
 
     per_annotation: dict[int, float] = field(default_factory=dict)
 
@@ -138,7 +139,7 @@ def _run(case: Case, repeats: int, seed: int, with_memory: bool, costs: _Costs) 
     labels = {name: _read_labels(folder) for name, folder in written.items()}
     versus_theirs = Timing(runs["ours"], runs["convert_coco"])
     versus_floor = Timing(runs["ours"], runs["floor"])
-    costs.per_annotation[case.annotations] = versus_theirs.best_ours / case.annotations
+    costs.per_annotation[case.annotations] = min(runs["ours"].cpu) / case.annotations
     peaks = _peaks(case, outputs) if with_memory and memory.available() else {}
     agrees, agreement = _agreement(labels["ours"], labels["convert_coco"], labels["floor"])
     return _result(
@@ -333,7 +334,7 @@ def _result(
         ),
         ("**ours / floor**", f"**{floor_ratio:.2f}** (CPU time {versus_floor.cpu_ratio:.2f})"),
         (
-            "cost per annotation, ours",
+            "CPU time per annotation, ours",
             ", ".join(
                 f"{us * 1e6:.1f} µs at {n:,}" for n, us in sorted(costs.per_annotation.items())
             ),
@@ -348,6 +349,8 @@ def _result(
         "cpu_ratio_vs_floor": round(versus_floor.cpu_ratio, 3),
         "floor_wall_s": floor_runs.wall,
         "us_per_annotation": round(versus_theirs.best_ours / case.annotations * 1e6, 3),
+        "cpu_us_per_annotation": round(min(versus_theirs.ours.cpu) / case.annotations * 1e6, 3),
+        "convert_coco_over_floor": round(versus_theirs.best_theirs / min(floor_runs.wall), 3),
         "outputs_agree": agrees,
     }
     if peaks:
@@ -388,32 +391,70 @@ def _result(
         ),
         timing=versus_theirs,
         agreement=agreement,
-        reading=_reading(case, speedup, floor_ratio, costs, at_target, verdicts),
+        reading=_reading(
+            case,
+            speedup,
+            floor_ratio,
+            costs,
+            verdicts if at_target else "",
+            at_target and not all(met.values()),
+        ),
         rows=rows,
         metrics=metrics,
     )
 
 
 def _reading(
-    case: Case, speedup: float, floor_ratio: float, costs: _Costs, at_target: bool, verdicts: str
+    case: Case,
+    speedup: float,
+    floor_ratio: float,
+    costs: _Costs,
+    verdicts: str,  # the targets' verdicts, at the targets' size
+    missed: bool,
 ) -> str:
     per = sorted(costs.per_annotation.items())
     linear = ""
     if len(per) > 1:
         spread = max(us for _, us in per) / min(us for _, us in per)
         linear = (
-            f" From {per[0][0]:,} to {per[-1][0]:,} annotations our cost per annotation "
-            f"changes by {spread:.2f}× ({'linear' if spread < 1.5 else 'not linear'} "
-            "within noise)."
+            f" From {per[0][0]:,} to {per[-1][0]:,} annotations our CPU time per annotation "
+            f"varies by {spread:.2f}× ({'linear' if spread < 1.5 else '**not linear**'} within "
+            "the noise of a shared machine)."
         )
     speed = (
         f"ours is {speedup:.2f}× faster than convert_coco"
         if speedup >= 1
         else f"ours takes {1 / speedup:.2f}× convert_coco's time"
     )
-    targets = f" Targets at this size: {verdicts}." if at_target else ""
-    return (
+    reading = (
         "**Reading.** convert_coco and the floor trust the JSON: they never open an image. "
         "Ours reads each image's header, links it into the YOLO layout and checks every "
-        f"object; {speed}, and takes {floor_ratio:.2f}× the floor's time.{linear}{targets}"
+        f"object; {speed}, and takes {floor_ratio:.2f}× the floor's time.{linear}"
     )
+    if verdicts:
+        reading += f" Targets at this size: {verdicts}."
+    if missed:
+        reading += " " + _GAP[case.task].format(floor_share=speedup * floor_ratio)
+    return reading
+
+
+# Why a missed speed target is missed, and what would close it (`floor_share`: convert_coco's
+# time in floors).
+_GAP = {
+    "detect": (
+        "**What would close it.** convert_coco itself takes only {floor_share:.1f}× the floor, "
+        "so 3× faster than convert_coco means about the floor's time while opening, linking and "
+        "checking every image too. Ours does the floor's work per box in about the floor's "
+        "time (one format call per image, the float formatting is most of it); what remains is "
+        "per image (an open, a header read, a hard link: ~10 µs) and per annotation (the index "
+        "record evaluation reuses: ~1.5 µs). Plain Python goes no lower; the image pass is "
+        "independent per image, so running it in a few processes (GPU machines have 8-32 cores) "
+        "or compiled code for the pass would close the gap."
+    ),
+    "segment": (
+        "**What would close it.** convert_coco takes only {floor_share:.1f}× the floor here: "
+        "formatting 48 coordinates per polygon is most of the floor's time and of ours, so 2× "
+        "faster than convert_coco is below the floor. Only formatting in compiled code (or the "
+        "image pass in several processes) would get there."
+    ),
+}
