@@ -79,17 +79,21 @@ def object_shape(segmentation: Any, width: int, height: int) -> Shape:
             and any(abs(a - b) > CLIP_TOLERANCE for a, b in zip(inside, raw, strict=True))
         )
         parts.append(part)
-    polygon = merge_parts(parts) if parts else None
+    if len(parts) > 1:
+        polygon = merge_parts([np.reshape(part, (-1, 2)) for part in parts]).ravel().tolist()
+    else:
+        polygon = parts[0] if parts else None
     return Shape(polygon, len(parts), dropped, holes, clipped)
 
 
-def merge_parts(parts: list[Flat]) -> Flat:
-    """Join the parts in order: each is spliced into the polygon so far at their closest pair."""
+def merge_parts(parts: list[np.ndarray]) -> np.ndarray:
+    """Join (N, 2) parts in order: each is spliced into the polygon so far at their closest
+    pair."""
     merged = parts[0]
     for part in parts[1:]:
-        i, j = _closest_pair(np.reshape(merged, (-1, 2)), np.reshape(part, (-1, 2)))
-        loop = part[2 * j :] + part[: 2 * j]
-        merged = merged[: 2 * i + 2] + loop + loop[:2] + merged[2 * i :]
+        i, j = _closest_pair(merged, part)
+        loop = np.roll(part, -j, axis=0)
+        merged = np.concatenate([merged[: i + 1], loop, loop[:1], merged[i:]])
     return merged
 
 
