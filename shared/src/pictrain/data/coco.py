@@ -194,7 +194,8 @@ class _Unreadable(Exception):
 
 def load_coco(path: Path, *, keep_segmentation: bool = False) -> CocoIndex:
     """Read `path` into a `CocoIndex`; a file that is not COCO at all raises `UserError`."""
-    return index_coco(read_coco(path), keep_segmentation=keep_segmentation)
+    with long_lived():
+        return index_coco(read_coco(path), keep_segmentation=keep_segmentation)
 
 
 def read_coco(path: Path) -> CocoDocument:
@@ -206,10 +207,11 @@ def read_coco(path: Path) -> CocoDocument:
 def index_coco(document: CocoDocument, *, keep_segmentation: bool = False) -> CocoIndex:
     """Index a `read_coco` document, reading its annotations (once: they are freed on the
     way) and emptying its `images` list."""
-    try:
-        return _index(document, keep_segmentation)
-    except _Unreadable:
-        return _index(document.reread(), keep_segmentation)
+    with long_lived():
+        try:
+            return _index(document, keep_segmentation)
+        except _Unreadable:
+            return _index(document.reread(), keep_segmentation)
 
 
 def cut_coco(
@@ -228,10 +230,11 @@ def cut_coco(
     them. Reads the document's annotations, as `index_coco` does.
     """
     images = _route(document.top["images"], "id", split_of, default, dests)
-    try:
-        return _cut(document, images, split_of, dests, default, keep_segmentation)
-    except _Unreadable:
-        return _cut(document.reread(), images, split_of, dests, default, keep_segmentation)
+    with long_lived():
+        try:
+            return _cut(document, images, split_of, dests, default, keep_segmentation)
+        except _Unreadable:
+            return _cut(document.reread(), images, split_of, dests, default, keep_segmentation)
 
 
 def _index(document: CocoDocument, keep_segmentation: bool) -> CocoIndex:
@@ -278,6 +281,17 @@ def _cut(
         builder.add_images(images[name])
         indexes[name] = builder.index(document.top)
     return indexes
+
+
+@contextmanager
+def long_lived() -> Iterator[None]:
+    """Build objects that live for the run (an index: millions of records) without the cyclic
+    collector, then freeze them out of its sight: otherwise every later full collection (and
+    ultralytics makes many) walks them all, seconds per million annotations. Whatever else is
+    alive then is frozen too; frozen objects are still freed when no longer referenced."""
+    with no_gc():
+        yield
+        gc.freeze()
 
 
 @contextmanager

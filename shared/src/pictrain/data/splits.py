@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pictrain.data.coco import CocoIndex, cut_coco, load_coco, read_coco
+from pictrain.data.coco import CocoIndex, cut_coco, load_coco, long_lived, read_coco
 from pictrain.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -88,7 +88,8 @@ def resolve_splits(
         note += "are not independent of model selection"
         both = {**given, "test": given["val"]}
         return _resolved(both, {**indexes, "test": indexes["val"]}, [note])
-    parts = _cut(given["train"], cut, work_dir, seed, keep_segmentation)
+    with long_lived():  # train's parsed file, then the indexes: no collector pass over them
+        parts = _cut(given["train"], cut, work_dir, seed, keep_segmentation)
     sizes = ", ".join(f"{len(parts.indexes[name].images)} {name}" for name in parts.splits)
     note = f"{' and '.join(cut)} cut from train by image (seed {seed}): {sizes} images"
     return _resolved({**given, **parts.splits}, {**indexes, **parts.indexes}, [note])
