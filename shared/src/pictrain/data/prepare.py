@@ -68,9 +68,9 @@ class PreparedDataset:
 
 
 def prepare_dataset(
-    task: str, splits: dict[str, DatasetSplit], root: Path, seed: int
+    task: str, splits: dict[str, DatasetSplit], root: Path, seed: int, holdout_fraction: float
 ) -> PreparedDataset:
-    resolved = resolve_splits(splits, root / "cut", seed)
+    resolved = resolve_splits(splits, root / "cut", seed, holdout_fraction)
     for note in resolved.notes:
         log.warning("%s", note)
     indexes = {

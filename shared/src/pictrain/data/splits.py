@@ -15,10 +15,10 @@ from typing import Any
 
 from pictrain.data.coco import load_coco, scan_coco
 from pictrain.errors import UserError
+from pictrain.params import DEFAULT_HOLDOUT_FRACTION
 from pictrain.platform.base import DatasetSplit
 
 SPLITS = ("train", "val", "test")
-HOLDOUT_FRACTION = 0.1  # of train, for each split cut from it
 _ALIASES = {
     "train": "train",
     "training": "train",
@@ -45,9 +45,13 @@ def canonical_split(alias: str) -> str | None:
 
 
 def resolve_splits(
-    attached: Mapping[str, DatasetSplit], work_dir: Path, seed: int
+    attached: Mapping[str, DatasetSplit],
+    work_dir: Path,
+    seed: int,
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
 ) -> ResolvedSplits:
-    """Fill in val and test; cut splits are written as COCO files under `work_dir`."""
+    """Fill in val and test; cut splits are written as COCO files under `work_dir`, each
+    `holdout_fraction` of train's images."""
     given = _canonical(attached)
     if "train" not in given:
         raise UserError(f"a train split is required; attached: {', '.join(attached) or 'none'}")
@@ -63,7 +67,7 @@ def resolve_splits(
     if "test" in given:
         _check_usable({"test": given["test"]})
     cut = ("val", "test") if "test" not in given else ("val",)
-    parts = _cut(train, cut, work_dir, seed)
+    parts = _cut(train, cut, work_dir, seed, holdout_fraction)
     sizes = ", ".join(f"{n} {name}" for name, n in parts.sizes.items())
     note = f"{' and '.join(cut)} cut from train by image (seed {seed}): {sizes} images"
     return _resolved({**given, **parts.splits}, [note])
@@ -98,10 +102,12 @@ class _Cut:
     sizes: dict[str, int]
 
 
-def _cut(train: DatasetSplit, holdouts: tuple[str, ...], work_dir: Path, seed: int) -> _Cut:
+def _cut(
+    train: DatasetSplit, holdouts: tuple[str, ...], work_dir: Path, seed: int, fraction: float
+) -> _Cut:
     """Shuffle train's image ids (sorted first, so file order does not matter) and cut them."""
     ids = sorted(load_coco(train.coco_file).images)
-    n_holdout = max(1, round(len(ids) * HOLDOUT_FRACTION))
+    n_holdout = max(1, round(len(ids) * fraction))
     needed = 1 + n_holdout * len(holdouts)
     if len(ids) < needed:
         raise UserError(
