@@ -407,3 +407,30 @@ def test_accepted_names_include_aliases_and_picsellia_keys():
     names = set(Parameters.accepted_names())
     assert {"epochs", "epoch", "imgsz", "img_size", "input_shape", "batch", "use_cache"} <= names
     assert {"prop_train_split", "train_set_split_ratio", "export_format"} <= names
+
+
+# --- the documentation is rendered from the model ---------------------------------------------
+
+
+def test_parameter_tables_in_readme_and_docs_are_current():
+    from scripts.params_doc import README, REFERENCE, listed_names, render
+
+    for path in (README, REFERENCE):
+        text = path.read_text(encoding="utf-8")
+        assert render(text) == text, f"{path.name} is stale: run python -m scripts.params_doc"
+    assert len(listed_names(README.read_text(encoding="utf-8"))) >= 10  # README's short table
+
+
+def test_readme_table_rows_must_be_parameters():
+    from scripts.params_doc import render
+
+    with pytest.raises(KeyError, match="epochz"):
+        render("<!-- params:main -->\n| `epochz` |\n<!-- /params:main -->\n")
+
+
+def test_reference_names_every_accepted_name_and_ignored_key():
+    from scripts.params_doc import REFERENCE
+
+    text = REFERENCE.read_text(encoding="utf-8")
+    missing = [n for n in [*Parameters.accepted_names(), *NO_EFFECT] if f"`{n}`" not in text]
+    assert not missing, f"missing from {REFERENCE.name}: {missing}"

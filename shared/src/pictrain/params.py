@@ -181,9 +181,12 @@ class Parameters(BaseModel):
 
     # --- what and how long ---
     model: Annotated[str | None, BeforeValidator(_optional(_text))] = Field(
-        None, description="architecture within the image's task, e.g. `yolov8s`, `yolo11n`"
+        None,
+        description="unset: the image's; else an architecture of its task, e.g. `yolov8s`",
     )
-    epochs: Int = Field(100, ge=1, validation_alias=_alias("epochs", "epoch"))
+    epochs: Int = Field(
+        100, ge=1, validation_alias=_alias("epochs", "epoch"), description="or a `time` budget"
+    )
     time: Annotated[float | None, BeforeValidator(_optional(_float))] = Field(
         None, ge=0, description="hours of training; replaces `epochs` when set (0: no limit)"
     )
@@ -209,14 +212,14 @@ class Parameters(BaseModel):
     cls_remap: Bool = Field(
         True, description="fine-tuning on other classes: keep the head rows of same-named ones"
     )
-    single_cls: Bool = Field(False, description="only `false`: see docs/parameters.md")
+    single_cls: Bool = Field(False, description="`false` only: merge labels in a dataset instead")
     cache: Annotated[Literal[False, "ram", "disk"], BeforeValidator(_cache)] = Field(
-        False, validation_alias=_alias("cache", "use_cache"), description="`ram`, `disk` or false"
+        False, validation_alias=_alias("cache", "use_cache"), description="`true` means `ram`"
     )
     rect: Bool = Field(False, description="rectangular batches (no mosaic, no shuffle)")
     # --- optimisation ---
     optimizer: Annotated[Optimizer, BeforeValidator(_choice(OPTIMIZERS))] = Field(
-        "auto", description=", ".join(OPTIMIZERS[1:]) + " (any case)"
+        "auto", description="any case; `auto` lets ultralytics pick by training length"
     )
     lr0: Float = Field(0.01, gt=0, le=1, validation_alias=_alias("lr0", "learning_rate"))
     lrf: Float = Field(0.01, ge=0, le=1, description="final learning rate = lr0 x lrf")
@@ -264,11 +267,11 @@ class Parameters(BaseModel):
     cutmix: Float = Field(0.0, ge=0, le=1)
     copy_paste: Float = Field(0.0, ge=0, le=1, description="segmentation only")
     copy_paste_mode: Annotated[CopyPasteMode, BeforeValidator(_choice(get_args(CopyPasteMode)))] = (
-        Field("flip", description="segmentation only: flip, mixup")
+        Field("flip", description="segmentation only")
     )
     auto_augment: Annotated[
         AutoAugment | None, BeforeValidator(_optional(_choice(get_args(AutoAugment))))
-    ] = Field("randaugment", description="classification only: autoaugment, augmix, none")
+    ] = Field("randaugment", description="classification only")
     erasing: Float = Field(0.4, ge=0, le=1, description="classification only")
     multi_scale: Float = Field(0.0, ge=0, le=1, description="image size range, +/- a share")
     # --- pictrain's own ---
