@@ -9,13 +9,13 @@ Reference: docs/parameters.md (checked against this module by a test).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -364,7 +364,7 @@ NOT_OFFERED = "an ultralytics setting this image does not offer"
 UNKNOWN = "not a parameter of this image"
 
 
-@cache
+@functools.cache
 def ultralytics_settings() -> frozenset[str]:
     """Every key of ultralytics' default.yaml, read without importing ultralytics (which must
     not be imported before the offline switches are set)."""
