@@ -18,6 +18,7 @@ from pictrain.data.convert import (
 )
 from pictrain.data.labels import labelmap_from
 from pictrain.data.splits import resolve_splits
+from pictrain.params import DEFAULT_HOLDOUT_FRACTION
 from pictrain.platform.base import DatasetSplit
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,11 @@ class PreparedDataset:
 
 
 def prepare_dataset(
-    task: str, splits: dict[str, DatasetSplit], root: Path, seed: int, holdout_fraction: float
+    task: str,
+    splits: dict[str, DatasetSplit],
+    root: Path,
+    seed: int,
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
 ) -> PreparedDataset:
     resolved = resolve_splits(splits, root / "cut", seed, holdout_fraction)
     for note in resolved.notes:
