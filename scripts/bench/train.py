@@ -60,7 +60,7 @@ def benchmarks(args: argparse.Namespace, work: Path) -> list[tuple[str, Bench]]:
 
 def run(work: Path, sizes: TrainSizes, repeats: int, seed: int) -> BenchResult:
     source, data_yaml = _dataset(work / "data", sizes, seed)
-    params, _ = parse_parameters(
+    params = parse_parameters(
         {
             "epochs": sizes.epochs,
             "batch_size": sizes.batch,
@@ -69,7 +69,7 @@ def run(work: Path, sizes: TrainSizes, repeats: int, seed: int) -> BenchResult:
             "device": sizes.device,
             "seed": seed,
         }
-    )
+    ).params
     ours_dir, raw_dir = work / "ours", work / "raw"
 
     def ours() -> Any:

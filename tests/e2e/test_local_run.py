@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -46,7 +47,8 @@ def finished_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     root = tmp_path_factory.mktemp("local-run")
-    dataset = _dataset(root / "dataset", PARAMETERS)
+    # A size ultralytics would round, a batch larger than the train split: both adjusted.
+    dataset = _dataset(root / "dataset", {**PARAMETERS, "image_size": 48, "batch_size": 64})
     result = _run(dataset, root / "runs", "tiny")
     return root / "runs" / "tiny", result
 
@@ -56,6 +58,18 @@ def test_run_succeeds(finished_run):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "done" and status["reason"] is None
+
+
+def test_adjusted_parameters_are_the_ones_trained_exported_and_recorded(finished_run):
+    run_dir, result = finished_run
+    log = result.stdout + result.stderr
+    assert "image_size 48 rounded up to 64, a multiple of 32" in log
+    fitted = re.search(r"batch_size 64 is larger than the (\d+) training images", log)
+    assert fitted, log[-3000:]
+    trained = yaml.safe_load((run_dir / "train" / "args.yaml").read_text())
+    recorded = yaml.safe_load((run_dir / "artifacts" / "config.yaml").read_text())["parameters"]
+    assert trained["imgsz"] == recorded["image_size"] == 64  # and the ONNX input, below
+    assert trained["batch"] == recorded["batch_size"] == int(fitted.group(1))
 
 
 def test_metrics_stream_one_point_per_epoch(finished_run):

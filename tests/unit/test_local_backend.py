@@ -1,7 +1,10 @@
-"""The local backend's run folder: what a rerun under the same name leaves in metrics.jsonl."""
+"""The local backend: what a rerun under the same name leaves in metrics.jsonl; its inputs."""
 
 import json
 
+import pytest
+
+from pictrain.errors import UserError
 from pictrain.platform.local import LocalBackend
 
 
@@ -35,3 +38,11 @@ def test_resumed_curve_keeps_the_points_before_its_first_step(tmp_path):
         first.log_series("lr/pg0", step, float(step))
     LocalBackend(tmp_path / "data", run_dir).log_series("lr/pg0", 3, 30.0)
     assert [(r["step"], r["value"]) for r in _records(run_dir)] == [(1, 1.0), (2, 2.0), (3, 30.0)]
+
+
+def test_parameters_file_that_is_not_utf8_is_a_user_error(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "parameters.json").write_bytes(b'{"epochs": "\xff\xfe10"}')
+    backend = LocalBackend(tmp_path / "data", tmp_path / "runs" / "x")
+    with pytest.raises(UserError, match=r"parameters.json is not UTF-8 text \(byte 12"):
+        backend.parameters()

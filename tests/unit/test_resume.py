@@ -13,7 +13,14 @@ from pictrain.train.checkpoint import Checkpoint, resume_problem
 from pictrain.train.metrics import read_results, replay_missing
 
 NAMES = ["circle", "square", "triangle"]
-OVERRIDES = {"epochs": 10, "optimizer": "auto", "lr0": 0.01, "batch": 16, "seed": 0}
+OVERRIDES = {
+    "epochs": 10,
+    "optimizer": "auto",
+    "lr0": 0.01,
+    "warmup_bias_lr": 0.1,
+    "batch": 16,
+    "seed": 0,
+}
 # ultralytics 8.4 writes no padding; older versions right-aligned the header and values.
 RESULTS_CSV = """epoch,time,train/box_loss,metrics/mAP50(B),lr/pg0
 1,3.1,1.5,0.1,0.01
@@ -24,7 +31,14 @@ RESULTS_CSV = """epoch,time,train/box_loss,metrics/mAP50(B),lr/pg0
 
 
 def checkpoint(epochs_done: int = 4, **args: object) -> Checkpoint:
-    base = {"task": "detect", "epochs": 10, "optimizer": "AdamW", "lr0": 0.001429, "seed": 0}
+    base = {
+        "task": "detect",
+        "epochs": 10,
+        "optimizer": "AdamW",
+        "lr0": 0.001429,
+        "warmup_bias_lr": 0.0,
+        "seed": 0,
+    }
     return Checkpoint(Path("last.pt"), epochs_done, {**base, **args}, NAMES)
 
 
@@ -40,7 +54,7 @@ def points(backend: LocalBackend) -> list[tuple[str, int, float]]:
 
 
 def test_an_unfinished_checkpoint_of_the_same_training_resumes() -> None:
-    # optimizer=auto: ultralytics stored its own pick (AdamW, lr0) in the checkpoint.
+    # optimizer=auto: ultralytics stored its own pick (AdamW, lr0, no bias warmup) in it.
     assert resume_problem(checkpoint(), "detect", NAMES, OVERRIDES) is None
     assert resume_problem(checkpoint(batch=8), "detect", NAMES, OVERRIDES) is None
 

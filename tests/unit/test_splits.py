@@ -82,6 +82,13 @@ def test_train_only_is_cut_80_10_10_by_image(tmp_path: Path) -> None:
     assert "seed 1" in resolved.notes[0]
 
 
+def test_holdout_fraction_sets_the_share_of_train_cut_for_each_split(tmp_path: Path) -> None:
+    train = _split(tmp_path, "train", 20)
+    resolved = resolve_splits({"train": train}, tmp_path / "work", seed=1, holdout_fraction=0.25)
+    sizes = {name: len(_image_ids(split)) for name, split in resolved.splits.items()}
+    assert sizes == {"train": 10, "val": 5, "test": 5}
+
+
 def test_cut_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     train = _split(tmp_path, "train", 30)
 

@@ -23,7 +23,7 @@ from pictrain.errors import (
 )
 from pictrain.evaluate import parity
 from pictrain.evaluate.run import evaluate_test_split, weights_predictor
-from pictrain.params import Parameters, parse_parameters
+from pictrain.params import IGNORED_TABLE, Parameters, fit_batch, parse_parameters
 from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT, Backend, JobStatus
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
 from pictrain.train.models import check_model_name
@@ -63,13 +63,28 @@ class Job:
             self.backend.close()
 
     def _pipeline(self) -> None:
-        params, defaulted = parse_parameters(self.backend.parameters(), self.config.defaults)
+        parsed = parse_parameters(self.backend.parameters(), self.config.defaults)
+        params = parsed.params
         model_name = params.model or self.config.model
         check_model_name(self.config.task, model_name)
+        for note in parsed.notes:
+            log.warning("%s", note)
+        if parsed.ignored:
+            log.warning("%s", parsed.ignored_warning())
+            self.backend.log_table(IGNORED_TABLE, parsed.ignored_table())
         log.info("parameters: %s", params.model_dump(exclude_defaults=True))
-        log.info("left at their default: %s", ", ".join(defaulted))
+        log.info("left at their default: %s", ", ".join(parsed.defaulted))
         splits = self.backend.datasets(self.run_dir / "downloads")
-        dataset = prepare_dataset(self.config.task, splits, self.run_dir / "dataset", params.seed)
+        dataset = prepare_dataset(
+            self.config.task,
+            splits,
+            self.run_dir / "dataset",
+            params.seed,
+            params.holdout_fraction,
+        )
+        params, note = fit_batch(params, dataset.summaries["train"].images_written)
+        if note:
+            log.warning("%s", note)
         self.backend.log_labelmap(dataset.labelmap)
         for split, summary in dataset.summaries.items():  # the data-health report
             self.backend.log_table(f"{split}/conversion", summary.table())

@@ -20,6 +20,7 @@ from pictrain.data.labels import labelmap_from
 from pictrain.data.splits import DatasetSplit, resolve_splits
 from pictrain.data.summary import UNITS
 from pictrain.errors import UserError
+from pictrain.params import DEFAULT_HOLDOUT_FRACTION
 
 log = logging.getLogger(__name__)
 TRAINING_SPLITS = ("train", "val")  # what training itself reads: without labels it learns nothing
@@ -74,9 +75,15 @@ class PreparedDataset:
 
 
 def prepare_dataset(
-    task: str, splits: dict[str, DatasetSplit], root: Path, seed: int
+    task: str,
+    splits: dict[str, DatasetSplit],
+    root: Path,
+    seed: int,
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
 ) -> PreparedDataset:
-    resolved = resolve_splits(splits, root / "cut", seed, keep_segmentation=task == "segment")
+    resolved = resolve_splits(
+        splits, root / "cut", seed, holdout_fraction, keep_segmentation=task == "segment"
+    )
     for note in resolved.notes:
         log.warning("%s", note)
     indexes = resolved.indexes

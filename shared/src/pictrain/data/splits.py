@@ -13,9 +13,9 @@ from pathlib import Path
 
 from pictrain.data.coco import CocoIndex, cut_coco, load_coco, long_lived, read_coco
 from pictrain.errors import UserError
+from pictrain.params import DEFAULT_HOLDOUT_FRACTION
 
 SPLITS = ("train", "val", "test")
-HOLDOUT_FRACTION = 0.1  # of train, for each split cut from it
 _ALIASES = {
     "train": "train",
     "training": "train",
@@ -64,10 +64,12 @@ def resolve_splits(
     attached: Mapping[str, DatasetSplit],
     work_dir: Path,
     seed: int,
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
     *,
     keep_segmentation: bool = False,
 ) -> ResolvedSplits:
-    """Fill in val and test; cut splits are written as COCO files under `work_dir`.
+    """Fill in val and test; cut splits are written as COCO files under `work_dir`, each
+    `holdout_fraction` of train's images.
 
     Every attached COCO file is parsed once, here; `keep_segmentation` as in `load_coco`.
     """
@@ -89,7 +91,7 @@ def resolve_splits(
         both = {**given, "test": given["val"]}
         return _resolved(both, {**indexes, "test": indexes["val"]}, [note])
     with long_lived():  # train's parsed file, then the indexes: no collector pass over them
-        parts = _cut(given["train"], cut, work_dir, seed, keep_segmentation)
+        parts = _cut(given["train"], cut, work_dir, seed, holdout_fraction, keep_segmentation)
     sizes = ", ".join(f"{len(parts.indexes[name].images)} {name}" for name in parts.splits)
     note = f"{' and '.join(cut)} cut from train by image (seed {seed}): {sizes} images"
     return _resolved({**given, **parts.splits}, {**indexes, **parts.indexes}, [note])
@@ -133,12 +135,13 @@ def _cut(
     holdouts: tuple[str, ...],
     work_dir: Path,
     seed: int,
+    fraction: float,
     keep_segmentation: bool,
 ) -> _Cut:
     """Shuffle train's image ids (sorted first, so file order does not matter) and cut them."""
     document = read_coco(train.coco_file)
     ids = sorted(document.image_ids)
-    n_holdout = max(1, round(len(ids) * HOLDOUT_FRACTION))
+    n_holdout = max(1, round(len(ids) * fraction))
     needed = 1 + n_holdout * len(holdouts)
     if len(ids) < needed:
         raise UserError(

@@ -145,10 +145,12 @@ class LocalBackend:
 def _read_mapping(path: Path) -> dict[str, Any]:
     try:
         data = (
-            json.loads(path.read_text())
+            json.loads(path.read_text(encoding="utf-8"))
             if path.suffix == ".json"
-            else yaml.safe_load(path.read_text())
+            else yaml.safe_load(path.read_text(encoding="utf-8"))
         )
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path.name} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise UserError(f"{path.name} is not valid: {exc}") from None
     if data is None:

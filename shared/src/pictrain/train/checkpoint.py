@@ -25,8 +25,9 @@ DEFAULT_INTERVAL_MINUTES = 10.0
 RESUME_ADJUSTABLE = frozenset(
     {"batch", "device", "workers", "patience", "save_period", "close_mosaic", "imgsz"}
 )
-# With optimizer=auto, ultralytics writes its own choice of these into the checkpoint.
-AUTO_OPTIMIZER_CHOICES = frozenset({"optimizer", "lr0"})
+# With optimizer=auto, ultralytics writes its own choice of these into the checkpoint
+# (`BaseTrainer.build_optimizer`: the optimizer, lr0, and warmup_bias_lr 0).
+AUTO_OPTIMIZER_CHOICES = frozenset({"optimizer", "lr0", "warmup_bias_lr"})
 
 
 @dataclass(frozen=True)
