@@ -70,9 +70,10 @@ CA_CERT ?= $(firstword $(wildcard $(SSL_CERT_FILE) /etc/ssl/certs/ca-certificate
 # reach no container registry.
 STAND_IN ?=
 STAND_IN_IMAGE := pictrain-stand-in/cuda:bookworm
+# The commit built, baked as PICTRAIN_GIT_SHA (the run manifest's git_sha).
+GIT_SHA ?= $(shell git rev-parse HEAD 2>/dev/null)
 BAKE_ENV = CUDA=$(CUDA) REGISTRY=$(REGISTRY) TAG=$(TAG) CA_CERT=$(CA_CERT) \
-	BASE_IMAGE=$(if $(STAND_IN),$(STAND_IN_IMAGE),$(BASE_IMAGE)) \
-	GIT_SHA=$$(git rev-parse HEAD 2>/dev/null)
+	BASE_IMAGE=$(if $(STAND_IN),$(STAND_IN_IMAGE),$(BASE_IMAGE)) GIT_SHA=$(GIT_SHA)
 # Proxies reach build steps as the predefined build args (not kept in the image's history).
 BAKE_PROXY = $(foreach v,HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy,\
 	$(if $($(v)),--set '*.args.$(v)=$($(v))'))

@@ -18,6 +18,7 @@ from pictrain.synthetic import make_detection_dataset
 
 pytestmark = pytest.mark.slow
 
+REPO = Path(__file__).resolve().parents[2]
 PARAMETERS = {"epochs": 2, "batch_size": 4, "image_size": 64, "workers": 0, "seed": 1}
 
 
@@ -96,7 +97,8 @@ def test_artifacts(finished_run):
     assert config["parameters"]["epochs"] == 2 and config["parameters"]["image_size"] == 64
     manifest = json.loads((artifacts / "manifest.json").read_text())
     assert manifest["packages"]["ultralytics"] and manifest["packages"]["torch"]
-    assert "git_sha" in manifest
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    assert manifest["git_sha"] == (head.stdout.strip() or None)  # from source: the checkout's
     assert set(manifest["inputs"]["splits"]) == {"train", "val", "test"}
     assert all(len(s["annotations_sha256"]) == 64 for s in manifest["inputs"]["splits"].values())
 

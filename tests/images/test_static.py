@@ -27,7 +27,7 @@ def bake_print(*targets: str, **variables: str) -> dict:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"CUDA", "TAG", "REGISTRY", "BASE_IMAGE", "PLATFORMS", "CA_CERT"}
+        if k not in {"CUDA", "TAG", "REGISTRY", "BASE_IMAGE", "PLATFORMS", "CA_CERT", "GIT_SHA"}
     }
     env.update(variables, DOCKER_HOST="unix:///nonexistent/docker.sock")
     proc = subprocess.run(
@@ -96,10 +96,32 @@ def test_tag_default_is_the_package_version() -> None:
     ), "docker-bake.hcl TAG default != shared/pyproject version"
 
 
-def test_uv_version_matches_makefile() -> None:
-    make = re.search(r"^UV_VERSION := (\S+)", (REPO / "Makefile").read_text(), re.M)
-    bake = re.search(r'variable "UV_VERSION" \{\s*default = "([^"]+)"', BAKE.read_text())
-    assert make and bake and make.group(1) == bake.group(1)
+def test_git_sha_reaches_the_image_env() -> None:
+    """bake variable GIT_SHA -> base build arg -> ENV PICTRAIN_GIT_SHA, which pictrain.artifacts
+    writes into the run manifest (test_containers checks it in a built image)."""
+    stage = (IMAGES_DIR / "base" / "Dockerfile").read_text().split("AS base\n")[1]
+    assert re.search(r'^ARG GIT_SHA=""\nENV PICTRAIN_GIT_SHA=\$\{GIT_SHA\}$', stage, re.M)
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    base = bake_print("base", GIT_SHA=sha)["target"]["base"]
+    assert base["args"]["GIT_SHA"] == sha
+    assert base["labels"]["org.opencontainers.image.revision"] == sha
+
+
+def test_make_images_bakes_the_checkout_sha() -> None:
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=30
+    ).stdout.strip()
+    if not head:
+        pytest.skip("not a git checkout: images get no git sha")
+    make = subprocess.run(
+        ["make", "--no-print-directory", "-n", "images"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "GIT_SHA"},
+    )
+    assert f"GIT_SHA={head} " in make.stdout, make.stdout + make.stderr
 
 
 @pytest.mark.parametrize("name", MODEL_IMAGES)
