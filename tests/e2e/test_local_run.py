@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -160,6 +161,19 @@ def test_training_plots(finished_run):
     run_dir, _ = finished_run
     plots = {p.name for p in (run_dir / "plots").glob("*.png")}
     assert "results.png" in plots and "confusion_matrix.png" in plots
+
+
+def test_readme_lists_what_a_run_leaves(finished_run):
+    """README's run-folder table names every entry of the run folder and of artifacts/."""
+    run_dir, _ = finished_run
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## What a run produces") :].split("\n## ")[0]
+    first_column = re.findall(r"^\| ([^|]*`[^|]*) \|", table, re.M)
+    documented = [path for cell in first_column for path in re.findall(r"`([^`]+)`", cell)]
+    top = {path.split("/")[0] for path in documented}
+    assert {p.name for p in run_dir.iterdir()} <= top
+    artifacts = {path.split("/", 1)[1] for path in documented if path.startswith("artifacts/")}
+    assert {p.name for p in (run_dir / "artifacts").iterdir()} <= artifacts
 
 
 def test_unknown_parameter_fails_with_the_reason_and_no_traceback(tmp_path):
