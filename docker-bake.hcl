@@ -40,6 +40,7 @@ variable "PLATFORMS" {
 }
 
 variable "UV_VERSION" {
+  # the one pin of uv: the images build with it, the Makefile (hence CI) installs it
   default = "0.13.9"
 }
 

