@@ -126,7 +126,7 @@ def _section(markdown: Path, title: str) -> str:
 
 def test_add_a_model_image_names_what_exists() -> None:
     """docs/images.md's recipe: every path, test and make target it names exists (for <name>,
-    an existing image)."""
+    an existing image), and the README row it asks for is there for every image."""
     section = _section(REPO / "docs" / "images.md", "Add a model image")
     example = "yolov8-detection"
     named = [c.replace("<name>", example) for c in re.findall(r"`([^`\s]+)`", section)]
@@ -141,10 +141,6 @@ def test_add_a_model_image_names_what_exists() -> None:
     assert targets
     for target in targets:
         assert make(target).returncode == 0, f"docs/images.md names `make {target}`"
-
-
-def test_readme_image_table_lists_every_image() -> None:
-    """The README's image table (step 3 of adding an image) has one row per image folder."""
-    section = _section(REPO / "README.md", "Images")
-    rows = re.findall(r"^\| `([a-z0-9-]+)` \|", section, re.M)
+    # step 4: the README's image table has one row per image folder
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \|", _section(REPO / "README.md", "Images"), re.M)
     assert sorted(rows) == sorted(MODEL_IMAGES)
