@@ -118,7 +118,8 @@ $(IMAGE_TARGETS): image-%: docker-daemon $(if $(STAND_IN),stand-in-base) ## buil
 	$(BAKE) $*
 
 $(SHELL_TARGETS): shell-%: image-% ## build one image, then a bash shell in it (GPU_FLAGS, RUN_FLAGS)
-	$(DOCKER) run --rm -it $(GPU_FLAGS) --ipc host $(RUN_FLAGS) $(REGISTRY)/$*:$(TAG)-$(FLAVOUR) bash
+	$(DOCKER) run --rm -i $$(test -t 0 && echo -t) $(GPU_FLAGS) --ipc host $(RUN_FLAGS) \
+		$(REGISTRY)/$*:$(TAG)-$(FLAVOUR) bash
 
 run-local: ## run an image like Picsellia does: make run-local EXP=<experiment id | dataset dir> [IMAGE=...]
 	@test -n "$(EXP)" || { echo "usage: make run-local EXP=<experiment id | dataset folder> [IMAGE=$(IMAGE)]" >&2; exit 2; }
