@@ -64,9 +64,11 @@ def test_ci_runs_make_test_which_lints_first() -> None:
 
 
 def test_make_test_fetches_no_docker_engine() -> None:
-    """Docker and buildx belong to `make test-images`; `make test` needs only the lock file."""
+    """Docker, buildx and image builds belong to `make test-images`; `make test` needs only the
+    lock file, and builds no image even where a daemon answers."""
     lines = make_lines("test")
     assert not [ln for ln in lines if "docker" in ln], lines
+    assert lines[-1].endswith('-m pytest -m "not images"'), lines[-1]
 
 
 def test_tool_versions_are_pinned_once() -> None:
