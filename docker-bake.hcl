@@ -6,10 +6,11 @@
 #   CUDA=13.0 docker buildx bake                     # the CUDA 13 flavour
 #   REGISTRY=ghcr.io/acme TAG=0.2.0 docker buildx bake --push
 #   BASE_IMAGE=pictrain-stand-in/cuda:bookworm docker buildx bake base   # a local stand-in base
+#   GIT_SHA=$(git rev-parse HEAD) docker buildx bake    # the commit in the image (make does it)
 #
 # `make images`, `make image-<name>` wrap these. A new model image = a folder images/<name>/
-# (the four-line Dockerfile + model.toml + README.md) + its name in MODEL_IMAGES;
-# tests/images/test_static.py checks that every folder has a target.
+# (the four-line Dockerfile + model.toml + README.md) + its name in MODEL_IMAGES
+# (docs/images.md); tests/images/test_static.py checks that every folder has a target.
 
 variable "REGISTRY" {
   # image names are "${REGISTRY}/<target>": a registry path for CI, a plain prefix locally
@@ -39,6 +40,7 @@ variable "PLATFORMS" {
 }
 
 variable "UV_VERSION" {
+  # the one pin of uv: the images build with it, the Makefile (hence CI) installs it
   default = "0.13.9"
 }
 
@@ -49,6 +51,8 @@ variable "CA_CERT" {
 }
 
 variable "GIT_SHA" {
+  # the commit built: the revision label and PICTRAIN_GIT_SHA (the run manifest's git_sha);
+  # `make images` and CI set it, a bare `docker buildx bake` leaves it empty (git_sha null)
   default = ""
 }
 
@@ -125,6 +129,7 @@ target "base" {
     BASE_IMAGE  = BASE_IMAGE != "" ? BASE_IMAGE : cuda_base(CUDA)
     TORCH_EXTRA = torch_extra(CUDA)
     UV_VERSION  = UV_VERSION
+    GIT_SHA     = GIT_SHA
     # what the NVIDIA container toolkit checks against the driver: the major only (see Dockerfile)
     NVIDIA_REQUIRE_CUDA = "cuda>=${split(".", CUDA)[0]}.0"
   }

@@ -19,6 +19,7 @@ from pictrain.synthetic import make_detection_dataset
 
 pytestmark = pytest.mark.slow
 
+REPO = Path(__file__).resolve().parents[2]
 PARAMETERS = {"epochs": 2, "batch_size": 4, "image_size": 64, "workers": 0, "seed": 1}
 
 
@@ -121,7 +122,8 @@ def test_artifacts(finished_run):
     assert config["parameters"]["epochs"] == 2 and config["parameters"]["image_size"] == 64
     manifest = json.loads((artifacts / "manifest.json").read_text())
     assert manifest["packages"]["ultralytics"] and manifest["packages"]["torch"]
-    assert "git_sha" in manifest
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    assert manifest["git_sha"] == (head.stdout.strip() or None)  # from source: the checkout's
     assert set(manifest["inputs"]["splits"]) == {"train", "val", "test"}
     assert all(len(s["annotations_sha256"]) == 64 for s in manifest["inputs"]["splits"].values())
 
@@ -183,6 +185,19 @@ def test_training_plots(finished_run):
     run_dir, _ = finished_run
     plots = {p.name for p in (run_dir / "plots").glob("*.png")}
     assert "results.png" in plots and "confusion_matrix.png" in plots
+
+
+def test_readme_lists_what_a_run_leaves(finished_run):
+    """README's run-folder table names every entry of the run folder and of artifacts/."""
+    run_dir, _ = finished_run
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## What a run produces") :].split("\n## ")[0]
+    first_column = re.findall(r"^\| ([^|]*`[^|]*) \|", table, re.M)
+    documented = [path for cell in first_column for path in re.findall(r"`([^`]+)`", cell)]
+    top = {path.split("/")[0] for path in documented}
+    assert {p.name for p in run_dir.iterdir()} <= top
+    artifacts = {path.split("/", 1)[1] for path in documented if path.startswith("artifacts/")}
+    assert {p.name for p in (run_dir / "artifacts").iterdir()} <= artifacts
 
 
 def test_unknown_parameter_fails_with_the_reason_and_no_traceback(tmp_path):

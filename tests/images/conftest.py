@@ -14,6 +14,7 @@ Environment:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -43,6 +44,15 @@ SENTINEL_TOKEN = "pictrain-sentinel-" + secrets.token_hex(12)
 
 def image_tag(name: str) -> str:
     return f"{TEST_REGISTRY}/{name}:{TEST_TAG}-{FLAVOUR}"
+
+
+@functools.cache
+def checkout_sha() -> str:
+    """The commit the test build is made from, as `make images` bakes it ("" outside git)."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +114,7 @@ def built(docker: Docker, base_image: str, build_context: Path) -> dict[str, str
         "REGISTRY": TEST_REGISTRY,
         "TAG": TEST_TAG,
         "BASE_IMAGE": base_image,
+        "GIT_SHA": checkout_sha(),
         "API_TOKEN": SENTINEL_TOKEN,
         "api_token": SENTINEL_TOKEN,
         "PICSELLIA_TOKEN": SENTINEL_TOKEN,

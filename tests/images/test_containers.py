@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.conftest import SENTINEL_TOKEN
+from tests.images.conftest import SENTINEL_TOKEN, checkout_sha
 from tests.images.dockerutil import Docker, offline_run_flags
 
 pytestmark = pytest.mark.images
@@ -103,6 +103,14 @@ def test_labels(docker: Docker, model_image: str) -> None:
     for key in ("title", "version", "source", "licenses", "base.name"):
         assert labels.get(f"org.opencontainers.image.{key}"), key
     assert re.fullmatch(r".+-cu\d+", labels["org.opencontainers.image.version"])
+
+
+def test_git_sha_baked(docker: Docker, model_image: str) -> None:
+    """The run manifest's git_sha (pictrain.artifacts reads PICTRAIN_GIT_SHA) is not null."""
+    if not checkout_sha():
+        pytest.skip("not a git checkout: nothing to bake")
+    env = dict(e.split("=", 1) for e in docker.inspect(model_image)["Config"]["Env"])
+    assert env.get("PICTRAIN_GIT_SHA") == checkout_sha()
 
 
 def test_model_config_baked(docker: Docker, model_image: str) -> None:

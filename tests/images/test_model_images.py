@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.conftest import IMAGES_DIR, MODEL_IMAGES
+from tests.images.conftest import IMAGES_DIR, MODEL_IMAGES, checkout_sha
 from tests.images.dockerutil import Docker, offline_run_flags
 
 
@@ -40,3 +40,5 @@ def test_local_run_ends_done(
     assert status["status"] == "done", (status, log)
     assert proc.returncode == 0, log
     assert (runs_dir / "smoke" / "artifacts" / "model-latest.onnx").is_file()
+    manifest = json.loads((runs_dir / "smoke" / "artifacts" / "manifest.json").read_text())
+    assert manifest["git_sha"] == (checkout_sha() or None)

