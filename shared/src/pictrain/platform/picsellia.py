@@ -14,7 +14,7 @@ from picsellia.types.enums import JobStatus as ExperimentStatus
 
 from pictrain.data.splits import canonical_split
 from pictrain.errors import PlatformError, UserError
-from pictrain.platform.assets import fetch_split
+from pictrain.platform.assets import asset_id_of, fetch_split
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
     CHECKPOINT_ARTIFACT,
@@ -57,7 +57,7 @@ class PicselliaBackend:
         self.experiment = find_experiment(connect(context, self._policy), context, self._call)
         self._sender = BackgroundSender(self._policy.patient())
         self._curves = CurveWriter(self.experiment)
-        self._assets: dict[str, tuple[str, dict[str, Any]]] = {}  # file stem -> asset id, labels
+        self._labels: dict[str, dict[str, Any]] = {}  # asset id -> its version's labels by name
         self._checkpoint: Path | None = None  # the newest checkpoint handed over
 
     # --- reading -------------------------------------------------------------------------
@@ -94,8 +94,8 @@ class PicselliaBackend:
             self._check_type(alias, version)
         splits = {}
         for name, (_, version) in chosen.items():
-            fetched = fetch_split(self._call, name, version, dest / name)
-            self._assets.update(fetched.assets)
+            fetched = fetch_split(self._call, self._policy, name, version, dest / name)
+            self._labels.update(fetched.labels)
             splits[name] = fetched.split
         return splits
 
@@ -250,8 +250,10 @@ class PicselliaBackend:
             self.experiment.get_artifact(CHECKPOINT_ARTIFACT).delete()
 
     def _asset_of(self, file_name: str) -> tuple[str, dict[str, Any]]:
+        """The asset id and labels of an image named `<asset id>.<ext>` as fetched."""
+        asset_id = asset_id_of(file_name)
         try:
-            return self._assets[Path(file_name).stem]
+            return asset_id, self._labels[asset_id]
         except KeyError:
             raise PlatformError(f"evaluated image {file_name} is no fetched test asset") from None
 
