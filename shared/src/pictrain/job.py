@@ -68,10 +68,11 @@ class Job:
         check_model_name(self.config.task, model_name)
         log.info("parameters: %s", params.model_dump(exclude_defaults=True))
         log.info("left at their default: %s", ", ".join(defaulted))
+        # Weights first: an ambiguous base model fails before the dataset is downloaded.
+        weights = self.backend.base_weights(self.run_dir / "weights")
         splits = self.backend.datasets(self.run_dir / "downloads")
         dataset = prepare_dataset(self.config.task, splits, self.run_dir / "dataset", params.seed)
         self.backend.log_labelmap(dataset.labelmap)
-        weights = self.backend.base_weights(self.run_dir / "weights")
         resume = self._resumable(dataset, params)
         self._training = True
         result = train(

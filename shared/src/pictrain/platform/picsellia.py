@@ -28,14 +28,13 @@ from pictrain.platform.env import PicselliaContext
 from pictrain.platform.evaluations import EVALUATIONS_PER_CALL, evaluation_format, shapes_of
 from pictrain.platform.retry import RetryPolicy, is_transient
 from pictrain.platform.sender import BackgroundSender
+from pictrain.platform.weights import (
+    PRETRAINED_ARTIFACT,
+    PUBLISHED_WEIGHTS_ARTIFACT,
+    choose_model_file,
+)
 
 log = logging.getLogger(__name__)
-WEIGHT_SUFFIXES = (".pt", ".pth")
-PRETRAINED_ARTIFACT = "pretrained-weights"
-# Publishing an experiment as a model version keeps only the artifacts named model-latest,
-# config and checkpoint-*-latest; continuous training then starts from that version's files.
-# The best weights go under such a name too, or it would start from scratch.
-PUBLISHED_WEIGHTS_ARTIFACT = "checkpoint-weights-latest"
 DATASET_TYPE = {
     "detect": InferenceType.OBJECT_DETECTION,
     "segment": InferenceType.SEGMENTATION,
@@ -100,7 +99,7 @@ class PicselliaBackend:
         return splits
 
     def base_weights(self, dest: Path) -> Path | None:
-        """The experiment's `pretrained-weights`, else the base model version's weights file."""
+        """By name, in the order `pictrain.platform.weights` documents."""
         try:
             artifact = self._call(
                 "find pretrained-weights", self.experiment.get_artifact, PRETRAINED_ARTIFACT
@@ -119,19 +118,25 @@ class PicselliaBackend:
             )
         except (px.ResourceNotFoundError, px.NoBaseModelVersionError):
             return None
-        files = self._call("list the base model files", version.list_files)
-        for model_file in files:
-            if model_file.filename.endswith(WEIGHT_SUFFIXES):
-                path = self._download(model_file, dest / "base-model", model_file.name)
-                log.info(
-                    "starting weights: file %s (%s) of base model version %s",
-                    model_file.name,
-                    path.name,
-                    version.name,
-                )
-                return path
-        log.info("the base model version %s has no .pt file: training from scratch", version.name)
-        return None
+        files = {f.name: f for f in self._call("list the base model files", version.list_files)}
+        chosen = choose_model_file({name: f.filename for name, f in files.items()})
+        if chosen is None:
+            log.info(
+                "the base model version %s has no .pt file (%s): training from scratch",
+                version.name,
+                ", ".join(sorted(files)) or "no files",
+            )
+            return None
+        name, why = chosen
+        path = self._download(files[name], dest / "base-model", name)
+        log.info(
+            "starting weights: file %s (%s) of base model version %s, %s",
+            name,
+            path.name,
+            version.name,
+            why,
+        )
+        return path
 
     def stored_artifact(self, name: str, dest: Path) -> Path | None:
         """The experiment's artifact of that name, downloaded, or None."""
