@@ -25,7 +25,13 @@ from pictrain.platform.base import (
 from pictrain.platform.connect import connect, find_experiment
 from pictrain.platform.curves import CurveWriter
 from pictrain.platform.env import PicselliaContext
-from pictrain.platform.evaluations import EVALUATIONS_PER_CALL, evaluation_format, shapes_of
+from pictrain.platform.evaluations import (
+    EVALUATIONS_PER_CALL,
+    Unsendable,
+    evaluation_format,
+    sendable,
+    shapes_of,
+)
 from pictrain.platform.retry import RetryPolicy, is_transient
 from pictrain.platform.sender import BackgroundSender
 from pictrain.platform.weights import (
@@ -183,15 +189,19 @@ class PicselliaBackend:
 
     def add_evaluations(self, evaluations: list[Evaluation]) -> None:
         payload = {}
-        skipped = shapes = 0
+        unknown = shapes = 0
+        dropped = Unsendable()
         for evaluation in evaluations:
             asset_id, labels = self._asset_of(evaluation.file_name)
             known = [s for s in shapes_of(evaluation) if s.label in labels]
-            skipped += len(shapes_of(evaluation)) - len(known)
-            shapes += len(known)
-            payload[asset_id] = evaluation_format(self._task, known, labels)
-        if skipped:
-            log.warning("%d predictions have a label the test dataset lacks: not sent", skipped)
+            unknown += len(shapes_of(evaluation)) - len(known)
+            kept = sendable(known, dropped)
+            shapes += len(kept)
+            payload[asset_id] = evaluation_format(self._task, kept, labels)
+        if unknown:
+            log.warning("%d predictions have a label the test dataset lacks: not sent", unknown)
+        if dropped:
+            log.warning("predictions the platform would refuse, not sent: %s", dropped)
         items = list(payload.items())
         for start in range(0, len(items), EVALUATIONS_PER_CALL):
             batch = dict(items[start : start + EVALUATIONS_PER_CALL])
