@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pictrain import offline
-from scripts.bench import convert, evaluate, machine, report, train
+from scripts.bench import convert, evaluate, machine, platform_calls, report, train
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -23,6 +23,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"), help="report")
     parser.add_argument("--repeats", type=int, default=3, help="N of best-of-N, every benchmark")
     parser.add_argument("--seed", type=int, default=0, help="data and training seed")
+    parser.add_argument("--large", action="store_true", help="the issue's sizes (minutes more)")
     group = parser.add_argument_group("1. COCO -> YOLO conversion")
     group.add_argument("--convert-images", type=int, default=2000, help="JPEG files")
     group.add_argument("--convert-image-size", type=int, default=64, help="pixels")
@@ -40,6 +41,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     group.add_argument("--train-batch", type=int, default=16, help="batch size")
     group.add_argument("--model", default="yolov8n", help="ultralytics architecture")
     group.add_argument("--device", default="cpu", help="'' = GPU when present, else CPU")
+    platform_calls.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -96,6 +98,7 @@ def _benchmarks(args: argparse.Namespace, work: Path) -> list[tuple[str, report.
         ),
         ("evaluation", lambda: evaluate.run(eval_sizes, args.repeats, args.seed)),
         ("training", lambda: train.run(work / "train", train_sizes, args.repeats, args.seed)),
+        *platform_calls.benchmarks(args, work / "platform"),
     ]
 
 

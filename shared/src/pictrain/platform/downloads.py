@@ -22,11 +22,11 @@ from pictrain.errors import UserError
 from pictrain.platform.connect import first_line
 from pictrain.platform.retry import RetryPolicy
 
-# A download of a small image is mostly waiting: at 100 ms per request, 8 threads fetch 80
-# files a second whatever the bandwidth. Throughput is threads / latency until the CPU or the
-# link is saturated; 48 reaches the CPU limit of one Python process on a 2-core machine
-# (docs/benchmarks.md) and keeps the open connections modest. The variable overrides it.
-DOWNLOAD_WORKERS = 48
+# A small file's download is mostly waiting: at 100 ms per request 8 threads fetch 80 files a
+# second whatever the link. Throughput is threads / latency until the CPU (~1.5 ms of Python
+# per file) or the link saturates; at 100 ms, 64 threads is where one Python process stops
+# gaining (docs/benchmarks.md), and 64 connections are modest for any object store.
+DOWNLOAD_WORKERS = 64
 WORKERS_ENV = "PICTRAIN_DOWNLOAD_WORKERS"
 CHUNK_BYTES = 1 << 20  # memory per thread while streaming a file
 TIMEOUT = (10, 60)  # connect, read (between bytes) in seconds
