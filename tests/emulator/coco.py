@@ -2,8 +2,8 @@
 
 The export mirrors the SDK's own `COCOFileBuilder`: category ids are 0-based in the version's
 label order, image ids 0-based in asset order, bbox `[x, y, w, h]` in ints, polygons as one flat
-ring per annotation, classifications with empty `bbox` and `segmentation`. Unlike that builder it
-lists every asset, annotated or not.
+ring per annotation, classifications with empty `bbox` and `segmentation`, and, like that builder,
+no image for a never-annotated asset.
 """
 
 from __future__ import annotations
@@ -95,17 +95,10 @@ def _annotation(shape: Shape, category_id: int) -> dict[str, Any]:
     return base | {"bbox": [], "segmentation": [], "area": 0.0}
 
 
-def export(
-    state: State,
-    version: DatasetVersion,
-    export_key: str,
-    asset_ids: list[str] | None = None,
-) -> dict[str, Any]:
+def export(state: State, version: DatasetVersion, export_key: str, assets: list[Asset]) -> dict:
+    """The COCO document of these assets of the version (the route picks them)."""
     categories = {label.id: k for k, label in enumerate(version.labels)}
-    assets = version.assets
-    if asset_ids is not None:
-        wanted = set(asset_ids)
-        assets = [a for a in assets if str(a.id) in wanted]
+    assets = [a for a in assets if a.annotated]
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for image_id, asset in enumerate(assets):

@@ -82,3 +82,28 @@ def write_sample_dataset(
         (root / split / "annotations.json").write_text(json.dumps(document))
     (root / "parameters.json").write_text(json.dumps({"epochs": 2, "image_size": 32}))
     return root
+
+
+def write_same_name_split(folder: Path) -> tuple[Path, Path]:
+    """A split (images dir, COCO file) whose version holds two assets named `same.png`
+    (`left/same.png`: a cat box, `right/same.png`: a dog box, different pixels) and one asset
+    never annotated (`never.png`, in the folder but not in the file)."""
+    images = folder / "images"
+    for side, rgb in (("left", (200, 0, 0)), ("right", (0, 0, 200))):
+        (images / side).mkdir(parents=True)
+        (images / side / "same.png").write_bytes(png_bytes(32, 24, rgb))
+    (images / "never.png").write_bytes(png_bytes(32, 24, (0, 200, 0)))
+    document = {
+        "images": [
+            {"id": 1, "file_name": "left/same.png", "width": 32, "height": 24},
+            {"id": 2, "file_name": "right/same.png", "width": 32, "height": 24},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 10, 8], "iscrowd": 0},
+            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [12, 6, 9, 12], "iscrowd": 0},
+        ],
+        "categories": [{"id": i + 1, "name": name} for i, name in enumerate(CATEGORIES)],
+    }
+    coco = folder / "annotations.json"
+    coco.write_text(json.dumps(document))
+    return images, coco

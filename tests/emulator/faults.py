@@ -29,7 +29,8 @@ class FaultRule:
     """One rule. `path` is a glob (`/api/experiment/*/logs`) or a compiled regex (`re.search`).
 
     Effects combine: `latency` first, then `drop` (close the socket, no response) or `status`
-    (with `Retry-After` when `retry_after` is set). `times=None` fires forever; `probability`
+    (with `Retry-After` when `retry_after` is set), or `truncate` (the real reply, cut off in
+    the middle of its body). `times=None` fires forever; `probability`
     fires on a seeded draw. `fired` counts how often it fired.
     """
 
@@ -41,6 +42,7 @@ class FaultRule:
     drop: bool = False
     times: int | None = 1
     probability: float | None = None
+    truncate: bool = False
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -70,12 +72,15 @@ class Faults:
         drop: bool = False,
         times: int | None = 1,
         probability: float | None = None,
+        truncate: bool = False,
     ) -> FaultRule:
-        if status is None and not drop and latency <= 0:
-            raise ValueError("a fault needs a status, drop=True or a latency")
-        if status is not None and drop:
-            raise ValueError("a dropped connection cannot also send a status")
-        rule = FaultRule(method, path, status, retry_after, latency, drop, times, probability)
+        if status is None and not drop and not truncate and latency <= 0:
+            raise ValueError("a fault needs a status, drop=True, truncate=True or a latency")
+        if sum((status is not None, drop, truncate)) > 1:
+            raise ValueError("a fault either sends a status, drops or truncates")
+        rule = FaultRule(
+            method, path, status, retry_after, latency, drop, times, probability, truncate
+        )
         with self._lock:
             self._rules.append(rule)
         return rule

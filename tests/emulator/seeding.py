@@ -77,8 +77,11 @@ def add_dataset_version(
     coco_path: Path,
     dataset_type: str,
 ) -> DatasetVersion:
-    """One version from a folder of images and its COCO file; images the file omits are kept
-    as unannotated assets, like files uploaded to a version without annotations."""
+    """One version from a folder of images and its COCO file, as the SDK's COCO import makes it:
+    an image gets an annotation only when the file gives it shapes; images without any, and
+    images of the folder the file omits, stay never-annotated assets. A `file_name` with
+    folders (`left/cat.png`, `right/cat.png`) becomes an asset named by its last part, so two
+    assets of one version can share a file name, as uploads from two folders do."""
     if dataset_type not in DATASET_TYPES:
         raise ValueError(f"dataset_type must be one of {DATASET_TYPES}, not {dataset_type!r}")
     document: dict[str, Any] = json.loads(Path(coco_path).read_text())
@@ -90,17 +93,18 @@ def add_dataset_version(
         label = labels[annotation["category_id"]]
         shapes = shapes_from_annotation(annotation, dataset_type, label.id)
         shapes_by_image.setdefault(annotation["image_id"], []).extend(shapes)
-    listed: set[str] = set()
+    listed: set[Path] = set()
     for image in document.get("images", []):
         path = Path(images_dir) / image["file_name"]
         if not path.is_file():
             raise FileNotFoundError(f"{coco_path} lists {image['file_name']}, not in {images_dir}")
         size = (image["width"], image["height"]) if image.get("width") else None
         data = _add_data(state, path, size)
-        version.assets.append(Asset(data.id, shapes_by_image.get(image["id"], [])))
-        listed.add(path.name)
+        shapes = shapes_by_image.get(image["id"], [])
+        version.assets.append(Asset(data.id, shapes, annotated=bool(shapes)))
+        listed.add(path.resolve())
     for path in sorted(Path(images_dir).iterdir()):
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.name not in listed:
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.resolve() not in listed:
             version.assets.append(Asset(_add_data(state, path, None).id))
     state.datasets[dataset.id] = dataset
     state.dataset_versions[version.id] = version

@@ -87,7 +87,7 @@ class Handler(BaseHTTPRequestHandler):
         reply = self._handle(request, record)
         with state.lock:
             record.status = reply.status
-        self._send(reply)
+        self._send(reply, cut=rule is not None and rule.truncate)
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -142,7 +142,9 @@ class Handler(BaseHTTPRequestHandler):
                 state.server_errors.append(traceback.format_exc())
             return error_reply(ApiError(500, f"EMULATOR BUG: {error!r}"))
 
-    def _send(self, reply: Reply) -> None:
+    def _send(self, reply: Reply, cut: bool = False) -> None:
+        """`cut`: announce the whole body, send half of it and close, as a connection lost
+        in the middle of a download."""
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -151,5 +153,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(reply.body)
+        if self.command == "HEAD":
+            return
+        if cut:
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(reply.body)

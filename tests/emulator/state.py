@@ -67,8 +67,12 @@ Shape = Rectangle | Polygon | Classification
 
 @dataclass
 class Asset:
+    """`annotated`: an annotation exists (possibly without shapes). A never-annotated asset
+    has none, and COCO exports leave it out."""
+
     data_id: uuid.UUID
     shapes: list[Shape] = field(default_factory=list)
+    annotated: bool = False
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -218,6 +222,7 @@ class Settings:
     """Knobs tests turn to reach server-side branches with tiny data."""
 
     page_size: int = 1000
+    export_max_assets: int = 1000  # per COCO export call (assumption, see README)
     metrics_job_polls: int = 0
     sdk_version: str = "6.37.0"
     username: str = "emulator"

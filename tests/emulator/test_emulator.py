@@ -105,12 +105,7 @@ def test_coco_export_holds_the_seeded_boxes(
     coco = json.loads(path.read_text())
     assert [c["name"] for c in coco["categories"]] == ["cat", "dog"]
     files = {image["id"]: image["file_name"] for image in coco["images"]}
-    assert sorted(files.values()) == [
-        "train_0.png",
-        "train_1.png",
-        "train_2.png",
-        "train_background.png",
-    ]
+    assert sorted(files.values()) == ["train_0.png", "train_1.png", "train_2.png"]  # no background
     boxes = {files[a["image_id"]]: (a["bbox"], a["category_id"]) for a in coco["annotations"]}
     assert boxes == {
         "train_0.png": ([2, 3, 10, 8], 0),

@@ -74,6 +74,8 @@ class Job:
             self.backend.log_table(IGNORED_TABLE, parsed.ignored_table())
         log.info("parameters: %s", params.model_dump(exclude_defaults=True))
         log.info("left at their default: %s", ", ".join(parsed.defaulted))
+        # Weights first: an ambiguous base model fails before the dataset is downloaded.
+        weights = self.backend.base_weights(self.run_dir / "weights")
         splits = self.backend.datasets(self.run_dir / "downloads")
         dataset = prepare_dataset(
             self.config.task,
@@ -89,7 +91,6 @@ class Job:
         for split, summary in dataset.summaries.items():  # the data-health report
             self.backend.log_table(f"{split}/conversion", summary.table())
             self.backend.log_bar(f"{split}/label-distribution", summary.label_distribution())
-        weights = self.backend.base_weights(self.run_dir / "weights")
         resume = self._resumable(dataset, params)
         self._training = True
         result = train(

@@ -110,6 +110,9 @@ def data_presigned_url(req: Request) -> Reply:
     return json_reply({"presigned_url": req.state.storage.download_url(data.object_name)})
 
 
+EXPORT_KEYS = ("FILENAME", "OBJECT_NAME", "ASSET_ID", "DATA_ID")
+
+
 @route("POST", "/api/dataset/version/{id}/annotations/export")
 def export_annotations(req: Request) -> Reply:
     """Synchronous, like the SDK expects: the file is stored and its presigned URL returned."""
@@ -119,11 +122,31 @@ def export_annotations(req: Request) -> Reply:
         raise ApiError(400, f"the emulator exports COCO only, not {payload['type']}")
     if payload.get("export_video"):
         raise ApiError(400, "video export is not emulated")
-    document = coco.export(
-        req.state, version, payload.get("export_key") or "FILENAME", payload.get("asset_ids")
-    )
+    export_key = payload.get("export_key") or "FILENAME"
+    if export_key not in EXPORT_KEYS:
+        raise ApiError(400, f"export_key must be one of {EXPORT_KEYS}, not {export_key!r}")
+    assets = _export_assets(req, version, payload)
+    document = coco.export(req.state, version, export_key, assets)
     object_name = f"{req.state.organization.id}/exports/{uuid.uuid4().hex}/annotations.json"
     req.state.storage.put(object_name, json.dumps(document).encode())
     return json_reply(
         {"object_name": object_name, "presigned_url": req.state.storage.download_url(object_name)}
     )
+
+
+def _export_assets(req: Request, version: DatasetVersion, payload: dict[str, Any]) -> list[Asset]:
+    """The version's assets, or those of `asset_ids` (the SDK sends ids as strings); strict:
+    an id of another version and more assets than one call may export are refused."""
+    limit = req.state.settings.export_max_assets
+    if "asset_ids" not in payload:
+        assets = version.assets
+    else:
+        wanted = [str(v) for v in field(payload, "asset_ids", list)]
+        by_id = {str(a.id): a for a in version.assets}
+        unknown = [v for v in wanted if v not in by_id]
+        if unknown:
+            raise ApiError(400, f"{len(unknown)} asset ids are not in this version", unknown[:3])
+        assets = [by_id[v] for v in dict.fromkeys(wanted)]
+    if len(assets) > limit:
+        raise ApiError(400, f"export at most {limit} assets per call, not {len(assets)}")
+    return assets

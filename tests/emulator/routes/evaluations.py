@@ -2,6 +2,8 @@
 
 Each shape is checked like the platform would: the asset must belong to a dataset version
 attached to the experiment, the label to that version, coordinates must be ints, scores in [0, 1].
+Degenerate shapes are refused (an assumption: a real server computing IoUs may well reject
+them): a box with a side under 1 px, a polygon with under 3 distinct points or no area.
 """
 
 from __future__ import annotations
@@ -46,6 +48,22 @@ def _check_shape(kind: str, shape: dict[str, Any], version: DatasetVersion) -> N
         value = field(shape, name, int)
         if isinstance(value, bool):
             raise ApiError(400, f"{kind} {name} must be an int")
+    if kind == "rectangles" and min(shape["w"], shape["h"]) < 1:
+        raise ApiError(400, f"rectangle of {shape['w']}x{shape['h']} px: a side is under 1 px")
+    if kind == "polygons":
+        _check_polygon(field(shape, "polygon", list))
+
+
+def _check_polygon(points: list[Any]) -> None:
+    if not all(isinstance(p, list) and len(p) == 2 for p in points) or not all(
+        isinstance(c, int) and not isinstance(c, bool) for p in points for c in p
+    ):
+        raise ApiError(400, "a polygon is a list of [x, y] integer points")
+    if len({tuple(p) for p in points}) < 3:
+        raise ApiError(400, f"polygon with under 3 distinct points: {points}")
+    pairs = zip(points, points[1:] + points[:1], strict=True)
+    if sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in pairs) == 0:
+        raise ApiError(400, f"polygon without area: {points}")
 
 
 def _evaluation(req: Request, experiment: Experiment, item: dict[str, Any]) -> Evaluation:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from picsellia.types.payload import (
@@ -20,6 +21,45 @@ Shape = Detection | Polygon | Classification
 
 def shapes_of(evaluation: Evaluation) -> list[Shape]:
     return [*evaluation.detections, *evaluation.polygons, *evaluation.classifications]
+
+
+@dataclass
+class Unsendable:
+    """Shapes the server may refuse, and that would fail a whole batch of 100: counted, not sent."""
+
+    thin_boxes: int = 0  # a side under 1 px
+    flat_polygons: int = 0  # under 3 distinct points, or no area
+
+    def __bool__(self) -> bool:
+        return bool(self.thin_boxes or self.flat_polygons)
+
+    def __str__(self) -> str:
+        parts = {
+            "boxes with a side under 1 px": self.thin_boxes,
+            "polygons with under 3 distinct points or no area": self.flat_polygons,
+        }
+        return ", ".join(f"{count} {what}" for what, count in parts.items() if count)
+
+
+def sendable(shapes: list[Shape], dropped: Unsendable) -> list[Shape]:
+    """The shapes the server accepts, judged on the integers actually sent; counts the rest."""
+    kept: list[Shape] = []
+    for shape in shapes:
+        if isinstance(shape, Detection) and (int(shape.w) < 1 or int(shape.h) < 1):
+            dropped.thin_boxes += 1
+        elif isinstance(shape, Polygon) and not _has_area(shape.points):
+            dropped.flat_polygons += 1
+        else:
+            kept.append(shape)
+    return kept
+
+
+def _has_area(points: list[list[int]]) -> bool:
+    ring = [(int(x), int(y)) for x, y in points]
+    if len(set(ring)) < 3:
+        return False
+    pairs = zip(ring, ring[1:] + ring[:1], strict=True)
+    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in pairs) != 0
 
 
 def evaluation_format(task: str, shapes: list[Shape], labels: dict[str, Any]) -> EvaluationFormat:

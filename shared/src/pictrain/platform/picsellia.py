@@ -14,7 +14,7 @@ from picsellia.types.enums import JobStatus as ExperimentStatus
 
 from pictrain.data.splits import canonical_split
 from pictrain.errors import PlatformError, UserError
-from pictrain.platform.assets import fetch_split
+from pictrain.platform.assets import asset_id_of, fetch_split
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
     CHECKPOINT_ARTIFACT,
@@ -25,17 +25,22 @@ from pictrain.platform.base import (
 from pictrain.platform.connect import connect, find_experiment
 from pictrain.platform.curves import CurveWriter
 from pictrain.platform.env import PicselliaContext
-from pictrain.platform.evaluations import EVALUATIONS_PER_CALL, evaluation_format, shapes_of
+from pictrain.platform.evaluations import (
+    EVALUATIONS_PER_CALL,
+    Unsendable,
+    evaluation_format,
+    sendable,
+    shapes_of,
+)
 from pictrain.platform.retry import RetryPolicy, is_transient
 from pictrain.platform.sender import BackgroundSender
+from pictrain.platform.weights import (
+    PRETRAINED_ARTIFACT,
+    PUBLISHED_WEIGHTS_ARTIFACT,
+    choose_model_file,
+)
 
 log = logging.getLogger(__name__)
-WEIGHT_SUFFIXES = (".pt", ".pth")
-PRETRAINED_ARTIFACT = "pretrained-weights"
-# Publishing an experiment as a model version keeps only the artifacts named model-latest,
-# config and checkpoint-*-latest; continuous training then starts from that version's files.
-# The best weights go under such a name too, or it would start from scratch.
-PUBLISHED_WEIGHTS_ARTIFACT = "checkpoint-weights-latest"
 DATASET_TYPE = {
     "detect": InferenceType.OBJECT_DETECTION,
     "segment": InferenceType.SEGMENTATION,
@@ -57,7 +62,7 @@ class PicselliaBackend:
         self.experiment = find_experiment(connect(context, self._policy), context, self._call)
         self._sender = BackgroundSender(self._policy.patient())
         self._curves = CurveWriter(self.experiment)
-        self._assets: dict[str, tuple[str, dict[str, Any]]] = {}  # file stem -> asset id, labels
+        self._labels: dict[str, dict[str, Any]] = {}  # asset id -> its version's labels by name
         self._checkpoint: Path | None = None  # the newest checkpoint handed over
 
     # --- reading -------------------------------------------------------------------------
@@ -94,13 +99,13 @@ class PicselliaBackend:
             self._check_type(alias, version)
         splits = {}
         for name, (_, version) in chosen.items():
-            fetched = fetch_split(self._call, name, version, dest / name)
-            self._assets.update(fetched.assets)
+            fetched = fetch_split(self._call, self._policy, name, version, dest / name)
+            self._labels.update(fetched.labels)
             splits[name] = fetched.split
         return splits
 
     def base_weights(self, dest: Path) -> Path | None:
-        """The experiment's `pretrained-weights`, else the base model version's weights file."""
+        """By name, in the order `pictrain.platform.weights` documents."""
         try:
             artifact = self._call(
                 "find pretrained-weights", self.experiment.get_artifact, PRETRAINED_ARTIFACT
@@ -119,19 +124,25 @@ class PicselliaBackend:
             )
         except (px.ResourceNotFoundError, px.NoBaseModelVersionError):
             return None
-        files = self._call("list the base model files", version.list_files)
-        for model_file in files:
-            if model_file.filename.endswith(WEIGHT_SUFFIXES):
-                path = self._download(model_file, dest / "base-model", model_file.name)
-                log.info(
-                    "starting weights: file %s (%s) of base model version %s",
-                    model_file.name,
-                    path.name,
-                    version.name,
-                )
-                return path
-        log.info("the base model version %s has no .pt file: training from scratch", version.name)
-        return None
+        files = {f.name: f for f in self._call("list the base model files", version.list_files)}
+        chosen = choose_model_file({name: f.filename for name, f in files.items()})
+        if chosen is None:
+            log.info(
+                "the base model version %s has no .pt file (%s): training from scratch",
+                version.name,
+                ", ".join(sorted(files)) or "no files",
+            )
+            return None
+        name, why = chosen
+        path = self._download(files[name], dest / "base-model", name)
+        log.info(
+            "starting weights: file %s (%s) of base model version %s, %s",
+            name,
+            path.name,
+            version.name,
+            why,
+        )
+        return path
 
     def stored_artifact(self, name: str, dest: Path) -> Path | None:
         """The experiment's artifact of that name, downloaded, or None."""
@@ -181,15 +192,19 @@ class PicselliaBackend:
 
     def add_evaluations(self, evaluations: list[Evaluation]) -> None:
         payload = {}
-        skipped = shapes = 0
+        unknown = shapes = 0
+        dropped = Unsendable()
         for evaluation in evaluations:
             asset_id, labels = self._asset_of(evaluation.file_name)
             known = [s for s in shapes_of(evaluation) if s.label in labels]
-            skipped += len(shapes_of(evaluation)) - len(known)
-            shapes += len(known)
-            payload[asset_id] = evaluation_format(self._task, known, labels)
-        if skipped:
-            log.warning("%d predictions have a label the test dataset lacks: not sent", skipped)
+            unknown += len(shapes_of(evaluation)) - len(known)
+            kept = sendable(known, dropped)
+            shapes += len(kept)
+            payload[asset_id] = evaluation_format(self._task, kept, labels)
+        if unknown:
+            log.warning("%d predictions have a label the test dataset lacks: not sent", unknown)
+        if dropped:
+            log.warning("predictions the platform would refuse, not sent: %s", dropped)
         items = list(payload.items())
         for start in range(0, len(items), EVALUATIONS_PER_CALL):
             batch = dict(items[start : start + EVALUATIONS_PER_CALL])
@@ -253,8 +268,10 @@ class PicselliaBackend:
             self.experiment.get_artifact(CHECKPOINT_ARTIFACT).delete()
 
     def _asset_of(self, file_name: str) -> tuple[str, dict[str, Any]]:
+        """The asset id and labels of an image named `<asset id>.<ext>` as fetched."""
+        asset_id = asset_id_of(file_name)
         try:
-            return self._assets[Path(file_name).stem]
+            return asset_id, self._labels[asset_id]
         except KeyError:
             raise PlatformError(f"evaluated image {file_name} is no fetched test asset") from None
 

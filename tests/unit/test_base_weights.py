@@ -1,0 +1,94 @@
+"""Starting weights chosen by name, in one documented order, never "the first .pt listed"."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from tests.emulator import Emulator
+from tests.emulator.dataset_dir import read_dataset_dir
+
+pytest_plugins = ["tests.emulator.fixtures"]
+
+from pictrain.errors import UserError  # noqa: E402  (after the plugin set the SDK logging)
+from pictrain.platform.env import PicselliaContext  # noqa: E402
+from pictrain.platform.picsellia import PicselliaBackend  # noqa: E402
+from pictrain.platform.retry import RetryPolicy  # noqa: E402
+from pictrain.platform.weights import MODEL_WEIGHT_NAMES, choose_model_file  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("files", "chosen"),
+    [
+        ({"weights": "a.pt", "checkpoint-index-latest": "b.pt"}, "checkpoint-index-latest"),
+        ({"best-model": "a.pt", "checkpoint-weights-latest": "b.pt"}, "checkpoint-weights-latest"),
+        ({"pretrained-weights": "a.pth", "weights": "b.pt"}, "weights"),
+        ({"weights": "model.onnx", "mine": "c.pt"}, "mine"),  # a name is not enough: a .pt too
+        ({"model-latest": "model.onnx", "config": "config.yaml"}, None),
+        ({}, None),
+    ],
+)
+def test_the_first_known_name_wins_then_a_lone_pt(files: dict, chosen: str | None) -> None:
+    found = choose_model_file(files)
+    assert (found and found[0]) == chosen
+
+
+def test_each_name_beats_the_names_after_it_and_unnamed_files() -> None:
+    for k, name in enumerate(MODEL_WEIGHT_NAMES):
+        files = {"unnamed": "x.pt", **{later: f"{later}.pt" for later in MODEL_WEIGHT_NAMES[k:]}}
+        found = choose_model_file(files)
+        assert found is not None and found[0] == name
+
+
+def test_several_unnamed_pt_files_fail_naming_them() -> None:
+    files = {"epoch-10": "e10.pt", "epoch-20": "e20.pt", "model-latest": "m.onnx"}
+    with pytest.raises(UserError, match=r"2 weight files .*epoch-10 \(e10\.pt\), epoch-20"):
+        choose_model_file(files)
+
+
+def backend_for(emu: Emulator, sample_dataset: Path, **files: Path) -> PicselliaBackend:
+    splits, _ = read_dataset_dir(sample_dataset)
+    ids = emu.seed_experiment(splits, base_model_files=files)
+    context = PicselliaContext.model_validate(emu.job_env(ids))
+    return PicselliaBackend(context, "detect", RetryPolicy(base_delay=0.01))
+
+
+def weight_files(folder: Path, *names: str) -> dict[str, Path]:
+    folder.mkdir()
+    paths = {}
+    for name in names:
+        path = folder / f"{name}.pt"
+        path.write_bytes(name.encode())
+        paths[name.replace("_", "-")] = path
+    return paths
+
+
+def test_the_backend_downloads_the_chosen_file_and_says_which(
+    emulator: Emulator, sample_dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = weight_files(tmp_path / "files", "weights", "checkpoint_index_latest")
+    backend = backend_for(emulator, sample_dataset, **files)
+    try:
+        with caplog.at_level(logging.INFO, logger="pictrain"):
+            path = backend.base_weights(tmp_path / "weights")
+    finally:
+        backend.close()
+    assert path is not None and path.read_bytes() == b"checkpoint_index_latest"
+    assert "starting weights: file checkpoint-index-latest (checkpoint_index_latest.pt)" in (
+        caplog.text
+    )
+
+
+def test_the_backend_refuses_to_guess_between_unnamed_files(
+    emulator: Emulator, sample_dataset: Path, tmp_path: Path
+) -> None:
+    files = weight_files(tmp_path / "files", "epoch_10", "epoch_20")
+    backend = backend_for(emulator, sample_dataset, **files)
+    try:
+        with pytest.raises(UserError, match=r"epoch-10 \(epoch_10\.pt\), epoch-20"):
+            backend.base_weights(tmp_path / "weights")
+    finally:
+        backend.close()
+    assert not (tmp_path / "weights").exists()  # nothing downloaded
