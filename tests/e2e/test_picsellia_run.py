@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pictrain.platform.env import ENV_NAMES
+from pictrain.envvars import PLATFORM, RETRY_BASE_DELAY
 from pictrain.synthetic import make_detection_dataset
 from tests.emulator import Emulator
 from tests.emulator.emulator import loopback_env
@@ -28,9 +28,6 @@ from tests.emulator.seeding import SeededIds
 pytest_plugins = ["tests.emulator.fixtures"]
 pytestmark = pytest.mark.slow
 
-# pictrain.platform.retry.BASE_DELAY_ENV, spelled out: importing that module imports the SDK,
-# which must come after the emulator fixtures set PICSELLIA_SDK_CUSTOM_LOGGING.
-BASE_DELAY_ENV = "PICTRAIN_RETRY_BASE_DELAY"
 
 PICTRAIN = [sys.executable, "-m", "pictrain"]
 PARAMETERS = {"epochs": 1, "batch_size": 4, "image_size": 64, "workers": 0, "conf_threshold": 0.001}
@@ -85,7 +82,7 @@ def job_env(emu: Emulator, ids: SeededIds, config_dir: Path, **overrides: str | 
     env.pop("PICSELLIA_SDK_CUSTOM_LOGGING", None)  # production does not set it
     env.update(loopback_env())
     env.update(emu.job_env(ids))
-    env.update({BASE_DELAY_ENV: "0.05", "YOLO_CONFIG_DIR": str(config_dir)})
+    env.update({RETRY_BASE_DELAY.name: "0.05", "YOLO_CONFIG_DIR": str(config_dir)})
     for name, value in overrides.items():
         if value is None:
             env.pop(name, None)
@@ -95,7 +92,7 @@ def job_env(emu: Emulator, ids: SeededIds, config_dir: Path, **overrides: str | 
 
 
 def _platform_name(name: str) -> bool:
-    return any(name in names for names in ENV_NAMES.values())
+    return any(name in var.names for var in PLATFORM.values())
 
 
 def run_job(cwd: Path, env: Mapping[str, str], experiment_id: Any) -> Finished:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pictrain.envvars import GIT_SHA
 
 TRACKED_PACKAGES = ("pictrain", "ultralytics", "torch", "torchvision", "picsellia", "pycocotools")
 
@@ -64,7 +65,7 @@ def _version(package: str) -> str | None:
 
 def _git_sha() -> str | None:
     """Baked into images as PICTRAIN_GIT_SHA; from the checkout when run from source."""
-    if sha := os.environ.get("PICTRAIN_GIT_SHA"):
+    if sha := GIT_SHA.read():
         return sha
     try:
         out = subprocess.run(

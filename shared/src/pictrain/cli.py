@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pictrain import offline
 from pictrain.config import TASKS
+from pictrain.envvars import MODEL_CONFIG
 
-MODEL_CONFIG_ENV = "PICTRAIN_MODEL_CONFIG"
 DEMO_IMAGE_SIZE = 160
 # Learns the synthetic shapes in ~3 minutes on 2 CPU cores; patience high so it never stops early.
 DEMO_PARAMETERS = {"epochs": 30, "image_size": DEMO_IMAGE_SIZE, "batch_size": 16, "patience": 100}
@@ -68,8 +68,8 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         type=Path,
-        default=os.environ.get(MODEL_CONFIG_ENV),
-        help=f"the image's model.toml (default: ${MODEL_CONFIG_ENV})",
+        default=MODEL_CONFIG.read(),
+        help=f"the image's model.toml (default: ${MODEL_CONFIG.name})",
     )
     parser.add_argument(
         "--task",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -13,12 +12,11 @@ from typing import TypeVar
 import requests
 from picsellia import exceptions as px
 
+from pictrain.envvars import RETRY_BASE_DELAY
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Tests shorten every wait through this variable; production never sets it. It only scales
-# the backoff: attempts and the classification of errors stay the same.
-BASE_DELAY_ENV = "PICTRAIN_RETRY_BASE_DELAY"
 WRITE_ATTEMPTS = 10
 
 _TRANSIENT = (
@@ -77,8 +75,10 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def default_base_delay() -> float:
-    """1 s, unless `PICTRAIN_RETRY_BASE_DELAY` says otherwise (tests)."""
-    value = os.environ.get(BASE_DELAY_ENV, "").strip()
+    """1 s, unless `PICTRAIN_RETRY_BASE_DELAY` says otherwise. Tests shorten every wait so;
+    production never sets it. It only scales the backoff: attempts and the classification of
+    errors stay the same."""
+    value = RETRY_BASE_DELAY.read()
     return float(value) if value else 1.0
 
 
