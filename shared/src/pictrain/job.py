@@ -17,10 +17,18 @@ from pictrain.data.prepare import PreparedDataset, prepare_dataset
 from pictrain.errors import INTERNAL_ERROR_EXIT_CODE, JobInterrupted, PlatformError, UserError
 from pictrain.evaluate.run import evaluate_test_split
 from pictrain.params import Parameters, parse_parameters
-from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT, Backend, JobStatus
+from pictrain.platform.base import (
+    BEST_MODEL_ARTIFACT,
+    CHECKPOINT_ARTIFACT,
+    CONFIG_ARTIFACT,
+    MANIFEST_ARTIFACT,
+    MODEL_ARTIFACT,
+    Backend,
+    JobStatus,
+)
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
 from pictrain.train.models import check_model_name
-from pictrain.train.runner import TrainResult, checkpoints, train
+from pictrain.train.runner import TrainResult, saved_weights, train
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +100,7 @@ class Job:
     def _resumable(self, dataset: PreparedDataset, params: Parameters) -> Checkpoint | None:
         """This run's own last.pt (a relaunch on the same machine) or the stored checkpoint,
         whichever trained further, when it continues the same training."""
-        candidates = [p for p in checkpoints(self._train_dir) if p.name == "last.pt"]
+        candidates = [p for p in saved_weights(self._train_dir) if p.name == "last.pt"]
         stored_dir = self.run_dir / "checkpoints" / "stored"
         stored = self.backend.stored_artifact(CHECKPOINT_ARTIFACT, stored_dir)
         if stored:
@@ -143,28 +151,29 @@ class Job:
     ) -> None:
         out = self.run_dir / "export"
         out.mkdir(exist_ok=True)
-        onnx = artifacts.export_onnx(result.best, params.image_size, out / "model-latest.onnx")
-        self.backend.store_artifact("model-latest", onnx)
+        onnx = artifacts.export_onnx(result.best, params.image_size, out / f"{MODEL_ARTIFACT}.onnx")
+        self.backend.store_artifact(MODEL_ARTIFACT, onnx)
         config = {
             "task": self.config.task,
             "model": model_name,
             "labelmap": dataset.labelmap,
             "parameters": params.model_dump(),
         }
-        self.backend.store_artifact("config", artifacts.write_config(out / "config.yaml", config))
+        config_file = artifacts.write_config(out / f"{CONFIG_ARTIFACT}.yaml", config)
+        self.backend.store_artifact(CONFIG_ARTIFACT, config_file)
         inputs = {
             "splits": dataset.checksums(),
             "base_weights": (
                 {"file": weights.name, "sha256": artifacts.sha256(weights)} if weights else None
             ),
         }
-        manifest = artifacts.write_manifest(out / "manifest.json", inputs)
-        self.backend.store_artifact("manifest", manifest)
+        manifest = artifacts.write_manifest(out / f"{MANIFEST_ARTIFACT}.json", inputs)
+        self.backend.store_artifact(MANIFEST_ARTIFACT, manifest)
 
     def _fail(self, reason: str, exit_code: int) -> int:
         log.error("FAILED: %s", reason)
         try:
-            kept = checkpoints(self._train_dir)
+            kept = saved_weights(self._train_dir)
             for checkpoint in kept[:1]:
                 self.backend.store_artifact(BEST_MODEL_ARTIFACT, checkpoint)
                 log.info("uploaded the weights trained so far (%s)", checkpoint.name)

@@ -7,10 +7,25 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-# Artifacts the job stores and, on a relaunch, reads back: the latest training checkpoint
-# (ultralytics' last.pt) of an unfinished run, and the best weights so far.
+# The names a run stores under, one place for all (README: "What a run produces").
+# Read back on a relaunch: the latest training checkpoint (ultralytics' last.pt) of an unfinished
+# run, and the best weights so far.
 CHECKPOINT_ARTIFACT = "last-checkpoint"
 BEST_MODEL_ARTIFACT = "best-model"
+# The deployable ONNX: what Picsellia's deployment and pre-annotation load.
+MODEL_ARTIFACT = "model-latest"
+CONFIG_ARTIFACT = "config"
+MANIFEST_ARTIFACT = "manifest"
+# The starting weights a user attaches (an experiment file; `<name>.pt` in a local folder).
+PRETRAINED_ARTIFACT = "pretrained-weights"
+# Publishing an experiment as a model version keeps only the artifacts named model-latest,
+# config and checkpoint-*-latest; continuous training then starts from that version's files.
+# The best weights go under such a name too, or it would start from scratch.
+PUBLISHED_WEIGHTS_ARTIFACT = "checkpoint-weights-latest"
+# Logs: the experiment's parameters (read), the class order, why a run failed.
+PARAMETERS_LOG = "parameters"
+LABELMAP_LOG = "labelmap"
+FAILURE_REASON_LOG = "failure reason"
 
 
 class JobStatus(StrEnum):

@@ -20,10 +20,17 @@ import yaml
 
 from pictrain.data.splits import canonical_split
 from pictrain.errors import UserError
-from pictrain.platform.base import CHECKPOINT_ARTIFACT, DatasetSplit, Evaluation, JobStatus
+from pictrain.platform.base import (
+    CHECKPOINT_ARTIFACT,
+    LABELMAP_LOG,
+    PRETRAINED_ARTIFACT,
+    DatasetSplit,
+    Evaluation,
+    JobStatus,
+)
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
-WEIGHTS_FILE = "pretrained-weights.pt"
+WEIGHTS_FILE = f"{PRETRAINED_ARTIFACT}.pt"
 
 
 class LocalBackend:
@@ -86,7 +93,7 @@ class LocalBackend:
         shutil.copyfile(path, self._plots / f"{_slug(name)}{path.suffix}")
 
     def log_labelmap(self, labelmap: dict[str, str]) -> None:
-        self._write_json(self._artifacts / "labelmap.json", labelmap)
+        self._write_json(self._artifacts / f"{LABELMAP_LOG}.json", labelmap)
 
     def store_artifact(self, name: str, path: Path) -> None:
         shutil.copyfile(path, self._artifacts / f"{name}{path.suffix}")

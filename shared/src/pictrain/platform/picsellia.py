@@ -18,6 +18,11 @@ from pictrain.platform.assets import fetch_split
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
     CHECKPOINT_ARTIFACT,
+    FAILURE_REASON_LOG,
+    LABELMAP_LOG,
+    PARAMETERS_LOG,
+    PRETRAINED_ARTIFACT,
+    PUBLISHED_WEIGHTS_ARTIFACT,
     DatasetSplit,
     Evaluation,
     JobStatus,
@@ -31,11 +36,6 @@ from pictrain.platform.sender import BackgroundSender
 
 log = logging.getLogger(__name__)
 WEIGHT_SUFFIXES = (".pt", ".pth")
-PRETRAINED_ARTIFACT = "pretrained-weights"
-# Publishing an experiment as a model version keeps only the artifacts named model-latest,
-# config and checkpoint-*-latest; continuous training then starts from that version's files.
-# The best weights go under such a name too, or it would start from scratch.
-PUBLISHED_WEIGHTS_ARTIFACT = "checkpoint-weights-latest"
 DATASET_TYPE = {
     "detect": InferenceType.OBJECT_DETECTION,
     "segment": InferenceType.SEGMENTATION,
@@ -64,7 +64,9 @@ class PicselliaBackend:
 
     def parameters(self) -> dict[str, Any]:
         try:
-            data = self._call("read the parameters log", self.experiment.get_log, "parameters").data
+            data = self._call(
+                "read the parameters log", self.experiment.get_log, PARAMETERS_LOG
+            ).data
         except px.ResourceNotFoundError:
             return {}
         if not isinstance(data, dict):
@@ -156,7 +158,7 @@ class PicselliaBackend:
         self._log(name, str(path), LogType.IMAGE)
 
     def log_labelmap(self, labelmap: dict[str, str]) -> None:
-        self._log("labelmap", labelmap, LogType.LABELMAP)
+        self._log(LABELMAP_LOG, labelmap, LogType.LABELMAP)
 
     def store_artifact(self, name: str, path: Path) -> None:
         self._sender.submit(
@@ -199,7 +201,7 @@ class PicselliaBackend:
 
     def set_status(self, status: JobStatus, reason: str | None = None) -> None:
         if reason:
-            self._log("failure reason", reason, LogType.VALUE)
+            self._log(FAILURE_REASON_LOG, reason, LogType.VALUE)
         self._sender.submit(
             f"set the experiment status to {status.value}",
             partial(self.experiment.update_job_status, STATUS[status]),

@@ -20,6 +20,7 @@ from picsellia.types.enums import JobRunStatus, LogType
 from picsellia.types.enums import JobStatus as ExperimentStatus
 
 from pictrain.errors import PlatformError, UserError
+from pictrain.platform.base import FAILURE_REASON_LOG
 from pictrain.platform.connect import connect
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.joblog import JobLogForwarder
@@ -129,7 +130,7 @@ def _report_death(client: Any, context: PicselliaContext, policy: RetryPolicy, r
         policy, "find the experiment", client.get_experiment_by_id, context.experiment_id
     )
     if experiment is not None:
-        _try(policy, "log the failure", experiment.log, "failure reason", reason, LogType.VALUE)
+        _try(policy, "log the failure", experiment.log, FAILURE_REASON_LOG, reason, LogType.VALUE)
         _try(
             policy,
             "mark the experiment FAILED",
