@@ -142,7 +142,8 @@ def assert_published(emu: Emulator, ids: SeededIds, finished: Finished) -> None:
     test_version = state.dataset_versions[ids.dataset_version_ids["test"]]
     evaluated = {e.asset_id for e in experiment.evaluations.values()}
     assert evaluated == {asset.id for asset in test_version.assets}
-    assert experiment.job_status == "SUCCESS"
+    assert experiment.status_history[0] == "RUNNING"
+    assert experiment.status == "SUCCESS"  # the experiment's own status, not the v1 job status
     assert "failure reason" not in logs
     job = state.jobs[ids.job_id]
     assert job.status == "SUCCEEDED"
@@ -182,7 +183,7 @@ def assert_failed(
     assert "Traceback" not in finished.output, finished.output[-3000:]
     experiment = emu.state.experiments[ids.experiment_id]
     if on_experiment:
-        assert experiment.job_status == "FAILED"
+        assert experiment.status == "FAILED"
         assert re.search(reason, str(experiment.logs["failure reason"].data))
     job = emu.state.jobs[ids.job_id]
     assert job.status == "FAILED"
@@ -222,6 +223,7 @@ FAULT_ROUTES = (
     ("POST", r"^/api/experiment/[^/]+/artifacts$"),
     ("POST", r"/evaluations$"),
     ("POST", r"/evaluate$"),
+    ("PATCH", r"^/api/experiment/[^/]+$"),
     ("PATCH", r"/job/status$"),
     ("POST", r"^/api/v2/job/[^/]+/(running|succeed|logging|logging/save)$"),
 )
@@ -275,6 +277,27 @@ def test_run_survives_faults_on_every_route(
     assert not unfired, f"faults that never fired (route unused?): {unfired}"
 
 
+def test_lost_status_and_log_calls_never_fail_a_trained_run(
+    emulator: Emulator, splits: dict, tiny_weights: Path, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    """Only data that did not arrive fails a run: not the experiment status, not live logs."""
+    ids = seed(emulator, splits, base_model_files={"weights": tiny_weights})
+    # Refusals, not outages: nothing is retried, so the run does not wait out backoffs.
+    for method, path, status in [
+        ("PATCH", r"^/api/experiment/[^/]+$", 400),
+        ("PATCH", r"/job/status$", 404),
+        ("POST", r"^/api/v2/job/[^/]+/logging$", 409),
+    ]:
+        emulator.faults.add(method, re.compile(path), status=status, times=None)
+    finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
+    assert finished.code == 0, finished.output[-3000:]
+    assert json.loads((finished.run_dir / "status.json").read_text())["status"] == "done"
+    experiment = emulator.state.experiments[ids.experiment_id]
+    assert {"best-model", "model-latest", "config", "manifest"} <= set(experiment.artifacts)
+    assert experiment.status == "WAITING"  # every status call failed, and that was all
+    assert emulator.state.jobs[ids.job_id].status == "SUCCEEDED"
+
+
 # --- the job fails, and says why ---------------------------------------------------------------
 
 
@@ -292,7 +315,7 @@ def test_bad_token_fails_in_one_line(
     assert "refused the API token" in finished.output.splitlines()[-1]
     assert "not-the-token" not in finished.output
     # Unreachable with that token: the platform state is untouched.
-    assert emulator.state.experiments[ids.experiment_id].job_status is None
+    assert emulator.state.experiments[ids.experiment_id].status == "WAITING"
 
 
 def test_no_experiment_id_is_refused(
@@ -318,7 +341,7 @@ def test_unknown_experiment_fails_the_job(
     finished = run_job(tmp_path, env, missing)
     emulator.state.unknown_routes.clear()
     assert_failed(emulator, ids, finished, f"experiment {missing} not found", on_experiment=False)
-    assert emulator.state.experiments[ids.experiment_id].job_status is None
+    assert emulator.state.experiments[ids.experiment_id].status == "WAITING"
 
 
 @pytest.mark.parametrize(
@@ -457,7 +480,7 @@ def test_other_tasks_publish_their_evaluations(
     )
     assert done.returncode == 0, done.stdout[-3000:]
     experiment = emulator.state.experiments[ids.experiment_id]
-    assert experiment.job_status == "SUCCESS"
+    assert experiment.status == "SUCCESS"
     assert experiment.logs[test_value].type == "VALUE"
     test_version = emulator.state.dataset_versions[ids.dataset_version_ids["test"]]
     evaluations = list(experiment.evaluations.values())

@@ -83,7 +83,7 @@ def test_picsellia_relaunch_resumes(
         assert len(data) == EPOCHS and STALE not in data, (name, data)
         assert data[:done] == kept[name], name
     assert "last-checkpoint" not in experiment.artifacts  # finished: nothing to resume
-    assert experiment.job_status == "SUCCESS"
+    assert experiment.status == "SUCCESS"
     assert emulator.state.jobs[job.id].status == "SUCCEEDED"
 
 

@@ -141,6 +141,7 @@ class Experiment:
     name: str
     project_id: uuid.UUID
     status: str = "WAITING"
+    status_history: list[str] = field(default_factory=list)
     job_status: str | None = None
     job_status_history: list[str] = field(default_factory=list)
     logs: dict[str, Log] = field(default_factory=dict)

@@ -83,21 +83,24 @@ def _run(args: argparse.Namespace) -> int:
     from pictrain.errors import UserError
     from pictrain.job import Job
     from pictrain.platform.env import NO_EXPERIMENT, read_context
+    from pictrain.redact import add_secret
+    from pictrain.runstatus import report_failure
 
     offline.install_assets()
+    # Every failure, even before the job starts, leaves its reason in the run folder.
+    run_dir = args.runs_dir / (args.name or datetime.now().strftime("run-%Y%m%d-%H%M%S"))
     try:
-        config = load_model_config(args.config, args.task)
         if args.local is not None:
             from pictrain.platform.local import LocalBackend
             from pictrain.train.progress import one_line_per_bar_unless_terminal
 
             one_line_per_bar_unless_terminal()
-
-            run_dir = args.runs_dir / (args.name or datetime.now().strftime("run-%Y%m%d-%H%M%S"))
+            config = load_model_config(args.config, args.task)
             return Job(LocalBackend(args.local, run_dir), run_dir, config).run()
         context = read_context(os.environ)
         if context is None:
             raise UserError(NO_EXPERIMENT)
+        add_secret(context.api_token.get_secret_value())
         run_dir = args.runs_dir / (
             args.name or context.experiment_id or context.experiment_name or context.job_id
         )
@@ -105,13 +108,13 @@ def _run(args: argparse.Namespace) -> int:
             from pictrain.platform.supervisor import supervise
 
             worker = [sys.executable, "-m", "pictrain", *sys.argv[1:], "--worker"]
-            return supervise(worker, context, run_dir / "job.log")
+            return supervise(worker, context, run_dir)
         from pictrain.platform.picsellia import PicselliaBackend
 
+        config = load_model_config(args.config, args.task)
         backend = PicselliaBackend(context, config.task)
     except UserError as exc:
-        logging.getLogger("pictrain").error("FAILED: %s", exc)
-        return exc.exit_code
+        return report_failure(run_dir, str(exc), exc.exit_code)
     return Job(backend, run_dir, config).run()
 
 
@@ -195,8 +198,10 @@ def _setup_offline(args: argparse.Namespace) -> int:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+    from pictrain.redact import RedactingFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     )
+    logging.basicConfig(level=logging.INFO, handlers=[handler])

@@ -26,6 +26,8 @@ from pictrain.platform.base import (
     Backend,
     JobStatus,
 )
+from pictrain.redact import redact
+from pictrain.runstatus import report_failure, write_status
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
 from pictrain.train.models import check_model_name
 from pictrain.train.runner import TrainResult, saved_weights, train
@@ -42,15 +44,19 @@ class Job:
 
     def run(self) -> int:
         """Run to the end; return the process exit code. Never raises for a failed job."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_status(self.run_dir, JobStatus.RUNNING)
+        with _signals_raise():
+            return self._run()
+
+    def _run(self) -> int:
         try:
-            with _signals_raise():
-                self.backend.set_status(JobStatus.RUNNING)
-                self._pipeline()
-                self.backend.flush()
-                self.backend.set_status(JobStatus.DONE)
-                log.info("done: results in %s", self.run_dir)
-                return 0
+            self.backend.set_status(JobStatus.RUNNING)
+            self._pipeline()
+            self.backend.flush()
+            self.backend.set_status(JobStatus.DONE)
+            write_status(self.run_dir, JobStatus.DONE, exit_code=0)
+            log.info("done: results in %s", self.run_dir)
+            return 0
         except (UserError, PlatformError) as exc:
             return self._fail(str(exc), exc.exit_code)
         except JobInterrupted as exc:
@@ -171,7 +177,10 @@ class Job:
         self.backend.store_artifact(MANIFEST_ARTIFACT, manifest)
 
     def _fail(self, reason: str, exit_code: int) -> int:
-        log.error("FAILED: %s", reason)
+        """Say why (console line and status.json first: they must hold whatever happens next),
+        then upload the weights trained so far and tell the platform."""
+        report_failure(self.run_dir, reason, exit_code)
+        reason = redact(reason)
         try:
             kept = saved_weights(self._train_dir)
             for checkpoint in kept[:1]:
@@ -191,10 +200,23 @@ class Job:
 
 @contextmanager
 def _signals_raise() -> Iterator[None]:
-    """Turn SIGTERM (docker stop, platform abort) into an exception so the failure path runs."""
+    """Turn SIGTERM (docker stop, platform abort) into an exception so the failure path runs.
+
+    Only the first: the handler stays for the whole run, failure path included, so a repeated
+    SIGTERM can neither interrupt the upload of the weights nor kill the job before it reports.
+    A second Ctrl-C (SIGINT) is someone at a terminal who wants out now: it forces the way out.
+    """
+    stopping: list[str] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise JobInterrupted(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stopping and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if stopping:
+            log.warning("%s again: still storing what was trained before stopping", name)
+            return
+        stopping.append(name)
+        raise JobInterrupted(name)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -12,7 +12,6 @@ import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +108,7 @@ class LocalBackend:
             self._append("evaluations.jsonl", asdict(evaluation))
 
     def set_status(self, status: JobStatus, reason: str | None = None) -> None:
-        record = {"status": status.value, "reason": reason, "at": datetime.now(UTC).isoformat()}
-        self._write_json(self.run_dir / "status.json", record)
+        """Nothing more to do: the job writes the run folder's status.json for every backend."""
 
     def flush(self) -> None:
         """Nothing is buffered: every write above is on disk when it returns."""

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from picsellia import exceptions as px
-from picsellia.types.enums import InferenceType, LogType
-from picsellia.types.enums import JobStatus as ExperimentStatus
+from picsellia.types.enums import ExperimentStatus, InferenceType, LogType
+from picsellia.types.enums import JobStatus as LegacyJobStatus
 
 from pictrain.data.splits import canonical_split
 from pictrain.errors import PlatformError, UserError
@@ -41,10 +41,17 @@ DATASET_TYPE = {
     "segment": InferenceType.SEGMENTATION,
     "classify": InferenceType.CLASSIFICATION,
 }
-STATUS = {
+# The experiment's own status, as Picsellia's base image sets it (`experiment.update`), and the
+# older per-experiment job status (`update_job_status`), a different field kept as an extra.
+EXPERIMENT_STATUS = {
     JobStatus.RUNNING: ExperimentStatus.RUNNING,
     JobStatus.DONE: ExperimentStatus.SUCCESS,
     JobStatus.FAILED: ExperimentStatus.FAILED,
+}
+LEGACY_JOB_STATUS = {
+    JobStatus.RUNNING: LegacyJobStatus.RUNNING,
+    JobStatus.DONE: LegacyJobStatus.SUCCESS,
+    JobStatus.FAILED: LegacyJobStatus.FAILED,
 }
 
 
@@ -200,15 +207,28 @@ class PicselliaBackend:
             )
 
     def set_status(self, status: JobStatus, reason: str | None = None) -> None:
+        """Status calls are no data: one that fails is logged, and never fails the run."""
         if reason:
-            self._log(FAILURE_REASON_LOG, reason, LogType.VALUE)
+            self._sender.submit(
+                "log the failure reason",
+                partial(self.experiment.log, FAILURE_REASON_LOG, reason, LogType.VALUE),
+                data=False,
+            )
+        experiment_status = EXPERIMENT_STATUS[status]
         self._sender.submit(
-            f"set the experiment status to {status.value}",
-            partial(self.experiment.update_job_status, STATUS[status]),
+            f"set the experiment status to {experiment_status.value}",
+            partial(self.experiment.update, status=experiment_status),
+            data=False,
+        )
+        self._sender.submit(
+            f"set the experiment's job status to {LEGACY_JOB_STATUS[status].value}",
+            partial(self.experiment.update_job_status, LEGACY_JOB_STATUS[status]),
+            data=False,
         )
 
     def flush(self) -> None:
-        """Wait for every queued call; a call that never went through fails the job."""
+        """Wait for every queued call; data that never arrived (curves, artifacts,
+        evaluations) fails the job; a lost status call does not."""
         self._sender.drain()
         if self._sender.failures:
             failed = ", ".join(self._sender.failures)

@@ -17,12 +17,13 @@ log = logging.getLogger(__name__)
 class _Task:
     what: str
     fn: Callable[[], object]
+    data: bool
 
 
 class BackgroundSender:
     """One worker thread, so calls reach the platform in the order they were made (curves are
-    appended point by point). A call that still fails after retries is logged and counted; it
-    never stops training."""
+    appended point by point). A call that still fails after retries is logged and never stops
+    training; `failures` lists the ones that carried data (a status call is no data)."""
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
@@ -31,8 +32,8 @@ class BackgroundSender:
         self._thread = threading.Thread(target=self._work, name="platform-sender", daemon=True)
         self._thread.start()
 
-    def submit(self, what: str, fn: Callable[[], object]) -> None:
-        self._queue.put(_Task(what, fn))
+    def submit(self, what: str, fn: Callable[[], object], *, data: bool = True) -> None:
+        self._queue.put(_Task(what, fn, data))
 
     def drain(self) -> None:
         """Block until everything submitted so far has been sent (or has failed)."""
@@ -50,8 +51,11 @@ class BackgroundSender:
             try:
                 self._policy.call(task.what, task.fn)
             except Exception as exc:
-                log.error("could not %s: %s", task.what, exc)
-                self.failures.append(task.what)
+                if task.data:
+                    log.error("could not %s: %s", task.what, exc)
+                    self.failures.append(task.what)
+                else:
+                    log.warning("could not %s: %s", task.what, exc)
             finally:
                 self._queue.task_done()
         self._queue.task_done()
