@@ -145,32 +145,51 @@ def assert_published(emu: Emulator, ids: SeededIds, finished: Finished) -> None:
     assert experiment.status_history[0] == "RUNNING"
     assert experiment.status == "SUCCESS"  # the experiment's own status, not the v1 job status
     assert "failure reason" not in logs
+    assert (
+        state.artifact_bytes(ids.experiment_id, "job-log")
+        == (finished.run_dir / "job.log").read_bytes()
+    )
     job = state.jobs[ids.job_id]
     assert job.status == "SUCCEEDED"
-    assert_job_logs(job.lines, finished)
-    assert job.logging_object_name is not None
-    assert state.storage.get(job.logging_object_name) == (finished.run_dir / "job.log").read_bytes()
+    assert_job_logs(emu, job, finished, exit_code=0)
     assert not state.unknown_routes
 
 
-def assert_job_logs(batches: list[str], finished: Finished) -> None:
-    """Received, readable, and collapsed: no progress bar redrawn line after line."""
-    lines = [line for batch in batches for line in batch.split("\n") if line.strip()]
+def assert_job_logs(emu: Emulator, job: Any, finished: Finished, exit_code: int) -> None:
+    """Shaped as Picsellia's log monitor sends them, readable, collapsed (no progress bar
+    redrawn line after line), and whole: what the view holds, line for line, is the stored
+    logging file, however many posts were retried."""
+    numbers = sorted(job.view)
+    assert numbers == list(range(len(numbers))), numbers[:20]  # no gap, no line twice
+    assert job.lines[0] == "--#--Training\n" and set(job.parts.values()) == {"--#--Training"}
+    assert all(line.endswith("\n") and line.count("\n") == 1 for line in job.lines)
+    assert job.exit_code == exit_code
+    stored = json.loads(emu.state.storage.get(job.logging_object_name))
+    assert set(stored) == {"--#--Training", "exit_code"}
+    assert stored["exit_code"]["exit_code"] == exit_code and stored["exit_code"]["datetime"]
+    assert stored["--#--Training"]["logs"] == {str(n): line for n, line in job.view.items()}
+    lines = [line.rstrip("\n") for line in job.lines]
     assert any("Starting training" in line for line in lines), lines[-20:]
-    assert any("job finished with exit code 0" in line for line in lines)
+    assert lines[-1].startswith(f"job finished with exit code {exit_code}")
     assert not any("\r" in line or "\x1b[" in line for line in lines)
     line, count = Counter(lines).most_common(1)[0]
     assert count < 10, f"{line!r} sent {count} times"
     assert len(lines) < 600, f"{len(lines)} log lines for a 1-epoch run"
+    text = (finished.run_dir / "job.log").read_text().splitlines()
+    assert set(lines[1:]) <= set(text)  # the plain-text log has every line of the view
 
 
-def assert_no_token(emu: Emulator, finished: Finished) -> None:
-    """The token reaches neither the run folder, nor the logs, nor the platform's log view."""
-    token = emu.token.encode()
-    leaks = [p for p in finished.run_dir.rglob("*") if p.is_file() and token in p.read_bytes()]
+def assert_no_token(emu: Emulator, finished: Finished, token: str | None = None) -> None:
+    """The token (the job's, by default the emulator's) and presigned URLs reach neither the
+    run folder, nor the logs, nor the platform's log view."""
+    token = token or emu.token
+    files = [p for p in finished.run_dir.rglob("*") if p.is_file()]
+    leaks = [p for p in files if token.encode() in p.read_bytes()]
+    # (four bytes may occur in weights by chance: text files only for the URL signature)
+    leaks += [p for p in files if p.suffix in (".log", ".json", "") and b"sig=" in p.read_bytes()]
     assert not leaks, leaks
-    assert emu.token not in finished.output
-    assert not any(emu.token in batch for job in emu.state.jobs.values() for batch in job.lines)
+    assert token not in finished.output and "sig=" not in finished.output
+    assert not any(token in line for job in emu.state.jobs.values() for line in job.lines)
 
 
 def assert_failed(
@@ -187,8 +206,8 @@ def assert_failed(
         assert re.search(reason, str(experiment.logs["failure reason"].data))
     job = emu.state.jobs[ids.job_id]
     assert job.status == "FAILED"
-    last_line = [line for batch in job.lines for line in batch.split("\n") if line.strip()][-1]
-    assert re.search(reason, last_line), last_line  # why, in the log's last line
+    assert re.search(reason, job.lines[-1]), job.lines[-1]  # why, in the log's last line
+    assert job.exit_code == finished.code
     assert job.logging_object_name is not None
 
 
@@ -256,6 +275,8 @@ def inject_faults(emu: Emulator) -> list[Any]:
         emu.faults.add(method, re.compile(pattern), **kinds[1 + i % 3])
         for i, (method, pattern) in enumerate(STEP_ROUTES)
     ]
+    # Landed, but the reply is lost: a blind retry of the job's logging would duplicate lines.
+    rules.append(emu.faults.add("POST", re.compile(r"/logging$"), lose_reply=True, times=2))
     return rules
 
 
@@ -316,6 +337,26 @@ def test_bad_token_fails_in_one_line(
     assert "not-the-token" not in finished.output
     # Unreachable with that token: the platform state is untouched.
     assert emulator.state.experiments[ids.experiment_id].status == "WAITING"
+
+
+def test_a_token_revoked_mid_run_ends_as_refused(
+    emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    """Not a platform outage (exit 3) with a list of every call that failed since."""
+    ids = seed(emulator, splits, parameters={**PARAMETERS, "epochs": 300})
+    env = job_env(emulator, ids, yolo_config_dir)
+    with background_job(tmp_path, env) as process:
+        wait_for(lambda: "train/box_loss" in emulator.state.experiments[ids.experiment_id].logs)
+        job_token, emulator.state.token = emulator.token, "the-new-token"
+        output, _ = process.communicate(timeout=JOB_TIMEOUT)
+    (tmp_path / "output.txt").write_text(output)
+    assert process.returncode == 2, output[-3000:]
+    refused = "the platform refused the API token (expired or revoked?)"
+    assert f"job finished with exit code 2: {refused}" in output, output[-3000:]
+    assert "failed after retries" not in output and "Traceback" not in output, output[-3000:]
+    run_dir = tmp_path / "runs" / str(ids.experiment_id)
+    assert json.loads((run_dir / "status.json").read_text())["reason"] == refused
+    assert_no_token(emulator, Finished(process.returncode, output, run_dir), job_token)
 
 
 def test_no_experiment_id_is_refused(

@@ -29,8 +29,10 @@ class FaultRule:
     """One rule. `path` is a glob (`/api/experiment/*/logs`) or a compiled regex (`re.search`).
 
     Effects combine: `latency` first, then `drop` (close the socket, no response) or `status`
-    (with `Retry-After` when `retry_after` is set). `times=None` fires forever; `probability`
-    fires on a seeded draw. `fired` counts how often it fired.
+    (with `Retry-After` when `retry_after` is set); `lose_reply` handles the request, then
+    closes the socket instead of answering (the call landed, the client cannot know: what makes
+    a blind retry of a non-idempotent call duplicate it). `times=None` fires forever;
+    `probability` fires on a seeded draw. `fired` counts how often it fired.
     """
 
     method: str
@@ -41,6 +43,7 @@ class FaultRule:
     drop: bool = False
     times: int | None = 1
     probability: float | None = None
+    lose_reply: bool = False
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -70,12 +73,15 @@ class Faults:
         drop: bool = False,
         times: int | None = 1,
         probability: float | None = None,
+        lose_reply: bool = False,
     ) -> FaultRule:
-        if status is None and not drop and latency <= 0:
-            raise ValueError("a fault needs a status, drop=True or a latency")
-        if status is not None and drop:
-            raise ValueError("a dropped connection cannot also send a status")
-        rule = FaultRule(method, path, status, retry_after, latency, drop, times, probability)
+        if status is None and not drop and latency <= 0 and not lose_reply:
+            raise ValueError("a fault needs a status, drop=True, lose_reply=True or a latency")
+        if sum((status is not None, drop, lose_reply)) > 1:
+            raise ValueError("one of status, drop and lose_reply")
+        rule = FaultRule(
+            method, path, status, retry_after, latency, drop, times, probability, lose_reply
+        )
         with self._lock:
             self._rules.append(rule)
         return rule

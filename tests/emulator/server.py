@@ -85,6 +85,10 @@ class Handler(BaseHTTPRequestHandler):
                 return
         request = Request(self.command, url.path, parse_qs(url.query), self.headers, body, state)
         reply = self._handle(request, record)
+        if rule is not None and rule.lose_reply:  # handled, but the client never hears of it
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         with state.lock:
             record.status = reply.status
         self._send(reply)

@@ -1,6 +1,7 @@
 """The local backend's run folder: what a rerun under the same name leaves in metrics.jsonl."""
 
 import json
+import math
 
 from pictrain.platform.local import LocalBackend
 
@@ -35,3 +36,12 @@ def test_resumed_curve_keeps_the_points_before_its_first_step(tmp_path):
         first.log_series("lr/pg0", step, float(step))
     LocalBackend(tmp_path / "data", run_dir).log_series("lr/pg0", 3, 30.0)
     assert [(r["step"], r["value"]) for r in _records(run_dir)] == [(1, 1.0), (2, 2.0), (3, 30.0)]
+
+
+def test_non_finite_values_are_not_written(tmp_path):
+    (tmp_path / "data").mkdir()
+    backend = LocalBackend(tmp_path / "data", tmp_path / "run")
+    backend.log_series("train/box_loss", 1, math.nan)
+    backend.log_series("train/box_loss", 2, 2.0)
+    backend.log_value("test/mAP50", math.inf)
+    assert _records(tmp_path / "run") == [{"name": "train/box_loss", "step": 2, "value": 2.0}]

@@ -9,6 +9,14 @@ class UserError(Exception):
     exit_code = 2
 
 
+class TokenRefused(UserError):
+    """The platform answered 401 mid-run: the token expired or was revoked. Nothing more will
+    get through, so the job stops trying and fails with this reason."""
+
+    def __init__(self) -> None:
+        super().__init__("the platform refused the API token (expired or revoked?)")
+
+
 class PlatformError(Exception):
     """The platform refused or kept failing after retries (bad token, missing experiment...)."""
 

@@ -193,6 +193,8 @@ class Job:
                 )
                 log.info("stored the checkpoint: a relaunch resumes from it")
             self.backend.set_status(JobStatus.FAILED, reason)
+        except UserError as exc:  # the token was refused: nothing more gets through
+            log.warning("could not report the failure to the platform: %s", exc)
         except Exception:
             log.exception("could not report the failure")
         return exit_code

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -22,10 +24,31 @@ PRETRAINED_ARTIFACT = "pretrained-weights"
 # config and checkpoint-*-latest; continuous training then starts from that version's files.
 # The best weights go under such a name too, or it would start from scratch.
 PUBLISHED_WEIGHTS_ARTIFACT = "checkpoint-weights-latest"
-# Logs: the experiment's parameters (read), the class order, why a run failed.
+# The job's console as plain text (the supervisor's job.log); the job view has it line by line.
+JOB_LOG_ARTIFACT = "job-log"
+# Logs: the experiment's parameters (read), the class order, why a run failed, the epochs whose
+# metric was NaN or infinite (not sent: see `is_sendable`).
 PARAMETERS_LOG = "parameters"
 LABELMAP_LOG = "labelmap"
 FAILURE_REASON_LOG = "failure reason"
+NON_FINITE_LOG = "non-finite metrics"
+
+
+log = logging.getLogger(__name__)
+
+
+def is_sendable(name: str, value: float, step: int | None, warned: set[str]) -> bool:
+    """False for NaN and infinities, which no backend sends (the SDK would send them as null,
+    as Picsellia's own engines avoid); one warning per metric name in `warned`."""
+    if math.isfinite(value):
+        return True
+    if name not in warned:
+        warned.add(name)
+        when = f" at epoch {step}" if step is not None else ""
+        log.warning(
+            "%s is %s%s: not sent (nor any later non-finite value of it)", name, value, when
+        )
+    return False
 
 
 class JobStatus(StrEnum):
@@ -105,12 +128,15 @@ class Backend(Protocol):
         ...
 
     def log_series(self, name: str, step: int, value: float) -> None:
-        """Append one point to a curve (one per epoch). The first point of a curve in a process
-        at step s leaves exactly s - 1 earlier points stored: a resumed run replaces what its
-        previous attempt logged after the checkpoint it resumes from."""
+        """Append one point to a curve (at most one per epoch). The first point of a curve in a
+        process at step s leaves the points of epochs 1..s-1 stored: a resumed run replaces what
+        its previous attempt logged after the checkpoint it resumes from. A non-finite value is
+        not sent: the curve skips that epoch (`is_sendable`)."""
         ...
 
-    def log_value(self, name: str, value: float) -> None: ...
+    def log_value(self, name: str, value: float) -> None:
+        """A final value; a non-finite one is not sent (`is_sendable`)."""
+        ...
 
     def log_table(self, name: str, table: dict[str, Any]) -> None: ...
 

@@ -26,6 +26,7 @@ from pictrain.platform.base import (
     DatasetSplit,
     Evaluation,
     JobStatus,
+    is_sendable,
 )
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
@@ -44,6 +45,7 @@ class LocalBackend:
             folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._curves: set[str] = set()
+        self._warned: set[str] = set()
 
     def parameters(self) -> dict[str, Any]:
         for name in PARAMETER_FILES:
@@ -79,11 +81,13 @@ class LocalBackend:
             self._curves.add(name)
             # A rerun under the same name (resumed or not) replaces the curve from its first step.
             self._drop_metrics(lambda r: _is_point_from(r, name, step))
-        self._append("metrics.jsonl", {"name": name, "step": step, "value": value})
+        if is_sendable(name, value, step, self._warned):
+            self._append("metrics.jsonl", {"name": name, "step": step, "value": value})
 
     def log_value(self, name: str, value: float) -> None:
         self._drop_metrics(lambda r: r["name"] == name and r["step"] is None)
-        self._append("metrics.jsonl", {"name": name, "step": None, "value": value})
+        if is_sendable(name, value, None, self._warned):
+            self._append("metrics.jsonl", {"name": name, "step": None, "value": value})
 
     def log_table(self, name: str, table: dict[str, Any]) -> None:
         self._write_json(self.run_dir / "tables" / f"{_slug(name)}.json", table)

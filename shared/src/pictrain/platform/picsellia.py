@@ -13,7 +13,7 @@ from picsellia.types.enums import ExperimentStatus, InferenceType, LogType
 from picsellia.types.enums import JobStatus as LegacyJobStatus
 
 from pictrain.data.splits import canonical_split
-from pictrain.errors import PlatformError, UserError
+from pictrain.errors import PlatformError, TokenRefused, UserError
 from pictrain.platform.assets import fetch_split
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
@@ -26,6 +26,7 @@ from pictrain.platform.base import (
     DatasetSplit,
     Evaluation,
     JobStatus,
+    is_sendable,
 )
 from pictrain.platform.connect import connect, find_experiment
 from pictrain.platform.curves import CurveWriter
@@ -64,6 +65,7 @@ class PicselliaBackend:
         self.experiment = find_experiment(connect(context, self._policy), context, self._call)
         self._sender = BackgroundSender(self._policy.patient())
         self._curves = CurveWriter(self.experiment)
+        self._warned: set[str] = set()  # metrics found non-finite
         self._assets: dict[str, tuple[str, dict[str, Any]]] = {}  # file stem -> asset id, labels
         self._checkpoint: Path | None = None  # the newest checkpoint handed over
 
@@ -156,7 +158,8 @@ class PicselliaBackend:
         self._sender.submit(f"log {name}", partial(self._curves.append, name, step, value))
 
     def log_value(self, name: str, value: float) -> None:
-        self._log(name, value, LogType.VALUE)
+        if is_sendable(name, value, None, self._warned):
+            self._log(name, value, LogType.VALUE)
 
     def log_table(self, name: str, table: dict[str, Any]) -> None:
         self._log(name, table, LogType.TABLE)
@@ -230,6 +233,8 @@ class PicselliaBackend:
         """Wait for every queued call; data that never arrived (curves, artifacts,
         evaluations) fails the job; a lost status call does not."""
         self._sender.drain()
+        if self._sender.refused:
+            raise TokenRefused()
         if self._sender.failures:
             failed = ", ".join(self._sender.failures)
             self._sender.failures.clear()
@@ -237,7 +242,9 @@ class PicselliaBackend:
 
     def close(self) -> None:
         self._sender.close(timeout=300)
-        if self._sender.failures:
+        if self._sender.refused:
+            log.error("%d platform calls dropped: %s", self._sender.dropped, TokenRefused())
+        elif self._sender.failures:
             log.error("unsent to the platform: %s", ", ".join(self._sender.failures))
 
     # --- internals ---------------------------------------------------------------------------
@@ -249,7 +256,7 @@ class PicselliaBackend:
         except (px.ResourceNotFoundError, px.NoBaseModelVersionError, px.NoDataError, UserError):
             raise
         except px.UnauthorizedError:
-            raise UserError("the platform refused the API token (expired or revoked?)") from None
+            raise TokenRefused() from None
         except Exception as exc:
             if is_transient(exc) or isinstance(exc, px.PicselliaError):
                 raise PlatformError(f"could not {what}: {exc}") from None

@@ -13,6 +13,7 @@ import requests
 from picsellia import exceptions as px
 
 from pictrain.envvars import RETRY_BASE_DELAY
+from pictrain.errors import TokenRefused
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,6 +46,16 @@ def is_transient(exc: BaseException) -> bool:
             return status == 429 or status >= 500
         if isinstance(seen, px.PicselliaError) and str(seen).startswith("[5"):
             return True
+    return False
+
+
+def is_refused(exc: BaseException) -> bool:
+    """401: the token is no longer accepted, however the SDK wrapped it."""
+    for seen in exception_chain(exc):
+        if isinstance(seen, px.UnauthorizedError):
+            return True
+        if isinstance(seen, requests.HTTPError) and seen.response is not None:
+            return seen.response.status_code == 401
     return False
 
 
@@ -124,6 +135,30 @@ class RetryPolicy:
         backoff = self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
         asked = retry_after(exc)
         return backoff if asked is None else min(self.max_delay, max(backoff, asked))
+
+
+class BestEffort:
+    """Retried calls whose failure costs only what the UI shows (job logs, run status): logged,
+    never raised. After a refused token nothing is tried again, and that is said once."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.refused = False
+
+    def __call__(
+        self, what: str, fn: Callable[..., T], *args: object, **kwargs: object
+    ) -> T | None:
+        if self.refused:
+            return None
+        try:
+            return self.policy.call(what, fn, *args, **kwargs)
+        except Exception as exc:
+            if is_refused(exc):
+                self.refused = True
+                log.warning("could not %s: %s; no more platform calls", what, TokenRefused())
+            else:
+                log.warning("could not %s: %s", what, _short(exc))
+            return None
 
 
 def _short(exc: BaseException) -> str:

@@ -2,9 +2,9 @@
 
 Being outside the job, the parent reports even a death the job cannot report itself (out of
 memory, segfault, SIGKILL): it marks the job run RUNNING, streams the child's output to the
-console, a log file and the job's live logs (progress bars collapsed), stores the log file,
-and marks the run SUCCEEDED or FAILED from the exit code, which it passes on. Why the job
-failed comes from the run folder's status.json, never from its console.
+console, a log file and the job's live logs (progress bars collapsed), stores the log, and
+marks the run SUCCEEDED or FAILED from the exit code, which it passes on. Why the job failed
+comes from the run folder's status.json, never from its console.
 """
 
 from __future__ import annotations
@@ -21,30 +21,30 @@ from typing import Any
 from picsellia.types.enums import JobRunStatus, LogType
 
 from pictrain.errors import PlatformError, UserError
-from pictrain.platform.base import FAILURE_REASON_LOG, JobStatus
+from pictrain.platform.base import FAILURE_REASON_LOG, JOB_LOG_ARTIFACT, JobStatus
 from pictrain.platform.connect import connect, find_experiment
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.joblog import JobLogForwarder
-from pictrain.platform.logstream import ProgressCollapser
+from pictrain.platform.logstream import LogLine, ProgressCollapser
 from pictrain.platform.picsellia import EXPERIMENT_STATUS
-from pictrain.platform.retry import RetryPolicy
+from pictrain.platform.retry import BestEffort, RetryPolicy
 from pictrain.redact import redact
 from pictrain.runstatus import FAILURE_MARK, STATUS_FILE, read_status, write_status
 
 log = logging.getLogger(__name__)
 
 JOB_LOG_FILE = "job.log"
+JOB_LOG_JSON = "job-log.json"  # the job view's lines, as the logging file Picsellia stores
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def supervise(child_argv: list[str], context: PicselliaContext, run_dir: Path) -> int:
     policy = RetryPolicy()
-    job, experiment = _connect(context, policy)
+    call = BestEffort(policy)
+    job, experiment = _connect(context, policy, call)
     if job is not None:
-        _try(
-            policy, "mark the job run RUNNING", job.update_job_run_with_status, JobRunStatus.RUNNING
-        )
-    forwarder = JobLogForwarder(job, policy) if job is not None else None
+        call("mark the job run RUNNING", job.update_job_run_with_status, JobRunStatus.RUNNING)
+    forwarder = JobLogForwarder(job, call) if job is not None else None
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / STATUS_FILE).unlink(missing_ok=True)  # an earlier attempt's, on a rerun
     log_file = run_dir / JOB_LOG_FILE
@@ -53,17 +53,18 @@ def supervise(child_argv: list[str], context: PicselliaContext, run_dir: Path) -
     raw_console = sys.stdout.isatty()
     with log_file.open("w") as sink:
 
-        def emit(lines: list[str]) -> None:
+        def emit(lines: list[LogLine]) -> None:
             # The token and presigned URLs never reach a file or the platform, whatever the
             # job printed.
-            text = "".join(f"{redact(line)}\n" for line in lines)
+            lines = [LogLine(redact(line.text), line.partial) for line in lines]
+            text = "".join(f"{line.text}\n" for line in lines)
             sink.write(text)
             sink.flush()
             if not raw_console:
                 sys.stdout.write(text)
                 sys.stdout.flush()
             if forwarder is not None:
-                forwarder.add(text.splitlines())
+                forwarder.add(lines)
 
         returned = _run_child(child_argv, emit, raw_console)
         code = 128 - returned if returned < 0 else returned  # a signal, as a shell reports it
@@ -72,22 +73,23 @@ def supervise(child_argv: list[str], context: PicselliaContext, run_dir: Path) -
             reason = _death_reason(returned)
             code = code or 1
             status = write_status(run_dir, JobStatus.FAILED, reason, code)
-            emit([f"{FAILURE_MARK}{reason}"])
-            _report_death(experiment, policy.patient(), reason)
+            emit([LogLine(f"{FAILURE_MARK}{reason}")])
+            if experiment is not None:
+                call("log the failure", experiment.log, FAILURE_REASON_LOG, reason, LogType.VALUE)
         why = f": {status.reason}" if code and status.reason else ""
-        emit([f"job finished with exit code {code}{why}"])
+        emit([LogLine(f"job finished with exit code {code}{why}")])
+    # What is left must land: more patience than the live calls had.
+    call.policy = policy.patient()
     if forwarder is not None:
-        forwarder.close()
-    patient = policy.patient()
+        forwarder.close(code, run_dir / JOB_LOG_JSON)
     if job is not None:
-        _try(patient, "store the log file", job.store_logging_file, str(log_file))
         run_status = JobRunStatus.SUCCEEDED if code == 0 else JobRunStatus.FAILED
-        _try(patient, f"mark the job run {run_status}", job.update_job_run_with_status, run_status)
+        call(f"mark the job run {run_status.value}", job.update_job_run_with_status, run_status)
     if experiment is not None:
+        call("store the job log", experiment.store, JOB_LOG_ARTIFACT, str(log_file))
         # Again, as Picsellia's own images end: a status call the job lost still lands.
         final = EXPERIMENT_STATUS[JobStatus.DONE if code == 0 else JobStatus.FAILED]
-        what = f"set the experiment status to {final.value}"
-        _try(patient, what, experiment.update, status=final)
+        call(f"set the experiment status to {final.value}", experiment.update, status=final)
     return code
 
 
@@ -99,7 +101,7 @@ def _death_reason(returned: int) -> str:
     return f"the job ended with exit code {returned} without saying why (see the log above)"
 
 
-def _run_child(argv: list[str], emit: Callable[[list[str]], None], raw_console: bool) -> int:
+def _run_child(argv: list[str], emit: Callable[[list[LogLine]], None], raw_console: bool) -> int:
     """The worker in a session of its own: a signal sent to this process group (tini -g, a
     Ctrl-C) reaches the worker only through `forward`, once."""
     child = subprocess.Popen(
@@ -161,7 +163,7 @@ class _RawConsole:
             sys.stdout.flush()
 
 
-def _connect(context: PicselliaContext, policy: RetryPolicy) -> tuple[Any, Any]:
+def _connect(context: PicselliaContext, policy: RetryPolicy, call: BestEffort) -> tuple[Any, Any]:
     """The job and the experiment (found as the job finds it), each None when out of reach:
     the job still runs, only what the UI shows goes without it. The child reports a bad token
     or experiment itself."""
@@ -170,30 +172,10 @@ def _connect(context: PicselliaContext, policy: RetryPolicy) -> tuple[Any, Any]:
     except (UserError, PlatformError) as exc:
         log.warning("job logs will not reach the platform: %s", exc)
         return None, None
-    job = None
-    if context.job_id:
-        job = _try(policy, "find the job", client.get_job_by_id, context.job_id)
+    job = call("find the job", client.get_job_by_id, context.job_id) if context.job_id else None
     try:
         experiment = find_experiment(client, context, policy.call)
     except Exception as exc:  # the worker fails the job with the reason
-        log.warning("could not find the experiment: %s", _first_line(exc))
+        log.warning("could not find the experiment: %s", (str(exc).splitlines() or [exc])[0])
         experiment = None
     return job, experiment
-
-
-def _report_death(experiment: Any, policy: RetryPolicy, reason: str) -> None:
-    if experiment is None:
-        return
-    _try(policy, "log the failure", experiment.log, FAILURE_REASON_LOG, reason, LogType.VALUE)
-
-
-def _try(policy: RetryPolicy, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return policy.call(what, fn, *args, **kwargs)
-    except Exception as exc:
-        log.warning("could not %s: %s", what, _first_line(exc))
-        return None
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
