@@ -454,6 +454,47 @@ def test_sigterm_fails_the_job_and_keeps_the_weights(
     assert stored in [p.read_bytes() for p in kept if p.is_file()]
 
 
+def test_a_killed_worker_fails_the_experiment_found_by_name(
+    emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    """project_token + experiment_name, as Picsellia's images read them; the worker dies
+    without a word (SIGKILL: out of memory), the supervisor finds the experiment the same way
+    and reports the death on it and on the job."""
+    ids = seed(emulator, splits, parameters={**PARAMETERS, "epochs": 300})
+    name = emulator.state.experiments[ids.experiment_id].name
+    env = job_env(
+        emulator,
+        ids,
+        yolo_config_dir,
+        experiment_id=None,
+        experiment_name=name,
+        project_token=str(ids.project_id),
+    )
+    with background_job(tmp_path, env) as process:
+        wait_for(lambda: "train/box_loss" in emulator.state.experiments[ids.experiment_id].logs)
+        (worker,) = child_pids(process.pid)
+        os.kill(worker, signal.SIGKILL)
+        output, _ = process.communicate(timeout=JOB_TIMEOUT)
+    finished = Finished(process.returncode, output, tmp_path / "runs" / name)
+    assert finished.code == 128 + signal.SIGKILL
+    assert_failed(emulator, ids, finished, "killed by SIGKILL")
+    status = json.loads((finished.run_dir / "status.json").read_text())
+    assert status["exit_code"] == finished.code and "killed by SIGKILL" in status["reason"]
+
+
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent` (Linux /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == parent:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
 @contextmanager
 def background_job(cwd: Path, env: Mapping[str, str]) -> Iterator[subprocess.Popen[str]]:
     """The job in the background; killed at exit if still running (a failed test)."""
