@@ -28,7 +28,8 @@ def request_matches(
 class FaultRule:
     """One rule. `path` is a glob (`/api/experiment/*/logs`) or a compiled regex (`re.search`).
 
-    Effects combine: `latency` first, then `drop` (close the socket, no response) or `status`
+    Effects combine: `latency` first (plus the request body's size over `bytes_per_second`: a
+    slow link for uploads), then `drop` (close the socket, no response) or `status`
     (with `Retry-After` when `retry_after` is set); `lose_reply` handles the request, then
     closes the socket instead of answering (the call landed, the client cannot know: what makes
     a blind retry of a non-idempotent call duplicate it). `times=None` fires forever;
@@ -44,6 +45,7 @@ class FaultRule:
     times: int | None = 1
     probability: float | None = None
     lose_reply: bool = False
+    bytes_per_second: float | None = None
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -74,13 +76,23 @@ class Faults:
         times: int | None = 1,
         probability: float | None = None,
         lose_reply: bool = False,
+        bytes_per_second: float | None = None,
     ) -> FaultRule:
-        if status is None and not drop and latency <= 0 and not lose_reply:
-            raise ValueError("a fault needs a status, drop=True, lose_reply=True or a latency")
+        if status is None and not drop and latency <= 0 and not lose_reply and not bytes_per_second:
+            raise ValueError("a fault needs a status, drop, lose_reply, a latency or a bandwidth")
         if sum((status is not None, drop, lose_reply)) > 1:
             raise ValueError("one of status, drop and lose_reply")
         rule = FaultRule(
-            method, path, status, retry_after, latency, drop, times, probability, lose_reply
+            method,
+            path,
+            status,
+            retry_after,
+            latency,
+            drop,
+            times,
+            probability,
+            lose_reply,
+            bytes_per_second,
         )
         with self._lock:
             self._rules.append(rule)

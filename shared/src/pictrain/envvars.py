@@ -60,6 +60,11 @@ MODEL_CONFIG = EnvVar(
 CHECKPOINT_MINUTES = EnvVar(
     ("PICTRAIN_CHECKPOINT_MINUTES",), "minutes between two stored checkpoints (default 10)"
 )
+STOP_TIMEOUT = EnvVar(
+    ("PICTRAIN_STOP_TIMEOUT",),
+    "seconds the platform leaves between SIGTERM and SIGKILL (default 30); a checkpoint upload "
+    "that would not fit is skipped when a recent one is stored",
+)
 GIT_SHA = EnvVar(("PICTRAIN_GIT_SHA",), "the source revision, baked into images")
 RETRY_BASE_DELAY = EnvVar(
     ("PICTRAIN_RETRY_BASE_DELAY",), "first retry backoff in seconds (default 1; tests shorten it)"

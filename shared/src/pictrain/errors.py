@@ -24,9 +24,14 @@ class PlatformError(Exception):
 
 
 class JobInterrupted(BaseException):
-    """SIGTERM/SIGINT reached the job: a BaseException, so no `except Exception` can eat it."""
+    """SIGTERM/SIGINT reached the job: a BaseException, so no `except Exception` can eat it.
+    `at` is when (time.monotonic()): what the job stores before its SIGKILL counts from there."""
 
     exit_code = 143
+
+    def __init__(self, signal_name: str, at: float) -> None:
+        super().__init__(signal_name)
+        self.at = at
 
 
 INTERNAL_ERROR_EXIT_CODE = 1

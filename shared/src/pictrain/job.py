@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from types import FrameType
 from pictrain import artifacts
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
+from pictrain.envvars import STOP_TIMEOUT
 from pictrain.errors import INTERNAL_ERROR_EXIT_CODE, JobInterrupted, PlatformError, UserError
 from pictrain.evaluate.run import evaluate_test_split
 from pictrain.params import Parameters, parse_parameters
@@ -28,11 +30,18 @@ from pictrain.platform.base import (
 )
 from pictrain.redact import redact
 from pictrain.runstatus import report_failure, write_status
-from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
+from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot, weights_only
 from pictrain.train.models import check_model_name
 from pictrain.train.runner import TrainResult, saved_weights, train
 
 log = logging.getLogger(__name__)
+
+# Seconds between SIGTERM and SIGKILL when PICTRAIN_STOP_TIMEOUT does not say (Kubernetes'
+# default grace period; `docker stop` gives 10, SageMaker 120): docs/stopping.md.
+DEFAULT_STOP_TIMEOUT_S = 30.0
+# Kept for what follows the uploads: the failure's status calls, the supervisor's log file,
+# exit code and final statuses.
+STOP_RESERVE_S = 10.0
 
 
 @dataclass
@@ -60,7 +69,7 @@ class Job:
         except (UserError, PlatformError) as exc:
             return self._fail(str(exc), exc.exit_code)
         except JobInterrupted as exc:
-            return self._fail(f"stopped by {exc}", exc.exit_code)
+            return self._fail(f"stopped by {exc}", exc.exit_code, stop_deadline(exc.at))
         except Exception as exc:
             log.exception("internal error")
             return self._fail(
@@ -176,28 +185,38 @@ class Job:
         manifest = artifacts.write_manifest(out / f"{MANIFEST_ARTIFACT}.json", inputs)
         self.backend.store_artifact(MANIFEST_ARTIFACT, manifest)
 
-    def _fail(self, reason: str, exit_code: int) -> int:
+    def _fail(self, reason: str, exit_code: int, deadline: float | None = None) -> int:
         """Say why (console line and status.json first: they must hold whatever happens next),
-        then upload the weights trained so far and tell the platform."""
+        then upload the weights trained so far and tell the platform. A stopped job has until
+        `deadline` (time.monotonic()) before its SIGKILL."""
         report_failure(self.run_dir, reason, exit_code)
         reason = redact(reason)
         try:
             kept = saved_weights(self._train_dir)
-            for checkpoint in kept[:1]:
-                self.backend.store_artifact(BEST_MODEL_ARTIFACT, checkpoint)
-                log.info("uploaded the weights trained so far (%s)", checkpoint.name)
+            for weights in kept[:1]:
+                slim = weights_only(
+                    weights, self.run_dir / "checkpoints" / f"{weights.stem}-weights.pt"
+                )
+                self.backend.store_artifact(BEST_MODEL_ARTIFACT, slim)
+                log.info("storing the weights trained so far (%s)", weights.name)
             last = self._train_dir / "weights" / "last.pt"
             if self._training and last in kept:
-                self.backend.store_checkpoint(
-                    snapshot(last, self.run_dir / "checkpoints", last.name)
-                )
-                log.info("stored the checkpoint: a relaunch resumes from it")
+                copy = snapshot(last, self.run_dir / "checkpoints", last.name)
+                self.backend.store_checkpoint(copy, deadline)
             self.backend.set_status(JobStatus.FAILED, reason)
         except UserError as exc:  # the token was refused: nothing more gets through
             log.warning("could not report the failure to the platform: %s", exc)
         except Exception:
             log.exception("could not report the failure")
         return exit_code
+
+
+def stop_deadline(signalled_at: float) -> float:
+    """When uploads must be done after a stop signal: the platform's stop timeout
+    (PICTRAIN_STOP_TIMEOUT), less what the status calls and the supervisor's last calls need."""
+    value = STOP_TIMEOUT.read()
+    timeout = float(value) if value else DEFAULT_STOP_TIMEOUT_S
+    return signalled_at + timeout - STOP_RESERVE_S
 
 
 @contextmanager
@@ -218,7 +237,7 @@ def _signals_raise() -> Iterator[None]:
             log.warning("%s again: still storing what was trained before stopping", name)
             return
         stopping.append(name)
-        raise JobInterrupted(name)
+        raise JobInterrupted(name, time.monotonic())
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

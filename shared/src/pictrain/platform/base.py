@@ -146,9 +146,11 @@ class Backend(Protocol):
 
     def store_artifact(self, name: str, path: Path) -> None: ...
 
-    def store_checkpoint(self, path: Path) -> None:
+    def store_checkpoint(self, path: Path, deadline: float | None = None) -> None:
         """Store `path` as the checkpoint, taking the file (removed once stored). Writes stay in
-        order with the curves; a newer checkpoint may replace one not yet sent."""
+        order with the curves; a newer checkpoint may replace one not yet sent. With a
+        `deadline` (time.monotonic(): the job is stopping), a backend may keep the recent
+        checkpoint it stored rather than start an upload that would not finish in time."""
         ...
 
     def discard_checkpoint(self) -> None:

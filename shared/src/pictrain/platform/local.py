@@ -101,7 +101,8 @@ class LocalBackend:
     def store_artifact(self, name: str, path: Path) -> None:
         shutil.copyfile(path, self._artifacts / f"{name}{path.suffix}")
 
-    def store_checkpoint(self, path: Path) -> None:
+    def store_checkpoint(self, path: Path, deadline: float | None = None) -> None:
+        """A file move: always in time."""
         path.replace(self._checkpoint_file)
 
     def discard_checkpoint(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,13 @@ from pictrain.platform.env import PicselliaContext
 from pictrain.platform.evaluations import EVALUATIONS_PER_CALL, evaluation_format, shapes_of
 from pictrain.platform.retry import RetryPolicy, is_transient
 from pictrain.platform.sender import BackgroundSender
+from pictrain.platform.uploads import UploadMeter
 
 log = logging.getLogger(__name__)
 WEIGHT_SUFFIXES = (".pt", ".pth")
+# On a stop, a checkpoint stored this recently is kept rather than replaced by an upload that
+# would not finish before the SIGKILL: a relaunch loses at most this much training.
+FRESH_CHECKPOINT_MINUTES = 30
 DATASET_TYPE = {
     "detect": InferenceType.OBJECT_DETECTION,
     "segment": InferenceType.SEGMENTATION,
@@ -68,6 +73,8 @@ class PicselliaBackend:
         self._warned: set[str] = set()  # metrics found non-finite
         self._assets: dict[str, tuple[str, dict[str, Any]]] = {}  # file stem -> asset id, labels
         self._checkpoint: Path | None = None  # the newest checkpoint handed over
+        self._checkpoint_stored_at: float | None = None  # time.monotonic() of the last one
+        self._meter = UploadMeter()
 
     # --- reading -------------------------------------------------------------------------
 
@@ -171,14 +178,19 @@ class PicselliaBackend:
         self._log(LABELMAP_LOG, labelmap, LogType.LABELMAP)
 
     def store_artifact(self, name: str, path: Path) -> None:
-        self._sender.submit(
-            f"store artifact {name}", partial(self.experiment.store, name, str(path))
-        )
+        self._meter.queued(path.stat().st_size)
+        self._sender.submit(f"store artifact {name}", partial(self._store, name, path))
         if name == BEST_MODEL_ARTIFACT:
             self.store_artifact(PUBLISHED_WEIGHTS_ARTIFACT, path)
 
-    def store_checkpoint(self, path: Path) -> None:
+    def store_checkpoint(self, path: Path, deadline: float | None = None) -> None:
+        size = path.stat().st_size
+        if deadline is not None and self._keeps_stored_checkpoint(size, deadline):
+            self._checkpoint = None  # nor a periodic one still queued: it would not fit either
+            path.unlink(missing_ok=True)
+            return
         self._checkpoint = path
+        self._meter.queued(size)
         self._sender.submit(f"store {CHECKPOINT_ARTIFACT}", partial(self._store_checkpoint, path))
 
     def discard_checkpoint(self) -> None:
@@ -265,11 +277,37 @@ class PicselliaBackend:
     def _log(self, name: str, data: Any, kind: LogType) -> None:
         self._sender.submit(f"log {name}", partial(self.experiment.log, name, data, kind))
 
+    def _store(self, name: str, path: Path) -> None:
+        self._meter.upload(path, partial(self.experiment.store, name, str(path)))
+
     def _store_checkpoint(self, path: Path) -> None:
         """Upload unless a newer checkpoint was handed over since; the file is ours to remove."""
         if path == self._checkpoint:
-            self.experiment.store(CHECKPOINT_ARTIFACT, str(path))
+            self._store(CHECKPOINT_ARTIFACT, path)
+            self._checkpoint_stored_at = time.monotonic()
+        else:
+            self._meter.dropped(path.stat().st_size)
         path.unlink(missing_ok=True)
+
+    def _keeps_stored_checkpoint(self, size: int, deadline: float) -> bool:
+        """Stopping: a checkpoint this run stored less than FRESH_CHECKPOINT_MINUTES ago is
+        worth more than an upload the SIGKILL would cut short (and the status calls after it)."""
+        if self._checkpoint_stored_at is None:
+            return False
+        now = time.monotonic()
+        age_minutes = (now - self._checkpoint_stored_at) / 60
+        seconds = self._meter.seconds_for(size)
+        if age_minutes >= FRESH_CHECKPOINT_MINUTES or seconds is None or now + seconds <= deadline:
+            return False
+        log.info(
+            "not storing the last checkpoint: its upload would take ~%.0f s (%.0f MB, after what"
+            " is queued) and %.0f s are left before the stop; the one stored %.1f min ago stays",
+            seconds,
+            size / 1e6,
+            max(0.0, deadline - now),
+            age_minutes,
+        )
+        return True
 
     def _delete_checkpoint(self) -> None:
         with contextlib.suppress(px.ResourceNotFoundError):
