@@ -4,11 +4,11 @@
 #
 #   scripts/docker-run-env.sh .env <experiment_id> -- docker run --rm --gpus all --ipc host IMAGE
 #
-# .env as users keep it (KEY=VALUE lines, '#' comments, optional quotes; it is read, never sourced):
-#   API_TOKEN (or PICSELLIA_TOKEN)            -> api_token
-#   ORGANIZATION_ID / ORGANIZATION_NAME       -> organization_id / organization_name
-#   HOST (or PICSELLIA_HOST)                  -> host (default https://app.picsellia.com)
-#   JOB_ID                                    -> job_id (optional)
+# .env as users keep it (KEY=VALUE lines, '#' comments, optional quotes; it is read, never
+# sourced). Each platform variable is read from the .env keys scripts/platform-env.sh lists for it
+# (generated from the package's one list, pictrain.envvars), e.g. API_TOKEN or PICSELLIA_TOKEN
+# -> api_token, ORGANIZATION_ID -> organization_id, PICSELLIA_HOST -> host, JOB_ID -> job_id;
+# EXPERIMENT_ID is the argument.
 # The values go to `docker run` through this process's environment (`-e name` with no value), so
 # the token is not on any command line (`ps`), not logged and not written to disk.
 set -euo pipefail
@@ -32,34 +32,27 @@ while IFS= read -r line || [[ -n "$line" ]]; do
     dotenv["$key"]="$value"
 done <"$env_file"
 
-first() {  # the first non-empty value among these keys, or nothing
-    local k
-    for k in "$@"; do
-        if [[ -n "${dotenv[$k]:-}" ]]; then printf '%s' "${dotenv[$k]}"; return 0; fi
+# shellcheck source=platform-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/platform-env.sh"
+dotenv[experiment_id]="$experiment_id"   # the argument wins over any .env key
+flags=()
+for entry in "${PLATFORM_ENV[@]}"; do
+    read -r -a keys <<<"$entry"
+    name="${keys[0]}"
+    value=
+    if [[ "$name" == experiment_id ]]; then keys=(experiment_id); fi
+    for key in "${keys[@]}"; do
+        if [[ -n "${dotenv[$key]:-}" ]]; then value="${dotenv[$key]}"; break; fi
     done
-    return 0
-}
-
-# (organization_name, host and job_id are read through ${!name} below)
-api_token="$(first API_TOKEN PICSELLIA_TOKEN api_token)"
-organization_id="$(first ORGANIZATION_ID PICSELLIA_ORGANIZATION_ID organization_id)"
-organization_name="$(first ORGANIZATION_NAME PICSELLIA_ORGANIZATION_NAME organization_name)"
-# shellcheck disable=SC2034
-host="$(first HOST PICSELLIA_HOST host)"
-# shellcheck disable=SC2034
-job_id="$(first JOB_ID job_id)"
-[[ -n "$api_token" ]] || { echo "$0: no API_TOKEN in $env_file" >&2; exit 2; }
-[[ -n "$organization_id$organization_name" ]] \
-    || { echo "$0: no ORGANIZATION_ID (or ORGANIZATION_NAME) in $env_file" >&2; exit 2; }
-
-export api_token experiment_id
-flags=(-e api_token -e experiment_id)
-for name in organization_id organization_name host job_id; do
-    if [[ -n "${!name}" ]]; then
-        export "${name?}"
+    if [[ -n "$value" ]]; then
+        export "$name=$value"
         flags+=(-e "$name")
+    elif [[ "$name" == api_token ]]; then
+        echo "$0: no ${keys[*]} in $env_file" >&2; exit 2
     fi
 done
+[[ -n "${organization_id:-}${organization_name:-}" ]] \
+    || { echo "$0: no ORGANIZATION_ID (or ORGANIZATION_NAME) in $env_file" >&2; exit 2; }
 
 # Insert the -e flags right after `docker run` / `<cli> run`.
 cmd=()

@@ -209,6 +209,28 @@ def test_unknown_parameter_fails_with_the_reason_and_no_traceback(tmp_path):
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--local", "no-such-folder"], "dataset folder no-such-folder does not exist"),
+        (["--local", ".", "--config", "missing.toml"], "missing.toml"),
+    ],
+)
+def test_a_failure_before_the_job_starts_writes_status_json(tmp_path, args, reason):
+    result = subprocess.run(
+        _pictrain("run", *args, "--name", "early", "--runs-dir", str(tmp_path / "runs")),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    status = json.loads((tmp_path / "runs" / "early" / "status.json").read_text())
+    assert status["status"] == "failed" and reason in status["reason"]
+    assert status["exit_code"] == 2
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_dataset_without_usable_images_fails_clearly(tmp_path):
     dataset = _dataset(tmp_path / "dataset", PARAMETERS, n_images=4)
     for image in (dataset / "train" / "images").iterdir():

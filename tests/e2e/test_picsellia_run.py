@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pictrain.platform.env import ENV_NAMES
+from pictrain.envvars import PLATFORM, RETRY_BASE_DELAY
 from pictrain.synthetic import make_detection_dataset
 from tests.emulator import Emulator
 from tests.emulator.emulator import loopback_env
@@ -29,9 +29,6 @@ from tests.picsellia_parameters import NO_EFFECT_KEYS, PICSELLIA_ENGINE_PARAMETE
 pytest_plugins = ["tests.emulator.fixtures"]
 pytestmark = pytest.mark.slow
 
-# pictrain.platform.retry.BASE_DELAY_ENV, spelled out: importing that module imports the SDK,
-# which must come after the emulator fixtures set PICSELLIA_SDK_CUSTOM_LOGGING.
-BASE_DELAY_ENV = "PICTRAIN_RETRY_BASE_DELAY"
 
 PICTRAIN = [sys.executable, "-m", "pictrain"]
 PARAMETERS = {"epochs": 1, "batch_size": 4, "image_size": 64, "workers": 0, "conf_threshold": 0.001}
@@ -92,7 +89,7 @@ def job_env(emu: Emulator, ids: SeededIds, config_dir: Path, **overrides: str | 
     env.pop("PICSELLIA_SDK_CUSTOM_LOGGING", None)  # production does not set it
     env.update(loopback_env())
     env.update(emu.job_env(ids))
-    env.update({BASE_DELAY_ENV: "0.05", "YOLO_CONFIG_DIR": str(config_dir)})
+    env.update({RETRY_BASE_DELAY.name: "0.05", "YOLO_CONFIG_DIR": str(config_dir)})
     for name, value in overrides.items():
         if value is None:
             env.pop(name, None)
@@ -102,7 +99,7 @@ def job_env(emu: Emulator, ids: SeededIds, config_dir: Path, **overrides: str | 
 
 
 def _platform_name(name: str) -> bool:
-    return any(name in names for names in ENV_NAMES.values())
+    return any(name in var.names for var in PLATFORM.values())
 
 
 def run_job(cwd: Path, env: Mapping[str, str], experiment_id: Any) -> Finished:
@@ -158,34 +155,54 @@ def assert_published(emu: Emulator, ids: SeededIds, finished: Finished) -> None:
     test_version = state.dataset_versions[ids.dataset_version_ids["test"]]
     evaluated = {e.asset_id for e in experiment.evaluations.values()}
     assert evaluated == {asset.id for asset in test_version.assets}
-    assert experiment.job_status == "SUCCESS"
+    assert experiment.status_history[0] == "RUNNING"
+    assert experiment.status == "SUCCESS"  # the experiment's own status, not the v1 job status
     assert "failure reason" not in logs
+    assert (
+        state.artifact_bytes(ids.experiment_id, "job-log")
+        == (finished.run_dir / "job.log").read_bytes()
+    )
     job = state.jobs[ids.job_id]
     assert job.status == "SUCCEEDED"
-    assert_job_logs(job.lines, finished)
-    assert job.logging_object_name is not None
-    assert state.storage.get(job.logging_object_name) == (finished.run_dir / "job.log").read_bytes()
+    assert_job_logs(emu, job, finished, exit_code=0)
     assert not state.unknown_routes
 
 
-def assert_job_logs(batches: list[str], finished: Finished) -> None:
-    """Received, readable, and collapsed: no progress bar redrawn line after line."""
-    lines = [line for batch in batches for line in batch.split("\n") if line.strip()]
+def assert_job_logs(emu: Emulator, job: Any, finished: Finished, exit_code: int) -> None:
+    """Shaped as Picsellia's log monitor sends them, readable, collapsed (no progress bar
+    redrawn line after line), and whole: what the view holds, line for line, is the stored
+    logging file, however many posts were retried."""
+    numbers = sorted(job.view)
+    assert numbers == list(range(len(numbers))), numbers[:20]  # no gap, no line twice
+    assert job.lines[0] == "--#--Training\n" and set(job.parts.values()) == {"--#--Training"}
+    assert all(line.endswith("\n") and line.count("\n") == 1 for line in job.lines)
+    assert job.exit_code == exit_code
+    stored = json.loads(emu.state.storage.get(job.logging_object_name))
+    assert set(stored) == {"--#--Training", "exit_code"}
+    assert stored["exit_code"]["exit_code"] == exit_code and stored["exit_code"]["datetime"]
+    assert stored["--#--Training"]["logs"] == {str(n): line for n, line in job.view.items()}
+    lines = [line.rstrip("\n") for line in job.lines]
     assert any("Starting training" in line for line in lines), lines[-20:]
-    assert any("job finished with exit code 0" in line for line in lines)
+    assert lines[-1].startswith(f"job finished with exit code {exit_code}")
     assert not any("\r" in line or "\x1b[" in line for line in lines)
     line, count = Counter(lines).most_common(1)[0]
     assert count < 10, f"{line!r} sent {count} times"
     assert len(lines) < 600, f"{len(lines)} log lines for a 1-epoch run"
+    text = (finished.run_dir / "job.log").read_text().splitlines()
+    assert set(lines[1:]) <= set(text)  # the plain-text log has every line of the view
 
 
-def assert_no_token(emu: Emulator, finished: Finished) -> None:
-    """The token reaches neither the run folder, nor the logs, nor the platform's log view."""
-    token = emu.token.encode()
-    leaks = [p for p in finished.run_dir.rglob("*") if p.is_file() and token in p.read_bytes()]
+def assert_no_token(emu: Emulator, finished: Finished, token: str | None = None) -> None:
+    """The token (the job's, by default the emulator's) and presigned URLs reach neither the
+    run folder, nor the logs, nor the platform's log view."""
+    token = token or emu.token
+    files = [p for p in finished.run_dir.rglob("*") if p.is_file()]
+    leaks = [p for p in files if token.encode() in p.read_bytes()]
+    # (four bytes may occur in weights by chance: text files only for the URL signature)
+    leaks += [p for p in files if p.suffix in (".log", ".json", "") and b"sig=" in p.read_bytes()]
     assert not leaks, leaks
-    assert emu.token not in finished.output
-    assert not any(emu.token in batch for job in emu.state.jobs.values() for batch in job.lines)
+    assert token not in finished.output and "sig=" not in finished.output
+    assert not any(token in line for job in emu.state.jobs.values() for line in job.lines)
 
 
 def assert_failed(
@@ -198,12 +215,12 @@ def assert_failed(
     assert "Traceback" not in finished.output, finished.output[-3000:]
     experiment = emu.state.experiments[ids.experiment_id]
     if on_experiment:
-        assert experiment.job_status == "FAILED"
+        assert experiment.status == "FAILED"
         assert re.search(reason, str(experiment.logs["failure reason"].data))
     job = emu.state.jobs[ids.job_id]
     assert job.status == "FAILED"
-    last_line = [line for batch in job.lines for line in batch.split("\n") if line.strip()][-1]
-    assert re.search(reason, last_line), last_line  # why, in the log's last line
+    assert re.search(reason, job.lines[-1]), job.lines[-1]  # why, in the log's last line
+    assert job.exit_code == finished.code
     assert job.logging_object_name is not None
 
 
@@ -275,6 +292,7 @@ FAULT_ROUTES = (
     ("POST", r"^/api/experiment/[^/]+/artifacts$"),
     ("POST", r"/evaluations$"),
     ("POST", r"/evaluate$"),
+    ("PATCH", r"^/api/experiment/[^/]+$"),
     ("PATCH", r"/job/status$"),
     ("POST", r"^/api/v2/job/[^/]+/(running|succeed|logging|logging/save)$"),
 )
@@ -307,6 +325,8 @@ def inject_faults(emu: Emulator) -> list[Any]:
         emu.faults.add(method, re.compile(pattern), **kinds[1 + i % 3])
         for i, (method, pattern) in enumerate(STEP_ROUTES)
     ]
+    # Landed, but the reply is lost: a blind retry of the job's logging would duplicate lines.
+    rules.append(emu.faults.add("POST", re.compile(r"/logging$"), lose_reply=True, times=2))
     return rules
 
 
@@ -328,6 +348,27 @@ def test_run_survives_faults_on_every_route(
     assert not unfired, f"faults that never fired (route unused?): {unfired}"
 
 
+def test_lost_status_and_log_calls_never_fail_a_trained_run(
+    emulator: Emulator, splits: dict, tiny_weights: Path, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    """Only data that did not arrive fails a run: not the experiment status, not live logs."""
+    ids = seed(emulator, splits, base_model_files={"weights": tiny_weights})
+    # Refusals, not outages: nothing is retried, so the run does not wait out backoffs.
+    for method, path, status in [
+        ("PATCH", r"^/api/experiment/[^/]+$", 400),
+        ("PATCH", r"/job/status$", 404),
+        ("POST", r"^/api/v2/job/[^/]+/logging$", 409),
+    ]:
+        emulator.faults.add(method, re.compile(path), status=status, times=None)
+    finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
+    assert finished.code == 0, finished.output[-3000:]
+    assert json.loads((finished.run_dir / "status.json").read_text())["status"] == "done"
+    experiment = emulator.state.experiments[ids.experiment_id]
+    assert {"best-model", "model-latest", "config", "manifest"} <= set(experiment.artifacts)
+    assert experiment.status == "WAITING"  # every status call failed, and that was all
+    assert emulator.state.jobs[ids.job_id].status == "SUCCEEDED"
+
+
 # --- the job fails, and says why ---------------------------------------------------------------
 
 
@@ -345,7 +386,27 @@ def test_bad_token_fails_in_one_line(
     assert "refused the API token" in finished.output.splitlines()[-1]
     assert "not-the-token" not in finished.output
     # Unreachable with that token: the platform state is untouched.
-    assert emulator.state.experiments[ids.experiment_id].job_status is None
+    assert emulator.state.experiments[ids.experiment_id].status == "WAITING"
+
+
+def test_a_token_revoked_mid_run_ends_as_refused(
+    emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    """Not a platform outage (exit 3) with a list of every call that failed since."""
+    ids = seed(emulator, splits, parameters={**PARAMETERS, "epochs": 300})
+    env = job_env(emulator, ids, yolo_config_dir)
+    with background_job(tmp_path, env) as process:
+        wait_for(lambda: "train/box_loss" in emulator.state.experiments[ids.experiment_id].logs)
+        job_token, emulator.state.token = emulator.token, "the-new-token"
+        output, _ = process.communicate(timeout=JOB_TIMEOUT)
+    (tmp_path / "output.txt").write_text(output)
+    assert process.returncode == 2, output[-3000:]
+    refused = "the platform refused the API token (expired or revoked?)"
+    assert f"job finished with exit code 2: {refused}" in output, output[-3000:]
+    assert "failed after retries" not in output and "Traceback" not in output, output[-3000:]
+    run_dir = tmp_path / "runs" / str(ids.experiment_id)
+    assert json.loads((run_dir / "status.json").read_text())["reason"] == refused
+    assert_no_token(emulator, Finished(process.returncode, output, run_dir), job_token)
 
 
 def test_no_experiment_id_is_refused(
@@ -371,7 +432,7 @@ def test_unknown_experiment_fails_the_job(
     finished = run_job(tmp_path, env, missing)
     emulator.state.unknown_routes.clear()
     assert_failed(emulator, ids, finished, f"experiment {missing} not found", on_experiment=False)
-    assert emulator.state.experiments[ids.experiment_id].job_status is None
+    assert emulator.state.experiments[ids.experiment_id].status == "WAITING"
 
 
 @pytest.mark.parametrize(
@@ -435,9 +496,57 @@ def test_sigterm_fails_the_job_and_keeps_the_weights(
         output, _ = process.communicate(timeout=JOB_TIMEOUT)
     finished = Finished(process.returncode, output, tmp_path / "runs" / str(ids.experiment_id))
     assert_failed(emulator, ids, finished, "stopped by SIGTERM")
+    # The weights without the optimizer state: what ultralytics leaves after training, and a
+    # fraction of the checkpoint's size to upload before the SIGKILL.
     stored = emulator.state.artifact_bytes(ids.experiment_id, "best-model")
-    kept = [finished.run_dir / "train/weights" / name for name in ("best.pt", "last.pt")]
-    assert stored in [p.read_bytes() for p in kept if p.is_file()]
+    weights = finished.run_dir / "checkpoints" / "best-weights.pt"
+    assert stored == weights.read_bytes()
+    assert len(stored) < (finished.run_dir / "train/weights/best.pt").stat().st_size / 2
+    from ultralytics.utils.patches import torch_load  # after the session's ultralytics settings
+
+    checkpoint = torch_load(weights)
+    assert checkpoint["optimizer"] is None and checkpoint["model"] is not None
+
+
+def test_a_killed_worker_fails_the_experiment_found_by_name(
+    emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    """project_token + experiment_name, as Picsellia's images read them; the worker dies
+    without a word (SIGKILL: out of memory), the supervisor finds the experiment the same way
+    and reports the death on it and on the job."""
+    ids = seed(emulator, splits, parameters={**PARAMETERS, "epochs": 300})
+    name = emulator.state.experiments[ids.experiment_id].name
+    env = job_env(
+        emulator,
+        ids,
+        yolo_config_dir,
+        experiment_id=None,
+        experiment_name=name,
+        project_token=str(ids.project_id),
+    )
+    with background_job(tmp_path, env) as process:
+        wait_for(lambda: "train/box_loss" in emulator.state.experiments[ids.experiment_id].logs)
+        (worker,) = child_pids(process.pid)
+        os.kill(worker, signal.SIGKILL)
+        output, _ = process.communicate(timeout=JOB_TIMEOUT)
+    finished = Finished(process.returncode, output, tmp_path / "runs" / name)
+    assert finished.code == 128 + signal.SIGKILL
+    assert_failed(emulator, ids, finished, "killed by SIGKILL")
+    status = json.loads((finished.run_dir / "status.json").read_text())
+    assert status["exit_code"] == finished.code and "killed by SIGKILL" in status["reason"]
+
+
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent` (Linux /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == parent:
+            pids.append(int(stat.parent.name))
+    return pids
 
 
 @contextmanager
@@ -507,7 +616,7 @@ def test_other_tasks_publish_their_evaluations(
     )
     assert done.returncode == 0, done.stdout[-3000:]
     experiment = emulator.state.experiments[ids.experiment_id]
-    assert experiment.job_status == "SUCCESS"
+    assert experiment.status == "SUCCESS"
     assert experiment.logs[test_value].type == "VALUE"
     test_version = emulator.state.dataset_versions[ids.dataset_version_ids["test"]]
     evaluations = list(experiment.evaluations.values())

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pictrain.train.checkpoint import INTERVAL_ENV, read_checkpoint
+from pictrain.envvars import CHECKPOINT_MINUTES
+from pictrain.train.checkpoint import read_checkpoint
 from tests.e2e.test_local_run import _dataset
 from tests.e2e.test_picsellia_run import (
     EPOCH_CURVES,
@@ -47,7 +48,7 @@ def test_picsellia_relaunch_resumes(
     tmp_path: Path,
 ) -> None:
     ids = seed(emulator, splits, parameters={**PARAMETERS, "epochs": EPOCHS})
-    env = {**job_env(emulator, ids, yolo_config_dir), INTERVAL_ENV: "0"}
+    env = {**job_env(emulator, ids, yolo_config_dir), CHECKPOINT_MINUTES.name: "0"}
     experiment = emulator.state.experiments[ids.experiment_id]
     first = tmp_path / "first"
     first.mkdir()
@@ -82,7 +83,7 @@ def test_picsellia_relaunch_resumes(
         assert len(data) == EPOCHS and STALE not in data, (name, data)
         assert data[:done] == kept[name], name
     assert "last-checkpoint" not in experiment.artifacts  # finished: nothing to resume
-    assert experiment.job_status == "SUCCESS"
+    assert experiment.status == "SUCCESS"
     assert emulator.state.jobs[job.id].status == "SUCCEEDED"
 
 
@@ -94,7 +95,7 @@ def test_local_rerun_resumes_and_trims_the_curves(tmp_path: Path) -> None:
     stored = run_dir / "artifacts" / "last-checkpoint.pt"
     command = [sys.executable, "-m", "pictrain", "run", "--local", str(dataset)]
     command += ["--name", "tiny", "--runs-dir", str(tmp_path / "runs")]
-    env = {**os.environ, INTERVAL_ENV: "0"}
+    env = {**os.environ, CHECKPOINT_MINUTES.name: "0"}
     with subprocess.Popen(command, cwd=tmp_path, env=env, text=True) as process:
         wait_for(stored.is_file)
         older = shutil.copyfile(stored, tmp_path / "epoch1.pt")

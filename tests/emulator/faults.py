@@ -28,10 +28,13 @@ def request_matches(
 class FaultRule:
     """One rule. `path` is a glob (`/api/experiment/*/logs`) or a compiled regex (`re.search`).
 
-    Effects combine: `latency` first, then `drop` (close the socket, no response) or `status`
+    Effects combine: `latency` first (plus the request body's size over `bytes_per_second`: a
+    slow link for uploads), then `drop` (close the socket, no response) or `status`
     (with `Retry-After` when `retry_after` is set), or `truncate` (the real reply, cut off in
-    the middle of its body). `times=None` fires forever; `probability`
-    fires on a seeded draw. `fired` counts how often it fired.
+    the middle of its body); `lose_reply` handles the request, then closes the socket instead
+    of answering (the call landed, the client cannot know: what makes a blind retry of a
+    non-idempotent call duplicate it). `times=None` fires forever; `probability` fires on a
+    seeded draw. `fired` counts how often it fired.
     """
 
     method: str
@@ -43,6 +46,8 @@ class FaultRule:
     times: int | None = 1
     probability: float | None = None
     truncate: bool = False
+    lose_reply: bool = False
+    bytes_per_second: float | None = None
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -73,13 +78,28 @@ class Faults:
         times: int | None = 1,
         probability: float | None = None,
         truncate: bool = False,
+        lose_reply: bool = False,
+        bytes_per_second: float | None = None,
     ) -> FaultRule:
-        if status is None and not drop and not truncate and latency <= 0:
-            raise ValueError("a fault needs a status, drop=True, truncate=True or a latency")
-        if sum((status is not None, drop, truncate)) > 1:
-            raise ValueError("a fault either sends a status, drops or truncates")
+        effects = (status is not None, drop, truncate, lose_reply)
+        if not any(effects) and latency <= 0 and not bytes_per_second:
+            raise ValueError(
+                "a fault needs a status, drop, truncate, lose_reply, a latency or a bandwidth"
+            )
+        if sum(effects) > 1:
+            raise ValueError("one of status, drop, truncate and lose_reply")
         rule = FaultRule(
-            method, path, status, retry_after, latency, drop, times, probability, truncate
+            method,
+            path,
+            status,
+            retry_after,
+            latency,
+            drop,
+            times,
+            probability,
+            truncate,
+            lose_reply,
+            bytes_per_second,
         )
         with self._lock:
             self._rules.append(rule)

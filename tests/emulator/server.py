@@ -81,10 +81,14 @@ class Handler(BaseHTTPRequestHandler):
         rule = self.server.faults.draw(self.command, url.path)
         if rule is not None:
             record.fault = True
-            if self._apply_fault(rule, record):
+            if self._apply_fault(rule, record, len(body)):
                 return
         request = Request(self.command, url.path, parse_qs(url.query), self.headers, body, state)
         reply = self._handle(request, record)
+        if rule is not None and rule.lose_reply:  # handled, but the client never hears of it
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         with state.lock:
             record.status = reply.status
         self._send(reply, cut=rule is not None and rule.truncate)
@@ -93,9 +97,10 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _apply_fault(self, rule: FaultRule, record: RequestRecord) -> bool:
+    def _apply_fault(self, rule: FaultRule, record: RequestRecord, body_size: int) -> bool:
         """Apply the rule; True when it answered (or dropped) the request itself."""
-        stopped = rule.latency > 0 and self.server.stopping.wait(rule.latency)
+        delay = rule.latency + (body_size / rule.bytes_per_second if rule.bytes_per_second else 0)
+        stopped = delay > 0 and self.server.stopping.wait(delay)
         if rule.drop or stopped:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -145,6 +145,7 @@ class Experiment:
     name: str
     project_id: uuid.UUID
     status: str = "WAITING"
+    status_history: list[str] = field(default_factory=list)
     job_status: str | None = None
     job_status_history: list[str] = field(default_factory=list)
     logs: dict[str, Log] = field(default_factory=dict)
@@ -180,17 +181,25 @@ class ModelVersion:
 
 @dataclass
 class Job:
-    """A jobv2 (the training run shown in the UI): run status and its live log lines."""
+    """A jobv2 (the training run shown in the UI): run status and its live log view.
+
+    `logging` holds every post as received; `view` the lines as the UI shows them, by line
+    number: a buffer takes as many numbers as it has lines, a number posted again is redrawn.
+    """
 
     status: str = "PENDING"
     status_history: list[str] = field(default_factory=list)
     logging: list[LoggingLine] = field(default_factory=list)
+    view: dict[int, str] = field(default_factory=dict)
+    parts: dict[int, str] = field(default_factory=dict)  # line number -> its chapter
+    exit_code: int | None = None
     logging_object_name: str | None = None
     id: uuid.UUID = field(default_factory=new_id)
 
     @property
     def lines(self) -> list[str]:
-        return [line.log if isinstance(line.log, str) else str(line.log) for line in self.logging]
+        """The view's lines in order."""
+        return [self.view[number] for number in sorted(self.view)]
 
 
 @dataclass

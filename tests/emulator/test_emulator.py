@@ -251,8 +251,15 @@ def test_job_status_run_status_and_logging(
     experiment.update_job_status(JobStatus.RUNNING)
     job = client.get_job_by_id(str(seeded.job_id))
     job.update_job_run_with_status(JobRunStatus.RUNNING)
-    job.send_logging("epoch 1/2", "training")
-    job.send_logging(["epoch 2/2", "done"], "training", final=True)
+    job.send_logging("--#--Training\n", "--#--Training")
+    job.send_logging("epoch 1/2 10%\n", "--#--Training")
+    job.line_nb = 1  # a progress bar redrawn in place, as Picsellia's log monitor does
+    job.send_logging("epoch 1/2 100%\n", "--#--Training")
+    job.send_logging(["epoch 2/2\n", "done\n"], "--#--Training", special="buffer")
+    job.line_nb += 1  # the monitor advances line_nb by the buffer's length - 1
+    job.send_logging("0", "--#--End job", special="exit_code")
+    with pytest.raises(exceptions.BadRequestError):
+        job.send_logging(["no buffer"], "--#--Training")
     log_file = tmp_path / "training.log"
     log_file.write_text("epoch 1/2\nepoch 2/2\n")
     object_name = job.store_logging_file(log_file)
@@ -261,8 +268,14 @@ def test_job_status_run_status_and_logging(
 
     state_job = emulator.state.jobs[seeded.job_id]
     assert state_job.status_history == ["RUNNING", "SUCCEEDED"]
-    assert [line.line_nb for line in state_job.logging] == [0, 1]
-    assert state_job.lines[0] == "epoch 1/2" and state_job.logging[1].final
+    assert [line.line_nb for line in state_job.logging] == [0, 1, 1, 2, 4]
+    assert state_job.view == {
+        0: "--#--Training\n",
+        1: "epoch 1/2 100%\n",
+        2: "epoch 2/2\n",
+        3: "done\n",
+    }
+    assert state_job.exit_code == 0
     assert emulator.state.storage.get(object_name) == log_file.read_bytes()
     assert emulator.state.experiments[seeded.experiment_id].job_status_history == [
         "RUNNING",

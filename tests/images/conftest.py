@@ -10,6 +10,8 @@ Environment:
                              scripts/make-stand-in-base.sh, needs root) when it can be had, else
                              the real nvidia/cuda base; "" = the real base (registry needed)
   PICTRAIN_TEST_CUDA         the flavour to build (default 12.8)
+  PICTRAIN_TEST_TAG          the tag the images are built under (default "test"): several
+                             checkouts sharing one daemon keep their images apart
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ MODEL_IMAGES = sorted(
 )
 STAND_IN = "pictrain-stand-in/cuda:bookworm"
 TEST_REGISTRY = "pictrain-test"
-TEST_TAG = "test"
+TEST_TAG = os.environ.get("PICTRAIN_TEST_TAG", "test")
 CUDA = os.environ.get("PICTRAIN_TEST_CUDA", "12.8")
 FLAVOUR = {"12.8": "cu128", "13.0": "cu130"}[CUDA]
 # Put in every place a careless build could pick a token up from (.env in the build context,

@@ -105,10 +105,19 @@ class Docker:
         """`docker run --rm` to completion."""
         return self("run", "--rm", *flags, image, *command, timeout=timeout, check=check)
 
-    def start(self, image: str, *command: str, flags: Sequence[str] = ()) -> Container:
-        """`docker run -d`; removed by `cleanup()` (the fixture's finalizer)."""
+    def start(
+        self,
+        image: str,
+        *command: str,
+        flags: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> Container:
+        """`docker run -d`; removed by `cleanup()` (the fixture's finalizer). `env` reaches
+        the container by name only (`-e NAME`): its values stay off the command line."""
         name = f"pictrain-test-{uuid.uuid4().hex[:8]}"
-        self("run", "-d", "--name", name, *flags, image, *command)
+        by_name = [arg for key in env or {} for arg in ("-e", key)]
+        cli_env = {**os.environ, **(env or {})}
+        self("run", "-d", "--name", name, *by_name, *flags, image, *command, env=cli_env)
         self.started.append(name)
         return Container(self, name)
 

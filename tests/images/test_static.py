@@ -183,7 +183,8 @@ def test_run_local_maps_dotenv_to_platform_names(tmp_path: Path) -> None:
     token = "tok-" + "x" * 20
     dotenv = tmp_path / ".env"
     dotenv.write_text(
-        f'# credentials\nAPI_TOKEN="{token}"\nexport ORGANIZATION_ID=org-1\nHOST=http://h:1\n'
+        f'# credentials\nAPI_TOKEN="{token}"\nexport ORGANIZATION_ID=org-1\n'
+        "PICSELLIA_HOST=http://h:1\nHOST=not-read\n"  # the package reads no HOST: neither does this
     )
     # stands in for `docker run ...`: prints what docker would receive
     probe = (
@@ -209,7 +210,9 @@ def test_run_local_maps_dotenv_to_platform_names(tmp_path: Path) -> None:
         "host": "http://h:1",
         "job_id": None,
     }
-    assert seen["argv"][:5] == ["run", "-e", "api_token", "-e", "experiment_id"]
+    flags = seen["argv"][1:-1]
+    assert flags[::2] == ["-e"] * 4
+    assert sorted(flags[1::2]) == ["api_token", "experiment_id", "host", "organization_id"]
     assert token not in " ".join(seen["argv"]) and token not in proc.stderr
 
 

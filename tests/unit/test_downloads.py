@@ -59,8 +59,8 @@ def test_a_cut_off_body_is_retried_and_never_left_under_the_final_name(
 
 
 def test_the_thread_count_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(WORKERS_ENV, "12")
+    monkeypatch.setenv(WORKERS_ENV.name, "12")
     assert download_workers() == 12
-    monkeypatch.setenv(WORKERS_ENV, "0")
-    with pytest.raises(UserError, match=f"{WORKERS_ENV} must be a positive whole number"):
+    monkeypatch.setenv(WORKERS_ENV.name, "0")
+    with pytest.raises(UserError, match=f"{WORKERS_ENV.name} must be a positive whole number"):
         download_workers()

@@ -87,3 +87,11 @@ def test_the_token_never_prints() -> None:
     assert context is not None
     for text in (repr(context), str(context), context.model_dump_json()):
         assert TOKEN not in text
+
+
+def test_an_experiment_by_name_in_a_project_given_by_token() -> None:
+    """Picsellia's own images read project_token (the project's id) with experiment_name."""
+    context = read_context({"api_token": TOKEN, "experiment_name": "e", "project_token": "p-1"})
+    assert context is not None
+    assert (context.experiment_name, context.project_token) == ("e", "p-1")
+    assert read_context({"api_token": TOKEN, "project_token": "p-1"}) is None

@@ -1,6 +1,7 @@
 """The local backend: what a rerun under the same name leaves in metrics.jsonl; its inputs."""
 
 import json
+import math
 
 import pytest
 
@@ -46,3 +47,12 @@ def test_parameters_file_that_is_not_utf8_is_a_user_error(tmp_path):
     backend = LocalBackend(tmp_path / "data", tmp_path / "runs" / "x")
     with pytest.raises(UserError, match=r"parameters.json is not UTF-8 text \(byte 12"):
         backend.parameters()
+
+
+def test_non_finite_values_are_not_written(tmp_path):
+    (tmp_path / "data").mkdir()
+    backend = LocalBackend(tmp_path / "data", tmp_path / "run")
+    backend.log_series("train/box_loss", 1, math.nan)
+    backend.log_series("train/box_loss", 2, 2.0)
+    backend.log_value("test/mAP50", math.inf)
+    assert _records(tmp_path / "run") == [{"name": "train/box_loss", "step": 2, "value": 2.0}]

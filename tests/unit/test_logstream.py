@@ -23,8 +23,8 @@ def test_a_redrawn_bar_collapses_to_its_final_state() -> None:
     for step in range(1, 501):
         lines += collapser.feed(bar(step))
     lines += collapser.feed("\n")
-    assert [line.strip() for line in lines] == ["1/1      box_loss 1.2: 100% ━━━━ 500/500"]
-    assert not any("\r" in line or "\x1b" in line for line in lines)
+    assert [line.text.strip() for line in lines] == ["1/1      box_loss 1.2: 100% ━━━━ 500/500"]
+    assert not any("\r" in line.text or "\x1b" in line.text for line in lines)
 
 
 def test_a_long_bar_shows_progress_once_per_interval() -> None:
@@ -36,7 +36,8 @@ def test_a_long_bar_shows_progress_once_per_interval() -> None:
         lines += collapser.feed(bar(step))
     lines += collapser.close()
     assert 10 <= len(lines) <= 20, len(lines)
-    assert lines[-1].endswith("500/500")
+    assert lines[-1].text.endswith("500/500") and not lines[-1].partial
+    assert all(line.partial for line in lines[:-1])  # each redraws the one before, in place
     assert len(set(lines)) == len(lines)
 
 
@@ -44,11 +45,12 @@ def test_chunks_split_anywhere_give_whole_lines() -> None:
     collapser = ProgressCollapser(clock=Clock())
     text = "first line\nsecond\r second redrawn\nthird"
     lines = [line for char in text for line in collapser.feed(char)]
-    assert lines == ["first line", " second redrawn"]
-    assert collapser.close() == ["third"]
+    assert lines == [("first line", False), (" second redrawn", False)]
+    assert collapser.close() == [("third", False)]
     assert collapser.close() == []
 
 
 def test_blank_lines_and_colours_are_dropped() -> None:
     collapser = ProgressCollapser(clock=Clock())
-    assert collapser.feed("\x1b[34m\x1b[1mtrain: \x1b[0mScanning\n\n   \n") == ["train: Scanning"]
+    lines = collapser.feed("\x1b[34m\x1b[1mtrain: \x1b[0mScanning\n\n   \n")
+    assert lines == [("train: Scanning", False)]

@@ -11,8 +11,8 @@ import pytest
 import requests
 from picsellia import exceptions as px
 
+from pictrain.envvars import RETRY_BASE_DELAY
 from pictrain.platform.retry import (
-    BASE_DELAY_ENV,
     RetryPolicy,
     default_base_delay,
     is_transient,
@@ -141,9 +141,9 @@ def test_retry_after_is_honoured_up_to_the_cap() -> None:
 def test_base_delay_comes_from_the_environment_only_when_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv(BASE_DELAY_ENV, raising=False)
+    monkeypatch.delenv(RETRY_BASE_DELAY.name, raising=False)
     assert default_base_delay() == 1.0 and RetryPolicy().base_delay == 1.0
-    monkeypatch.setenv(BASE_DELAY_ENV, "0.01")
+    monkeypatch.setenv(RETRY_BASE_DELAY.name, "0.01")
     assert RetryPolicy().base_delay == 0.01
     assert RetryPolicy().attempts == 6
 

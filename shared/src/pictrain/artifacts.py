@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import subprocess
 from importlib import metadata
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pictrain.envvars import GIT_SHA
 
 TRACKED_PACKAGES = ("pictrain", "ultralytics", "torch", "torchvision", "picsellia", "pycocotools")
 
@@ -78,7 +79,7 @@ def _version(package: str) -> str | None:
 
 def _git_sha() -> str | None:
     """Baked into images as PICTRAIN_GIT_SHA; from the checkout when run from source."""
-    if sha := os.environ.get("PICTRAIN_GIT_SHA"):
+    if sha := GIT_SHA.read():
         return sha
     try:
         out = subprocess.run(

@@ -12,8 +12,8 @@ from pathlib import Path
 from pictrain import offline
 from pictrain.config import TASKS
 from pictrain.data.splits import SPLITS
+from pictrain.envvars import MODEL_CONFIG
 
-MODEL_CONFIG_ENV = "PICTRAIN_MODEL_CONFIG"
 DEMO_IMAGE_SIZE = 160
 # Learns the synthetic shapes in ~3 minutes on 2 CPU cores; patience high so it never stops early.
 DEMO_PARAMETERS = {"epochs": 30, "image_size": DEMO_IMAGE_SIZE, "batch_size": 16, "patience": 100}
@@ -69,8 +69,8 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         type=Path,
-        default=os.environ.get(MODEL_CONFIG_ENV),
-        help=f"the image's model.toml (default: ${MODEL_CONFIG_ENV})",
+        default=MODEL_CONFIG.read(),
+        help=f"the image's model.toml (default: ${MODEL_CONFIG.name})",
     )
     parser.add_argument(
         "--task",
@@ -84,21 +84,24 @@ def _run(args: argparse.Namespace) -> int:
     from pictrain.errors import UserError
     from pictrain.job import Job
     from pictrain.platform.env import NO_EXPERIMENT, read_context
+    from pictrain.redact import add_secret
+    from pictrain.runstatus import report_failure
 
     offline.install_assets()
+    # Every failure, even before the job starts, leaves its reason in the run folder.
+    run_dir = args.runs_dir / (args.name or datetime.now().strftime("run-%Y%m%d-%H%M%S"))
     try:
-        config = load_model_config(args.config, args.task)
         if args.local is not None:
             from pictrain.platform.local import LocalBackend
             from pictrain.train.progress import one_line_per_bar_unless_terminal
 
             one_line_per_bar_unless_terminal()
-
-            run_dir = args.runs_dir / (args.name or datetime.now().strftime("run-%Y%m%d-%H%M%S"))
+            config = load_model_config(args.config, args.task)
             return Job(LocalBackend(args.local, run_dir), run_dir, config).run()
         context = read_context(os.environ)
         if context is None:
             raise UserError(NO_EXPERIMENT)
+        add_secret(context.api_token.get_secret_value())
         run_dir = args.runs_dir / (
             args.name or context.experiment_id or context.experiment_name or context.job_id
         )
@@ -106,13 +109,13 @@ def _run(args: argparse.Namespace) -> int:
             from pictrain.platform.supervisor import supervise
 
             worker = [sys.executable, "-m", "pictrain", *sys.argv[1:], "--worker"]
-            return supervise(worker, context, run_dir / "job.log")
+            return supervise(worker, context, run_dir)
         from pictrain.platform.picsellia import PicselliaBackend
 
+        config = load_model_config(args.config, args.task)
         backend = PicselliaBackend(context, config.task)
     except UserError as exc:
-        logging.getLogger("pictrain").error("FAILED: %s", exc)
-        return exc.exit_code
+        return report_failure(run_dir, str(exc), exc.exit_code)
     return Job(backend, run_dir, config).run()
 
 
@@ -196,8 +199,10 @@ def _setup_offline(args: argparse.Namespace) -> int:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+    from pictrain.redact import RedactingFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     )
+    logging.basicConfig(level=logging.INFO, handlers=[handler])

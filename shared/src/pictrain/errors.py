@@ -9,6 +9,14 @@ class UserError(Exception):
     exit_code = 2
 
 
+class TokenRefused(UserError):
+    """The platform answered 401 mid-run: the token expired or was revoked. Nothing more will
+    get through, so the job stops trying and fails with this reason."""
+
+    def __init__(self) -> None:
+        super().__init__("the platform refused the API token (expired or revoked?)")
+
+
 class PlatformError(Exception):
     """The platform refused or kept failing after retries (bad token, missing experiment...)."""
 
@@ -16,9 +24,14 @@ class PlatformError(Exception):
 
 
 class JobInterrupted(BaseException):
-    """SIGTERM/SIGINT reached the job: a BaseException, so no `except Exception` can eat it."""
+    """SIGTERM/SIGINT reached the job: a BaseException, so no `except Exception` can eat it.
+    `at` is when (time.monotonic()): what the job stores before its SIGKILL counts from there."""
 
     exit_code = 143
+
+    def __init__(self, signal_name: str, at: float) -> None:
+        super().__init__(signal_name)
+        self.at = at
 
 
 INTERNAL_ERROR_EXIT_CODE = 1

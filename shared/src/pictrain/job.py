@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from types import FrameType
 from pictrain import artifacts
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
+from pictrain.envvars import STOP_TIMEOUT
 from pictrain.errors import (
     INTERNAL_ERROR_EXIT_CODE,
     DeployParityError,
@@ -24,12 +26,29 @@ from pictrain.errors import (
 from pictrain.evaluate import parity
 from pictrain.evaluate.run import evaluate_test_split, weights_predictor
 from pictrain.params import IGNORED_TABLE, Parameters, fit_batch, parse_parameters
-from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT, Backend, JobStatus
-from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
+from pictrain.platform.base import (
+    BEST_MODEL_ARTIFACT,
+    CHECKPOINT_ARTIFACT,
+    CONFIG_ARTIFACT,
+    MANIFEST_ARTIFACT,
+    MODEL_ARTIFACT,
+    Backend,
+    JobStatus,
+)
+from pictrain.redact import redact
+from pictrain.runstatus import report_failure, write_status
+from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot, weights_only
 from pictrain.train.models import check_model_name
-from pictrain.train.runner import TrainResult, checkpoints, train
+from pictrain.train.runner import TrainResult, saved_weights, train
 
 log = logging.getLogger(__name__)
+
+# Seconds between SIGTERM and SIGKILL when PICTRAIN_STOP_TIMEOUT does not say (Kubernetes'
+# default grace period; `docker stop` gives 10, SageMaker 120): docs/stopping.md.
+DEFAULT_STOP_TIMEOUT_S = 30.0
+# Kept for what follows the uploads: the failure's status calls, the supervisor's log file,
+# exit code and final statuses.
+STOP_RESERVE_S = 10.0
 
 
 @dataclass
@@ -41,19 +60,23 @@ class Job:
 
     def run(self) -> int:
         """Run to the end; return the process exit code. Never raises for a failed job."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_status(self.run_dir, JobStatus.RUNNING)
+        with _signals_raise():
+            return self._run()
+
+    def _run(self) -> int:
         try:
-            with _signals_raise():
-                self.backend.set_status(JobStatus.RUNNING)
-                self._pipeline()
-                self.backend.flush()
-                self.backend.set_status(JobStatus.DONE)
-                log.info("done: results in %s", self.run_dir)
-                return 0
+            self.backend.set_status(JobStatus.RUNNING)
+            self._pipeline()
+            self.backend.flush()
+            self.backend.set_status(JobStatus.DONE)
+            write_status(self.run_dir, JobStatus.DONE, exit_code=0)
+            log.info("done: results in %s", self.run_dir)
+            return 0
         except (UserError, PlatformError, DeployParityError) as exc:
             return self._fail(str(exc), exc.exit_code)
         except JobInterrupted as exc:
-            return self._fail(f"stopped by {exc}", exc.exit_code)
+            return self._fail(f"stopped by {exc}", exc.exit_code, stop_deadline(exc.at))
         except Exception as exc:
             log.exception("internal error")
             return self._fail(
@@ -119,7 +142,7 @@ class Job:
     def _resumable(self, dataset: PreparedDataset, params: Parameters) -> Checkpoint | None:
         """This run's own last.pt (a relaunch on the same machine) or the stored checkpoint,
         whichever trained further, when it continues the same training."""
-        candidates = [p for p in checkpoints(self._train_dir) if p.name == "last.pt"]
+        candidates = [p for p in saved_weights(self._train_dir) if p.name == "last.pt"]
         stored_dir = self.run_dir / "checkpoints" / "stored"
         stored = self.backend.stored_artifact(CHECKPOINT_ARTIFACT, stored_dir)
         if stored:
@@ -200,53 +223,82 @@ class Job:
         onnx = artifacts.export_onnx(
             result.best,
             params.image_size,
-            out / "model-latest.onnx",
+            out / f"{MODEL_ARTIFACT}.onnx",
             self.config.task,
             dataset.labelmap,
         )
-        self.backend.store_artifact("model-latest", onnx)
+        self.backend.store_artifact(MODEL_ARTIFACT, onnx)
         config = {
             "task": self.config.task,
             "model": model_name,
             "labelmap": dataset.labelmap,
             "parameters": params.model_dump(),
         }
-        self.backend.store_artifact("config", artifacts.write_config(out / "config.yaml", config))
+        config_file = artifacts.write_config(out / f"{CONFIG_ARTIFACT}.yaml", config)
+        self.backend.store_artifact(CONFIG_ARTIFACT, config_file)
         inputs = {
             "splits": dataset.checksums(),
             "base_weights": (
                 {"file": weights.name, "sha256": artifacts.sha256(weights)} if weights else None
             ),
         }
-        manifest = artifacts.write_manifest(out / "manifest.json", inputs)
-        self.backend.store_artifact("manifest", manifest)
+        manifest = artifacts.write_manifest(out / f"{MANIFEST_ARTIFACT}.json", inputs)
+        self.backend.store_artifact(MANIFEST_ARTIFACT, manifest)
         return onnx
 
-    def _fail(self, reason: str, exit_code: int) -> int:
-        log.error("FAILED: %s", reason)
+    def _fail(self, reason: str, exit_code: int, deadline: float | None = None) -> int:
+        """Say why (console line and status.json first: they must hold whatever happens next),
+        then upload the weights trained so far and tell the platform. A stopped job has until
+        `deadline` (time.monotonic()) before its SIGKILL."""
+        report_failure(self.run_dir, reason, exit_code)
+        reason = redact(reason)
         try:
-            kept = checkpoints(self._train_dir)
-            for checkpoint in kept[:1]:
-                self.backend.store_artifact(BEST_MODEL_ARTIFACT, checkpoint)
-                log.info("uploaded the weights trained so far (%s)", checkpoint.name)
+            kept = saved_weights(self._train_dir)
+            for weights in kept[:1]:
+                slim = weights_only(
+                    weights, self.run_dir / "checkpoints" / f"{weights.stem}-weights.pt"
+                )
+                self.backend.store_artifact(BEST_MODEL_ARTIFACT, slim)
+                log.info("storing the weights trained so far (%s)", weights.name)
             last = self._train_dir / "weights" / "last.pt"
             if self._training and last in kept:
-                self.backend.store_checkpoint(
-                    snapshot(last, self.run_dir / "checkpoints", last.name)
-                )
-                log.info("stored the checkpoint: a relaunch resumes from it")
+                copy = snapshot(last, self.run_dir / "checkpoints", last.name)
+                self.backend.store_checkpoint(copy, deadline)
             self.backend.set_status(JobStatus.FAILED, reason)
+        except UserError as exc:  # the token was refused: nothing more gets through
+            log.warning("could not report the failure to the platform: %s", exc)
         except Exception:
             log.exception("could not report the failure")
         return exit_code
 
 
+def stop_deadline(signalled_at: float) -> float:
+    """When uploads must be done after a stop signal: the platform's stop timeout
+    (PICTRAIN_STOP_TIMEOUT), less what the status calls and the supervisor's last calls need."""
+    value = STOP_TIMEOUT.read()
+    timeout = float(value) if value else DEFAULT_STOP_TIMEOUT_S
+    return signalled_at + timeout - STOP_RESERVE_S
+
+
 @contextmanager
 def _signals_raise() -> Iterator[None]:
-    """Turn SIGTERM (docker stop, platform abort) into an exception so the failure path runs."""
+    """Turn SIGTERM (docker stop, platform abort) into an exception so the failure path runs.
+
+    Only the first: the handler stays for the whole run, failure path included, so a repeated
+    SIGTERM can neither interrupt the upload of the weights nor kill the job before it reports.
+    A second Ctrl-C (SIGINT) is someone at a terminal who wants out now: it forces the way out.
+    """
+    stopping: list[str] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise JobInterrupted(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stopping and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if stopping:
+            log.warning("%s again: still storing what was trained before stopping", name)
+            return
+        stopping.append(name)
+        raise JobInterrupted(name, time.monotonic())
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

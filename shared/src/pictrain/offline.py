@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from pictrain.envvars import YOLO_CONFIG_DIR
+
 # Read once at ultralytics import time, so this must run before anything imports it.
 _ENV_DEFAULTS = {
     "YOLO_OFFLINE": "1",
@@ -36,7 +38,7 @@ def configure_environment() -> None:
 
 def settings_dir() -> Path:
     """Where ultralytics looks for settings.json and fonts (mirrors its own rule on Linux)."""
-    base = os.environ.get("YOLO_CONFIG_DIR") or os.environ.get("XDG_CONFIG_HOME")
+    base = YOLO_CONFIG_DIR.read()
     root = Path(base) if base else Path.home() / ".config"
     return root / "Ultralytics"
 

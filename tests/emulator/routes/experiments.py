@@ -13,6 +13,7 @@ ROUTES = Router()
 route = ROUTES.add
 
 LOG_TYPES = ("VALUE", "IMAGE", "LINE", "TABLE", "BAR", "HEATMAP", "LABELMAP", "EVALUATION")
+# picsellia.types.enums.ExperimentStatus and JobStatus (SDK 6.37): two fields, two enums.
 EXPERIMENT_STATUSES = ("RUNNING", "CANCELED", "TERMINATED", "FAILED", "WAITING", "SUCCESS")
 JOB_STATUSES = ("RUNNING", "SUCCESS", "TERMINATED", "FAILED")
 
@@ -28,12 +29,15 @@ def get_experiment(req: Request) -> Reply:
 
 @route("PATCH", "/api/experiment/{id}")
 def update_experiment(req: Request) -> Reply:
+    """`experiment.update(status=...)`: the experiment's own status, what Picsellia's base image
+    sets at the end of a run."""
     experiment = experiment_of(req)
     payload = req.json()
     if "status" in payload:
         if payload["status"] not in EXPERIMENT_STATUSES:
             raise ApiError(400, f"unknown experiment status {payload['status']!r}")
         experiment.status = payload["status"]
+        experiment.status_history.append(payload["status"])
     experiment.name = payload.get("name", experiment.name)
     return json_reply(views.experiment(experiment))
 
@@ -255,11 +259,12 @@ def get_experiment_logging(req: Request) -> Reply:
 
 @route("PATCH", "/api/experiment/{id}/job/status")
 def update_job_status(req: Request) -> Reply:
-    """The status the UI shows for the experiment's run; it also becomes the experiment status."""
+    """`update_job_status`: the older per-experiment job status, a field of its own (assumed:
+    whether the server derives the experiment status from it is unknown, so it does not here)."""
     experiment = experiment_of(req)
     status = field(req.json(), "status")
     if status not in JOB_STATUSES:
         raise ApiError(400, f"unknown job status {status!r}")
-    experiment.job_status = experiment.status = status
+    experiment.job_status = status
     experiment.job_status_history.append(status)
     return no_content()

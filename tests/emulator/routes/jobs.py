@@ -48,7 +48,30 @@ def transition(req: Request) -> Reply:
 
 @route("POST", "/api/v2/job/{id}/logging")
 def send_logging(req: Request) -> Reply:
-    _job(req).logging.append(logging_line(req.json()))
+    """Shapes as Picsellia's log monitor posts them (picsellia-cv-base-docker monitor.py): a
+    line (str), a buffer (list, special="buffer") from `line_nb` on, or the exit code
+    (special="exit_code"). Other combinations are refused: what the server does with them is
+    unknown (assumption: strict)."""
+    job = _job(req)
+    entry = logging_line(req.json())
+    if entry.line_nb < 0:
+        raise ApiError(400, f"line_nb {entry.line_nb} < 0")
+    if entry.special == "exit_code":
+        if not isinstance(entry.log, str) or not entry.log.lstrip("-").isdigit():
+            raise ApiError(400, f"exit code {entry.log!r} is no integer")
+        job.exit_code = int(entry.log)
+    elif entry.special == "buffer":
+        if not isinstance(entry.log, list) or not all(isinstance(x, str) for x in entry.log):
+            raise ApiError(400, "a buffer is a list of lines")
+        for offset, line in enumerate(entry.log):
+            job.view[entry.line_nb + offset] = line
+            job.parts[entry.line_nb + offset] = entry.part
+    elif entry.special is False and isinstance(entry.log, str):
+        job.view[entry.line_nb] = entry.log
+        job.parts[entry.line_nb] = entry.part
+    else:
+        raise ApiError(400, f"unexpected log entry: special={entry.special!r}, log={entry.log!r}")
+    job.logging.append(entry)
     return no_content()
 
 

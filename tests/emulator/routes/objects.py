@@ -67,13 +67,13 @@ def complete_part_upload(req: Request) -> Reply:
     upload = storage.uploads.pop(field(payload, "upload_id"), None)
     if upload is None or upload.object_name != field(payload, "object_name"):
         raise ApiError(404, "multipart upload not found")
-    content = b""
+    content = []
     for part in sorted(field(payload, "parts", list), key=lambda p: p["PartNumber"]):
         stored = upload.parts.get(part["PartNumber"])
         if stored is None or storage.etag(stored) != part["ETag"]:
             raise ApiError(400, f"part {part['PartNumber']} missing or ETag mismatch")
-        content += stored
-    storage.put(upload.object_name, content)
+        content.append(stored)
+    storage.put(upload.object_name, b"".join(content))
     return json_reply({"object_name": upload.object_name})
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -10,10 +12,46 @@ from typing import Any, Protocol
 # The data layer owns what a split is; backends produce them.
 from pictrain.data.splits import DatasetSplit
 
-# Artifacts the job stores and, on a relaunch, reads back: the latest training checkpoint
-# (ultralytics' last.pt) of an unfinished run, and the best weights so far.
+# The names a run stores under, one place for all (README: "What a run produces").
+# Read back on a relaunch: the latest training checkpoint (ultralytics' last.pt) of an unfinished
+# run, and the best weights so far.
 CHECKPOINT_ARTIFACT = "last-checkpoint"
 BEST_MODEL_ARTIFACT = "best-model"
+# The deployable ONNX: what Picsellia's deployment and pre-annotation load.
+MODEL_ARTIFACT = "model-latest"
+CONFIG_ARTIFACT = "config"
+MANIFEST_ARTIFACT = "manifest"
+# The starting weights a user attaches (an experiment file; `<name>.pt` in a local folder).
+PRETRAINED_ARTIFACT = "pretrained-weights"
+# Publishing an experiment as a model version keeps only the artifacts named model-latest,
+# config and checkpoint-*-latest; continuous training then starts from that version's files.
+# The best weights go under such a name too, or it would start from scratch.
+PUBLISHED_WEIGHTS_ARTIFACT = "checkpoint-weights-latest"
+# The job's console as plain text (the supervisor's job.log); the job view has it line by line.
+JOB_LOG_ARTIFACT = "job-log"
+# Logs: the experiment's parameters (read), the class order, why a run failed, the epochs whose
+# metric was NaN or infinite (not sent: see `is_sendable`).
+PARAMETERS_LOG = "parameters"
+LABELMAP_LOG = "labelmap"
+FAILURE_REASON_LOG = "failure reason"
+NON_FINITE_LOG = "non-finite metrics"
+
+
+log = logging.getLogger(__name__)
+
+
+def is_sendable(name: str, value: float, step: int | None, warned: set[str]) -> bool:
+    """False for NaN and infinities, which no backend sends (the SDK would send them as null,
+    as Picsellia's own engines avoid); one warning per metric name in `warned`."""
+    if math.isfinite(value):
+        return True
+    if name not in warned:
+        warned.add(name)
+        when = f" at epoch {step}" if step is not None else ""
+        log.warning(
+            "%s is %s%s: not sent (nor any later non-finite value of it)", name, value, when
+        )
+    return False
 
 
 class JobStatus(StrEnum):
@@ -83,12 +121,15 @@ class Backend(Protocol):
         ...
 
     def log_series(self, name: str, step: int, value: float) -> None:
-        """Append one point to a curve (one per epoch). The first point of a curve in a process
-        at step s leaves exactly s - 1 earlier points stored: a resumed run replaces what its
-        previous attempt logged after the checkpoint it resumes from."""
+        """Append one point to a curve (at most one per epoch). The first point of a curve in a
+        process at step s leaves the points of epochs 1..s-1 stored: a resumed run replaces what
+        its previous attempt logged after the checkpoint it resumes from. A non-finite value is
+        not sent: the curve skips that epoch (`is_sendable`)."""
         ...
 
-    def log_value(self, name: str, value: float) -> None: ...
+    def log_value(self, name: str, value: float) -> None:
+        """A final value; a non-finite one is not sent (`is_sendable`)."""
+        ...
 
     def log_table(self, name: str, table: dict[str, Any]) -> None: ...
 
@@ -107,9 +148,11 @@ class Backend(Protocol):
 
     def store_artifact(self, name: str, path: Path) -> None: ...
 
-    def store_checkpoint(self, path: Path) -> None:
+    def store_checkpoint(self, path: Path, deadline: float | None = None) -> None:
         """Store `path` as the checkpoint, taking the file (removed once stored). Writes stay in
-        order with the curves; a newer checkpoint may replace one not yet sent."""
+        order with the curves; a newer checkpoint may replace one not yet sent. With a
+        `deadline` (time.monotonic(): the job is stopping), a backend may keep the recent
+        checkpoint it stored rather than start an upload that would not finish in time."""
         ...
 
     def discard_checkpoint(self) -> None:

@@ -38,16 +38,22 @@ def connect(context: PicselliaContext, policy: RetryPolicy) -> Client:
 
 
 def find_experiment(client: Client, context: PicselliaContext, call: Callable[..., Any]) -> Any:
-    """By id, else by project and experiment name; `call` is the caller's retried call."""
-    if not context.experiment_id and not (context.project_name and context.experiment_name):
+    """By id, else by name in the project given by token (its id, as Picsellia's own images
+    read it) or by name. The job and its supervisor both find it here; `call` is the caller's
+    retried call."""
+    project_ref = context.project_token or context.project_name
+    if not context.experiment_id and not (project_ref and context.experiment_name):
         raise UserError(NO_EXPERIMENT)
     try:
         if context.experiment_id:
             return call("find the experiment", client.get_experiment_by_id, context.experiment_id)
-        project = call("find the project", client.get_project, context.project_name)
+        if context.project_token:
+            project = call("find the project", client.get_project_by_id, context.project_token)
+        else:
+            project = call("find the project", client.get_project, context.project_name)
         return call("find the experiment", project.get_experiment, context.experiment_name)
     except px.ResourceNotFoundError:
-        wanted = context.experiment_id or f"{context.project_name}/{context.experiment_name}"
+        wanted = context.experiment_label
         raise UserError(f"experiment {wanted} not found in this organization") from None
 
 

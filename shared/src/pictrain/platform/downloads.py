@@ -10,7 +10,6 @@ the project's policy; what still fails is reported, never silently missing.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+from pictrain.envvars import DOWNLOAD_WORKERS as WORKERS_ENV
 from pictrain.errors import UserError
 from pictrain.platform.connect import first_line
 from pictrain.platform.retry import RetryPolicy
@@ -27,7 +27,6 @@ from pictrain.platform.retry import RetryPolicy
 # per file) or the link saturates; at 100 ms, 64 threads is where one Python process stops
 # gaining (docs/benchmarks.md), and 64 connections are modest for any object store.
 DOWNLOAD_WORKERS = 64
-WORKERS_ENV = "PICTRAIN_DOWNLOAD_WORKERS"
 CHUNK_BYTES = 1 << 20  # memory per thread while streaming a file
 TIMEOUT = (10, 60)  # connect, read (between bytes) in seconds
 PARTIAL_SUFFIX = ".part"
@@ -57,11 +56,11 @@ class DownloadReport:
 
 def download_workers() -> int:
     """`PICTRAIN_DOWNLOAD_WORKERS`, else the default."""
-    value = os.environ.get(WORKERS_ENV, "").strip()
-    if not value:
+    value = WORKERS_ENV.read()
+    if value is None:
         return DOWNLOAD_WORKERS
     if not value.isdigit() or int(value) < 1:
-        raise UserError(f"{WORKERS_ENV} must be a positive whole number, not {value!r}")
+        raise UserError(f"{WORKERS_ENV.name} must be a positive whole number, not {value!r}")
     return int(value)
 
 

@@ -12,7 +12,6 @@ import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,17 @@ import yaml
 
 from pictrain.data.splits import DatasetSplit, canonical_split
 from pictrain.errors import UserError
-from pictrain.platform.base import CHECKPOINT_ARTIFACT, Evaluation, JobStatus
+from pictrain.platform.base import (
+    CHECKPOINT_ARTIFACT,
+    LABELMAP_LOG,
+    PRETRAINED_ARTIFACT,
+    Evaluation,
+    JobStatus,
+    is_sendable,
+)
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
-WEIGHTS_FILE = "pretrained-weights.pt"
+WEIGHTS_FILE = f"{PRETRAINED_ARTIFACT}.pt"
 
 
 class LocalBackend:
@@ -38,6 +44,7 @@ class LocalBackend:
             folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._curves: set[str] = set()
+        self._warned: set[str] = set()
 
     def parameters(self) -> dict[str, Any]:
         for name in PARAMETER_FILES:
@@ -73,11 +80,13 @@ class LocalBackend:
             self._curves.add(name)
             # A rerun under the same name (resumed or not) replaces the curve from its first step.
             self._drop_metrics(lambda r: _is_point_from(r, name, step))
-        self._append("metrics.jsonl", {"name": name, "step": step, "value": value})
+        if is_sendable(name, value, step, self._warned):
+            self._append("metrics.jsonl", {"name": name, "step": step, "value": value})
 
     def log_value(self, name: str, value: float) -> None:
         self._drop_metrics(lambda r: r["name"] == name and r["step"] is None)
-        self._append("metrics.jsonl", {"name": name, "step": None, "value": value})
+        if is_sendable(name, value, None, self._warned):
+            self._append("metrics.jsonl", {"name": name, "step": None, "value": value})
 
     def log_table(self, name: str, table: dict[str, Any]) -> None:
         self._write_json(self.run_dir / "tables" / f"{_slug(name)}.json", table)
@@ -92,12 +101,13 @@ class LocalBackend:
         shutil.copyfile(path, self._plots / f"{_slug(name)}{path.suffix}")
 
     def log_labelmap(self, labelmap: dict[str, str]) -> None:
-        self._write_json(self._artifacts / "labelmap.json", labelmap)
+        self._write_json(self._artifacts / f"{LABELMAP_LOG}.json", labelmap)
 
     def store_artifact(self, name: str, path: Path) -> None:
         shutil.copyfile(path, self._artifacts / f"{name}{path.suffix}")
 
-    def store_checkpoint(self, path: Path) -> None:
+    def store_checkpoint(self, path: Path, deadline: float | None = None) -> None:
+        """A file move: always in time."""
         path.replace(self._checkpoint_file)
 
     def discard_checkpoint(self) -> None:
@@ -108,8 +118,7 @@ class LocalBackend:
             self._append("evaluations.jsonl", asdict(evaluation))
 
     def set_status(self, status: JobStatus, reason: str | None = None) -> None:
-        record = {"status": status.value, "reason": reason, "at": datetime.now(UTC).isoformat()}
-        self._write_json(self.run_dir / "status.json", record)
+        """Nothing more to do: the job writes the run folder's status.json for every backend."""
 
     def flush(self) -> None:
         """Nothing is buffered: every write above is on disk when it returns."""

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from picsellia import exceptions as px
-from picsellia.types.enums import InferenceType, LogType
-from picsellia.types.enums import JobStatus as ExperimentStatus
+from picsellia.types.enums import ExperimentStatus, InferenceType, LogType
+from picsellia.types.enums import JobStatus as LegacyJobStatus
 
 from pictrain.data.splits import canonical_split
-from pictrain.errors import PlatformError, UserError
+from pictrain.errors import PlatformError, TokenRefused, UserError
 from pictrain.platform.assets import asset_id_of, fetch_split
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
     CHECKPOINT_ARTIFACT,
+    FAILURE_REASON_LOG,
+    LABELMAP_LOG,
+    PARAMETERS_LOG,
+    PRETRAINED_ARTIFACT,
+    PUBLISHED_WEIGHTS_ARTIFACT,
     DatasetSplit,
     Evaluation,
     JobStatus,
+    is_sendable,
 )
 from pictrain.platform.connect import connect, find_experiment
 from pictrain.platform.curves import CurveWriter
@@ -34,22 +41,29 @@ from pictrain.platform.evaluations import (
 )
 from pictrain.platform.retry import RetryPolicy, is_transient
 from pictrain.platform.sender import BackgroundSender
-from pictrain.platform.weights import (
-    PRETRAINED_ARTIFACT,
-    PUBLISHED_WEIGHTS_ARTIFACT,
-    choose_model_file,
-)
+from pictrain.platform.uploads import UploadMeter
+from pictrain.platform.weights import choose_model_file
 
 log = logging.getLogger(__name__)
+# On a stop, a checkpoint stored this recently is kept rather than replaced by an upload that
+# would not finish before the SIGKILL: a relaunch loses at most this much training.
+FRESH_CHECKPOINT_MINUTES = 30
 DATASET_TYPE = {
     "detect": InferenceType.OBJECT_DETECTION,
     "segment": InferenceType.SEGMENTATION,
     "classify": InferenceType.CLASSIFICATION,
 }
-STATUS = {
+# The experiment's own status, as Picsellia's base image sets it (`experiment.update`), and the
+# older per-experiment job status (`update_job_status`), a different field kept as an extra.
+EXPERIMENT_STATUS = {
     JobStatus.RUNNING: ExperimentStatus.RUNNING,
     JobStatus.DONE: ExperimentStatus.SUCCESS,
     JobStatus.FAILED: ExperimentStatus.FAILED,
+}
+LEGACY_JOB_STATUS = {
+    JobStatus.RUNNING: LegacyJobStatus.RUNNING,
+    JobStatus.DONE: LegacyJobStatus.SUCCESS,
+    JobStatus.FAILED: LegacyJobStatus.FAILED,
 }
 
 
@@ -62,14 +76,19 @@ class PicselliaBackend:
         self.experiment = find_experiment(connect(context, self._policy), context, self._call)
         self._sender = BackgroundSender(self._policy.patient())
         self._curves = CurveWriter(self.experiment)
+        self._warned: set[str] = set()  # metrics found non-finite
         self._labels: dict[str, dict[str, Any]] = {}  # asset id -> its version's labels by name
         self._checkpoint: Path | None = None  # the newest checkpoint handed over
+        self._checkpoint_stored_at: float | None = None  # time.monotonic() of the last one
+        self._meter = UploadMeter()
 
     # --- reading -------------------------------------------------------------------------
 
     def parameters(self) -> dict[str, Any]:
         try:
-            data = self._call("read the parameters log", self.experiment.get_log, "parameters").data
+            data = self._call(
+                "read the parameters log", self.experiment.get_log, PARAMETERS_LOG
+            ).data
         except px.ResourceNotFoundError:
             return {}
         if not isinstance(data, dict):
@@ -158,7 +177,8 @@ class PicselliaBackend:
         self._sender.submit(f"log {name}", partial(self._curves.append, name, step, value))
 
     def log_value(self, name: str, value: float) -> None:
-        self._log(name, value, LogType.VALUE)
+        if is_sendable(name, value, None, self._warned):
+            self._log(name, value, LogType.VALUE)
 
     def log_table(self, name: str, table: dict[str, Any]) -> None:
         self._log(name, table, LogType.TABLE)
@@ -173,17 +193,22 @@ class PicselliaBackend:
         self._log(name, str(path), LogType.IMAGE)
 
     def log_labelmap(self, labelmap: dict[str, str]) -> None:
-        self._log("labelmap", labelmap, LogType.LABELMAP)
+        self._log(LABELMAP_LOG, labelmap, LogType.LABELMAP)
 
     def store_artifact(self, name: str, path: Path) -> None:
-        self._sender.submit(
-            f"store artifact {name}", partial(self.experiment.store, name, str(path))
-        )
+        self._meter.queued(path.stat().st_size)
+        self._sender.submit(f"store artifact {name}", partial(self._store, name, path))
         if name == BEST_MODEL_ARTIFACT:
             self.store_artifact(PUBLISHED_WEIGHTS_ARTIFACT, path)
 
-    def store_checkpoint(self, path: Path) -> None:
+    def store_checkpoint(self, path: Path, deadline: float | None = None) -> None:
+        size = path.stat().st_size
+        if deadline is not None and self._keeps_stored_checkpoint(size, deadline):
+            self._checkpoint = None  # nor a periodic one still queued: it would not fit either
+            path.unlink(missing_ok=True)
+            return
         self._checkpoint = path
+        self._meter.queued(size)
         self._sender.submit(f"store {CHECKPOINT_ARTIFACT}", partial(self._store_checkpoint, path))
 
     def discard_checkpoint(self) -> None:
@@ -219,16 +244,31 @@ class PicselliaBackend:
             )
 
     def set_status(self, status: JobStatus, reason: str | None = None) -> None:
+        """Status calls are no data: one that fails is logged, and never fails the run."""
         if reason:
-            self._log("failure reason", reason, LogType.VALUE)
+            self._sender.submit(
+                "log the failure reason",
+                partial(self.experiment.log, FAILURE_REASON_LOG, reason, LogType.VALUE),
+                data=False,
+            )
+        experiment_status = EXPERIMENT_STATUS[status]
         self._sender.submit(
-            f"set the experiment status to {status.value}",
-            partial(self.experiment.update_job_status, STATUS[status]),
+            f"set the experiment status to {experiment_status.value}",
+            partial(self.experiment.update, status=experiment_status),
+            data=False,
+        )
+        self._sender.submit(
+            f"set the experiment's job status to {LEGACY_JOB_STATUS[status].value}",
+            partial(self.experiment.update_job_status, LEGACY_JOB_STATUS[status]),
+            data=False,
         )
 
     def flush(self) -> None:
-        """Wait for every queued call; a call that never went through fails the job."""
+        """Wait for every queued call; data that never arrived (curves, artifacts,
+        evaluations) fails the job; a lost status call does not."""
         self._sender.drain()
+        if self._sender.refused:
+            raise TokenRefused()
         if self._sender.failures:
             failed = ", ".join(self._sender.failures)
             self._sender.failures.clear()
@@ -236,7 +276,9 @@ class PicselliaBackend:
 
     def close(self) -> None:
         self._sender.close(timeout=300)
-        if self._sender.failures:
+        if self._sender.refused:
+            log.error("%d platform calls dropped: %s", self._sender.dropped, TokenRefused())
+        elif self._sender.failures:
             log.error("unsent to the platform: %s", ", ".join(self._sender.failures))
 
     # --- internals ---------------------------------------------------------------------------
@@ -248,7 +290,7 @@ class PicselliaBackend:
         except (px.ResourceNotFoundError, px.NoBaseModelVersionError, px.NoDataError, UserError):
             raise
         except px.UnauthorizedError:
-            raise UserError("the platform refused the API token (expired or revoked?)") from None
+            raise TokenRefused() from None
         except Exception as exc:
             if is_transient(exc) or isinstance(exc, px.PicselliaError):
                 raise PlatformError(f"could not {what}: {exc}") from None
@@ -257,11 +299,37 @@ class PicselliaBackend:
     def _log(self, name: str, data: Any, kind: LogType) -> None:
         self._sender.submit(f"log {name}", partial(self.experiment.log, name, data, kind))
 
+    def _store(self, name: str, path: Path) -> None:
+        self._meter.upload(path, partial(self.experiment.store, name, str(path)))
+
     def _store_checkpoint(self, path: Path) -> None:
         """Upload unless a newer checkpoint was handed over since; the file is ours to remove."""
         if path == self._checkpoint:
-            self.experiment.store(CHECKPOINT_ARTIFACT, str(path))
+            self._store(CHECKPOINT_ARTIFACT, path)
+            self._checkpoint_stored_at = time.monotonic()
+        else:
+            self._meter.dropped(path.stat().st_size)
         path.unlink(missing_ok=True)
+
+    def _keeps_stored_checkpoint(self, size: int, deadline: float) -> bool:
+        """Stopping: a checkpoint this run stored less than FRESH_CHECKPOINT_MINUTES ago is
+        worth more than an upload the SIGKILL would cut short (and the status calls after it)."""
+        if self._checkpoint_stored_at is None:
+            return False
+        now = time.monotonic()
+        age_minutes = (now - self._checkpoint_stored_at) / 60
+        seconds = self._meter.seconds_for(size)
+        if age_minutes >= FRESH_CHECKPOINT_MINUTES or seconds is None or now + seconds <= deadline:
+            return False
+        log.info(
+            "not storing the last checkpoint: its upload would take ~%.0f s (%.0f MB, after what"
+            " is queued) and %.0f s are left before the stop; the one stored %.1f min ago stays",
+            seconds,
+            size / 1e6,
+            max(0.0, deadline - now),
+            age_minutes,
+        )
+        return True
 
     def _delete_checkpoint(self) -> None:
         with contextlib.suppress(px.ResourceNotFoundError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -13,12 +12,12 @@ from typing import TypeVar
 import requests
 from picsellia import exceptions as px
 
+from pictrain.envvars import RETRY_BASE_DELAY
+from pictrain.errors import TokenRefused
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Tests shorten every wait through this variable; production never sets it. It only scales
-# the backoff: attempts and the classification of errors stay the same.
-BASE_DELAY_ENV = "PICTRAIN_RETRY_BASE_DELAY"
 WRITE_ATTEMPTS = 10
 
 _TRANSIENT = (
@@ -50,6 +49,16 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def is_refused(exc: BaseException) -> bool:
+    """401: the token is no longer accepted, however the SDK wrapped it."""
+    for seen in exception_chain(exc):
+        if isinstance(seen, px.UnauthorizedError):
+            return True
+        if isinstance(seen, requests.HTTPError) and seen.response is not None:
+            return seen.response.status_code == 401
+    return False
+
+
 def retry_after(exc: BaseException) -> float | None:
     """The server's Retry-After in seconds, where the exception kept the response.
 
@@ -77,8 +86,10 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def default_base_delay() -> float:
-    """1 s, unless `PICTRAIN_RETRY_BASE_DELAY` says otherwise (tests)."""
-    value = os.environ.get(BASE_DELAY_ENV, "").strip()
+    """1 s, unless `PICTRAIN_RETRY_BASE_DELAY` says otherwise. Tests shorten every wait so;
+    production never sets it. It only scales the backoff: attempts and the classification of
+    errors stay the same."""
+    value = RETRY_BASE_DELAY.read()
     return float(value) if value else 1.0
 
 
@@ -124,6 +135,30 @@ class RetryPolicy:
         backoff = self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
         asked = retry_after(exc)
         return backoff if asked is None else min(self.max_delay, max(backoff, asked))
+
+
+class BestEffort:
+    """Retried calls whose failure costs only what the UI shows (job logs, run status): logged,
+    never raised. After a refused token nothing is tried again, and that is said once."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.refused = False
+
+    def __call__(
+        self, what: str, fn: Callable[..., T], *args: object, **kwargs: object
+    ) -> T | None:
+        if self.refused:
+            return None
+        try:
+            return self.policy.call(what, fn, *args, **kwargs)
+        except Exception as exc:
+            if is_refused(exc):
+                self.refused = True
+                log.warning("could not %s: %s; no more platform calls", what, TokenRefused())
+            else:
+                log.warning("could not %s: %s", what, _short(exc))
+            return None
 
 
 def _short(exc: BaseException) -> str:

@@ -2,8 +2,9 @@
 
 Being outside the job, the parent reports even a death the job cannot report itself (out of
 memory, segfault, SIGKILL): it marks the job run RUNNING, streams the child's output to the
-console, a log file and the job's live logs (progress bars collapsed), stores the log file,
-and marks the run SUCCEEDED or FAILED from the exit code, which it passes on.
+console, a log file and the job's live logs (progress bars collapsed), stores the log, and
+marks the run SUCCEEDED or FAILED from the exit code, which it passes on. Why the job failed
+comes from the run folder's status.json, never from its console.
 """
 
 from __future__ import annotations
@@ -13,134 +14,169 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from picsellia.types.enums import JobRunStatus, LogType
-from picsellia.types.enums import JobStatus as ExperimentStatus
 
 from pictrain.errors import PlatformError, UserError
-from pictrain.platform.connect import connect
+from pictrain.platform.base import FAILURE_REASON_LOG, JOB_LOG_ARTIFACT, JobStatus
+from pictrain.platform.connect import connect, find_experiment
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.joblog import JobLogForwarder
-from pictrain.platform.logstream import ProgressCollapser
-from pictrain.platform.retry import RetryPolicy
+from pictrain.platform.logstream import LogLine, ProgressCollapser
+from pictrain.platform.picsellia import EXPERIMENT_STATUS
+from pictrain.platform.retry import BestEffort, RetryPolicy
+from pictrain.redact import redact
+from pictrain.runstatus import FAILURE_MARK, STATUS_FILE, read_status, write_status
 
 log = logging.getLogger(__name__)
 
-REDACTED = "***"
-FAILURE_MARK = "FAILED: "  # how the job states its failure reason (pictrain.job)
+JOB_LOG_FILE = "job.log"
+# The job view's lines, as the logging file Picsellia stores.
+JOB_LOG_JSON = f"{JOB_LOG_ARTIFACT}.json"
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def supervise(child_argv: list[str], context: PicselliaContext, log_file: Path) -> int:
+def supervise(child_argv: list[str], context: PicselliaContext, run_dir: Path) -> int:
     policy = RetryPolicy()
-    client, job = _connect(context, policy)
+    call = BestEffort(policy)
+    job, experiment = _connect(context, policy, call)
     if job is not None:
-        _try(
-            policy, "mark the job run RUNNING", job.update_job_run_with_status, JobRunStatus.RUNNING
-        )
-    forwarder = JobLogForwarder(job, policy) if job is not None else None
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    secret = context.api_token.get_secret_value()
+        call("mark the job run RUNNING", job.update_job_run_with_status, JobRunStatus.RUNNING)
+    forwarder = JobLogForwarder(job, call) if job is not None else None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STATUS_FILE).unlink(missing_ok=True)  # an earlier attempt's, on a rerun
+    log_file = run_dir / JOB_LOG_FILE
     # A terminal gets the live progress bars; `docker logs` and other pipes get the collapsed
     # lines, like the log file and the platform.
     raw_console = sys.stdout.isatty()
-    failure: list[str] = []  # the job's own "FAILED: <reason>" line, repeated last
     with log_file.open("w") as sink:
 
-        def emit(lines: list[str]) -> None:
-            failure.extend(
-                line[line.find(FAILURE_MARK) :] for line in lines if FAILURE_MARK in line
-            )
-            # The token must never reach a file or the platform, whatever the job printed.
-            text = "".join(f"{line.replace(secret, REDACTED)}\n" for line in lines)
+        def emit(lines: list[LogLine]) -> None:
+            # The token and presigned URLs never reach a file or the platform, whatever the
+            # job printed.
+            lines = [LogLine(redact(line.text), line.partial) for line in lines]
+            text = "".join(f"{line.text}\n" for line in lines)
             sink.write(text)
             sink.flush()
             if not raw_console:
                 sys.stdout.write(text)
                 sys.stdout.flush()
             if forwarder is not None:
-                forwarder.add(text.splitlines())
+                forwarder.add(lines)
 
-        code = _run_child(child_argv, emit, raw_console)
-        if code < 0:
-            reason = f"the job was killed by {signal.Signals(-code).name}"
-            if -code == signal.SIGKILL:
-                reason += " (out of memory?)"
-            emit([f"{FAILURE_MARK}{reason}"])
-            _report_death(client, context, policy.patient(), reason)
-            code = 128 - code
-        why = f": {failure[-1]}" if code and failure else ""
-        emit([f"job finished with exit code {code}{why}"])
-    if job is not None and forwarder is not None:
-        forwarder.close()
-        patient = policy.patient()
-        _try(patient, "store the log file", job.store_logging_file, str(log_file))
-        status = JobRunStatus.SUCCEEDED if code == 0 else JobRunStatus.FAILED
-        _try(patient, f"mark the job run {status}", job.update_job_run_with_status, status)
+        returned = _run_child(child_argv, emit, raw_console)
+        code = 128 - returned if returned < 0 else returned  # a signal, as a shell reports it
+        status = read_status(run_dir)
+        if status is None or status.status is JobStatus.RUNNING:
+            reason = _death_reason(returned)
+            code = code or 1
+            status = write_status(run_dir, JobStatus.FAILED, reason, code)
+            emit([LogLine(f"{FAILURE_MARK}{reason}")])
+            if experiment is not None:
+                call("log the failure", experiment.log, FAILURE_REASON_LOG, reason, LogType.VALUE)
+        why = f": {status.reason}" if code and status.reason else ""
+        emit([LogLine(f"job finished with exit code {code}{why}")])
+    # What is left must land: more patience than the live calls had.
+    call.policy = policy.patient()
+    if forwarder is not None:
+        forwarder.close(code, run_dir / JOB_LOG_JSON)
+    if job is not None:
+        run_status = JobRunStatus.SUCCEEDED if code == 0 else JobRunStatus.FAILED
+        call(f"mark the job run {run_status.value}", job.update_job_run_with_status, run_status)
+    if experiment is not None:
+        call("store the job log", experiment.store, JOB_LOG_ARTIFACT, str(log_file))
+        # Again, as Picsellia's own images end: a status call the job lost still lands.
+        final = EXPERIMENT_STATUS[JobStatus.DONE if code == 0 else JobStatus.FAILED]
+        call(f"set the experiment status to {final.value}", experiment.update, status=final)
     return code
 
 
-def _run_child(argv: list[str], emit: Any, raw_console: bool) -> int:
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def _death_reason(returned: int) -> str:
+    """Why a job that wrote no final status ended (`returned` as Popen reports it)."""
+    if returned < 0:
+        reason = f"the job was killed by {signal.Signals(-returned).name}"
+        return reason + (" (out of memory?)" if -returned == signal.SIGKILL else "")
+    return f"the job ended with exit code {returned} without saying why (see the log above)"
+
+
+def _run_child(argv: list[str], emit: Callable[[list[LogLine]], None], raw_console: bool) -> int:
+    """The worker in a session of its own: a signal sent to this process group (tini -g, a
+    Ctrl-C) reaches the worker only through `forward`, once."""
+    child = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     forwarded: set[int] = set()
 
     def forward(signum: int, _frame: object) -> None:
-        """Once per signal: a second SIGTERM (tini -g, an impatient orchestrator) would kill
-        the job while it uploads its weights and reports the failure."""
+        """Once per signal: a second SIGTERM (an impatient orchestrator) would kill the job
+        while it uploads its weights and reports the failure."""
         if signum not in forwarded:
             forwarded.add(signum)
             child.send_signal(signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
     collapser = ProgressCollapser()
+    console = _RawConsole() if raw_console else None
     assert child.stdout is not None
     try:
         while chunk := os.read(child.stdout.fileno(), 1 << 16):
-            if raw_console:
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
-            emit(collapser.feed(chunk.decode("utf-8", "replace")))
+            text = chunk.decode("utf-8", "replace")
+            if console is not None:
+                console.write(text)
+            emit(collapser.feed(text))
         emit(collapser.close())
+        if console is not None:
+            console.close()
         return child.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def _connect(context: PicselliaContext, policy: RetryPolicy) -> tuple[Any, Any]:
-    """The job handle; without one (no job id, platform down) the job still runs, only the
-    live job view goes without logs. The child reports a bad token or experiment itself."""
+class _RawConsole:
+    """The child's output as it comes, progress bars live, redacted like every other path: a
+    secret split across two reads is held back until its line (or redraw) is complete."""
+
+    HOLD_LIMIT = 1 << 16
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def write(self, text: str) -> None:
+        text = self._held + text
+        cut = max(text.rfind("\n"), text.rfind("\r")) + 1
+        if len(text) - cut > self.HOLD_LIMIT:
+            cut = len(text)
+        self._held = text[cut:]
+        self._out(text[:cut])
+
+    def close(self) -> None:
+        self._out(self._held)
+        self._held = ""
+
+    @staticmethod
+    def _out(text: str) -> None:
+        if text:
+            sys.stdout.write(redact(text))
+            sys.stdout.flush()
+
+
+def _connect(context: PicselliaContext, policy: RetryPolicy, call: BestEffort) -> tuple[Any, Any]:
+    """The job and the experiment (found as the job finds it), each None when out of reach:
+    the job still runs, only what the UI shows goes without it. The child reports a bad token
+    or experiment itself."""
     try:
         client = connect(context, policy)
     except (UserError, PlatformError) as exc:
         log.warning("job logs will not reach the platform: %s", exc)
         return None, None
-    if not context.job_id:
-        return client, None
-    job = _try(policy, "find the job", client.get_job_by_id, context.job_id)
-    return client, job
-
-
-def _report_death(client: Any, context: PicselliaContext, policy: RetryPolicy, reason: str) -> None:
-    if client is None or not context.experiment_id:
-        return
-    experiment = _try(
-        policy, "find the experiment", client.get_experiment_by_id, context.experiment_id
-    )
-    if experiment is not None:
-        _try(policy, "log the failure", experiment.log, "failure reason", reason, LogType.VALUE)
-        _try(
-            policy,
-            "mark the experiment FAILED",
-            experiment.update_job_status,
-            ExperimentStatus.FAILED,
-        )
-
-
-def _try(policy: RetryPolicy, what: str, fn: Any, *args: Any) -> Any:
+    job = call("find the job", client.get_job_by_id, context.job_id) if context.job_id else None
     try:
-        return policy.call(what, fn, *args)
-    except Exception as exc:
-        log.warning("could not %s: %s", what, str(exc).splitlines()[0] if str(exc) else exc)
-        return None
+        experiment = find_experiment(client, context, policy.call)
+    except Exception as exc:  # the worker fails the job with the reason
+        log.warning("could not find the experiment: %s", (str(exc).splitlines() or [exc])[0])
+        experiment = None
+    return job, experiment

@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 from pictrain.errors import UserError
-from pictrain.platform.base import BEST_MODEL_ARTIFACT
+from pictrain.platform.base import (
+    BEST_MODEL_ARTIFACT,
+    PRETRAINED_ARTIFACT,
+    PUBLISHED_WEIGHTS_ARTIFACT,
+)
 
 WEIGHT_SUFFIXES = (".pt", ".pth")
-PRETRAINED_ARTIFACT = "pretrained-weights"
-# Publishing an experiment as a model version keeps only the artifacts named model-latest,
-# config and checkpoint-*-latest; continuous training then starts from that version's files.
-# The best weights go under such a name too, or it would start from scratch.
-PUBLISHED_WEIGHTS_ARTIFACT = "checkpoint-weights-latest"
 MODEL_WEIGHT_NAMES = (
     PUBLISHED_WEIGHTS_ARTIFACT,
     BEST_MODEL_ARTIFACT,

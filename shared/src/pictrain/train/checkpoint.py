@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -11,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pictrain.envvars import CHECKPOINT_MINUTES
 from pictrain.platform.base import Backend
 
 log = logging.getLogger(__name__)
 
 # Wall time between two checkpoint uploads. A preempted run loses at most this much (plus one
 # epoch) of training; the upload of a large model stays rare on fast epochs. Tests set 0 (every
-# epoch) through the variable below; production leaves it alone.
-INTERVAL_ENV = "PICTRAIN_CHECKPOINT_MINUTES"
+# epoch) through PICTRAIN_CHECKPOINT_MINUTES; production leaves it alone.
 DEFAULT_INTERVAL_MINUTES = 10.0
 # What ultralytics lets a resume change (machine-dependent settings); any other parameter that
 # differs from the checkpoint's makes the checkpoint a different training.
@@ -106,8 +105,18 @@ def snapshot(last: Path, folder: Path, name: str) -> Path:
     return Path(shutil.copyfile(last, folder / name))
 
 
+def weights_only(weights: Path, dest: Path) -> Path:
+    """A copy without the optimizer state a training checkpoint carries (4-5x smaller: what
+    deployment and fine-tuning read, as ultralytics leaves best.pt after training). `weights`
+    itself when it is no ultralytics checkpoint."""
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return dest if strip_optimizer(weights, str(dest)) else weights
+
+
 def interval_seconds() -> float:
-    value = os.environ.get(INTERVAL_ENV, "").strip()
+    value = CHECKPOINT_MINUTES.read()
     return 60 * (float(value) if value else DEFAULT_INTERVAL_MINUTES)
 
 

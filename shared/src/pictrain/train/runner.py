@@ -27,7 +27,7 @@ class TrainResult:
         return sorted(self.save_dir.glob("*.png"))
 
 
-def checkpoints(save_dir: Path) -> list[Path]:
+def saved_weights(save_dir: Path) -> list[Path]:
     """Whatever weights a run left behind, best first: what a failed job still uploads."""
     weights = save_dir / "weights"
     return [p for p in (weights / "best.pt", weights / "last.pt") if p.is_file()]
@@ -94,7 +94,7 @@ def _resumed(
 def _best_weights(save_dir: Path) -> Path:
     """best.pt, else last.pt: a run resumed in a fresh folder writes best.pt only when it beats
     the best fitness of the earlier attempt, whose best.pt stayed behind."""
-    for path in checkpoints(save_dir):
+    for path in saved_weights(save_dir):
         if path.name == "last.pt":
             log.warning("no epoch of this attempt beat the earlier best: keeping the last weights")
         return path

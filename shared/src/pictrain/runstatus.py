@@ -1,0 +1,59 @@
+"""`status.json`: how a run ended, as a file every run folder holds, whatever the backend.
+
+The job writes it when it starts and when it ends; the command line writes it for a failure
+before the job starts; the supervisor reads it (never the job's console) to say why a job
+failed, and writes it for a worker that died without a word (out of memory, SIGKILL).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from pictrain.platform.base import JobStatus
+from pictrain.redact import redact
+
+STATUS_FILE = "status.json"
+FAILURE_MARK = "FAILED: "  # the job's last console line on failure, for people reading logs
+
+log = logging.getLogger("pictrain")
+
+
+class RunStatus(BaseModel):
+    status: JobStatus
+    reason: str | None = None
+    exit_code: int | None = None
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def write_status(
+    run_dir: Path, status: JobStatus, reason: str | None = None, exit_code: int | None = None
+) -> RunStatus:
+    """Replace the run's status atomically (a reader never sees half a file)."""
+    record = RunStatus(
+        status=status, reason=redact(reason) if reason else None, exit_code=exit_code
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    staging = run_dir / f".{STATUS_FILE}.tmp"
+    staging.write_text(record.model_dump_json(indent=2) + "\n")
+    staging.replace(run_dir / STATUS_FILE)
+    return record
+
+
+def read_status(run_dir: Path) -> RunStatus | None:
+    """The run's status, or None when there is none (or it cannot be read)."""
+    try:
+        return RunStatus.model_validate_json((run_dir / STATUS_FILE).read_text())
+    except (OSError, ValidationError):
+        return None
+
+
+def report_failure(run_dir: Path, reason: str, exit_code: int) -> int:
+    """One `FAILED: <reason>` line and the status file; the exit code, for returning."""
+    reason = redact(reason)
+    log.error("%s%s", FAILURE_MARK, reason)
+    write_status(run_dir, JobStatus.FAILED, reason, exit_code)
+    return exit_code

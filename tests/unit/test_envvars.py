@@ -1,0 +1,56 @@
+"""One list of environment variable names: the package reads only those, the scripts derive
+theirs from it, the README documents the platform's."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from pictrain import envvars
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "shared" / "src" / "pictrain"
+# Reading the environment anywhere else would name a variable outside the list.
+ENV_READ = re.compile(r"environ\.get\(|environ\[|getenv\(|\"PICTRAIN_[A-Z_]+\"")
+
+
+def test_the_run_script_table_is_generated_from_the_list() -> None:
+    generated = subprocess.run(
+        [sys.executable, "-m", "pictrain.envvars", "--shell"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (REPO / "scripts" / "platform-env.sh").read_text() == generated, (
+        "regenerate: python -m pictrain.envvars --shell > scripts/platform-env.sh"
+    )
+
+
+def test_no_module_reads_a_variable_of_its_own() -> None:
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "envvars.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if ENV_READ.search(line)
+    ]
+    assert not offenders, offenders
+
+
+def test_the_readme_documents_every_platform_name() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Running against Picsellia") :]
+    for var in envvars.PLATFORM.values():
+        row = next((line for line in table.splitlines() if f"| `{var.name}` |" in line), "")
+        assert row, f"no README row for {var.name}"
+        for alias in var.names[1:]:
+            assert f"`{alias}`" in row, (var.name, alias)
+
+
+def test_first_non_empty_name_wins() -> None:
+    var = envvars.EnvVar(("a", "B"), "")
+    assert var.read({"a": "  ", "B": " x "}) == "x"
+    assert var.read({"a": "1", "B": "2"}) == "1"
+    assert var.read({}) is None

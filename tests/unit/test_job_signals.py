@@ -1,0 +1,54 @@
+"""The job's stop path with a stub backend (our own protocol, no platform): a repeated SIGTERM
+cannot cut the upload of the weights short."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from pictrain.config import load_model_config
+from pictrain.job import Job
+
+
+class StopTwice:
+    """Stopped while reading the parameters; stopped again while storing the weights."""
+
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+        self.statuses: list[tuple[str, str | None]] = []
+
+    def parameters(self) -> dict[str, Any]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return {}
+
+    def store_artifact(self, name: str, path: Path) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        self.stored.append(name)
+
+    def set_status(self, status: Any, reason: str | None = None) -> None:
+        self.statuses.append((status.value, reason))
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_second_sigterm_does_not_stop_the_failure_report(tmp_path: Path) -> None:
+    outside: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _: outside.append(signum))
+    try:
+        weights = tmp_path / "run" / "train" / "weights"
+        weights.mkdir(parents=True)
+        (weights / "best.pt").write_bytes(b"weights")
+        backend: Any = StopTwice()
+        code = Job(backend, tmp_path / "run", load_model_config(None, "detect")).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 143
+    assert outside == []  # the job kept its handler through the failure path
+    assert backend.stored == ["best-model"]
+    assert backend.statuses[-1] == ("failed", "stopped by SIGTERM")
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert (status["status"], status["exit_code"]) == ("failed", 143)

@@ -1,0 +1,127 @@
+"""The supervisor with a real child process against the emulator: why a job failed comes from
+status.json, a death is reported, and SIGTERM reaches the worker once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from tests.emulator import Emulator, SeededIds
+
+pytest_plugins = ["tests.emulator.fixtures"]
+
+from pictrain.platform.env import PicselliaContext  # noqa: E402  (after the SDK logging switch)
+from pictrain.platform.supervisor import supervise  # noqa: E402
+
+# A stand-in worker: writes status.json as the job does (pictrain.runstatus), then behaves as
+# told by its argument.
+WORKER = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from pathlib import Path
+    from pictrain.platform.base import JobStatus
+    from pictrain.runstatus import write_status
+
+    run_dir, behaviour = Path(sys.argv[1]), sys.argv[2]
+    write_status(run_dir, JobStatus.RUNNING)
+    print("worker started", flush=True)
+    if behaviour == "fail":
+        write_status(run_dir, JobStatus.FAILED, "the data was bad", 2)
+        sys.exit(2)
+    if behaviour == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    received = []
+    signal.signal(signal.SIGTERM, lambda *_: received.append(1))
+    (run_dir / "ready").write_text(str(os.getpgid(0)))
+    while not received:
+        time.sleep(0.05)
+    time.sleep(1.0)  # room for a second SIGTERM to arrive
+    (run_dir / "sigterms").write_text(str(len(received)))
+    write_status(run_dir, JobStatus.FAILED, "stopped by SIGTERM", 143)
+    sys.exit(143)
+    """
+)
+
+
+def context(emu: Emulator, ids: SeededIds) -> PicselliaContext:
+    return PicselliaContext.model_validate(emu.job_env(ids))
+
+
+def worker(tmp_path: Path, run_dir: Path, behaviour: str) -> list[str]:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    return [sys.executable, str(script), str(run_dir), behaviour]
+
+
+def test_the_reason_comes_from_status_json(
+    emulator: Emulator, seeded: SeededIds, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    code = supervise(worker(tmp_path, run_dir, "fail"), context(emulator, seeded), run_dir)
+    assert code == 2
+    last = (run_dir / "job.log").read_text().splitlines()[-1]
+    assert last == "job finished with exit code 2: the data was bad"
+    assert emulator.state.jobs[seeded.job_id].status == "FAILED"
+    assert emulator.state.experiments[seeded.experiment_id].status == "FAILED"
+
+
+def test_a_killed_worker_is_reported(emulator: Emulator, seeded: SeededIds, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    code = supervise(worker(tmp_path, run_dir, "die"), context(emulator, seeded), run_dir)
+    assert code == 128 + signal.SIGKILL
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and "killed by SIGKILL" in status["reason"]
+    experiment = emulator.state.experiments[seeded.experiment_id]
+    assert experiment.status == "FAILED"
+    assert "killed by SIGKILL" in experiment.logs["failure reason"].data
+    assert emulator.state.jobs[seeded.job_id].status == "FAILED"
+
+
+SUPERVISOR = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from pictrain.platform.env import read_context
+    from pictrain.platform.supervisor import supervise
+
+    sys.exit(supervise(sys.argv[2:], read_context(os.environ), Path(sys.argv[1])))
+    """
+)
+
+
+def test_sigterm_to_the_whole_group_reaches_the_worker_once(
+    emulator: Emulator, seeded: SeededIds, tmp_path: Path
+) -> None:
+    """As `tini -g` sends it: to every process of the supervisor's group."""
+    run_dir = tmp_path / "run"
+    env = {**os.environ, **emulator.job_env(seeded)}
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR, str(run_dir), *worker(tmp_path, run_dir, "wait")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own group, as under tini, and away from pytest's
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (run_dir / "ready").exists():
+            assert supervisor.poll() is None and time.monotonic() < deadline, supervisor.stdout
+            time.sleep(0.05)
+        # (two SIGTERMs sent at once merge into one pending signal: what proves the worker
+        # cannot get the group's is that it is in another group)
+        assert int((run_dir / "ready").read_text()) != supervisor.pid
+        os.killpg(supervisor.pid, signal.SIGTERM)
+        output, _ = supervisor.communicate(timeout=60)
+    finally:
+        if supervisor.poll() is None:
+            os.killpg(supervisor.pid, signal.SIGKILL)
+    assert supervisor.returncode == 143, output
+    assert (run_dir / "sigterms").read_text() == "1"
+    assert "job finished with exit code 143: stopped by SIGTERM" in output
