@@ -26,6 +26,7 @@ from pictrain.evaluate.run import evaluate_test_split, weights_predictor
 from pictrain.params import Parameters, parse_parameters
 from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT, Backend, JobStatus
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
+from pictrain.train.devices import Devices, resolve_devices
 from pictrain.train.models import check_model_name
 from pictrain.train.runner import TrainResult, checkpoints, train
 
@@ -66,6 +67,7 @@ class Job:
         params, defaulted = parse_parameters(self.backend.parameters(), self.config.defaults)
         model_name = params.model or self.config.model
         check_model_name(self.config.task, model_name)
+        devices = resolve_devices(params.device, params.batch_size)
         log.info("parameters: %s", params.model_dump(exclude_defaults=True))
         log.info("left at their default: %s", ", ".join(defaulted))
         splits = self.backend.datasets(self.run_dir / "downloads")
@@ -80,6 +82,7 @@ class Job:
             weights,
             dataset.train_data,
             params,
+            devices,
             self._train_dir,
             self.backend,
             resume,
@@ -89,8 +92,8 @@ class Job:
         for plot in result.plots:
             self.backend.log_image(plot.stem, plot)
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
-        values = self._evaluate(result, dataset, params)
-        onnx = self._publish(result, dataset, params, model_name, weights)
+        values = self._evaluate(result, dataset, params, devices)
+        onnx = self._publish(result, dataset, params, model_name, weights, devices)
         self._check_deploy_parity(onnx, dataset, params, values)
 
     @property
@@ -124,11 +127,11 @@ class Job:
             log.info("restored the earlier attempt's best weights")
 
     def _evaluate(
-        self, result: TrainResult, dataset: PreparedDataset, params: Parameters
+        self, result: TrainResult, dataset: PreparedDataset, params: Parameters, devices: Devices
     ) -> dict[str, float]:
         evaluation = evaluate_test_split(
             self.config.task,
-            weights_predictor(result.best, params.image_size, params.device),
+            weights_predictor(result.best, params.image_size, devices.first),
             dataset,
             params.conf_threshold,
             self.run_dir / "evaluation",
@@ -175,6 +178,7 @@ class Job:
         params: Parameters,
         model_name: str,
         weights: Path | None,
+        devices: Devices,
     ) -> Path:
         out = self.run_dir / "export"
         out.mkdir(exist_ok=True)
@@ -198,6 +202,7 @@ class Job:
             "base_weights": (
                 {"file": weights.name, "sha256": artifacts.sha256(weights)} if weights else None
             ),
+            "devices": devices.manifest(),
         }
         manifest = artifacts.write_manifest(out / "manifest.json", inputs)
         self.backend.store_artifact("manifest", manifest)
