@@ -101,9 +101,9 @@ def test_silent_workers_are_stopped_and_the_training_fails_with_the_reason(
     tmp_path: Path,
 ) -> None:
     backend = Recorder(tmp_path)
-    with pytest.raises(TrainingStalled, match=r"no training progress for 0.0333333 min"):
-        with Relay(tmp_path / "relay", backend, stall_s=2) as relay:
-            subprocess.run(worker(pause=0.1, then="hang"), check=True, timeout=120)
+    relay = Relay(tmp_path / "relay", backend, stall_s=2)
+    with pytest.raises(TrainingStalled, match=r"no training progress for 0.0333333 min"), relay:
+        subprocess.run(worker(pause=0.1, then="hang"), check=True, timeout=120)
     assert relay.stalled
     # what the workers sent before they went silent still arrived
     assert len(backend.calls) == 5
@@ -117,9 +117,9 @@ def test_silent_workers_are_stopped_and_the_training_fails_with_the_reason(
 
 def test_a_worker_that_fails_fails_the_training_with_its_exit_status(tmp_path: Path) -> None:
     backend = Recorder(tmp_path)
-    with pytest.raises(RuntimeError, match=r"DDP training failed: .* exited with status 3"):
-        with Relay(tmp_path / "relay", backend, stall_s=60):
-            subprocess.run([sys.executable, "-c", "raise SystemExit(3)"], check=True)
+    failed = pytest.raises(RuntimeError, match=r"DDP training failed: .* exited with status 3")
+    with failed, Relay(tmp_path / "relay", backend, stall_s=60):
+        subprocess.run([sys.executable, "-c", "raise SystemExit(3)"], check=True)
 
 
 def test_the_spool_writer_heartbeat_moves_the_modification_time(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from pictrain.train.metrics import replay_missing
 from pictrain.train.models import build_model, model_family
 from pictrain.train.relay import Relay
 from pictrain.train.shm import fit_workers
-from pictrain.train.trainers import attach, trainer_for
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,8 @@ def train(
 ) -> TrainResult:
     """`data` is a data.yaml (detect, segment) or a class-folder root (classify). With `resume`,
     training continues from that checkpoint (its parameters) instead of starting over."""
+    from pictrain.train.trainers import attach, trainer_for  # imports ultralytics
+
     overrides = training_arguments(params, devices)
     if resume:
         model, run_args = _resumed(model_name, resume, overrides, save_dir)
