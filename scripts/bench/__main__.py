@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pictrain import offline
-from scripts.bench import convert, evaluate, machine, report, train
+from scripts.bench import coldstart, convert, evaluate, machine, report, train
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -40,6 +40,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     group.add_argument("--train-batch", type=int, default=16, help="batch size")
     group.add_argument("--model", default="yolov8n", help="ultralytics architecture")
     group.add_argument("--device", default="cpu", help="'' = GPU when present, else CPU")
+    group = parser.add_argument_group("4. cold start (fresh processes, CPU)")
+    group.add_argument("--cold-images", type=int, default=64, help="images on disk")
+    group.add_argument("--cold-image-size", type=int, default=64, help="pixels and imgsz")
     return parser.parse_args(argv)
 
 
@@ -89,6 +92,9 @@ def _benchmarks(args: argparse.Namespace, work: Path) -> list[tuple[str, report.
         args.model,
         args.device,
     )
+    cold_sizes = coldstart.ColdStartSizes(
+        args.cold_images, args.cold_image_size, args.train_batch, args.model
+    )
     return [
         (
             "conversion",
@@ -96,6 +102,11 @@ def _benchmarks(args: argparse.Namespace, work: Path) -> list[tuple[str, report.
         ),
         ("evaluation", lambda: evaluate.run(eval_sizes, args.repeats, args.seed)),
         ("training", lambda: train.run(work / "train", train_sizes, args.repeats, args.seed)),
+        (
+            "cold start",
+            lambda: coldstart.first_batch(work / "cold", cold_sizes, args.repeats, args.seed),
+        ),
+        ("pictrain --help", lambda: coldstart.cli_help(args.repeats)),
     ]
 
 
