@@ -72,15 +72,21 @@ class _JobTrainer:
         (~0.5 GB) for the rest of training: AutoBatch aims at 60% of its memory, which leaves
         room for it."""
         import torch
+        from ultralytics.nn.tasks import load_checkpoint
         from ultralytics.utils.autobatch import check_train_batch_size
 
         trainer: Any = self
-        if not isinstance(trainer.model, torch.nn.Module):  # a resume: the checkpoint's path
-            trainer.setup_model()
+        if isinstance(trainer.model, torch.nn.Module):
+            probe = deepcopy(trainer.model)
+        else:  # a resume: the checkpoint's path, which the workers must get as it is
+            probe = load_checkpoint(trainer.model)[0]
+            probe.requires_grad_(True)  # the stored EMA has none, training does
         first = int(trainer.args.device.split(",")[0])
-        probe = deepcopy(trainer.model).to(torch.device("cuda", first))
         per_gpu = check_train_batch_size(
-            probe, imgsz=trainer.args.imgsz, amp=bool(trainer.args.amp), batch=trainer.args.batch
+            probe.to(torch.device("cuda", first)),
+            imgsz=trainer.args.imgsz,
+            amp=bool(trainer.args.amp),
+            batch=trainer.args.batch,
         )
         del probe
         torch.cuda.empty_cache()
