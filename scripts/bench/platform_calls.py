@@ -63,7 +63,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("4. platform calls (emulator, every request delayed)")
+    group = parser.add_argument_group("5. platform calls (emulator, every request delayed)")
     group.add_argument("--download-assets", type=int, help="default 500, 2,000 with --large")
     group.add_argument("--download-file-bytes", type=int, default=50_000, help="bytes per file")
     group.add_argument("--latency", type=float, default=0.1, help="seconds per request")

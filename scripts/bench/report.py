@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from scripts.bench import gpu
 from scripts.bench.machine import Machine
 from scripts.bench.timing import Runs, Timing
 
@@ -36,6 +37,7 @@ def write(
     """The report at `dest` (.md) and its figures beside it (.json)."""
     parts = [_header(machine, date, command)]
     parts += [_section(number, result, machine, date) for number, result in enumerate(results, 1)]
+    parts += _gpu_check(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
     figures = {
@@ -45,6 +47,14 @@ def write(
         "results": [_figures(result) for result in results],
     }
     dest.with_suffix(".json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+
+
+def _gpu_check(dest: Path) -> list[str]:
+    """The GPU check's section (scripts/gpu-check.sh), kept: this machine may have no GPU."""
+    text = dest.read_text(encoding="utf-8") if dest.is_file() else ""
+    if gpu.START not in text or gpu.END not in text:
+        return []
+    return [gpu.START + text.split(gpu.START, 1)[1].split(gpu.END, 1)[0] + gpu.END]
 
 
 def seconds(value: float) -> str:

@@ -14,10 +14,11 @@ import yaml
 
 from pictrain.data.convert import convert_detection, write_data_yaml
 from pictrain.data.labels import labelmap_from
-from pictrain.params import Parameters, parse_parameters
+from pictrain.params import parse_parameters
 from pictrain.platform.local import LocalBackend
 from pictrain.synthetic import make_detection_dataset
-from pictrain.train.runner import train
+from pictrain.train.devices import resolve_devices
+from pictrain.train.runner import train, training_arguments
 from scripts.bench.report import Bench, BenchResult, seconds
 from scripts.bench.timing import Timing, compare
 
@@ -70,6 +71,7 @@ def run(work: Path, sizes: TrainSizes, repeats: int, seed: int) -> BenchResult:
             "seed": seed,
         }
     ).params
+    devices = resolve_devices(params.device, params.batch_size)
     ours_dir, raw_dir = work / "ours", work / "raw"
 
     def ours() -> Any:
@@ -81,13 +83,17 @@ def run(work: Path, sizes: TrainSizes, repeats: int, seed: int) -> BenchResult:
             weights=None,
             data=data_yaml,
             params=params,
+            devices=devices,
             save_dir=ours_dir / "train",
             backend=backend,
         )
 
     def raw() -> Any:
         shutil.rmtree(raw_dir, ignore_errors=True)
-        return lambda: _raw(sizes.model, _raw_arguments(data_yaml, params, raw_dir / "train"))
+        arguments = _raw_arguments(
+            data_yaml, training_arguments(params, devices), raw_dir / "train"
+        )
+        return lambda: _raw(sizes.model, arguments)
 
     outcome = compare(ours, raw, repeats)
     timing = outcome.timing
@@ -115,11 +121,8 @@ def _dataset(folder: Path, sizes: TrainSizes, seed: int) -> tuple[Path, Path]:
     return folder / "coco", write_data_yaml(folder / "yolo", names, ["train"])
 
 
-def _raw_arguments(data_yaml: Path, params: Parameters, save_dir: Path) -> dict[str, Any]:
+def _raw_arguments(data_yaml: Path, overrides: dict[str, Any], save_dir: Path) -> dict[str, Any]:
     """What `pictrain.train.runner.train` passes to ultralytics; checked against args.yaml."""
-    overrides = params.ultralytics_overrides()
-    if not params.device:
-        overrides.pop("device")
     return {
         "data": str(data_yaml),
         "project": str(save_dir.parent),

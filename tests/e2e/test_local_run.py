@@ -59,6 +59,7 @@ def test_run_succeeds(finished_run):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "done" and status["reason"] is None
+    assert "training on CPU" in result.stderr  # the devices that trained, named
 
 
 def test_adjusted_parameters_are_the_ones_trained_exported_and_recorded(finished_run):
@@ -126,6 +127,7 @@ def test_artifacts(finished_run):
     assert manifest["git_sha"] == (head.stdout.strip() or None)  # from source: the checkout's
     assert set(manifest["inputs"]["splits"]) == {"train", "val", "test"}
     assert all(len(s["annotations_sha256"]) == 64 for s in manifest["inputs"]["splits"].values())
+    assert manifest["inputs"]["devices"] == {"device": "cpu", "gpus": [], "batch": 4}
 
 
 def test_onnx_model_runs_in_onnxruntime(finished_run):

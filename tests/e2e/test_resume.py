@@ -12,7 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnxruntime
 import pytest
+import torch
+import yaml
 
 from pictrain.envvars import CHECKPOINT_MINUTES
 from pictrain.train.checkpoint import read_checkpoint
@@ -130,3 +133,45 @@ def _steps(run_dir: Path) -> dict[str, list[int]]:
         if record["step"] is not None:
             curves.setdefault(record["name"], []).append(record["step"])
     return curves
+
+
+def test_a_relaunch_on_other_devices_at_another_image_size_resumes_with_both(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint trained on 2 GPUs resumes on this machine's CPU, and an image size changed
+    since is the one the rest of the training uses, as evaluation and export do."""
+    from ultralytics.utils.patches import torch_load
+
+    parameters = {**PARAMETERS, "epochs": 2}
+    dataset = _dataset(tmp_path / "dataset", parameters)
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "pictrain", "run", "--local", str(dataset)]
+    command += ["--runs-dir", str(runs)]
+    first = runs / "first" / "artifacts" / "last-checkpoint.pt"
+    env = {**os.environ, CHECKPOINT_MINUTES.name: "0"}
+    with subprocess.Popen([*command, "--name", "first"], cwd=tmp_path, env=env) as process:
+        wait_for(first.is_file)
+        checkpoint = torch_load(first, map_location="cpu")
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=JOB_TIMEOUT)
+    checkpoint["train_args"]["device"] = "0,1"  # as DDP on two GPUs writes it
+    stored = runs / "second" / "artifacts" / "last-checkpoint.pt"
+    stored.parent.mkdir(parents=True)
+    torch.save(checkpoint, stored)
+    (dataset / "parameters.json").write_text(json.dumps({**parameters, "image_size": 96}))
+
+    second = subprocess.run(
+        [*command, "--name", "second"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT,
+    )
+
+    output = second.stdout + second.stderr
+    assert second.returncode == 0, output[-3000:]
+    assert "resuming from epoch 2 of 2" in output
+    trained = yaml.safe_load((runs / "second" / "train" / "args.yaml").read_text())
+    assert (trained["device"], trained["imgsz"]) == ("cpu", 96)
+    onnx = onnxruntime.InferenceSession(str(runs / "second" / "artifacts" / "model-latest.onnx"))
+    assert onnx.get_inputs()[0].shape == [1, 3, 96, 96]

@@ -9,7 +9,12 @@ import pytest
 
 from pictrain.platform.base import CHECKPOINT_ARTIFACT
 from pictrain.platform.local import LocalBackend
-from pictrain.train.checkpoint import Checkpoint, resume_problem
+from pictrain.train.checkpoint import (
+    RESUME_ADJUSTABLE,
+    Checkpoint,
+    resume_arguments,
+    resume_problem,
+)
 from pictrain.train.metrics import read_results, replay_missing
 
 NAMES = ["circle", "square", "triangle"]
@@ -81,6 +86,17 @@ def test_other_trainings_are_not_resumed(
 ) -> None:
     problem = resume_problem(ckpt, task, names, overrides)
     assert problem is not None and reason in problem
+
+
+def test_what_a_resume_may_change_is_what_the_resumed_training_gets() -> None:
+    """One list: a checkpoint is accepted with these changed, and the resumed trainer is given
+    the new values (a new image_size used to be accepted but trained at the old one)."""
+    changed = {"imgsz": 96, "device": "0,1,2,3", "batch": 64, "workers": 2, "patience": 5}
+    overrides = {**OVERRIDES, **changed}
+    ckpt = checkpoint(imgsz=64, device="0", batch=16, workers=8, patience=50)
+    assert resume_problem(ckpt, "detect", NAMES, overrides) is None
+    assert resume_arguments(overrides) == changed
+    assert set(changed) <= RESUME_ADJUSTABLE
 
 
 def test_results_csv_last_row_per_epoch_under_curve_names(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from pictrain.platform.base import (
 from pictrain.redact import redact
 from pictrain.runstatus import report_failure, write_status
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot, weights_only
+from pictrain.train.devices import Devices, resolve_devices
 from pictrain.train.models import check_model_name
 from pictrain.train.runner import TrainResult, saved_weights, train
 
@@ -90,6 +91,7 @@ class Job:
         params = parsed.params
         model_name = params.model or self.config.model
         check_model_name(self.config.task, model_name)
+        devices = resolve_devices(params.device, params.batch_size)
         for note in parsed.notes:
             log.warning("%s", note)
         if parsed.ignored:
@@ -110,6 +112,7 @@ class Job:
         params, note = fit_batch(params, dataset.summaries["train"].images_written)
         if note:
             log.warning("%s", note)
+            devices = devices.with_batch(params.batch_size)
         self.backend.log_labelmap(dataset.labelmap)
         for split, summary in dataset.summaries.items():  # the data-health report
             self.backend.log_table(f"{split}/conversion", summary.table())
@@ -122,6 +125,7 @@ class Job:
             weights,
             dataset.train_data,
             params,
+            devices,
             self._train_dir,
             self.backend,
             resume,
@@ -131,8 +135,8 @@ class Job:
         for plot in result.plots:
             self.backend.log_image(plot.stem, plot)
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
-        values = self._evaluate(result, dataset, params)
-        onnx = self._publish(result, dataset, params, model_name, weights)
+        values = self._evaluate(result, dataset, params, devices)
+        onnx = self._publish(result, dataset, params, model_name, weights, devices)
         self._check_deploy_parity(onnx, dataset, params, values)
 
     @property
@@ -166,11 +170,11 @@ class Job:
             log.info("restored the earlier attempt's best weights")
 
     def _evaluate(
-        self, result: TrainResult, dataset: PreparedDataset, params: Parameters
+        self, result: TrainResult, dataset: PreparedDataset, params: Parameters, devices: Devices
     ) -> dict[str, float]:
         evaluation = evaluate_test_split(
             self.config.task,
-            weights_predictor(result.best, params.image_size, params.device),
+            weights_predictor(result.best, params.image_size, devices.first),
             dataset,
             params.conf_threshold,
             self.run_dir / "evaluation",
@@ -217,6 +221,7 @@ class Job:
         params: Parameters,
         model_name: str,
         weights: Path | None,
+        devices: Devices,
     ) -> Path:
         out = self.run_dir / "export"
         out.mkdir(exist_ok=True)
@@ -241,6 +246,7 @@ class Job:
             "base_weights": (
                 {"file": weights.name, "sha256": artifacts.sha256(weights)} if weights else None
             ),
+            "devices": devices.manifest(),
         }
         manifest = artifacts.write_manifest(out / f"{MANIFEST_ARTIFACT}.json", inputs)
         self.backend.store_artifact(MANIFEST_ARTIFACT, manifest)

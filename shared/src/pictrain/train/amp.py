@@ -18,10 +18,18 @@ _AMP_BROKEN_GPUS = re.compile(
 
 
 def check_amp_offline(model: torch.nn.Module) -> bool:
+    """Said on ultralytics' logger: in a DDP worker it is the one that reaches the job's log."""
+    from ultralytics.utils import LOGGER
+
     device = next(model.parameters()).device
     if device.type != "cuda":
         return False
-    return not _AMP_BROKEN_GPUS.search(torch.cuda.get_device_name(device))
+    name = torch.cuda.get_device_name(device)
+    if _AMP_BROKEN_GPUS.search(name):
+        LOGGER.warning(f"AMP: off, {name} is known to give NaN losses with it")
+        return False
+    LOGGER.info(f"AMP: on ({name}, checked offline)")
+    return True
 
 
 def install() -> None:

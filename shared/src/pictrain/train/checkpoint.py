@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.envvars import CHECKPOINT_MINUTES
-from pictrain.platform.base import Backend
+from pictrain.train.relay import TrainingSink
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +19,12 @@ log = logging.getLogger(__name__)
 # epoch) of training; the upload of a large model stays rare on fast epochs. Tests set 0 (every
 # epoch) through PICTRAIN_CHECKPOINT_MINUTES; production leaves it alone.
 DEFAULT_INTERVAL_MINUTES = 10.0
-# What ultralytics lets a resume change (machine-dependent settings); any other parameter that
-# differs from the checkpoint's makes the checkpoint a different training.
+# What a resume may change: ultralytics' trainer applies these over the checkpoint's arguments
+# (`BaseTrainer.check_resume`), so a checkpoint is accepted with any of them changed and the
+# resumed training gets the new values (`resume_arguments`). Any other parameter that differs
+# from the checkpoint's makes the checkpoint a different training.
 RESUME_ADJUSTABLE = frozenset(
-    {"batch", "device", "workers", "patience", "save_period", "close_mosaic", "imgsz"}
+    {"batch", "device", "workers", "cache", "patience", "save_period", "close_mosaic", "imgsz"}
 )
 # With optimizer=auto, ultralytics writes its own choice of these into the checkpoint
 # (`BaseTrainer.build_optimizer`: the optimizer, lr0, and warmup_bias_lr 0).
@@ -82,6 +84,11 @@ def resume_problem(
     return None
 
 
+def resume_arguments(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of this run that a resume applies over the checkpoint's."""
+    return {key: value for key, value in overrides.items() if key in RESUME_ADJUSTABLE}
+
+
 def pick_resumable(
     candidates: list[Path], task: str, names: list[str], overrides: Mapping[str, Any]
 ) -> Checkpoint | None:
@@ -127,8 +134,8 @@ class PeriodicCheckpoint:
     behind the points of its own epoch, so a stored checkpoint never runs ahead of its curves.
     """
 
-    def __init__(self, backend: Backend, folder: Path, interval_s: float) -> None:
-        self._backend = backend
+    def __init__(self, sink: TrainingSink, folder: Path, interval_s: float) -> None:
+        self._sink = sink
         self._folder = folder
         self._interval_s = interval_s
         self._last_store = time.monotonic()
@@ -148,5 +155,5 @@ class PeriodicCheckpoint:
             return
         self._last_store = time.monotonic()
         epoch = trainer.epoch + 1
-        self._backend.store_checkpoint(snapshot(trainer.last, self._folder, f"epoch{epoch}.pt"))
+        self._sink.store_checkpoint(snapshot(trainer.last, self._folder, f"epoch{epoch}.pt"))
         log.info("checkpoint of epoch %d queued for storage", epoch)

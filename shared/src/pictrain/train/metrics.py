@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.platform.base import Backend
+from pictrain.train.relay import TrainingSink
 
 log = logging.getLogger(__name__)
 NOT_METRICS = ("epoch", "time")  # results.csv columns that are no curve
@@ -25,8 +26,8 @@ class EpochMetrics:
     best.pt; that is not an epoch, so only calls preceded by `on_train_epoch_end` count.
     """
 
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
+    def __init__(self, sink: TrainingSink) -> None:
+        self._sink = sink
         self._epoch_trained = False
         self.steps: set[int] = set()  # epochs sent from this process
 
@@ -48,7 +49,7 @@ class EpochMetrics:
             **trainer.lr,
         }
         for key, value in values.items():
-            self._backend.log_series(metric_name(key), step, float(value))
+            self._sink.log_series(metric_name(key), step, float(value))
         self.steps.add(step)
 
 
@@ -70,8 +71,9 @@ def read_results(path: Path) -> dict[int, dict[str, float]]:
 def replay_missing(results_csv: Path, first_step: int, sent: set[int], backend: Backend) -> int:
     """Send the epochs of this training that no callback sent; return how many.
 
-    ultralytics runs no custom callback in DDP worker processes (multi-GPU), so there the
-    curves come from results.csv, which rank 0 writes either way.
+    A safety net: the callbacks (in a DDP run, rank 0's, through the relay) send every epoch
+    live; should one be lost on the way, results.csv, which ultralytics writes either way,
+    still has it.
     """
     missing = {
         step: values

@@ -1,4 +1,4 @@
-"""Train with ultralytics in-process, streaming epoch metrics to the backend."""
+"""Train with ultralytics, in-process or in DDP workers, streaming epoch metrics to the backend."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from typing import Any
 
 from pictrain.params import Parameters
 from pictrain.platform.base import Backend
-from pictrain.train import amp
-from pictrain.train.checkpoint import Checkpoint, PeriodicCheckpoint, interval_seconds
-from pictrain.train.metrics import EpochMetrics, replay_missing
+from pictrain.train.checkpoint import Checkpoint, resume_arguments
+from pictrain.train.devices import Devices
+from pictrain.train.metrics import replay_missing
 from pictrain.train.models import build_model, model_family
+from pictrain.train.relay import Relay
+from pictrain.train.shm import fit_workers
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +35,33 @@ def saved_weights(save_dir: Path) -> list[Path]:
     return [p for p in (weights / "best.pt", weights / "last.pt") if p.is_file()]
 
 
+def training_arguments(params: Parameters, devices: Devices) -> dict[str, Any]:
+    """ultralytics' arguments for these parameters on these devices."""
+    overrides = {**params.ultralytics_overrides(), "device": devices.device, "batch": devices.batch}
+    if devices.distributed and overrides.get("cache") in (True, "ram"):
+        # every DDP rank would hold its own copy of the images in RAM (ultralytics #22307)
+        overrides["cache"] = "disk"
+        log.info("cache: ram becomes disk under DDP (each GPU's process would hold its own copy)")
+    overrides["workers"] = fit_workers(overrides["workers"], devices, overrides["imgsz"])
+    return overrides
+
+
 def train(
     task: str,
     model_name: str,
     weights: Path | None,
     data: Path,
     params: Parameters,
+    devices: Devices,
     save_dir: Path,
     backend: Backend,
     resume: Checkpoint | None = None,
 ) -> TrainResult:
     """`data` is a data.yaml (detect, segment) or a class-folder root (classify). With `resume`,
     training continues from that checkpoint (its parameters) instead of starting over."""
-    overrides = params.ultralytics_overrides()
-    if not params.device:
-        overrides.pop("device")
+    from pictrain.train.trainers import attach, trainer_for  # imports ultralytics
+
+    overrides = training_arguments(params, devices)
     if resume:
         model, run_args = _resumed(model_name, resume, overrides, save_dir)
     else:
@@ -65,29 +79,34 @@ def train(
             "exist_ok": True,
             **overrides,
         }
-    amp.install()
-    metrics = EpochMetrics(backend)
-    metrics.attach(model)  # before the checkpoint callback: points first, then the checkpoint
-    PeriodicCheckpoint(backend, save_dir.parent / "checkpoints", interval_seconds()).attach(model)
-    model.train(data=str(data), plots=True, **run_args)
+    log.info("training on %s", devices.describe())
+    arguments = {"data": str(data), "plots": True, "trainer": trainer_for(model), **run_args}
+    if devices.distributed:
+        # Callbacks bound to the backend cannot reach the workers: rank 0 installs its own and
+        # writes to the relay, which calls the backend here.
+        with Relay(save_dir.parent / "relay", backend) as relay:
+            model.train(**arguments)
+        sent = relay.steps
+    else:
+        sent = attach(model, backend, save_dir.parent / "checkpoints").steps
+        model.train(**arguments)
     first_step = resume.epochs_done + 1 if resume else 1
-    replay_missing(save_dir / "results.csv", first_step, metrics.steps, backend)
+    replay_missing(save_dir / "results.csv", first_step, sent, backend)
     return TrainResult(save_dir=save_dir, best=_best_weights(save_dir))
 
 
 def _resumed(
     model_name: str, resume: Checkpoint, overrides: dict[str, Any], save_dir: Path
 ) -> tuple[Any, dict[str, Any]]:
-    """The checkpoint's model and the few arguments a resume may change: what differs between
-    machines, and the run folder (the checkpoint names the earlier attempt's, maybe elsewhere)."""
+    """The checkpoint's model, what a resume may change, and the run folder (the checkpoint
+    names the earlier attempt's, maybe elsewhere)."""
     log.info(
         "resuming from epoch %d of %d (checkpoint %s)",
         resume.epochs_done + 1,
         resume.args["epochs"],
         resume.path,
     )
-    machine = {k: overrides[k] for k in ("device", "workers", "batch") if k in overrides}
-    args = {"resume": True, "save_dir": str(save_dir.resolve()), **machine}
+    args = {"resume": True, "save_dir": str(save_dir.resolve()), **resume_arguments(overrides)}
     return model_family(model_name)(str(resume.path)), args
 
 

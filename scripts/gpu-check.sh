@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The GPU check: pictrain's training on a GPU against raw `yolo train`, then DDP on every GPU.
+# Needs the repo and the lock file (the venv is made from it: `make setup`); under 8 minutes on
+# one recent GPU once the venv exists. Figures go to docs/benchmarks.md (a section `make bench`
+# keeps) and runs/gpu-check/results.json. What it runs: scripts/bench/gpu.py.
+#
+#   scripts/gpu-check.sh                      # yolov8n and yolo11n, 1024 images at 640 px
+#   scripts/gpu-check.sh --epochs 3 --images 512   # any flag of python -m scripts.bench.gpu
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! nvidia-smi -L >/dev/null 2>&1; then
+	echo "gpu-check: nvidia-smi sees no GPU; run this on a GPU machine" >&2
+	exit 2
+fi
+make --no-print-directory setup >&2
+exec .venv/bin/python -m scripts.bench.gpu "$@"

@@ -1,0 +1,128 @@
+"""pictrain's ultralytics trainers: the job's hooks in every process that trains.
+
+ultralytics' multi-GPU launcher (`ultralytics.utils.dist.generate_ddp_file`) writes a script
+that each DDP worker runs: it unpickles the trainer's class, which cloudpickle stores by module
+and name for a class of an installed package, and builds it with the parent's arguments and
+callbacks. Callbacks bound to the parent's backend cannot cross that boundary (ultralytics #6168),
+but this class does: in every worker it installs the offline AMP check, and on rank 0 the same
+epoch-metric and periodic-checkpoint callbacks as a single-process run, writing to the parent's
+relay (`pictrain.train.relay`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from copy import deepcopy
+from pathlib import Path
+from typing import Any
+
+from ultralytics.cfg import DEFAULT_CFG
+from ultralytics.models import yolo
+from ultralytics.models.rtdetr.train import RTDETRTrainer as UltralyticsRTDETRTrainer
+from ultralytics.utils import RANK
+
+from pictrain.train import amp
+from pictrain.train.checkpoint import PeriodicCheckpoint, interval_seconds
+from pictrain.train.metrics import EpochMetrics
+from pictrain.train.relay import RELAY_ENV, SpoolWriter, TrainingSink
+
+log = logging.getLogger(__name__)
+
+# ultralytics events after which rank 0 tells the parent's watchdog it is alive.
+PROGRESS_EVENTS = (
+    "on_pretrain_routine_end",
+    "on_train_batch_end",
+    "on_val_batch_end",
+    "on_fit_epoch_end",
+    "on_model_save",
+)
+
+
+def attach(target: Any, sink: TrainingSink, checkpoints: Path) -> EpochMetrics:
+    """The job's callbacks on a model or trainer: each epoch's points, then (after them, on the
+    same sink) a periodic checkpoint snapshot written under `checkpoints`."""
+    metrics = EpochMetrics(sink)
+    metrics.attach(target)
+    PeriodicCheckpoint(sink, checkpoints, interval_seconds()).attach(target)
+    return metrics
+
+
+class _JobTrainer:
+    """Mixed in before an ultralytics trainer class."""
+
+    def __init__(self, cfg: Any = DEFAULT_CFG, overrides: Any = None, _callbacks: Any = None):
+        amp.install()  # every process: each worker imports a fresh ultralytics
+        super().__init__(cfg, overrides, _callbacks)  # type: ignore[call-arg]
+        relay = os.environ.get(RELAY_ENV)
+        if RANK == 0 and relay:  # a DDP worker, rank 0: the one that validates and saves
+            writer = SpoolWriter(Path(relay))
+            attach(self, writer, writer.folder)
+            for event in PROGRESS_EVENTS:
+                self.add_callback(event, lambda trainer: writer.alive())  # type: ignore[attr-defined]
+
+    def train(self) -> None:
+        if self.ddp and self.args.batch < 1:  # type: ignore[attr-defined]
+            self._auto_batch_per_gpu()
+        super().train()  # type: ignore[misc]
+
+    def _auto_batch_per_gpu(self) -> None:
+        """ultralytics' AutoBatch runs on one GPU only and refuses DDP; size the batch on the
+        first GPU and give every GPU that much. The parent keeps a CUDA context on that GPU
+        (~0.5 GB) for the rest of training: AutoBatch aims at 60% of its memory, which leaves
+        room for it."""
+        import torch
+        from ultralytics.nn.tasks import load_checkpoint
+        from ultralytics.utils.autobatch import check_train_batch_size
+
+        trainer: Any = self
+        if isinstance(trainer.model, torch.nn.Module):
+            probe = deepcopy(trainer.model)
+        else:  # a resume: the checkpoint's path, which the workers must get as it is
+            probe = load_checkpoint(trainer.model)[0]
+            probe.requires_grad_(True)  # the stored EMA has none, training does
+        first = int(trainer.args.device.split(",")[0])
+        per_gpu = check_train_batch_size(
+            probe.to(torch.device("cuda", first)),
+            imgsz=trainer.args.imgsz,
+            amp=bool(trainer.args.amp),
+            batch=trainer.args.batch,
+        )
+        del probe
+        torch.cuda.empty_cache()
+        trainer.args.batch = trainer.batch_size = per_gpu * trainer.world_size
+        log.info(
+            "batch_size -1: AutoBatch found %d images per GPU on GPU %d, %d for the %d GPUs",
+            per_gpu,
+            first,
+            trainer.batch_size,
+            trainer.world_size,
+        )
+
+
+class DetectionTrainer(_JobTrainer, yolo.detect.DetectionTrainer):
+    """YOLO detection."""
+
+
+class SegmentationTrainer(_JobTrainer, yolo.segment.SegmentationTrainer):
+    """YOLO segmentation."""
+
+
+class ClassificationTrainer(_JobTrainer, yolo.classify.ClassificationTrainer):
+    """YOLO classification."""
+
+
+class RTDETRTrainer(_JobTrainer, UltralyticsRTDETRTrainer):
+    """RT-DETR detection."""
+
+
+_OURS = {
+    base: ours
+    for ours in (DetectionTrainer, SegmentationTrainer, ClassificationTrainer, RTDETRTrainer)
+    for base in ours.__bases__[1:]
+}
+
+
+def trainer_for(model: Any) -> type:
+    """Ours in place of the ultralytics trainer `model` would use."""
+    return _OURS[model.task_map[model.task]["trainer"]]

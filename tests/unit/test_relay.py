@@ -1,0 +1,129 @@
+"""The DDP relay: rank 0's spool -> the backend, in order, while training runs; the watchdog."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pictrain.platform.local import LocalBackend
+from pictrain.train.relay import RELAY_ENV, Relay, SpoolWriter, TrainingStalled
+
+# A worker stand-in: writes two epochs' points and a checkpoint to the spool the parent named,
+# pausing between epochs, then (with "hang") sleeps in a child of its own, as a stuck rank would.
+WORKER = """
+import os, sys, time
+from pathlib import Path
+from pictrain.train.relay import RELAY_ENV, SpoolWriter
+
+folder = Path(os.environ[RELAY_ENV])
+writer = SpoolWriter(folder)
+for step in (1, 2):
+    writer.log_series("train/box_loss", step, 1.0 / step)
+    writer.log_series("val/mAP50(B)", step, 0.1 * step)
+    if step == 1:
+        (folder / "epoch1.pt").write_bytes(b"weights")
+        writer.store_checkpoint(folder / "epoch1.pt")
+    time.sleep(float(sys.argv[1]))
+if sys.argv[2] == "hang":
+    import subprocess
+    subprocess.run([sys.executable, "-c", "import time; time.sleep(300)"])
+"""
+
+
+class Recorder(LocalBackend):
+    """The local backend, noting when each call came (to compare with the worker's life)."""
+
+    def __init__(self, root: Path) -> None:
+        (root / "data").mkdir()
+        super().__init__(root / "data", root / "run")
+        self.calls: list[tuple[float, str]] = []
+
+    def log_series(self, name: str, step: int, value: float) -> None:
+        self.calls.append((time.time(), f"{name}@{step}"))
+        super().log_series(name, step, value)
+
+    def store_checkpoint(self, path: Path) -> None:
+        self.calls.append((time.time(), f"checkpoint {path.name}"))
+        super().store_checkpoint(path)
+
+
+def worker(pause: float, then: str = "exit") -> list[str]:
+    return [sys.executable, "-c", WORKER, str(pause), then]
+
+
+def test_points_and_checkpoints_reach_the_backend_in_order_while_the_worker_runs(
+    tmp_path: Path,
+) -> None:
+    backend = Recorder(tmp_path)
+    with Relay(tmp_path / "relay", backend, stall_s=60) as relay:
+        assert os.environ[RELAY_ENV] == str((tmp_path / "relay").resolve())
+        started = time.time()
+        subprocess.run(worker(pause=1.0), check=True, timeout=60)
+        ended = time.time()
+    assert RELAY_ENV not in os.environ
+    assert [what for _, what in backend.calls] == [
+        "train/box_loss@1",
+        "val/mAP50(B)@1",
+        "checkpoint epoch1.pt",
+        "train/box_loss@2",
+        "val/mAP50(B)@2",
+    ]
+    first_epoch = [at for at, what in backend.calls[:3]]
+    assert started < max(first_epoch) < ended - 0.5  # relayed during the worker's pause
+    assert relay.steps == {1, 2}
+    assert (backend.run_dir / "artifacts" / "last-checkpoint.pt").read_bytes() == b"weights"
+    lines = (backend.run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 1, 2, 2]
+
+
+def test_a_partly_written_line_waits_for_its_end(tmp_path: Path) -> None:
+    backend = Recorder(tmp_path)
+    with Relay(tmp_path / "relay", backend, stall_s=60):
+        events = tmp_path / "relay" / "events.jsonl"
+        line = json.dumps({"series": ["lr/pg0", 1, 0.01]}) + "\n"
+        with events.open("a") as stream:
+            stream.write(line[:10])
+            stream.flush()
+            time.sleep(1.2)
+            assert backend.calls == []
+            stream.write(line[10:])
+    assert [what for _, what in backend.calls] == ["lr/pg0@1"]
+
+
+def test_silent_workers_are_stopped_and_the_training_fails_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    backend = Recorder(tmp_path)
+    relay = Relay(tmp_path / "relay", backend, stall_s=2)
+    with pytest.raises(TrainingStalled, match=r"no training progress for 0.0333333 min"), relay:
+        subprocess.run(worker(pause=0.1, then="hang"), check=True, timeout=120)
+    assert relay.stalled
+    # what the workers sent before they went silent still arrived
+    assert len(backend.calls) == 5
+    leftovers = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "time.sleep(300)" in " ".join(p.cmdline())
+    ]
+    assert leftovers == []
+
+
+def test_a_worker_that_fails_fails_the_training_with_its_exit_status(tmp_path: Path) -> None:
+    backend = Recorder(tmp_path)
+    failed = pytest.raises(RuntimeError, match=r"DDP training failed: .* exited with status 3")
+    with failed, Relay(tmp_path / "relay", backend, stall_s=60):
+        subprocess.run([sys.executable, "-c", "raise SystemExit(3)"], check=True)
+
+
+def test_the_spool_writer_heartbeat_moves_the_modification_time(tmp_path: Path) -> None:
+    (tmp_path / "events.jsonl").touch()
+    os.utime(tmp_path / "events.jsonl", (0, 0))
+    SpoolWriter(tmp_path).alive()
+    assert time.time() - (tmp_path / "events.jsonl").stat().st_mtime < 60
