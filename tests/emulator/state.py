@@ -33,12 +33,37 @@ class Data:
     content_type: str
     width: int
     height: int
+    tag_ids: list[uuid.UUID] = field(default_factory=list)
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Tag:
+    """A tag of some target kind (`DATA` for datalake tags), named uniquely per kind."""
+
+    name: str
+    target_type: str
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Datalake:
+    name: str
+    connector_id: uuid.UUID
     id: uuid.UUID = field(default_factory=new_id)
 
 
 @dataclass
 class Label:
     name: str
+    group_id: uuid.UUID | None = None
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class LabelGroup:
+    name: str
+    parent_id: uuid.UUID | None = None
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -80,6 +105,8 @@ class DatasetVersion:
     type: str
     labels: list[Label] = field(default_factory=list)
     assets: list[Asset] = field(default_factory=list)
+    label_groups: list[LabelGroup] = field(default_factory=list)
+    description: str = ""
     id: uuid.UUID = field(default_factory=new_id)
 
     def label(self, label_id: uuid.UUID) -> Label | None:
@@ -89,12 +116,14 @@ class DatasetVersion:
 @dataclass
 class Dataset:
     name: str
+    description: str = ""
     id: uuid.UUID = field(default_factory=new_id)
 
 
 @dataclass
 class Project:
     name: str
+    description: str = ""
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -150,6 +179,7 @@ class Experiment:
     base_model_version_id: uuid.UUID | None = None
     logging: list[LoggingLine] = field(default_factory=list)
     logging_object_name: str | None = None
+    description: str = ""
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -157,6 +187,7 @@ class Experiment:
 class Model:
     name: str
     private: bool = True
+    description: str = ""
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -182,11 +213,67 @@ class Job:
     status_history: list[str] = field(default_factory=list)
     logging: list[LoggingLine] = field(default_factory=list)
     logging_object_name: str | None = None
+    launch: Launch | None = None  # set when `experiment.launch` (or continuous training) made it
     id: uuid.UUID = field(default_factory=new_id)
 
     @property
     def lines(self) -> list[str]:
         return [line.log if isinstance(line.log, str) else str(line.log) for line in self.logging]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What the platform runs for a launched experiment: the base model version's image."""
+
+    experiment_id: uuid.UUID
+    docker_image: str
+    docker_tag: str
+    docker_flags: tuple[str, ...]
+    gpus: int
+
+
+@dataclass
+class TaskJob:
+    """A v1 job for work the platform does in the background (adding data to a version)."""
+
+    status: str = "SUCCESS"
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class ContinuousTraining:
+    """`setup_continuous_training` as posted, plus the versions attached by alias."""
+
+    project_id: uuid.UUID
+    experiment_parameters: dict[str, Any]
+    trigger: str | None = None
+    threshold: int | None = None
+    datasets: dict[str, uuid.UUID] = field(default_factory=dict)
+    experiments: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass
+class Prediction:
+    """One image sent to the deployment's serving, and what it answered."""
+
+    filename: str
+    monitor: bool
+    response: dict[str, Any]
+
+
+@dataclass
+class Deployment:
+    name: str
+    model_version_id: uuid.UUID
+    type: str
+    min_threshold: float = 0.0
+    shadow_model_version_id: uuid.UUID | None = None
+    feedback_loop: bool = False
+    feedback_loop_datasets: list[uuid.UUID] = field(default_factory=list)
+    continuous_training: ContinuousTraining | None = None
+    continuous_deployment: str | None = None
+    predictions: list[Prediction] = field(default_factory=list)
+    id: uuid.UUID = field(default_factory=new_id)
 
 
 @dataclass
@@ -230,6 +317,8 @@ class State:
         self.settings = Settings()
         self.storage = ObjectStore()
         self.organization = Organization("emulated-org")
+        self.datalake = Datalake("default", self.organization.connector_id)
+        self.tags: dict[uuid.UUID, Tag] = {}
         self.datas: dict[uuid.UUID, Data] = {}
         self.datasets: dict[uuid.UUID, Dataset] = {}
         self.dataset_versions: dict[uuid.UUID, DatasetVersion] = {}
@@ -239,6 +328,10 @@ class State:
         self.model_versions: dict[uuid.UUID, ModelVersion] = {}
         self.jobs: dict[uuid.UUID, Job] = {}
         self.metrics_jobs: dict[uuid.UUID, MetricsJob] = {}
+        self.task_jobs: dict[uuid.UUID, TaskJob] = {}
+        self.deployments: dict[uuid.UUID, Deployment] = {}
+        # serving/monitoring session tokens (JWT stand-ins) -> the deployment they were issued for
+        self.service_tokens: dict[str, uuid.UUID] = {}
         self.requests: list[RequestRecord] = []
         self.unknown_routes: list[RequestRecord] = []
         self.server_errors: list[str] = []
