@@ -65,6 +65,8 @@ class Job:
         dataset = prepare_dataset(self.config.task, splits, self.run_dir / "dataset", params.seed)
         self.backend.log_labelmap(dataset.labelmap)
         weights = self.backend.base_weights(self.run_dir / "weights")
+        if weights is not None:  # which weights a run started from, checkable against a file
+            log.info("starting weights %s: sha256 %s", weights.name, artifacts.sha256(weights))
         resume = self._resumable(dataset, params)
         self._training = True
         result = train(

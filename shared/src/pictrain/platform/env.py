@@ -66,3 +66,14 @@ def _first(environ: Mapping[str, str], names: tuple[str, ...]) -> str | None:
         if value:
             return value
     return None
+
+
+def read_credentials(environ: Mapping[str, str]) -> PicselliaContext:
+    """Who we are, with no experiment: the context of the workflow commands (register, data,
+    deploy...). The same names as for a job, so one `.env` serves both."""
+    fields = ("api_token", "host", "organization_id", "organization_name")
+    values = {field: _first(environ, ENV_NAMES[field]) for field in fields}
+    if not values["api_token"]:
+        names = " / ".join(ENV_NAMES["api_token"])
+        raise UserError(f"no API token: set {names} in the environment or in .env")
+    return PicselliaContext.model_validate({k: v for k, v in values.items() if v})

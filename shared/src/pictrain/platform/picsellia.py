@@ -22,11 +22,11 @@ from pictrain.platform.base import (
     Evaluation,
     JobStatus,
 )
-from pictrain.platform.connect import connect, find_experiment
+from pictrain.platform.connect import call_platform, connect, find_experiment
 from pictrain.platform.curves import CurveWriter
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.evaluations import EVALUATIONS_PER_CALL, evaluation_format, shapes_of
-from pictrain.platform.retry import RetryPolicy, is_transient
+from pictrain.platform.retry import RetryPolicy
 from pictrain.platform.sender import BackgroundSender
 
 log = logging.getLogger(__name__)
@@ -120,18 +120,20 @@ class PicselliaBackend:
         except (px.ResourceNotFoundError, px.NoBaseModelVersionError):
             return None
         files = self._call("list the base model files", version.list_files)
-        for model_file in files:
-            if model_file.filename.endswith(WEIGHT_SUFFIXES):
-                path = self._download(model_file, dest / "base-model", model_file.name)
-                log.info(
-                    "starting weights: file %s (%s) of base model version %s",
-                    model_file.name,
-                    path.name,
-                    version.name,
-                )
-                return path
-        log.info("the base model version %s has no .pt file: training from scratch", version.name)
-        return None
+        model_file = starting_weights_file(files)
+        if model_file is None:
+            log.info(
+                "the base model version %s has no .pt file: training from scratch", version.name
+            )
+            return None
+        path = self._download(model_file, dest / "base-model", model_file.name)
+        log.info(
+            "starting weights: file %s (%s) of base model version %s",
+            model_file.name,
+            path.name,
+            version.name,
+        )
+        return path
 
     def stored_artifact(self, name: str, dest: Path) -> Path | None:
         """The experiment's artifact of that name, downloaded, or None."""
@@ -222,16 +224,7 @@ class PicselliaBackend:
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """A synchronous, idempotent call: retried, and a lasting outage is a PlatformError."""
-        try:
-            return self._policy.call(what, fn, *args, **kwargs)
-        except (px.ResourceNotFoundError, px.NoBaseModelVersionError, px.NoDataError, UserError):
-            raise
-        except px.UnauthorizedError:
-            raise UserError("the platform refused the API token (expired or revoked?)") from None
-        except Exception as exc:
-            if is_transient(exc) or isinstance(exc, px.PicselliaError):
-                raise PlatformError(f"could not {what}: {exc}") from None
-            raise
+        return call_platform(self._policy, what, fn, *args, **kwargs)
 
     def _log(self, name: str, data: Any, kind: LogType) -> None:
         self._sender.submit(f"log {name}", partial(self.experiment.log, name, data, kind))
@@ -268,6 +261,11 @@ class PicselliaBackend:
         if not path.is_file():
             raise PlatformError(f"{what} ({downloadable.filename}) did not download")
         return path
+
+
+def starting_weights_file(files: list[Any]) -> Any | None:
+    """Which of a base model version's files a job starts from (also what publishing checks)."""
+    return next((f for f in files if f.filename.endswith(WEIGHT_SUFFIXES)), None)
 
 
 def _name(kind: Any) -> str:
