@@ -1,4 +1,5 @@
-"""`pictrain`: the container entrypoint and the local tools, one console script."""
+"""`pictrain`: the container entrypoint, the local tools and the platform workflow, one console
+script."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from pictrain import offline
 from pictrain.config import TASKS
+from pictrain.workflow.cli import add_commands as add_workflow_commands
 
 MODEL_CONFIG_ENV = "PICTRAIN_MODEL_CONFIG"
 DEMO_IMAGE_SIZE = 160
@@ -61,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         "setup-offline", help="write ultralytics settings and fonts (done at image build)"
     )
     setup.set_defaults(command=_setup_offline)
+    add_workflow_commands(sub)
     return parser
 
 
