@@ -14,7 +14,7 @@ export UV_COMPILE_BYTECODE := 1
 TASK ?= detect
 DEMO_DIR ?= data/demo-$(TASK)
 
-.PHONY: help setup demo test lint emulator bench
+.PHONY: help setup demo test lint emulator bench platform-demo
 
 help: ## list the entry points
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ demo: setup ## synthetic dataset -> train (GPU if present, else CPU) -> evaluate
 emulator: setup ## serve the Picsellia API emulator, seeded with the demo dataset (make emulator SEED=dir)
 	@test -d "$(or $(SEED),$(DEMO_DIR))" || $(PY) scripts/make_synthetic_coco.py --out $(DEMO_DIR) --n-images 48 --image-size 160 --splits train=80,val=10,test=10
 	$(PY) -m tests.emulator --port $(or $(PORT),8080) --seed $(or $(SEED),$(DEMO_DIR))
+
+platform-demo: setup ## README "From data to deployment" against the emulator, no account (a few minutes)
+	$(PY) -m scripts.platform_demo
 
 test: setup ## run the test suite
 	$(PY) -m pytest

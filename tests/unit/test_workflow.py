@@ -27,7 +27,7 @@ IMAGES = REPO / "images"
 def project(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The shipped example file, on a tiny cat/dog dataset, pointing at the emulator."""
     write_sample_dataset(tmp_path / "dataset")
-    text = EXAMPLE.read_text().replace("data/demo-detect/", "dataset/")
+    text = EXAMPLE.read_text().replace("data/platform-demo/", "dataset/")
     text = text.replace('# images_dir = "images"', f'images_dir = "{IMAGES}"')
     path = tmp_path / "picsellia.toml"
     path.write_text(text)
