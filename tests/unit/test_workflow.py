@@ -316,3 +316,37 @@ def test_env_file_as_users_write_it(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text("# mine\nexport API_TOKEN='t0k'\nORGANIZATION_ID = \"org\"\nnot a line\n")
     assert read_env_file(path) == {"API_TOKEN": "t0k", "ORGANIZATION_ID": "org"}
+
+
+def test_register_all(emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]):
+    code, output = pictrain(capsys, project, "register", "--all", "--tag", "0.2.0-cu130")
+    assert code == 0, output
+    names = {p.name for p in IMAGES.iterdir() if (p / "model.toml").is_file()}
+    assert {m.name for m in emulator.state.models.values()} == names
+    kinds = {
+        emulator.state.models[v.model_id].name: v.type
+        for v in emulator.state.model_versions.values()
+    }
+    assert kinds["yolo11-segmentation"] == "SEGMENTATION"
+    assert kinds["yolov8-classification"] == "CLASSIFICATION"
+    assert {v.name for v in emulator.state.model_versions.values()} == {"0.2.0-cu130"}
+
+
+def test_platform_errors_are_retried_without_twins(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = [
+        emulator.faults.add("POST", "/api/datalake/*/datas", status=502, times=3),
+        emulator.faults.add("POST", "/api/organization/*/datasets", status=502),
+        emulator.faults.add("POST", "/api/dataset/version/*/assets", status=503, times=2),
+        emulator.faults.add("POST", "/api/dataset/version/*/bulk-annotations", status=429),
+    ]
+    for command in (["data", "upload"], ["data", "dataset"]):
+        code, output = pictrain(capsys, project, *command)
+        assert code == 0, output
+    assert len(emulator.state.datas) == 12
+    assert len(emulator.state.datasets) == 1
+    for version in emulator.state.dataset_versions.values():
+        assert len(version.assets) == 4
+        assert sum(len(a.shapes) for a in version.assets) == 3
+    assert [rule.fired for rule in rules] == [3, 1, 2, 1]
