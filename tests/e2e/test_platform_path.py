@@ -103,3 +103,28 @@ def test_images_and_coco_files_to_a_deployed_model_and_its_continuous_training(
     best = hashlib.sha256(state.artifact_bytes(trained.id, "best-model")).hexdigest()
     assert retrained.starting_weights_sha256 == best
     assert first.starting_weights_sha256 is None  # the first one trained from scratch
+
+
+def test_predict_with_the_deployable_file_alone(tmp_path: Path) -> None:
+    """`pictrain predict --model model-latest.onnx`: no platform, the export's own metadata."""
+    pytest.importorskip("pictrain.evaluate.onnx_model", reason="the ONNX inference module")
+    from ultralytics import YOLO
+
+    from pictrain.artifacts import export_onnx
+
+    weights = tmp_path / "untrained.pt"
+    YOLO("yolov8n.yaml").save(str(weights))
+    labelmap = {str(k): name for k, name in YOLO("yolov8n.yaml").names.items()}
+    onnx = export_onnx(weights, 64, tmp_path / "model-latest.onnx", "detect", labelmap)
+    (coco,) = make_detection_dataset(tmp_path / "data", n_images=1, image_size=64).values()
+    image = next((coco.parent / "images").iterdir())
+
+    code, output = in_process(
+        ["predict", str(image), "--model", str(onnx), "--threshold", "0.0", "--out", str(tmp_path)]
+    )
+    assert code == 0, output
+    answer = json.loads(output.splitlines()[-1])
+    assert answer["source"] == str(onnx)
+    assert answer["boxes"] and {"label", "score", "box"} <= set(answer["boxes"][0])
+    assert answer["boxes"][0]["label"] in labelmap.values()
+    assert Path(answer["drawn"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
