@@ -350,3 +350,18 @@ def test_platform_errors_are_retried_without_twins(
         assert len(version.assets) == 4
         assert sum(len(a.shapes) for a in version.assets) == 3
     assert [rule.fired for rule in rules] == [3, 1, 2, 1]
+
+
+def test_pretrained_weights_are_stored_once(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project.parent / "start.pt").write_bytes(b"starting weights")
+    edit(project, "gpus = 1", 'gpus = 1\npretrained_weights = "start.pt"')
+    for command in (["register", "yolov8-detection"], ["data", "upload"], ["data", "dataset"]):
+        assert pictrain(capsys, project, *command)[0] == 0
+    for _ in range(2):
+        code, output = pictrain(capsys, project, "experiment", "create")
+        assert code == 0, output
+    (experiment,) = emulator.state.experiments.values()
+    assert emulator.state.artifact_bytes(experiment.id, "pretrained-weights") == b"starting weights"
+    assert len(emulator.requests("POST", "/api/experiment/*/artifacts")) == 1
