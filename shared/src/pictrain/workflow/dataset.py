@@ -41,7 +41,6 @@ class VersionPlan:
     query: list[str]
     data: list[Any]
     coco: CocoFile | None
-    existing: Any = None
 
 
 @dataclass
@@ -49,7 +48,6 @@ class DatasetPlan:
     section: DatasetSection
     labels: list[str]
     versions: list[VersionPlan]
-    existing: Any = None
 
 
 def read_coco(path: Path) -> CocoFile:
@@ -134,20 +132,16 @@ def _check_coco(version: VersionPlan, dataset_type: str) -> None:
 
 def _read_existing(platform: Platform, plan: DatasetPlan) -> None:
     """What the platform already holds; a version of another type cannot be reused."""
-    client = platform.client
-    plan.existing = platform.find(
-        f"dataset {plan.section.name}", client.get_dataset, plan.section.name
-    )
-    if plan.existing is None:
+    name = plan.section.name
+    dataset = platform.find(f"dataset {name}", platform.client.get_dataset, name)
+    if dataset is None:
         return
     for version in plan.versions:
-        version.existing = platform.find(
-            f"version {version.name}", plan.existing.get_version, version.name
-        )
-        kind = version.existing.type.value if version.existing else plan.section.type
+        existing = platform.find(f"version {version.name}", dataset.get_version, version.name)
+        kind = existing.type.value if existing else plan.section.type
         if kind not in (plan.section.type, "NOT_CONFIGURED"):
             raise UserError(
-                f"dataset {plan.section.name} version {version.name} is {kind}, "
+                f"dataset {name} version {version.name} is {kind}, "
                 f"not {plan.section.type}: name another version or dataset"
             )
 

@@ -38,8 +38,6 @@ class ExperimentPlan:
     datasets: dict[str, Any]  # alias -> dataset version
     parameters: dict[str, Any]
     weights: Path | None
-    existing_project: Any = None
-    existing: Any = None
 
 
 def plan_experiment(platform: Platform, project: ProjectFile) -> ExperimentPlan:
@@ -79,17 +77,12 @@ def plan_experiment(platform: Platform, project: ProjectFile) -> ExperimentPlan:
 def _read_existing(platform: Platform, plan: ExperimentPlan) -> None:
     """An experiment of that name is reused only if it is the same experiment: same image
     version, same versions under the same aliases, and its parameters if it already ran."""
-    client = platform.client
-    plan.existing_project = platform.find(
-        f"project {plan.project.name}", client.get_project, plan.project.name
-    )
-    if plan.existing_project is None:
-        return
+    project_name = plan.project.name
+    project = platform.find(f"project {project_name}", platform.client.get_project, project_name)
     name = plan.section.name
-    experiment = platform.find(f"experiment {name}", plan.existing_project.get_experiment, name)
-    if experiment is None:
+    experiment = project and platform.find(f"experiment {name}", project.get_experiment, name)
+    if not experiment:
         return
-    plan.existing = experiment
     base = platform.find("the base model version", experiment.get_base_model_version)
     if base is None or base.id != plan.base_version.id:
         raise UserError(f"experiment {name} exists on another model version: name a new experiment")
