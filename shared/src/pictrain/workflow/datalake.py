@@ -74,12 +74,14 @@ def plan_upload(folders: dict[str, tuple[Path, SplitSection]]) -> list[SplitUplo
 
 
 def _unreadable(path: Path) -> str | None:
-    from PIL import Image, UnidentifiedImageError
+    """Why the file is no image, or None. Whatever stops Pillow counts (decoders raise many
+    kinds, and libraries patch `Image.open`: ultralytics, once imported, tries HEIF)."""
+    from PIL import Image
 
     try:
         with Image.open(path) as image:
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except Exception as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
 
