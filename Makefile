@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 TASK ?= detect
 DEMO_DIR ?= data/demo-$(TASK)
 
-.PHONY: help setup demo test lint emulator bench
+.PHONY: help setup demo test lint emulator bench platform-demo
 
 # Targets per image are rules of the form `$(NAMES): image-%: ...`; listed with <image> for %.
 help: ## list the entry points
@@ -40,6 +40,9 @@ demo: setup ## synthetic dataset -> train (GPU if present, else CPU) -> evaluate
 emulator: setup ## serve the Picsellia API emulator, seeded with the demo dataset (make emulator SEED=dir)
 	@test -d "$(or $(SEED),$(DEMO_DIR))" || $(PY) scripts/make_synthetic_coco.py --out $(DEMO_DIR) --n-images 48 --image-size 160 --splits train=80,val=10,test=10
 	$(PY) -m tests.emulator --port $(or $(PORT),8080) --seed $(or $(SEED),$(DEMO_DIR))
+
+platform-demo: setup ## README "From data to deployment" against the emulator, no account (a few minutes)
+	$(PY) -m scripts.platform_demo
 
 # Lint first: .ci/run (CI) runs exactly `make test`, so the gate that runs is the whole gate.
 # Building and running images is `make test-images`' job, even where a Docker daemon answers.

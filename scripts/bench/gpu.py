@@ -196,7 +196,7 @@ class Check:
         from pictrain.train.devices import resolve_devices
         from pictrain.train.runner import training_arguments
 
-        params, _ = parse_parameters(parameters)
+        params = parse_parameters(parameters).params
         arguments = training_arguments(params, resolve_devices(params.device, params.batch_size))
         arguments = {k: v for k, v in arguments.items() if k != "model"}
         save_dir = self.work / "raw" / name

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tests.emulator.faults import Faults, request_matches
+from tests.emulator.pipelines import trigger_continuous_training
 from tests.emulator.routes import build_router
 from tests.emulator.seeding import SeededIds, seed_experiment
 from tests.emulator.server import EmulatorServer
-from tests.emulator.state import RequestRecord, State
+from tests.emulator.state import Job, RequestRecord, State
 
 if TYPE_CHECKING:
     import picsellia
@@ -115,6 +117,33 @@ class Emulator:
         if ids.job_id is not None:
             env["job_id"] = str(ids.job_id)
         return env
+
+    def launched_jobs(self, experiment_id: uuid.UUID | str) -> list[Job]:
+        """The jobs `experiment.launch` (or continuous training) made for an experiment."""
+        with self.state.lock:
+            return [
+                job
+                for job in self.state.jobs.values()
+                if job.launch and str(job.launch.experiment_id) == str(experiment_id)
+            ]
+
+    def launch_env(self, job: Job) -> dict[str, str]:
+        """The container variables the platform gives the image it runs for a launched job."""
+        if job.launch is None:
+            raise ValueError(f"job {job.id} was not launched from an experiment")
+        return {
+            "api_token": self.token,
+            "host": self.url,
+            "organization_id": self.organization_id,
+            "experiment_id": str(job.launch.experiment_id),
+            "job_id": str(job.id),
+        }
+
+    def trigger_continuous_training(self, deployment_id: uuid.UUID | str) -> Job:
+        """The platform's side of continuous training: a new experiment on the deployment's
+        current model version, launched (see `pipelines.py`)."""
+        with self.state.lock:
+            return trigger_continuous_training(self.state, uuid.UUID(str(deployment_id)))
 
     def client(self) -> picsellia.Client:
         """A real SDK client on this emulator; its session ignores proxy variables."""

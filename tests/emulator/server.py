@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.emulator.faults import FaultRule, Faults
+from tests.emulator.routes.serving import LOGIN_PATHS, SERVICE_PREFIX
 from tests.emulator.routing import ApiError, Reply, Request, Router, error_reply, json_reply
 from tests.emulator.state import RequestRecord, State
 from tests.emulator.storage import STORAGE_PREFIX
@@ -120,9 +121,14 @@ class Handler(BaseHTTPRequestHandler):
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("Authorization")
         if header is not None:
-            return header == f"Bearer {request.state.token}"
-        # Presigned storage URLs carry their own signature, checked by their handlers.
-        return request.path.startswith(f"{STORAGE_PREFIX}/")
+            if header == f"Bearer {request.state.token}":
+                return True
+            # Serving tokens open the serving routes only; their handlers check the deployment.
+            token = header.removeprefix("Bearer ")
+            return request.path.startswith(SERVICE_PREFIX) and token in request.state.service_tokens
+        # Presigned storage URLs carry their own signature, checked by their handlers; service
+        # logins carry the API token in their body.
+        return request.path.startswith(f"{STORAGE_PREFIX}/") or request.path in LOGIN_PATHS
 
     def _handle(self, request: Request, record: RequestRecord) -> Reply:
         state = request.state

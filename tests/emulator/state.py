@@ -33,12 +33,37 @@ class Data:
     content_type: str
     width: int
     height: int
+    tag_ids: list[uuid.UUID] = field(default_factory=list)
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Tag:
+    """A tag of some target kind (`DATA` for datalake tags), named uniquely per kind."""
+
+    name: str
+    target_type: str
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class Datalake:
+    name: str
+    connector_id: uuid.UUID
     id: uuid.UUID = field(default_factory=new_id)
 
 
 @dataclass
 class Label:
     name: str
+    group_id: uuid.UUID | None = None
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class LabelGroup:
+    name: str
+    parent_id: uuid.UUID | None = None
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -84,6 +109,8 @@ class DatasetVersion:
     type: str
     labels: list[Label] = field(default_factory=list)
     assets: list[Asset] = field(default_factory=list)
+    label_groups: list[LabelGroup] = field(default_factory=list)
+    description: str = ""
     id: uuid.UUID = field(default_factory=new_id)
 
     def label(self, label_id: uuid.UUID) -> Label | None:
@@ -93,12 +120,14 @@ class DatasetVersion:
 @dataclass
 class Dataset:
     name: str
+    description: str = ""
     id: uuid.UUID = field(default_factory=new_id)
 
 
 @dataclass
 class Project:
     name: str
+    description: str = ""
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -155,6 +184,7 @@ class Experiment:
     base_model_version_id: uuid.UUID | None = None
     logging: list[LoggingLine] = field(default_factory=list)
     logging_object_name: str | None = None
+    description: str = ""
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -162,6 +192,7 @@ class Experiment:
 class Model:
     name: str
     private: bool = True
+    description: str = ""
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -194,12 +225,68 @@ class Job:
     parts: dict[int, str] = field(default_factory=dict)  # line number -> its chapter
     exit_code: int | None = None
     logging_object_name: str | None = None
+    launch: Launch | None = None  # set when `experiment.launch` (or continuous training) made it
     id: uuid.UUID = field(default_factory=new_id)
 
     @property
     def lines(self) -> list[str]:
         """The view's lines in order."""
         return [self.view[number] for number in sorted(self.view)]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What the platform runs for a launched experiment: the base model version's image."""
+
+    experiment_id: uuid.UUID
+    docker_image: str
+    docker_tag: str
+    docker_flags: tuple[str, ...]
+    gpus: int
+
+
+@dataclass
+class TaskJob:
+    """A v1 job for work the platform does in the background (adding data to a version)."""
+
+    status: str = "SUCCESS"
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass
+class ContinuousTraining:
+    """`setup_continuous_training` as posted, plus the versions attached by alias."""
+
+    project_id: uuid.UUID
+    experiment_parameters: dict[str, Any]
+    trigger: str | None = None
+    threshold: int | None = None
+    datasets: dict[str, uuid.UUID] = field(default_factory=dict)
+    experiments: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass
+class Prediction:
+    """One image sent to the deployment's serving, and what it answered."""
+
+    filename: str
+    monitor: bool
+    response: dict[str, Any]
+
+
+@dataclass
+class Deployment:
+    name: str
+    model_version_id: uuid.UUID
+    type: str
+    min_threshold: float = 0.0
+    shadow_model_version_id: uuid.UUID | None = None
+    feedback_loop: bool = False
+    feedback_loop_datasets: list[uuid.UUID] = field(default_factory=list)
+    continuous_training: ContinuousTraining | None = None
+    continuous_deployment: str | None = None
+    predictions: list[Prediction] = field(default_factory=list)
+    id: uuid.UUID = field(default_factory=new_id)
 
 
 @dataclass
@@ -233,6 +320,9 @@ class Settings:
     page_size: int = 1000
     export_max_assets: int = 1000  # per COCO export call (assumption, see README)
     metrics_job_polls: int = 0
+    # Artifacts the platform copies into the model version on publish: assumed, the strictest
+    # reading of the notes (the SDK's reserved names); a test may narrow it further.
+    published_artifacts: tuple[str, ...] = ("model-latest", "config", "checkpoint-*-latest")
     sdk_version: str = "6.37.0"
     username: str = "emulator"
 
@@ -244,6 +334,8 @@ class State:
         self.settings = Settings()
         self.storage = ObjectStore()
         self.organization = Organization("emulated-org")
+        self.datalake = Datalake("default", self.organization.connector_id)
+        self.tags: dict[uuid.UUID, Tag] = {}
         self.datas: dict[uuid.UUID, Data] = {}
         self.datasets: dict[uuid.UUID, Dataset] = {}
         self.dataset_versions: dict[uuid.UUID, DatasetVersion] = {}
@@ -253,6 +345,10 @@ class State:
         self.model_versions: dict[uuid.UUID, ModelVersion] = {}
         self.jobs: dict[uuid.UUID, Job] = {}
         self.metrics_jobs: dict[uuid.UUID, MetricsJob] = {}
+        self.task_jobs: dict[uuid.UUID, TaskJob] = {}
+        self.deployments: dict[uuid.UUID, Deployment] = {}
+        # serving/monitoring session tokens (JWT stand-ins) -> the deployment they were issued for
+        self.service_tokens: dict[str, uuid.UUID] = {}
         self.requests: list[RequestRecord] = []
         self.unknown_routes: list[RequestRecord] = []
         self.server_errors: list[str] = []

@@ -7,19 +7,61 @@ from typing import Any
 from tests.emulator.state import (
     Asset,
     Data,
+    Datalake,
+    Dataset,
     DatasetVersion,
+    Deployment,
     Experiment,
     Label,
+    LabelGroup,
     Log,
     Model,
     ModelVersion,
+    Project,
     State,
     StoredFile,
+    Tag,
 )
 
 
 def label(item: Label) -> dict[str, Any]:
-    return {"id": item.id, "name": item.name, "group_id": None}
+    return {"id": item.id, "name": item.name, "group_id": item.group_id}
+
+
+def label_group(item: LabelGroup) -> dict[str, Any]:
+    return {"id": item.id, "name": item.name, "parent_id": item.parent_id}
+
+
+def tag(item: Tag) -> dict[str, Any]:
+    return {"id": item.id, "name": item.name, "target_type": item.target_type}
+
+
+def datalake(item: Datalake) -> dict[str, Any]:
+    return {"id": item.id, "name": item.name, "connector_id": item.connector_id}
+
+
+def dataset(item: Dataset) -> dict[str, Any]:
+    return {"id": item.id, "name": item.name, "description": item.description}
+
+
+def project(item: Project) -> dict[str, Any]:
+    return {"id": item.id, "name": item.name, "description": item.description}
+
+
+def deployment(state: State, item: Deployment) -> dict[str, Any]:
+    """Serving and monitoring live on this same server (their routes do not overlap)."""
+    return {
+        "id": item.id,
+        "name": item.name,
+        "type": item.type,
+        "oracle_host": state.storage.base_url,
+        "serving_host": state.storage.base_url,
+        "review_campaign_id": None,
+        "model_version_id": item.model_version_id,
+        "shadow_model_version_id": item.shadow_model_version_id,
+        "min_threshold": item.min_threshold,
+        "tags": [],
+    }
 
 
 def dataset_version(item: DatasetVersion) -> dict[str, Any]:
@@ -46,6 +88,7 @@ def data(state: State, item: Data) -> dict[str, Any]:
         "metadata": {},
         "custom_metadata": {},
         "meta": {"width": item.width, "height": item.height},
+        "tags": [tag(state.tags[t]) for t in item.tag_ids],
     }
 
 

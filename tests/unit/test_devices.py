@@ -95,7 +95,7 @@ def test_devices_that_do_not_exist_are_refused(device: str, gpus: list, message:
 def test_ddp_turns_a_ram_cache_into_a_disk_cache(caplog: pytest.LogCaptureFixture) -> None:
     if "cache" not in Parameters.model_fields:
         pytest.skip("no `cache` parameter yet")
-    params, _ = parse_parameters({"cache": "ram", "workers": 0})
+    params = parse_parameters({"cache": "ram", "workers": 0}).params
     with caplog.at_level(logging.INFO, logger="pictrain"):
         ddp = training_arguments(params, Devices("0,1", (H200, H200), 16))
         single = training_arguments(params, Devices("0", (H200,), 16))

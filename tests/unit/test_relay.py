@@ -12,17 +12,19 @@ from pathlib import Path
 import psutil
 import pytest
 
+from pictrain.envvars import DDP_RELAY
 from pictrain.platform.local import LocalBackend
-from pictrain.train.relay import RELAY_ENV, Relay, SpoolWriter, TrainingStalled
+from pictrain.train.relay import Relay, SpoolWriter, TrainingStalled
 
 # A worker stand-in: writes two epochs' points and a checkpoint to the spool the parent named,
 # pausing between epochs, then (with "hang") sleeps in a child of its own, as a stuck rank would.
 WORKER = """
 import os, sys, time
 from pathlib import Path
-from pictrain.train.relay import RELAY_ENV, SpoolWriter
+from pictrain.envvars import DDP_RELAY
+from pictrain.train.relay import SpoolWriter
 
-folder = Path(os.environ[RELAY_ENV])
+folder = Path(os.environ[DDP_RELAY.name])
 writer = SpoolWriter(folder)
 for step in (1, 2):
     writer.log_series("train/box_loss", step, 1.0 / step)
@@ -63,11 +65,11 @@ def test_points_and_checkpoints_reach_the_backend_in_order_while_the_worker_runs
 ) -> None:
     backend = Recorder(tmp_path)
     with Relay(tmp_path / "relay", backend, stall_s=60) as relay:
-        assert os.environ[RELAY_ENV] == str((tmp_path / "relay").resolve())
+        assert os.environ[DDP_RELAY.name] == str((tmp_path / "relay").resolve())
         started = time.time()
         subprocess.run(worker(pause=1.0), check=True, timeout=60)
         ended = time.time()
-    assert RELAY_ENV not in os.environ
+    assert DDP_RELAY.name not in os.environ
     assert [what for _, what in backend.calls] == [
         "train/box_loss@1",
         "val/mAP50(B)@1",

@@ -1,4 +1,5 @@
-"""`pictrain`: the container entrypoint and the local tools, one console script."""
+"""`pictrain`: the container entrypoint, the local tools and the platform workflow, one console
+script."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pictrain import offline
 from pictrain.config import TASKS
 from pictrain.data.splits import SPLITS
 from pictrain.envvars import MODEL_CONFIG
+from pictrain.workflow.cli import add_commands as add_workflow_commands
 
 DEMO_IMAGE_SIZE = 160
 # Learns the synthetic shapes in ~3 minutes on 2 CPU cores; patience high so it never stops early.
@@ -62,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         "setup-offline", help="write ultralytics settings and fonts (done at image build)"
     )
     setup.set_defaults(command=_setup_offline)
+    add_workflow_commands(sub)
     return parser
 
 

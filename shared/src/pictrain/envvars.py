@@ -33,6 +33,13 @@ class EnvVar:
                 return value
         return None
 
+    def set(self, value: str | None) -> None:
+        """Set for this process and the ones it starts; None removes it."""
+        if value is None:
+            os.environ.pop(self.name, None)
+        else:
+            os.environ[self.name] = value
+
 
 # --- set by Picsellia in a training container --------------------------------------------------
 # Lower-case, as the platform (and its own base image) names them; the upper-case aliases are for
@@ -64,6 +71,13 @@ STOP_TIMEOUT = EnvVar(
     ("PICTRAIN_STOP_TIMEOUT",),
     "seconds the platform leaves between SIGTERM and SIGKILL (default 30); a checkpoint upload "
     "that would not fit is skipped when a recent one is stored",
+)
+DDP_STALL_MINUTES = EnvVar(
+    ("PICTRAIN_DDP_STALL_MINUTES",),
+    "minutes without progress from the DDP workers before the job stops them (default 30)",
+)
+DDP_RELAY = EnvVar(
+    ("PICTRAIN_DDP_RELAY",), "set by the job for its DDP workers: the folder rank 0 reports to"
 )
 GIT_SHA = EnvVar(("PICTRAIN_GIT_SHA",), "the source revision, baked into images")
 DOWNLOAD_WORKERS = EnvVar(

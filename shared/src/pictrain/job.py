@@ -117,6 +117,8 @@ class Job:
         for split, summary in dataset.summaries.items():  # the data-health report
             self.backend.log_table(f"{split}/conversion", summary.table())
             self.backend.log_bar(f"{split}/label-distribution", summary.label_distribution())
+        if weights is not None:  # which weights a run started from, checkable against a file
+            log.info("starting weights %s: sha256 %s", weights.name, artifacts.sha256(weights))
         resume = self._resumable(dataset, params)
         self._training = True
         result = train(

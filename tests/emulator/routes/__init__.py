@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from tests.emulator.routes import (
+    datalake,
+    dataset_building,
     datasets,
+    deployments,
     evaluations,
     experiments,
     jobs,
     models,
     objects,
     platform,
+    projects,
+    registry,
+    serving,
 )
 from tests.emulator.routing import Router
 
 
 def build_router() -> Router:
     router = Router()
-    for module in (platform, objects, datasets, experiments, evaluations, models, jobs):
+    modules = (platform, objects, datasets, experiments, evaluations, models, jobs)
+    workflow = (datalake, dataset_building, projects, registry, deployments, serving)
+    for module in modules + workflow:
         router.routes.extend(module.ROUTES.routes)
     return router

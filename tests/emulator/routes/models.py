@@ -13,8 +13,6 @@ from tests.emulator.state import Experiment, Model, ModelVersion, StoredFile
 ROUTES = Router()
 route = ROUTES.add
 
-# Artifacts the platform copies into the model version on publish (see the notes).
-PUBLISHED_ARTIFACTS = ("model-latest", "config", "checkpoint-*-latest")
 # `ModelVersion.update` payload keys the emulator keeps verbatim (docker image, parameters...).
 SETTINGS_KEYS = (
     "docker_image",
@@ -104,7 +102,7 @@ def _publish(req: Request, experiment: Experiment, model: Model) -> Reply:
         experiment_id=experiment.id,
     )
     for name, artifact in experiment.artifacts.items():
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in PUBLISHED_ARTIFACTS):
+        if any(fnmatch.fnmatchcase(name, p) for p in req.state.settings.published_artifacts):
             version.files[name] = StoredFile(
                 name, artifact.filename, artifact.object_name, artifact.large
             )

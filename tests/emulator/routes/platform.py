@@ -10,7 +10,7 @@ ROUTES = Router()
 route = ROUTES.add
 
 
-def _check_org(req: Request) -> None:
+def check_org(req: Request) -> None:
     if req.uuid("org") != req.state.organization.id:
         raise ApiError(404, f"organization {req.params['org']} not found")
 
@@ -34,7 +34,7 @@ def _organization(req: Request) -> Reply:
 
 @route("GET", "/api/organization/{org}")
 def get_organization(req: Request) -> Reply:
-    _check_org(req)
+    check_org(req)
     return _organization(req)
 
 
@@ -47,7 +47,7 @@ def find_organization(req: Request) -> Reply:
 
 @route("GET", "/api/organization/{org}/projects/find")
 def find_project(req: Request) -> Reply:
-    _check_org(req)
+    check_org(req)
     projects = req.state.projects
     if req.arg("id"):
         found = lookup(projects, req.arg("id"), "project")
@@ -77,27 +77,27 @@ def find_project_experiment(req: Request) -> Reply:
 
 @route("GET", "/api/organization/{org}/experiments/find")
 def find_experiment(req: Request) -> Reply:
-    _check_org(req)
+    check_org(req)
     return json_reply(views.experiment(lookup(req.state.experiments, req.arg("id"), "experiment")))
 
 
 @route("GET", "/api/organization/{org}/datasetversions/find")
 def find_dataset_version(req: Request) -> Reply:
-    _check_org(req)
+    check_org(req)
     version = lookup(req.state.dataset_versions, req.arg("id"), "dataset version")
     return json_reply(views.dataset_version(version))
 
 
 @route("GET", "/api/organization/{org}/modelversions/find")
 def find_model_version(req: Request) -> Reply:
-    _check_org(req)
+    check_org(req)
     version = lookup(req.state.model_versions, req.arg("id"), "model version")
     return json_reply(views.model_version(req.state, version))
 
 
 @route("GET", "/api/organization/{org}/models/find")
 def find_model(req: Request) -> Reply:
-    _check_org(req)
+    check_org(req)
     if req.arg("id"):
         return json_reply(views.model(lookup(req.state.models, req.arg("id"), "model")))
     found = next((m for m in req.state.models.values() if m.name == req.arg("name")), None)

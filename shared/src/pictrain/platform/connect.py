@@ -8,9 +8,9 @@ from typing import Any
 from picsellia import Client
 from picsellia import exceptions as px
 
-from pictrain.errors import PlatformError, UserError
+from pictrain.errors import PlatformError, TokenRefused, UserError
 from pictrain.platform.env import NO_EXPERIMENT, PicselliaContext
-from pictrain.platform.retry import RetryPolicy, exception_chain
+from pictrain.platform.retry import RetryPolicy, exception_chain, is_transient
 
 
 def connect(context: PicselliaContext, policy: RetryPolicy) -> Client:
@@ -55,6 +55,36 @@ def find_experiment(client: Client, context: PicselliaContext, call: Callable[..
     except px.ResourceNotFoundError:
         wanted = context.experiment_label
         raise UserError(f"experiment {wanted} not found in this organization") from None
+
+
+# Answers a caller handles itself (a lookup that finds nothing is not a failure).
+EXPECTED: tuple[type[Exception], ...] = (
+    px.ResourceNotFoundError,
+    px.NoBaseModelVersionError,
+    px.NoDataError,
+)
+
+
+def call_platform(
+    policy: RetryPolicy,
+    what: str,
+    fn: Callable[..., Any],
+    *args: Any,
+    expected: tuple[type[Exception], ...] = EXPECTED,
+    **kwargs: Any,
+) -> Any:
+    """An idempotent call, retried; `expected` answers pass through, a refused token is the
+    user's error, anything else the platform answered or kept failing is a PlatformError."""
+    try:
+        return policy.call(what, fn, *args, **kwargs)
+    except (*expected, UserError):
+        raise
+    except px.UnauthorizedError:
+        raise TokenRefused() from None
+    except Exception as exc:
+        if is_transient(exc) or isinstance(exc, px.PicselliaError):
+            raise PlatformError(f"could not {what}: {first_line(exc)}") from None
+        raise
 
 
 def first_line(exc: BaseException) -> str:

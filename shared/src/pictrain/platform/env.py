@@ -52,3 +52,14 @@ def read_context(environ: Mapping[str, str]) -> PicselliaContext | None:
         names = " / ".join(PLATFORM["api_token"].names)
         raise UserError(f"an experiment or job is set but no API token: set {names}")
     return PicselliaContext.model_validate({k: v for k, v in values.items() if v})
+
+
+def read_credentials(environ: Mapping[str, str]) -> PicselliaContext:
+    """Who we are, with no experiment: the context of the workflow commands (register, data,
+    deploy...). The same names as for a job, so one `.env` serves both."""
+    fields = ("api_token", "host", "organization_id", "organization_name")
+    values = {field: PLATFORM[field].read(environ) for field in fields}
+    if not values["api_token"]:
+        names = " / ".join(PLATFORM["api_token"].names)
+        raise UserError(f"no API token: set {names} in the environment or in .env")
+    return PicselliaContext.model_validate({k: v for k, v in values.items() if v})

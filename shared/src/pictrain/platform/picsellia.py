@@ -29,7 +29,7 @@ from pictrain.platform.base import (
     JobStatus,
     is_sendable,
 )
-from pictrain.platform.connect import connect, find_experiment
+from pictrain.platform.connect import call_platform, connect, find_experiment
 from pictrain.platform.curves import CurveWriter
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.evaluations import (
@@ -39,7 +39,7 @@ from pictrain.platform.evaluations import (
     sendable,
     shapes_of,
 )
-from pictrain.platform.retry import RetryPolicy, is_transient
+from pictrain.platform.retry import RetryPolicy
 from pictrain.platform.sender import BackgroundSender
 from pictrain.platform.uploads import UploadMeter
 from pictrain.platform.weights import choose_model_file
@@ -285,16 +285,7 @@ class PicselliaBackend:
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """A synchronous, idempotent call: retried, and a lasting outage is a PlatformError."""
-        try:
-            return self._policy.call(what, fn, *args, **kwargs)
-        except (px.ResourceNotFoundError, px.NoBaseModelVersionError, px.NoDataError, UserError):
-            raise
-        except px.UnauthorizedError:
-            raise TokenRefused() from None
-        except Exception as exc:
-            if is_transient(exc) or isinstance(exc, px.PicselliaError):
-                raise PlatformError(f"could not {what}: {exc}") from None
-            raise
+        return call_platform(self._policy, what, fn, *args, **kwargs)
 
     def _log(self, name: str, data: Any, kind: LogType) -> None:
         self._sender.submit(f"log {name}", partial(self.experiment.log, name, data, kind))

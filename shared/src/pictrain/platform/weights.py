@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pictrain.errors import UserError
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
@@ -29,6 +31,14 @@ MODEL_WEIGHT_NAMES = (
 
 def is_weights_file(filename: str) -> bool:
     return filename.lower().endswith(WEIGHT_SUFFIXES)
+
+
+def starting_weights_file(files: list[Any]) -> Any | None:
+    """The file (an SDK `ModelFile`) of a base model version a job starts from; what publishing
+    checks too."""
+    by_name = {f.name: f for f in files}
+    chosen = choose_model_file({name: f.filename for name, f in by_name.items()})
+    return by_name[chosen[0]] if chosen else None
 
 
 def choose_model_file(files: dict[str, str]) -> tuple[str, str] | None:

@@ -1,14 +1,16 @@
 """Curves and checkpoints out of DDP workers, into the job's ordered sender, with a watchdog.
 
 Under DDP ultralytics trains in worker processes started by `torch.distributed.run`; the job's
-backend (its sender thread, its platform connection) lives in the parent, which only waits. Rank
-0 appends each point and checkpoint to a spool file in a folder the parent names (`RELAY_ENV`);
-a thread in the parent reads it as it grows and calls the backend in the same order, so curves
-arrive live and a checkpoint stays behind its epoch's points, as in a single-process run.
+backend (its sender thread, its platform connection) lives in the parent, which only waits.
+Rank 0 appends each point and checkpoint to a spool file in a folder the parent names
+(`PICTRAIN_DDP_RELAY`); a thread in the parent reads it as it grows and calls the backend in
+the same order, so curves arrive live and a checkpoint stays behind its epoch's points, as in
+a single-process run.
 
 The same thread watches progress: rank 0 touches the spool at every batch, validation step and
-epoch end. NCCL's own timeout is hours (ultralytics sets 3); after `STALL_ENV` minutes without a
-sign of life the watchdog stops the workers and the job fails with that reason.
+epoch end. NCCL's own timeout is hours (ultralytics sets 3); after
+`PICTRAIN_DDP_STALL_MINUTES` minutes without a sign of life the watchdog stops the workers
+and the job fails with that reason.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 import subprocess
 import threading
@@ -27,10 +28,10 @@ from typing import Any, Protocol
 
 import psutil
 
+from pictrain.envvars import DDP_RELAY, DDP_STALL_MINUTES
+
 log = logging.getLogger(__name__)
 
-RELAY_ENV = "PICTRAIN_DDP_RELAY"  # the folder rank 0 writes to; set by the parent for its workers
-STALL_ENV = "PICTRAIN_DDP_STALL_MINUTES"
 DEFAULT_STALL_MINUTES = 30.0
 EVENTS = "events.jsonl"
 HEARTBEAT_S = 5.0  # rank 0 touches the spool at most this often
@@ -52,7 +53,7 @@ class TrainingStalled(RuntimeError):
 
 
 def stall_seconds() -> float:
-    value = os.environ.get(STALL_ENV, "").strip()
+    value = DDP_STALL_MINUTES.read()
     return 60 * (float(value) if value else DEFAULT_STALL_MINUTES)
 
 
@@ -85,7 +86,7 @@ class SpoolWriter:
 class Relay:
     """The parent's side, around the DDP launch: `with Relay(folder, backend): model.train(...)`.
 
-    Sets RELAY_ENV for the workers it starts, hands every record to `backend` in order, and
+    Sets PICTRAIN_DDP_RELAY for the workers it starts; hands every record to `backend` in order, and
     raises TrainingStalled when the watchdog stopped the workers. `steps` are the epochs relayed.
     """
 
@@ -110,8 +111,8 @@ class Relay:
         self._events.touch()
         self._started = time.time()
         self._before = {p.pid for p in self._me.children(recursive=True)}
-        self._saved_env = os.environ.get(RELAY_ENV)
-        os.environ[RELAY_ENV] = str(self.folder.resolve())
+        self._saved_env = DDP_RELAY.read()
+        DDP_RELAY.set(str(self.folder.resolve()))
         self._thread.start()
         return self
 
@@ -124,15 +125,12 @@ class Relay:
         self._stop.set()
         self._thread.join()
         self._stop_workers()  # whatever outlived the launcher (it is killed on an exception)
-        if self._saved_env is None:
-            os.environ.pop(RELAY_ENV, None)
-        else:
-            os.environ[RELAY_ENV] = self._saved_env
+        DDP_RELAY.set(self._saved_env)
         if self.stalled:
             raise TrainingStalled(
                 f"no training progress for {self._stall_s / 60:g} min (no batch, validation step "
                 f"or epoch end from the DDP workers): a GPU or NCCL hang; stopped the workers "
-                f"({STALL_ENV} sets the limit)"
+                f"({DDP_STALL_MINUTES.name} sets the limit)"
             ) from exc
         if isinstance(exc, subprocess.CalledProcessError):
             raise RuntimeError(

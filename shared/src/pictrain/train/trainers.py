@@ -12,7 +12,6 @@ relay (`pictrain.train.relay`).
 from __future__ import annotations
 
 import logging
-import os
 from copy import deepcopy
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,11 @@ from ultralytics.models import yolo
 from ultralytics.models.rtdetr.train import RTDETRTrainer as UltralyticsRTDETRTrainer
 from ultralytics.utils import RANK
 
+from pictrain.envvars import DDP_RELAY
 from pictrain.train import amp
 from pictrain.train.checkpoint import PeriodicCheckpoint, interval_seconds
 from pictrain.train.metrics import EpochMetrics
-from pictrain.train.relay import RELAY_ENV, SpoolWriter, TrainingSink
+from pictrain.train.relay import SpoolWriter, TrainingSink
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class _JobTrainer:
     def __init__(self, cfg: Any = DEFAULT_CFG, overrides: Any = None, _callbacks: Any = None):
         amp.install()  # every process: each worker imports a fresh ultralytics
         super().__init__(cfg, overrides, _callbacks)  # type: ignore[call-arg]
-        relay = os.environ.get(RELAY_ENV)
+        relay = DDP_RELAY.read()
         if RANK == 0 and relay:  # a DDP worker, rank 0: the one that validates and saves
             writer = SpoolWriter(Path(relay))
             attach(self, writer, writer.folder)

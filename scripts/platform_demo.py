@@ -1,0 +1,209 @@
+"""`make platform-demo`: the README's "From data to deployment", every command against the
+bundled Picsellia emulator, with no account: upload -> dataset -> register -> experiment ->
+the registered image's job -> publish -> deploy -> predict -> continuous training, whose job
+starts from the published weights.
+
+The end-to-end test runs the same path (`run_path`) and checks what the platform holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "picsellia.example.toml"
+MODEL_CONFIG_ENV = "PICTRAIN_MODEL_CONFIG"  # what each image's Dockerfile sets
+_STARTING_WEIGHTS = re.compile(r"starting weights (\S+): sha256 ([0-9a-f]{64})")
+
+Command = Callable[[list[str]], tuple[int, str]]
+
+
+@dataclass
+class JobRun:
+    experiment_id: str
+    code: int
+    log: Path
+
+    @property
+    def starting_weights_sha256(self) -> str | None:
+        match = _STARTING_WEIGHTS.search(self.log.read_text())
+        return match.group(2) if match else None
+
+
+@dataclass
+class PathRun:
+    outputs: dict[str, str] = field(default_factory=dict)
+    jobs: list[JobRun] = field(default_factory=list)
+
+
+class StepFailed(Exception):
+    pass
+
+
+def clean_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment without any platform variable of the user's: the demo's platform is
+    the emulator, and no real token may reach it (or a job)."""
+    from pictrain.platform.env import ENV_NAMES
+
+    names = {name for aliases in ENV_NAMES.values() for name in aliases}
+    return {k: v for k, v in environ.items() if k not in names}
+
+
+def run_path(
+    emulator: Any,
+    project: Path,
+    work: Path,
+    pictrain: Command,
+    job_env: Mapping[str, str],
+    say: Callable[[str], None] = print,
+) -> PathRun:
+    """Every step in order; a step that fails stops the path with its output."""
+    from pictrain.workflow.project import load_project
+
+    project = project.resolve()  # jobs run in `work`
+    config = load_project(project)
+    run = PathRun()
+
+    def step(title: str, *args: str) -> str:
+        say(f"\n== {title}: pictrain {' '.join(args)}")
+        code, output = pictrain(
+            [*args, "--project", str(project), "--env-file", str(work / "none.env")]
+        )
+        say(output.rstrip())
+        run.outputs[" ".join(args)] = output
+        if code != 0:
+            raise StepFailed(f"pictrain {' '.join(args)} exited {code}")
+        return output
+
+    def train(title: str, job: Any) -> None:
+        say(f"\n== {title}: the platform runs {job.launch.docker_image}:{job.launch.docker_tag}")
+        done = run_launched_job(emulator, job, config.path(config.image.images_dir), work, job_env)
+        run.jobs.append(done)
+        say(f"job {job.id}: exit {done.code}, log {done.log}")
+        if done.code != 0:
+            raise StepFailed(f"the job of experiment {done.experiment_id} failed: {done.log}")
+
+    step("1. upload the split folders to the datalake, tagged", "data", "upload")
+    step("2. a dataset version per split, from tag queries", "data", "dataset")
+    step("3. register the training image as a model version", "register", config.image.name)
+    step("4. an experiment on it, versions attached, parameters set", "experiment", "create")
+    step("5. launch it on Picsellia's GPUs", "experiment", "launch")
+    (experiment,) = [
+        e for e in emulator.state.experiments.values() if e.name == config.experiment.name
+    ]
+    (job,) = emulator.launched_jobs(experiment.id)
+    train("6. training", job)
+    step("7. publish the trained experiment as a model version", "model", "publish")
+    step("8. deploy the published version", "deploy")
+    image = sorted(config.path(config.data["test"].images).iterdir())[0]
+    step(
+        "9. predict with the deployment", "predict", str(image), "--out", str(work / "predictions")
+    )
+    step("10. feedback loop, continuous training and deployment", "ct", "setup")
+    (deployment,) = emulator.state.deployments.values()
+    retrain = emulator.trigger_continuous_training(deployment.id)
+    train("11. the platform's continuous training, once enough reviews came", retrain)
+    published = hashlib.sha256(emulator.state.artifact_bytes(experiment.id, "best-model"))
+    started_from = run.jobs[-1].starting_weights_sha256
+    if started_from != published.hexdigest():
+        raise StepFailed(
+            f"continuous training started from {started_from}, not the published weights"
+        )
+    say(f"continuous training started from the published weights (sha256 {started_from[:16]}...)")
+    return run
+
+
+def run_launched_job(
+    emulator: Any, job: Any, images_dir: Path, work: Path, env: Mapping[str, str]
+) -> JobRun:
+    """What the platform does with a launched job: run the model version's image with the
+    container variables; here the image is `pictrain run` with that image's model.toml."""
+    name = job.launch.docker_image.rsplit("/", 1)[-1]
+    config = images_dir / name / "model.toml"
+    if not config.is_file():
+        raise StepFailed(f"{job.launch.docker_image} is not an image of {images_dir}")
+    experiment_id = str(job.launch.experiment_id)
+    log = work / f"job-{experiment_id}.log"
+    with log.open("w") as out:
+        code = subprocess.run(
+            [sys.executable, "-m", "pictrain", "run"],
+            cwd=work,
+            env={**env, **emulator.launch_env(job), MODEL_CONFIG_ENV: str(config)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=1800,
+        ).returncode
+    return JobRun(experiment_id, code, log)
+
+
+def subprocess_command(env: Mapping[str, str]) -> Command:
+    def command(args: list[str]) -> tuple[int, str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "pictrain", *args],
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        return done.returncode, done.stdout
+
+    return command
+
+
+def make_data(folder: Path, images: int) -> None:
+    from pictrain.synthetic import make_detection_dataset
+
+    if not (folder / "test" / "annotations.json").is_file():
+        splits = {"train": 70, "val": 15, "test": 15}
+        make_detection_dataset(folder, n_images=images, image_size=160, seed=0, splits=splits)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--project", type=Path, default=EXAMPLE.relative_to(REPO))
+    parser.add_argument("--work", type=Path, default=Path("runs/platform-demo"))
+    parser.add_argument("--images", type=int, default=64, help="synthetic images to make")
+    args = parser.parse_args()
+    os.environ.setdefault("PICSELLIA_SDK_CUSTOM_LOGGING", "1")
+    from tests.emulator import Emulator
+    from tests.emulator.emulator import loopback_env
+
+    make_data(Path("data/platform-demo"), args.images)
+    args.work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with Emulator.start() as emulator:
+        base = {**clean_env(), **loopback_env()}
+        credentials = {
+            "API_TOKEN": emulator.token,
+            "ORGANIZATION_ID": emulator.organization_id,
+            "PICSELLIA_HOST": emulator.url,
+        }
+        print(f"# Picsellia emulator on {emulator.url} (no account, nothing leaves this machine)")
+        try:
+            run_path(
+                emulator,
+                args.project,
+                args.work.resolve(),
+                subprocess_command({**base, **credentials}),
+                base,
+            )
+        except StepFailed as exc:
+            print(f"\nplatform demo stopped: {exc}", file=sys.stderr)
+            return 1
+    minutes = (time.monotonic() - started) / 60
+    print(f"\nplatform demo done in {minutes:.1f} min; files in {args.work}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The workflow command group of `pictrain`: register, data, experiment, model, deploy, predict,
+ct. Each command reads the project file, checks everything it can before changing anything,
+then converges: run twice, nothing is duplicated. Bad input is one line and exit 2.
+
+Imports stay inside the handlers: `pictrain --help` must not load the SDK or torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pictrain.workflow.project import DEFAULT_FILE
+
+Handler = Callable[[argparse.Namespace], list[str]]
+
+
+def add_commands(sub: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--project", type=Path, default=DEFAULT_FILE, help=f"project file (default {DEFAULT_FILE})"
+    )
+    common.add_argument(
+        "--env-file", type=Path, default=Path(".env"), help="credentials file (default .env)"
+    )
+
+    register = sub.add_parser(
+        "register", parents=[common], help="register images as model versions on Picsellia"
+    )
+    register.add_argument("images", nargs="*", metavar="IMAGE", help="images/<IMAGE> to register")
+    register.add_argument("--all", action="store_true", help="every image of images/")
+    register.add_argument("--registry", help="where the images are pushed (default: [image])")
+    register.add_argument("--tag", help="the images' tag, also the version name (default: [image])")
+    register.add_argument("--images-dir", type=Path, help="default: [image] images_dir or images")
+    _handle(register, _register)
+
+    data = sub.add_parser("data", help="datalake upload and dataset versions").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    _handle(
+        data.add_parser("upload", parents=[common], help="split folders to the datalake"), _upload
+    )
+    _handle(
+        data.add_parser("dataset", parents=[common], help="dataset versions from tag queries"),
+        _dataset,
+    )
+
+    experiment = sub.add_parser("experiment", help="create and launch the experiment")
+    actions = experiment.add_subparsers(required=True, metavar="ACTION")
+    _handle(actions.add_parser("create", parents=[common], help="on the registered image"), _create)
+    launch = actions.add_parser("launch", parents=[common], help="train on Picsellia's GPUs")
+    launch.add_argument("--gpus", type=int, help="GPUs (default: [experiment] gpus, 1)")
+    _handle(launch, _launch)
+
+    model = sub.add_parser("model", help="publish the trained experiment").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    _handle(model.add_parser("publish", parents=[common], help="as a model version"), _publish)
+
+    _handle(
+        sub.add_parser("deploy", parents=[common], help="deploy the published version"), _deploy
+    )
+
+    predict = sub.add_parser(
+        "predict", parents=[common], help="predict on the deployment or with model-latest.onnx"
+    )
+    predict.add_argument("image_files", nargs="+", type=Path, metavar="IMAGE")
+    predict.add_argument("--model", type=Path, help="a model-latest.onnx: predict locally")
+    predict.add_argument("--threshold", type=float, default=0.25, help="with --model (0.25)")
+    predict.add_argument("--out", type=Path, default=Path("predictions"), help="PNG folder")
+    _handle(predict, _predict)
+
+    ct = sub.add_parser("ct", help="feedback loop, continuous training and deployment")
+    ct_actions = ct.add_subparsers(required=True, metavar="ACTION")
+    _handle(ct_actions.add_parser("setup", parents=[common], help="on the deployment"), _ct)
+
+
+def _handle(parser: argparse.ArgumentParser, handler: Handler) -> None:
+    parser.set_defaults(command=lambda args: _run(handler, args))
+
+
+def _run(handler: Handler, args: argparse.Namespace) -> int:
+    from pictrain.errors import PlatformError, UserError
+
+    root = logging.getLogger()
+    for handler_ in root.handlers:  # a command line tool's output, not a log
+        handler_.setFormatter(logging.Formatter("%(message)s"))
+    root.setLevel(logging.WARNING)  # the SDK logs its connections on the root logger
+    logging.getLogger("pictrain").setLevel(logging.INFO)
+    if not sys.stderr.isatty():  # the SDK's own bars; ours print lines (progress.py)
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    try:
+        for line in handler(args):
+            print(line, flush=True)
+    except (UserError, PlatformError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    return 0
+
+
+def _project(args: argparse.Namespace) -> Any:
+    from pictrain.workflow.project import load_project
+
+    return load_project(args.project)
+
+
+def _platform(args: argparse.Namespace) -> Any:
+    from pictrain.workflow.session import open_platform
+
+    return open_platform(args.env_file)
+
+
+def _register(args: argparse.Namespace) -> list[str]:
+    from pictrain.errors import UserError
+    from pictrain.workflow.register import available_images, register, registrations
+
+    image = _project(args).image if args.project.is_file() else None
+    images_dir = args.images_dir or (
+        args.project.parent / image.images_dir if image else Path("images")
+    )
+    if args.all == bool(args.images):
+        raise UserError("name the images to register, or --all")
+    names = list(available_images(images_dir)) if args.all else args.images
+    registry = args.registry or (image.registry if image else "")
+    tag = args.tag or (image.tag if image else "")
+    if not tag:
+        raise UserError("--tag is required (or a [image] tag in the project file)")
+    planned = registrations(names, images_dir, registry, tag)
+    platform = _platform(args)
+    return [register(platform, registration) for registration in planned]
+
+
+def _upload(args: argparse.Namespace) -> list[str]:
+    from pictrain.workflow.datalake import plan_upload, upload
+
+    project = _project(args)
+    splits = project.need("data")
+    plans = plan_upload({name: (project.path(s.images), s) for name, s in splits.items()})
+    upload(_platform(args), plans)
+    return [plan.summary() for plan in plans]
+
+
+def _dataset(args: argparse.Namespace) -> list[str]:
+    from pictrain.workflow.dataset import build, plan_dataset
+
+    project = _project(args)
+    platform = _platform(args)
+    return build(platform, plan_dataset(platform, project))
+
+
+def _create(args: argparse.Namespace) -> list[str]:
+    from pictrain.workflow.experiment import create, plan_experiment
+
+    project = _project(args)
+    platform = _platform(args)
+    return [create(platform, plan_experiment(platform, project))]
+
+
+def _launch(args: argparse.Namespace) -> list[str]:
+    from pictrain.workflow.experiment import launch
+
+    return [launch(_platform(args), _project(args), args.gpus)]
+
+
+def _publish(args: argparse.Namespace) -> list[str]:
+    from pictrain.workflow.model import publish
+
+    project = _project(args)
+    return publish(_platform(args), project)
+
+
+def _deploy(args: argparse.Namespace) -> list[str]:
+    from pictrain.workflow.deploy import deploy
+
+    project = _project(args)
+    return [deploy(_platform(args), project)]
+
+
+def _predict(args: argparse.Namespace) -> list[str]:
+    from pictrain.errors import UserError
+    from pictrain.workflow.predict import draw, predict_deployed, predict_local
+
+    missing = [str(p) for p in args.image_files if not p.is_file()]
+    if missing:
+        raise UserError(f"no image {', '.join(missing)}")
+    if args.model is not None:
+        predictions = [predict_local(args.model, p, args.threshold) for p in args.image_files]
+    else:
+        from pictrain.workflow.deploy import find_deployment
+
+        project = _project(args)
+        platform = _platform(args)
+        deployment = find_deployment(platform, project)
+        predictions = [predict_deployed(platform, deployment, p) for p in args.image_files]
+    lines = []
+    for prediction, image in zip(predictions, args.image_files, strict=True):
+        drawn = draw(prediction, image, args.out)
+        lines.append(json.dumps({**prediction.as_json(), "drawn": str(drawn) if drawn else None}))
+    return lines
+
+
+def _ct(args: argparse.Namespace) -> list[str]:
+    from pictrain.workflow.ct import setup
+
+    project = _project(args)
+    return setup(_platform(args), project)

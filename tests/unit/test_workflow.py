@@ -1,0 +1,367 @@
+"""The workflow commands against the emulator, without training: each converges when run twice
+(nothing duplicated), and each bad input is one line, exit 2, nothing created."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.emulator import Emulator
+from tests.emulator.dataset_dir import write_sample_dataset
+
+pytest_plugins = ["tests.emulator.fixtures"]
+
+from pictrain.cli import main  # noqa: E402  (after the plugin set PICSELLIA_SDK_CUSTOM_LOGGING)
+from pictrain.workflow.progress import Progress  # noqa: E402
+from pictrain.workflow.session import read_env_file  # noqa: E402
+
+REPO = Path(__file__).parents[2]
+EXAMPLE = REPO / "picsellia.example.toml"
+IMAGES = REPO / "images"
+
+
+@pytest.fixture
+def project(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shipped example file, on a tiny cat/dog dataset, pointing at the emulator."""
+    write_sample_dataset(tmp_path / "dataset")
+    text = EXAMPLE.read_text().replace("data/platform-demo/", "dataset/")
+    text = text.replace('# images_dir = "images"', f'images_dir = "{IMAGES}"')
+    path = tmp_path / "picsellia.toml"
+    path.write_text(text)
+    for name, value in {
+        "API_TOKEN": emulator.token,
+        "ORGANIZATION_ID": emulator.organization_id,
+        "PICSELLIA_HOST": emulator.url,
+        "PICTRAIN_RETRY_BASE_DELAY": "0.01",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return path
+
+
+def pictrain(capsys: pytest.CaptureFixture[str], project: Path, *args: str) -> tuple[int, str]:
+    """Exit code and what was printed (stdout, then stderr)."""
+    flags = ["--project", str(project), "--env-file", str(project.parent / "no.env")]
+    with pytest.raises(SystemExit) as exited:
+        main([*args, *flags])
+    out = capsys.readouterr()
+    return int(exited.value.code or 0), out.out + out.err
+
+
+def edit(project: Path, old: str, new: str) -> None:
+    text = project.read_text()
+    assert old in text, old
+    project.write_text(text.replace(old, new, 1))
+
+
+def one_error_line(output: str) -> str:
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    assert "Traceback" not in output
+    return errors[0]
+
+
+def test_register_to_launch_twice_duplicates_nothing(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = emulator.state
+    for command in (
+        ["register", "yolov8-detection"],
+        ["data", "upload"],
+        ["data", "dataset"],
+        ["experiment", "create"],
+    ):
+        first = pictrain(capsys, project, *command)
+        again = pictrain(capsys, project, *command)
+        assert first[0] == again[0] == 0, (command, first, again)
+
+    (model,) = state.models.values()
+    (version,) = state.model_versions.values()
+    assert (model.name, version.name) == ("yolov8-detection", "0.1.0-cu128")
+    assert version.settings["docker_image"] == "ghcr.io/your-org/yolov8-detection"
+    assert version.settings["docker_flags"] == ["--gpus all", "--ipc host", "--name training"]
+    assert version.settings["parameters"]["epochs"] == 100  # the image's defaults, all of them
+    assert version.type == "OBJECT_DETECTION"
+    assert len(state.datas) == 12  # 4 files per split, each once
+    tags = {t.name for t in state.tags.values()}
+    assert tags == {"shapes", "train", "val", "test"}
+    (dataset,) = state.datasets.values()
+    assert dataset.name == "shapes"
+    versions = {v.version: v for v in state.dataset_versions.values()}
+    assert set(versions) == {"train", "val", "test"}
+    for split in versions.values():
+        assert len(split.assets) == 4
+        assert sum(len(a.shapes) for a in split.assets) == 3  # the background image has none
+        assert [label.name for label in split.labels] == ["cat", "dog"]
+    (experiment,) = state.experiments.values()
+    assert experiment.base_model_version_id == version.id
+    parameters = experiment.logs["parameters"].data
+    assert (parameters["epochs"], parameters["image_size"]) == (10, 160)  # the file over
+    assert parameters["lr0"] == 0.01  # the image's defaults
+    assert {a: state.dataset_versions[v].version for a, v in experiment.datasets.items()} == {
+        "train": "train",
+        "val": "val",
+        "test": "test",
+    }
+
+    code, output = pictrain(capsys, project, "experiment", "launch")
+    assert code == 0, output
+    code, output = pictrain(capsys, project, "experiment", "launch")
+    assert code == 2
+    assert "already launched" in one_error_line(output)
+    (job,) = emulator.launched_jobs(experiment.id)
+    assert job.launch.docker_image == "ghcr.io/your-org/yolov8-detection"
+
+
+def test_a_rerun_uploads_only_what_is_missing(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project.parent / "dataset/train/images/broken.jpg").write_bytes(b"not an image")
+    code, output = pictrain(capsys, project, "data", "upload")
+    assert code == 0, output
+    assert re.search(r"train \[shapes, train\]: 4 uploaded, 0 already there, 1 unreadable", output)
+    uploaded = set(emulator.state.datas)
+    (project.parent / "dataset/val/images/late.png").write_bytes(
+        (project.parent / "dataset/val/images/val_0.png").read_bytes()
+    )
+    code, output = pictrain(capsys, project, "data", "upload")
+    assert "val [shapes, val]: 1 uploaded, 4 already there" in output
+    (new,) = set(emulator.state.datas) - uploaded
+    assert emulator.state.datas[new].filename == "late.png"
+
+
+def test_missing_folder(emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]):
+    edit(project, "dataset/test/images", "dataset/tset/images")
+    code, output = pictrain(capsys, project, "data", "upload")
+    assert code == 2
+    assert "tset/images does not exist" in one_error_line(output)
+    assert not emulator.state.datas and not emulator.state.tags  # not even the other splits
+
+
+def test_tag_query_matching_nothing(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert pictrain(capsys, project, "data", "upload")[0] == 0
+    edit(
+        project,
+        'tags = ["shapes", "test"]',
+        'tags = ["shapes", "test"]\nquery = ["shapes", "tset"]',
+    )
+    code, output = pictrain(capsys, project, "data", "dataset")
+    assert code == 2
+    assert "no data in the datalake has all the tags ['shapes', 'tset']" in one_error_line(output)
+    assert not emulator.state.datasets and not emulator.state.dataset_versions
+
+
+def test_unknown_image_name(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, output = pictrain(capsys, project, "register", "yolov8-detection", "yolo9-detection")
+    assert code == 2
+    line = one_error_line(output)
+    assert "unknown image yolo9-detection" in line and "yolov8-detection" in line
+    assert not emulator.state.models
+
+
+def test_dataset_type_not_matching_the_image(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(project, 'type = "OBJECT_DETECTION"', 'type = "CLASSIFICATION"')
+    for command in (["register", "yolov8-detection"], ["data", "upload"], ["data", "dataset"]):
+        assert pictrain(capsys, project, *command)[0] == 0
+    code, output = pictrain(capsys, project, "experiment", "create")
+    assert code == 2
+    line = one_error_line(output)
+    assert "is CLASSIFICATION" in line and "OBJECT_DETECTION" in line
+    assert not emulator.state.projects and not emulator.state.experiments
+
+
+def test_experiment_already_running(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in (
+        ["register", "yolov8-detection"],
+        ["data", "upload"],
+        ["data", "dataset"],
+        ["experiment", "create"],
+    ):
+        assert pictrain(capsys, project, *command)[0] == 0
+    (experiment,) = emulator.state.experiments.values()
+    experiment.status = "RUNNING"  # started from the UI, say
+    code, output = pictrain(capsys, project, "experiment", "launch")
+    assert code == 2
+    assert "already running" in one_error_line(output)
+    assert not emulator.launched_jobs(experiment.id)
+
+
+def test_experiment_on_an_unregistered_image(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, output = pictrain(capsys, project, "experiment", "create")
+    assert code == 2
+    assert "run `pictrain register yolov8-detection`" in one_error_line(output)
+
+
+def test_no_token(project: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.delenv("API_TOKEN")
+    code, output = pictrain(capsys, project, "register", "--all")
+    assert code == 2
+    assert "no API token" in one_error_line(output)
+
+
+def test_a_misspelt_key_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edit(project, "[deployment]\nname", "[deployment]\nnmae")
+    code, output = pictrain(capsys, project, "data", "upload")
+    assert code == 2
+    assert "deployment.nmae" in one_error_line(output)
+
+
+def _trained(emulator: Emulator, project: Path, capsys, tmp_path: Path) -> None:
+    """Up to an experiment that trained: what its job stores, without training."""
+    for command in (
+        ["register", "yolov8-detection"],
+        ["data", "upload"],
+        ["data", "dataset"],
+        ["experiment", "create"],
+    ):
+        assert pictrain(capsys, project, *command)[0] == 0
+    client = emulator.client()
+    (state,) = emulator.state.experiments.values()
+    experiment = client.get_experiment_by_id(state.id)
+    weights, onnx = tmp_path / "best.pt", tmp_path / "model-latest.onnx"
+    weights.write_bytes(b"trained weights")
+    onnx.write_bytes(b"an onnx model")
+    for name, path in (
+        ("best-model", weights),
+        ("checkpoint-weights-latest", weights),
+        ("model-latest", onnx),
+    ):
+        experiment.store(name, str(path))
+    experiment.log("labelmap", {"0": "cat", "1": "dog"}, "LABELMAP")
+    state.status = "SUCCESS"
+
+
+def test_publish_deploy_and_ct_setup_twice_duplicate_nothing(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _trained(emulator, project, capsys, tmp_path)
+    state = emulator.state
+    for command in (["model", "publish"], ["deploy"], ["ct", "setup"]):
+        first = pictrain(capsys, project, *command)
+        again = pictrain(capsys, project, *command)
+        assert first[0] == again[0] == 0, (command, first, again)
+        if command == ["model", "publish"]:
+            assert "will start from its file checkpoint-weights-latest (best.pt" in again[1]
+    published = [v for v in state.model_versions.values() if v.experiment_id is not None]
+    (version,) = published
+    assert state.models[version.model_id].name == "shapes-detector"
+    assert version.labels == {"0": "cat", "1": "dog"}
+    assert version.framework == "ONNX"
+    assert version.settings["docker_image"] == "ghcr.io/your-org/yolov8-detection"  # carried
+    assert version.settings["parameters"]["epochs"] == 100
+    (deployment,) = state.deployments.values()
+    assert (deployment.name, deployment.model_version_id) == ("shapes-detector", version.id)
+    assert deployment.min_threshold == 0.25
+    assert deployment.feedback_loop
+    (feedback,) = deployment.feedback_loop_datasets
+    assert state.dataset_versions[feedback].version == "feedback"
+    training = deployment.continuous_training
+    assert training.trigger == "FEEDBACK_LOOP" and training.threshold == 50
+    assert training.experiment_parameters["epochs"] == 5  # [continuous_training.parameters]
+    assert training.experiment_parameters["image_size"] == 160  # [experiment.parameters]
+    assert set(training.datasets) == {"train", "val", "test"}
+    assert deployment.continuous_deployment == "DEPLOY_SHADOW"
+
+
+def test_publish_stores_the_weights_the_platform_did_not_keep(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _trained(emulator, project, capsys, tmp_path)
+    emulator.state.settings.published_artifacts = ("model-latest",)
+    code, output = pictrain(capsys, project, "model", "publish")
+    assert code == 0, output
+    assert "did not keep checkpoint-weights-latest: stored it" in output
+    (version,) = [v for v in emulator.state.model_versions.values() if v.experiment_id]
+    stored = emulator.state.storage.get(version.files["checkpoint-weights-latest"].object_name)
+    assert stored == b"trained weights"
+
+
+def test_publishing_an_untrained_experiment(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in (
+        ["register", "yolov8-detection"],
+        ["data", "upload"],
+        ["data", "dataset"],
+        ["experiment", "create"],
+    ):
+        assert pictrain(capsys, project, *command)[0] == 0
+    code, output = pictrain(capsys, project, "model", "publish")
+    assert code == 2
+    assert "is WAITING" in one_error_line(output)
+    assert len(emulator.state.model_versions) == 1  # the registered image's only
+
+
+def test_progress_outside_a_terminal_prints_lines() -> None:
+    stream = io.StringIO()
+    with Progress(3, "upload train", stream=stream) as progress:
+        for _ in range(3):
+            progress.update()
+    assert stream.getvalue() == "upload train: 3/3 files\n"
+
+
+def test_env_file_as_users_write_it(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("# mine\nexport API_TOKEN='t0k'\nORGANIZATION_ID = \"org\"\nnot a line\n")
+    assert read_env_file(path) == {"API_TOKEN": "t0k", "ORGANIZATION_ID": "org"}
+
+
+def test_register_all(emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]):
+    code, output = pictrain(capsys, project, "register", "--all", "--tag", "0.2.0-cu130")
+    assert code == 0, output
+    names = {p.name for p in IMAGES.iterdir() if (p / "model.toml").is_file()}
+    assert {m.name for m in emulator.state.models.values()} == names
+    kinds = {
+        emulator.state.models[v.model_id].name: v.type
+        for v in emulator.state.model_versions.values()
+    }
+    assert kinds["yolo11-segmentation"] == "SEGMENTATION"
+    assert kinds["yolov8-classification"] == "CLASSIFICATION"
+    assert {v.name for v in emulator.state.model_versions.values()} == {"0.2.0-cu130"}
+
+
+def test_platform_errors_are_retried_without_twins(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = [
+        emulator.faults.add("POST", "/api/datalake/*/datas", status=502, times=3),
+        emulator.faults.add("POST", "/api/organization/*/datasets", status=502),
+        emulator.faults.add("POST", "/api/dataset/version/*/assets", status=503, times=2),
+        emulator.faults.add("POST", "/api/dataset/version/*/bulk-annotations", status=429),
+    ]
+    for command in (["data", "upload"], ["data", "dataset"]):
+        code, output = pictrain(capsys, project, *command)
+        assert code == 0, output
+    assert len(emulator.state.datas) == 12
+    assert len(emulator.state.datasets) == 1
+    for version in emulator.state.dataset_versions.values():
+        assert len(version.assets) == 4
+        assert sum(len(a.shapes) for a in version.assets) == 3
+    assert [rule.fired for rule in rules] == [3, 1, 2, 1]
+
+
+def test_pretrained_weights_are_stored_once(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project.parent / "start.pt").write_bytes(b"starting weights")
+    edit(project, "gpus = 1", 'gpus = 1\npretrained_weights = "start.pt"')
+    for command in (["register", "yolov8-detection"], ["data", "upload"], ["data", "dataset"]):
+        assert pictrain(capsys, project, *command)[0] == 0
+    for _ in range(2):
+        code, output = pictrain(capsys, project, "experiment", "create")
+        assert code == 0, output
+    (experiment,) = emulator.state.experiments.values()
+    assert emulator.state.artifact_bytes(experiment.id, "pretrained-weights") == b"starting weights"
+    assert len(emulator.requests("POST", "/api/experiment/*/artifacts")) == 1
