@@ -19,9 +19,10 @@ import pytest
 
 from pictrain.data.convert import convert_detection, write_data_yaml
 from pictrain.data.labels import labelmap_from
+from pictrain.envvars import CHECKPOINT_MINUTES
 from pictrain.platform.local import LocalBackend
 from pictrain.synthetic import make_detection_dataset
-from pictrain.train.checkpoint import INTERVAL_ENV, read_checkpoint
+from pictrain.train.checkpoint import read_checkpoint
 from pictrain.train.relay import Relay
 
 pytestmark = pytest.mark.slow
@@ -104,7 +105,8 @@ def test_ddp_workers_stream_curves_and_checkpoints_through_the_relay(tmp_path: P
 
     try:
         with Relay(tmp_path / "runs" / "relay", backend) as relay:
-            env = {**os.environ, INTERVAL_ENV: "0"}  # a checkpoint at every epoch but the last
+            # a checkpoint at every epoch but the last
+            env = {**os.environ, CHECKPOINT_MINUTES.name: "0"}
             backend.workers = subprocess.Popen(command, env=env)
             assert backend.workers.wait(timeout=600) == 0
         ended = time.time()

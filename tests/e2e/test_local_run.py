@@ -160,14 +160,20 @@ def test_deploy_parity_gate_scores_the_onnx_export_as_the_weights(finished_run):
     weights = json.loads((run_dir / "evaluation" / "predictions.json").read_text())
     exported = json.loads((run_dir / "evaluation" / "onnx" / "predictions.json").read_text())
 
-    def ranked(predictions):  # a barely trained model ties scores: order within a tie is free
-        return sorted(
-            (p["image_id"], -p["score"], p["category_id"], *p["bbox"]) for p in predictions
-        )
+    # Both score down to 0.001; near that floor a float's rounding decides whether a box is
+    # kept at all, so the comparison is over the boxes clearly above it, both ways.
+    for ours, theirs in ((weights, exported), (exported, weights)):
+        for p in (p for p in ours if p["score"] >= 0.05):
+            assert any(_same_prediction(p, q) for q in theirs), p
 
-    assert len(exported) == len(weights)
-    for ours, theirs in zip(ranked(weights), ranked(exported), strict=True):
-        assert ours == pytest.approx(theirs, abs=0.02)
+
+def _same_prediction(a: dict, b: dict) -> bool:
+    return (
+        a["image_id"] == b["image_id"]
+        and a["category_id"] == b["category_id"]
+        and abs(a["score"] - b["score"]) <= 0.02
+        and all(abs(x - y) <= 1.0 for x, y in zip(a["bbox"], b["bbox"], strict=True))
+    )
 
 
 def test_evaluation_folder(finished_run):

@@ -107,7 +107,6 @@ def test_images_and_coco_files_to_a_deployed_model_and_its_continuous_training(
 
 def test_predict_with_the_deployable_file_alone(tmp_path: Path) -> None:
     """`pictrain predict --model model-latest.onnx`: no platform, the export's own metadata."""
-    pytest.importorskip("pictrain.evaluate.onnx_model", reason="the ONNX inference module")
     from ultralytics import YOLO
 
     from pictrain.artifacts import export_onnx
