@@ -53,9 +53,9 @@ class StepFailed(Exception):
 def clean_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The environment without any platform variable of the user's: the demo's platform is
     the emulator, and no real token may reach it (or a job)."""
-    from pictrain.platform.env import ENV_NAMES
+    from pictrain.envvars import PLATFORM
 
-    names = {name for aliases in ENV_NAMES.values() for name in aliases}
+    names = {name for var in PLATFORM.values() for name in var.names}
     return {k: v for k, v in environ.items() if k not in names}
 
 

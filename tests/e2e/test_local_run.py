@@ -127,7 +127,8 @@ def test_artifacts(finished_run):
     assert manifest["git_sha"] == (head.stdout.strip() or None)  # from source: the checkout's
     assert set(manifest["inputs"]["splits"]) == {"train", "val", "test"}
     assert all(len(s["annotations_sha256"]) == 64 for s in manifest["inputs"]["splits"].values())
-    assert manifest["inputs"]["devices"] == {"device": "cpu", "gpus": [], "batch": 4}
+    trained = config["parameters"]["batch_size"]  # fitted to the train split: what trained
+    assert manifest["inputs"]["devices"] == {"device": "cpu", "gpus": [], "batch": trained}
 
 
 def test_onnx_model_runs_in_onnxruntime(finished_run):
