@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.emulator import Emulator
+from tests.emulator.coco import export
 from tests.emulator.dataset_dir import png_bytes
 
 pytest_plugins = ["tests.emulator.fixtures"]
@@ -91,6 +92,8 @@ def test_coco_import_replaces_and_refuses_shapes_of_another_type(
     state = emulator.state.dataset_versions[version.id]
     shapes = {emulator.state.datas[a.data_id].filename: len(a.shapes) for a in state.assets}
     assert shapes == {"img0.png": 1, "img1.png": 0, "img2.png": 0}
+    exported = export(emulator.state, state, "FILENAME", state.assets)  # what the job downloads
+    assert [image["file_name"] for image in exported["images"]] == ["img0.png"]
     assert [label.name for label in state.labels] == ["cat"]
     assert state.labels[0].group_id == state.label_groups[0].id  # from supercategory
     with pytest.raises(exceptions.BadRequestError):
