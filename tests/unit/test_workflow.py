@@ -106,13 +106,14 @@ def test_register_to_launch_twice_duplicates_nothing(
         "test": "test",
     }
 
-    code, output = pictrain(capsys, project, "experiment", "launch")
+    code, output = pictrain(capsys, project, "experiment", "launch", "--gpus", "2")
     assert code == 0, output
     code, output = pictrain(capsys, project, "experiment", "launch")
     assert code == 2
     assert "already launched" in one_error_line(output)
     (job,) = emulator.launched_jobs(experiment.id)
     assert job.launch.docker_image == "ghcr.io/your-org/yolov8-detection"
+    assert job.launch.gpus == 2  # --gpus over the file's [experiment] gpus
 
 
 def test_a_rerun_uploads_only_what_is_missing(
