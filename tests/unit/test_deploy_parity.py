@@ -74,6 +74,7 @@ def test_thresholds(weights, onnx, verdict):
     parity = Parity("segment", weights, onnx)
     assert parity.verdict == verdict
     assert set(parity.values) == {"onnx-mAP50-95", "onnx-mAP50-95-difference"}
+    assert parity.table["data"] == [[weights, onnx, onnx - weights, parity.message]]
     if verdict == "warning":
-        parity.enforce()  # a warning never fails the job
-        assert "over 0.01" in parity.message
+        parity.enforce()  # a warning never fails the job; the table says it on the experiment
+        assert "does not score as the weights" in parity.message and "over 0.01" in parity.message
