@@ -83,7 +83,7 @@ def test_register_to_launch_twice_duplicates_nothing(
     assert version.settings["docker_image"] == "ghcr.io/your-org/yolov8-detection"
     assert version.settings["docker_flags"] == ["--gpus all", "--ipc host", "--name training"]
     assert version.settings["parameters"]["epochs"] == 100  # the image's defaults, all of them
-    assert version.type == "OBJECT_DETECTION"
+    assert (version.type, version.framework) == ("OBJECT_DETECTION", "PYTORCH")
     assert len(state.datas) == 12  # 4 files per split, each once
     tags = {t.name for t in state.tags.values()}
     assert tags == {"shapes", "train", "val", "test"}
