@@ -146,3 +146,14 @@ def test_add_a_model_image_names_what_exists() -> None:
     # step 4: the README's image table has one row per image folder
     rows = re.findall(r"^\| `([a-z0-9-]+)` \|", _section(REPO / "README.md", "Images"), re.M)
     assert sorted(rows) == sorted(MODEL_IMAGES)
+
+
+def test_one_compatibility_table_with_every_behaviour() -> None:
+    """README "Running against Picsellia": one table comparing Picsellia's own images and
+    pictrain, with a row for each numbered behaviour (1 to 10), each in order."""
+    section = _section(REPO / "README.md", "Running against Picsellia")
+    header = "| behaviour | Picsellia's images | pictrain |"
+    assert section.count(header) == 1
+    table = section[section.index(header) :].split("\n\n", 1)[0]
+    numbers = [int(n) for n in re.findall(r"^\| (\d+)\. ", table, re.M)]
+    assert numbers == list(range(1, 11))

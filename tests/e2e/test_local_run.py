@@ -134,7 +134,7 @@ def test_artifacts(finished_run):
 def test_onnx_model_runs_in_onnxruntime(finished_run):
     import onnxruntime
 
-    from pictrain.evaluate.onnx_model import OnnxModel
+    from pictrain.evaluate.onnx_model import IMAGE_SIZE_KEY, LABELMAP_KEY, TASK_KEY, OnnxModel
 
     run_dir, _ = finished_run
     onnx = run_dir / "artifacts" / "model-latest.onnx"
@@ -143,6 +143,9 @@ def test_onnx_model_runs_in_onnxruntime(finished_run):
     assert model_input.name == "images" and model_input.shape == [1, 3, 64, 64]
     (output,) = session.run(None, {"images": np.zeros((1, 3, 64, 64), np.float32)})
     assert output.shape[:2] == (1, 4 + 3)  # raw head: 4 box coordinates + 3 class scores
+    meta = session.get_modelmeta().custom_metadata_map  # ours, beside ultralytics' own keys
+    assert (meta[TASK_KEY], meta[IMAGE_SIZE_KEY]) == ("detect", "64")
+    assert json.loads(meta[LABELMAP_KEY]) == {"0": "circle", "1": "square", "2": "triangle"}
     model = OnnxModel.load(onnx)
     assert (model.task, model.image_size) == ("detect", 64)
     assert model.names == ["circle", "square", "triangle"]

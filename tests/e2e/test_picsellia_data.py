@@ -65,6 +65,9 @@ def test_same_file_names_and_never_annotated_assets(
         boxes = [[s.x, s.y, s.w, s.h] for s in asset.shapes if isinstance(s, Rectangle)]
         assert sorted(fetched[f"{asset.id}.jpg"]) == sorted(boxes), asset.id
     assert "test: 1 of 3 assets were never annotated" in finished.output
+    conversion = state.experiments[ids.experiment_id].logs["test/conversion"].data
+    counts = dict(zip(conversion["rows"], conversion["data"], strict=True))
+    assert counts["images written"] == [3] and counts["background images"] == [1]
     # Every asset evaluated, under its own id: none collapsed into another, none left out.
     evaluated = state.experiments[ids.experiment_id].evaluations
     assert set(evaluated) == {asset.id for asset in version.assets}

@@ -457,6 +457,45 @@ def test_bad_experiment_fails_with_its_reason(
     assert "best-model" not in emulator.state.experiments[ids.experiment_id].artifacts
 
 
+def test_an_export_that_does_not_score_as_the_weights_fails_the_job(
+    emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    """The deploy-parity gate, on a tampered export (`tests/e2e/tampered_export`): every test
+    image holds one square at `box` and the export finds exactly that (mAP 1), the weights of
+    one epoch about nothing. The job fails with the reason, weights and export stored."""
+    box = (8, 12, 30, 24)
+    images_dir, coco_file = splits["test"]
+    coco = json.loads(coco_file.read_text())
+    square = next(c["id"] for c in coco["categories"] if c["name"] == "square")
+    coco["annotations"] = [
+        {"id": i + 1, "image_id": image["id"], "category_id": square, "bbox": list(box)}
+        for i, image in enumerate(coco["images"])
+    ]
+    squares = tmp_path / "squares.json"
+    squares.write_text(json.dumps(coco))
+    ids = seed(emulator, {**splits, "test": (images_dir, squares)})
+    tampering = Path(__file__).resolve().parent / "tampered_export"
+    env = job_env(emulator, ids, yolo_config_dir)
+    env["PYTHONPATH"] = os.pathsep.join([str(tampering), str(tampering.parents[2])])
+    env["TAMPERED_BOX"] = ",".join(map(str, box))
+    finished = run_job(tmp_path, env, ids.experiment_id)
+    assert finished.code == 1
+    reason = r"the ONNX export does not score as the weights \(test mAP50-95\(B\): ONNX 1\.0000"
+    assert_failed(emulator, ids, finished, reason)
+    status = json.loads((finished.run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and status["exit_code"] == 1
+    assert re.search(reason, status["reason"]) and "over 0.05" in status["reason"]
+    logs = emulator.state.experiments[ids.experiment_id].logs
+    assert float(logs["test/onnx-mAP50-95-difference"].data) > 0.05
+    assert logs["test/deploy-parity"].type == "TABLE"
+    for name in ("best-model", "model-latest", "config", "manifest"):
+        assert emulator.state.artifact_bytes(ids.experiment_id, name), name
+    assert (
+        emulator.state.artifact_bytes(ids.experiment_id, "model-latest")
+        == (finished.run_dir / "export" / "model-latest.onnx").read_bytes()
+    )
+
+
 def seed_bad_experiment(emu: Emulator, splits: dict, folder: Path, case: str) -> SeededIds:
     if case == "empty-split":
         empty = write_coco(folder / "empty", images=[])

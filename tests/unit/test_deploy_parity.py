@@ -2,15 +2,20 @@
 a hand-made ONNX stands in for a good export and for a tampered one."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from pictrain.config import ModelConfig
 from pictrain.data.prepare import prepare_dataset
 from pictrain.errors import DeployParityError
 from pictrain.evaluate.parity import Parity, check_export
+from pictrain.job import Job
+from pictrain.params import parse_parameters
 from pictrain.platform.base import DatasetSplit
+from pictrain.platform.local import LocalBackend
 from tests.unit.onnx_stub import constant_model
 
 SIZE = 64
@@ -74,6 +79,23 @@ def test_thresholds(weights, onnx, verdict):
     parity = Parity("segment", weights, onnx)
     assert parity.verdict == verdict
     assert set(parity.values) == {"onnx-mAP50-95", "onnx-mAP50-95-difference"}
+    assert parity.table["data"] == [[weights, onnx, onnx - weights, parity.message]]
     if verdict == "warning":
-        parity.enforce()  # a warning never fails the job
-        assert "over 0.01" in parity.message
+        parity.enforce()  # a warning never fails the job; the table says it on the experiment
+        assert "does not score as the weights" in parity.message and "over 0.01" in parity.message
+
+
+def test_a_job_warns_on_a_small_difference_and_goes_on(dataset, tmp_path, caplog):
+    """The job's gate step on a difference of 0.03: logged, said in the log and in the table
+    the experiment shows, and the job is not failed."""
+    run_dir = tmp_path / "run"
+    job = Job(LocalBackend(tmp_path, run_dir), run_dir, ModelConfig())
+    onnx = _export(tmp_path / "good.onnx", BOX)  # scores 1.0
+    with caplog.at_level(logging.WARNING, logger="pictrain"):
+        job._check_deploy_parity(onnx, dataset, parse_parameters({}).params, {"mAP50-95(B)": 0.97})
+    assert "does not score as the weights" in caplog.text and "over 0.01" in caplog.text
+    table = json.loads((run_dir / "tables" / "test_deploy-parity.json").read_text())
+    assert "over 0.01" in table["data"][0][-1]
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    logged = {p["name"]: p["value"] for p in map(json.loads, lines)}
+    assert logged["test/onnx-mAP50-95-difference"] == pytest.approx(0.03)

@@ -315,6 +315,44 @@ def test_export_format_onnx_is_accepted_in_any_case():
     assert parse_parameters({"export_format": "ONNX"}).ignored == []
 
 
+# The train arguments a user may reasonably set: each a typed parameter given to ultralytics.
+USER_TRAIN_ARGUMENTS = [
+    "cache",
+    "rect",
+    "freeze",
+    "fraction",
+    "dropout",
+    "box",
+    "cls",
+    "dfl",
+    "time",
+    "single_cls",
+    "multi_scale",
+    "overlap_mask",
+    "mask_ratio",
+    "nbs",
+    "warmup_momentum",
+    "warmup_bias_lr",
+    "deterministic",
+    "erasing",
+    "auto_augment",
+    "cutmix",
+]
+
+
+@pytest.mark.parametrize("name", USER_TRAIN_ARGUMENTS)
+def test_the_train_arguments_users_set_are_parameters(name):
+    assert name in Parameters.model_fields
+    assert name in params_of({}).ultralytics_overrides()
+
+
+def test_label_smoothing_is_ignored_with_its_reason():
+    """ultralytics 8.4 no longer has it: accepted from Picsellia's engines, said to do nothing."""
+    parsed = parse_parameters({"label_smoothing": 0.1})
+    assert parsed.ignored == ["label_smoothing"]
+    assert parsed.ignored_table()["data"] == [["0.1", NO_EFFECT["label_smoothing"]]]
+
+
 def test_ignored_keys_get_one_warning_line_and_a_table_with_their_reasons():
     parsed = parse_parameters({"epochs": 3, "plots": False, "iou": 0.5, "my_note": "v2"})
     assert parsed.ignored == ["plots", "iou", "my_note"]

@@ -83,7 +83,7 @@ def test_register_to_launch_twice_duplicates_nothing(
     assert version.settings["docker_image"] == "ghcr.io/your-org/yolov8-detection"
     assert version.settings["docker_flags"] == ["--gpus all", "--ipc host", "--name training"]
     assert version.settings["parameters"]["epochs"] == 100  # the image's defaults, all of them
-    assert version.type == "OBJECT_DETECTION"
+    assert (version.type, version.framework) == ("OBJECT_DETECTION", "PYTORCH")
     assert len(state.datas) == 12  # 4 files per split, each once
     tags = {t.name for t in state.tags.values()}
     assert tags == {"shapes", "train", "val", "test"}
@@ -106,13 +106,14 @@ def test_register_to_launch_twice_duplicates_nothing(
         "test": "test",
     }
 
-    code, output = pictrain(capsys, project, "experiment", "launch")
+    code, output = pictrain(capsys, project, "experiment", "launch", "--gpus", "2")
     assert code == 0, output
     code, output = pictrain(capsys, project, "experiment", "launch")
     assert code == 2
     assert "already launched" in one_error_line(output)
     (job,) = emulator.launched_jobs(experiment.id)
     assert job.launch.docker_image == "ghcr.io/your-org/yolov8-detection"
+    assert job.launch.gpus == 2  # --gpus over the file's [experiment] gpus
 
 
 def test_a_rerun_uploads_only_what_is_missing(

@@ -1,0 +1,64 @@
+"""`pictrain predict --model`: the deployable file alone, for every task; hand-made ONNX models
+stand in for trained ones (tests/unit/onnx_stub.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pictrain.cli import main
+from tests.unit.onnx_stub import constant_model
+
+SIZE = 64
+NAMES = ["cat", "dog", "fox"]
+
+
+def predict(capsys: pytest.CaptureFixture[str], model: Path, image: Path, out: Path) -> dict:
+    with pytest.raises(SystemExit) as exited:
+        main(
+            ["predict", str(image), "--model", str(model), "--threshold", "0.25", "--out", str(out)]
+        )
+    printed = capsys.readouterr()
+    assert exited.value.code in (0, None), printed.out + printed.err
+    return json.loads(printed.out.splitlines()[-1])
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.jpg"
+    Image.new("RGB", (SIZE, SIZE), "grey").save(path)
+    return path
+
+
+def test_classes(capsys, tmp_path: Path, image: Path) -> None:
+    probabilities = np.array([[0.1, 0.7, 0.2]])
+    model = constant_model(
+        tmp_path / "m.onnx", [probabilities], "classify", NAMES, SIZE, "Classify"
+    )
+    answer = predict(capsys, model, image, tmp_path / "out")
+    assert answer["classes"] == [{"label": "dog", "score": 0.7}]
+    assert Path(answer["drawn"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_polygons(capsys, tmp_path: Path, image: Path) -> None:
+    """One confident anchor whose mask coefficients light the whole prototype: its polygon
+    is the box's outline."""
+    raw = np.zeros((1, 4 + len(NAMES) + 32, 8), np.float32)
+    raw[0, :4, 0] = [32, 32, 24, 24]  # centre x, y, width, height
+    raw[0, 4 + 2, 0] = 0.9  # fox
+    raw[0, 4 + len(NAMES), 0] = 1.0
+    protos = np.zeros((1, 32, SIZE // 4, SIZE // 4), np.float32)
+    protos[0, 0] = 10.0
+    model = constant_model(tmp_path / "m.onnx", [raw, protos], "segment", NAMES, SIZE, "Segment")
+    answer = predict(capsys, model, image, tmp_path / "out")
+    (found,) = answer["polygons"]
+    assert (found["label"], found["score"]) == ("fox", 0.9)
+    assert found["box"] == [20.0, 20.0, 24.0, 24.0]
+    xs, ys = zip(*found["polygon"], strict=True)
+    assert len(found["polygon"]) >= 3
+    assert (min(xs), min(ys)) >= (19, 19) and (max(xs), max(ys)) <= (45, 45)
+    assert Path(answer["drawn"]).is_file()
