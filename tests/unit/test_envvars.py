@@ -39,6 +39,21 @@ def test_no_module_reads_a_variable_of_its_own() -> None:
     assert not offenders, offenders
 
 
+def test_scripts_and_tests_spell_no_name_of_their_own() -> None:
+    """They import the names too (`MODEL_CONFIG.name`), so a renamed variable cannot leave a
+    test setting one the package no longer reads. PICTRAIN_TEST_* configure the test harness."""
+    spelled = re.compile(r"[\"'](PICTRAIN_(?!TEST_)[A-Z_]+)[\"']")
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for folder in ("scripts", "tests")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if path != Path(__file__).resolve()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if spelled.search(line)
+    ]
+    assert not offenders, offenders
+
+
 def test_the_readme_documents_every_platform_name() -> None:
     readme = (REPO / "README.md").read_text()
     table = readme[readme.index("## Running against Picsellia") :]
