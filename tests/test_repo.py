@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,22 @@ def test_per_image_targets(kind: str) -> None:
         assert re.search(expected, recipe), recipe
     unknown = make(f"{kind}-no-such-image")
     assert unknown.returncode != 0 and "No rule to make target" in unknown.stderr
+
+
+def test_every_container_test_runs_under_an_image_target() -> None:
+    """`make test-image-<name>` selects by `[<name>]`: a container test whose id names no image
+    would run only under `make test-images`, never for the image it checks."""
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/images", "-m", "images", "--collect-only", "-q"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ids = [line for line in collected.stdout.splitlines() if "::" in line]
+    assert ids, collected.stdout + collected.stderr
+    orphans = [i for i in ids if not any(f"[{name}]" in i for name in MODEL_IMAGES)]
+    assert not orphans, orphans
 
 
 def _section(markdown: Path, title: str) -> str:
