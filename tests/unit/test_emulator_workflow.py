@@ -91,6 +91,10 @@ def test_coco_import_replaces_and_refuses_shapes_of_another_type(
     state = emulator.state.dataset_versions[version.id]
     shapes = {emulator.state.datas[a.data_id].filename: len(a.shapes) for a in state.assets}
     assert shapes == {"img0.png": 1, "img1.png": 0, "img2.png": 0}
+    # An imported annotation makes its asset annotated: the COCO export (which leaves out
+    # never-annotated assets) holds it.
+    annotated = {emulator.state.datas[a.data_id].filename: a.annotated for a in state.assets}
+    assert annotated == {"img0.png": True, "img1.png": False, "img2.png": False}
     assert [label.name for label in state.labels] == ["cat"]
     assert state.labels[0].group_id == state.label_groups[0].id  # from supercategory
     with pytest.raises(exceptions.BadRequestError):

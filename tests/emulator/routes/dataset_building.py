@@ -295,5 +295,6 @@ def bulk_annotations(req: Request) -> Reply:
         if mode == "KEEP" and asset.shapes:
             continue
         asset.shapes = shapes if mode == "REPLACE" else asset.shapes + shapes
+        asset.annotated = True
         counts[str(uuid.uuid4())] = len(shapes)
     return json_reply(counts)
