@@ -163,3 +163,11 @@ def test_add_a_model_image_names_what_exists() -> None:
     # step 4: the README's image table has one row per image folder
     rows = re.findall(r"^\| `([a-z0-9-]+)` \|", _section(REPO / "README.md", "Images"), re.M)
     assert sorted(rows) == sorted(MODEL_IMAGES)
+
+
+def test_readme_links_every_page_of_docs() -> None:
+    readme = (REPO / "README.md").read_text()
+    unlinked = [
+        p.name for p in sorted((REPO / "docs").glob("*.md")) if f"](docs/{p.name})" not in readme
+    ]
+    assert not unlinked, unlinked
