@@ -171,3 +171,19 @@ def test_readme_links_every_page_of_docs() -> None:
         p.name for p in sorted((REPO / "docs").glob("*.md")) if f"](docs/{p.name})" not in readme
     ]
     assert not unlinked, unlinked
+
+
+def test_architecture_tree_is_the_package() -> None:
+    """docs/architecture.md's tree of shared/src/pictrain: every module and package it names
+    exists, and every one that exists is named."""
+    text = (REPO / "docs" / "architecture.md").read_text()
+    tree = text.split("shared/src/pictrain/\n", 1)[1].split("```", 1)[0]
+    named = set(re.findall(r"^  (\S+)", tree, re.M))
+    package = REPO / "shared" / "src" / "pictrain"
+    present = {
+        p.name + ("/" if p.is_dir() else "")
+        for p in package.iterdir()
+        if not p.name.startswith("__")
+        and (p.suffix == ".py" or (p / "__init__.py").exists() or p.is_dir())
+    }
+    assert named == present, (sorted(named - present), sorted(present - named))
