@@ -108,9 +108,10 @@ def _platform_name(name: str) -> bool:
     return any(name in var.names for var in PLATFORM.values())
 
 
-def run_job(cwd: Path, env: Mapping[str, str], experiment_id: Any) -> Finished:
+def run_job(cwd: Path, env: Mapping[str, str], experiment_id: Any, *args: str) -> Finished:
+    """`pictrain run ARGS` to its end, as the container runs it."""
     done = subprocess.run(
-        [*PICTRAIN, "run"],
+        [*PICTRAIN, "run", *args],
         cwd=cwd,
         env=dict(env),
         stdout=subprocess.PIPE,
@@ -611,16 +612,9 @@ def test_other_tasks_publish_their_evaluations(
 
     task_splits = synthetic_splits(tmp_path / "data", DATASET_MAKERS[task])
     ids = seed(emulator, task_splits, dataset_type=dataset_type)
-    done = subprocess.run(
-        [*PICTRAIN, "run", "--task", task],
-        cwd=tmp_path,
-        env=job_env(emulator, ids, yolo_config_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=JOB_TIMEOUT,
-    )
-    assert done.returncode == 0, done.stdout[-3000:]
+    env = job_env(emulator, ids, yolo_config_dir)
+    finished = run_job(tmp_path, env, ids.experiment_id, "--task", task)
+    assert finished.code == 0, finished.output[-3000:]
     experiment = emulator.state.experiments[ids.experiment_id]
     assert experiment.status == "SUCCESS"
     assert experiment.logs[test_value].type == "VALUE"
