@@ -8,7 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pictrain import envvars
+from pictrain.job import DEFAULT_STOP_TIMEOUT_S
+from pictrain.platform.downloads import DOWNLOAD_WORKERS
+from pictrain.platform.env import DEFAULT_HOST
+from pictrain.platform.retry import DEFAULT_BASE_DELAY_S
+from pictrain.train.checkpoint import DEFAULT_INTERVAL_MINUTES
+from pictrain.train.relay import DEFAULT_STALL_MINUTES
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "shared" / "src" / "pictrain"
@@ -69,3 +77,20 @@ def test_first_non_empty_name_wins() -> None:
     assert var.read({"a": "  ", "B": " x "}) == "x"
     assert var.read({"a": "1", "B": "2"}) == "1"
     assert var.read({}) is None
+
+
+@pytest.mark.parametrize(
+    ("var", "default"),
+    [
+        (envvars.PLATFORM["host"], DEFAULT_HOST),
+        (envvars.CHECKPOINT_MINUTES, DEFAULT_INTERVAL_MINUTES),
+        (envvars.STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT_S),
+        (envvars.DDP_STALL_MINUTES, DEFAULT_STALL_MINUTES),
+        (envvars.DOWNLOAD_WORKERS, DOWNLOAD_WORKERS),
+        (envvars.RETRY_BASE_DELAY, DEFAULT_BASE_DELAY_S),
+    ],
+    ids=lambda v: v.name if isinstance(v, envvars.EnvVar) else "",
+)
+def test_the_documented_default_is_the_one_used(var: envvars.EnvVar, default: object) -> None:
+    shown = default if isinstance(default, str) else format(default, "g")
+    assert f"default {shown}" in var.doc, (var.doc, default)
