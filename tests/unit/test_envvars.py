@@ -79,18 +79,17 @@ def test_first_non_empty_name_wins() -> None:
     assert var.read({}) is None
 
 
-@pytest.mark.parametrize(
-    ("var", "default"),
-    [
-        (envvars.PLATFORM["host"], DEFAULT_HOST),
-        (envvars.CHECKPOINT_MINUTES, DEFAULT_INTERVAL_MINUTES),
-        (envvars.STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT_S),
-        (envvars.DDP_STALL_MINUTES, DEFAULT_STALL_MINUTES),
-        (envvars.DOWNLOAD_WORKERS, DOWNLOAD_WORKERS),
-        (envvars.RETRY_BASE_DELAY, DEFAULT_BASE_DELAY_S),
-    ],
-    ids=lambda v: v.name if isinstance(v, envvars.EnvVar) else "",
-)
+DEFAULTS = [
+    (envvars.PLATFORM["host"], DEFAULT_HOST),
+    (envvars.CHECKPOINT_MINUTES, DEFAULT_INTERVAL_MINUTES),
+    (envvars.STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT_S),
+    (envvars.DDP_STALL_MINUTES, DEFAULT_STALL_MINUTES),
+    (envvars.DOWNLOAD_WORKERS, DOWNLOAD_WORKERS),
+    (envvars.RETRY_BASE_DELAY, DEFAULT_BASE_DELAY_S),
+]
+
+
+@pytest.mark.parametrize(("var", "default"), DEFAULTS, ids=[var.name for var, _ in DEFAULTS])
 def test_the_documented_default_is_the_one_used(var: envvars.EnvVar, default: object) -> None:
     shown = default if isinstance(default, str) else format(default, "g")
     assert f"default {shown}" in var.doc, (var.doc, default)
