@@ -24,3 +24,28 @@ def test_model_config_is_valid(path):
     parse_parameters({}, config.defaults)
     task_word = {"detect": "detection", "segment": "segmentation", "classify": "classification"}
     assert path.parent.name.endswith(task_word[config.task])
+
+
+def test_readme_image_table_is_the_configs():
+    """README's "Images" table: task, dataset type, model and defaults as each model.toml says."""
+    from pictrain.platform.picsellia import DATASET_TYPE
+
+    readme = (IMAGES.parent / "README.md").read_text()
+    table = readme[readme.index("\n## Images\n") :].split("\n## ")[1]
+    rows = {
+        cells[0].strip("` "): [c.strip() for c in cells[1:]]
+        for line in table.splitlines()
+        if line.startswith("| `") and (cells := line.strip("|").split("|"))
+    }
+    assert sorted(rows) == [c.parent.name for c in CONFIGS]
+    for path in CONFIGS:
+        config = load_model_config(path)
+        params = parse_parameters({}, config.defaults).params
+        task, dataset_type, model, defaults = rows[path.parent.name]
+        assert (task, dataset_type, model) == (
+            config.task,
+            DATASET_TYPE[config.task].value,
+            f"`{config.model}`",
+        ), path.parent.name
+        expected = f"{params.epochs} epochs, batch {params.batch_size}, {params.image_size} px"
+        assert defaults.startswith(expected), (path.parent.name, defaults)
