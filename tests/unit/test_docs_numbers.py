@@ -1,0 +1,47 @@
+"""The numbers the docs quote (periods, timeouts, limits) are the ones the code uses."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from pictrain.job import DEFAULT_STOP_TIMEOUT_S, STOP_RESERVE_S
+from pictrain.platform.joblog import JobLogForwarder
+from pictrain.platform.logstream import ProgressCollapser
+from pictrain.platform.picsellia import FRESH_CHECKPOINT_MINUTES
+from pictrain.train.checkpoint import DEFAULT_INTERVAL_MINUTES
+from pictrain.train.relay import DEFAULT_STALL_MINUTES, HEARTBEAT_S, POLL_S, STOP_GRACE_S
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _default(function: object, name: str) -> object:
+    return inspect.signature(function).parameters[name].default
+
+
+QUOTED = [
+    ("README.md", "every {:g} minutes while training", DEFAULT_INTERVAL_MINUTES),
+    ("README.md", "silent for {:g} minutes", DEFAULT_STALL_MINUTES),
+    ("README.md", "redrawn in place every {:g} s", _default(ProgressCollapser, "interval")),
+    ("README.md", "sent in batches every {:g} s", _default(JobLogForwarder, "period")),
+    ("docs/gpus.md", "as it grows (every {:g} s", POLL_S),
+    ("docs/gpus.md", "(at most every {:g} s)", HEARTBEAT_S),
+    ("docs/gpus.md", "SIGKILL {:g} s later", STOP_GRACE_S),
+    ("docs/gpus.md", "`PICTRAIN_DDP_STALL_MINUTES` (default {:g})", DEFAULT_STALL_MINUTES),
+    ("docs/stopping.md", "less than {:g} minutes ago", FRESH_CHECKPOINT_MINUTES),
+    ("docs/stopping.md", "(default {:g} s)", DEFAULT_STOP_TIMEOUT_S),
+    ("docs/stopping.md", "less {:g} s kept for the status calls", STOP_RESERVE_S),
+    (
+        "docs/stopping.md",
+        "`PICTRAIN_CHECKPOINT_MINUTES`, {:g} by default",
+        DEFAULT_INTERVAL_MINUTES,
+    ),
+]
+
+
+@pytest.mark.parametrize(("doc", "phrase", "value"), QUOTED, ids=[q[1] for q in QUOTED])
+def test_the_docs_quote_the_code(doc: str, phrase: str, value: float) -> None:
+    text = " ".join((REPO / doc).read_text().split())  # line breaks are spaces
+    assert phrase.format(value) in text, f"{doc}: {phrase.format(value)!r}"
