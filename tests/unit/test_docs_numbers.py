@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.evaluate.parity import FAIL_ABOVE, WARN_ABOVE
 from pictrain.job import DEFAULT_STOP_TIMEOUT_S, STOP_RESERVE_S
+from pictrain.platform.assets import EXPORT_BATCH
+from pictrain.platform.downloads import DOWNLOAD_WORKERS
+from pictrain.platform.evaluations import EVALUATIONS_PER_CALL
 from pictrain.platform.joblog import JobLogForwarder
 from pictrain.platform.logstream import ProgressCollapser
 from pictrain.platform.picsellia import FRESH_CHECKPOINT_MINUTES
@@ -26,6 +30,13 @@ QUOTED = [
     ("README.md", "silent for {:g} minutes", DEFAULT_STALL_MINUTES),
     ("README.md", "redrawn in place every {:g} s", _default(ProgressCollapser, "interval")),
     ("README.md", "sent in batches every {:g} s", _default(JobLogForwarder, "period")),
+    ("README.md", "URLs, {:d} at a time", DOWNLOAD_WORKERS),
+    ("README.md", "{:,d} assets per call", EXPORT_BATCH),
+    ("README.md", "≤{:d} per call", EVALUATIONS_PER_CALL),
+    ("README.md", "over {:g} is a warning", WARN_ABOVE),
+    ("README.md", "over {:g} the job fails", FAIL_ABOVE),
+    ("docs/evaluation.md", "Over {:g} the table and the log carry a warning", WARN_ABOVE),
+    ("docs/evaluation.md", "over {:g} the job fails", FAIL_ABOVE),
     ("docs/gpus.md", "as it grows (every {:g} s", POLL_S),
     ("docs/gpus.md", "(at most every {:g} s)", HEARTBEAT_S),
     ("docs/gpus.md", "SIGKILL {:g} s later", STOP_GRACE_S),
