@@ -4,9 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from pictrain.config import load_model_config
-from pictrain.params import parse_parameters
-from pictrain.train.models import check_model_name
+pytest_plugins = ["tests.emulator.fixtures"]  # sets the SDK's logging switch before its import
+
+from pictrain.config import load_model_config  # noqa: E402
+from pictrain.params import parse_parameters  # noqa: E402
+from pictrain.platform.picsellia import DATASET_TYPE  # noqa: E402
+from pictrain.train.models import check_model_name  # noqa: E402
 
 IMAGES = Path(__file__).parents[2] / "images"
 CONFIGS = sorted(IMAGES.glob("*/model.toml"))
@@ -28,8 +31,6 @@ def test_model_config_is_valid(path):
 
 def test_readme_image_table_is_the_configs():
     """README's "Images" table: task, dataset type, model and defaults as each model.toml says."""
-    from pictrain.platform.picsellia import DATASET_TYPE
-
     readme = (IMAGES.parent / "README.md").read_text()
     table = readme[readme.index("\n## Images\n") :].split("\n## ")[1]
     rows = {
