@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from pictrain.envvars import CHECKPOINT_MINUTES, RETRY_BASE_DELAY, STOP_TIMEOUT
+from pictrain.platform.base import CHECKPOINT_ARTIFACT
 from pictrain.synthetic import make_detection_dataset
 from tests.emulator import Emulator
 from tests.emulator.emulator import loopback_env
@@ -58,7 +59,7 @@ def measure(model: str, mb_per_s: float, round_trip_s: float, stop_timeout: floa
             start_new_session=True,
         )
         experiment = emu.state.experiments[ids.experiment_id]
-        while "last-checkpoint" not in experiment.artifacts:
+        while CHECKPOINT_ARTIFACT not in experiment.artifacts:
             if job.poll() is not None:
                 raise SystemExit(job.stdout.read()[-3000:] if job.stdout else "job ended")
             time.sleep(0.2)

@@ -22,7 +22,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "picsellia.example.toml"
-MODEL_CONFIG_ENV = "PICTRAIN_MODEL_CONFIG"  # what each image's Dockerfile sets
 _STARTING_WEIGHTS = re.compile(r"starting weights (\S+): sha256 ([0-9a-f]{64})")
 
 Command = Callable[[list[str]], tuple[int, str]]
@@ -68,6 +67,7 @@ def run_path(
     say: Callable[[str], None] = print,
 ) -> PathRun:
     """Every step in order; a step that fails stops the path with its output."""
+    from pictrain.platform.base import BEST_MODEL_ARTIFACT
     from pictrain.workflow.project import load_project
 
     project = project.resolve()  # jobs run in `work`
@@ -113,7 +113,7 @@ def run_path(
     (deployment,) = emulator.state.deployments.values()
     retrain = emulator.trigger_continuous_training(deployment.id)
     train("11. the platform's continuous training, once enough reviews came", retrain)
-    published = hashlib.sha256(emulator.state.artifact_bytes(experiment.id, "best-model"))
+    published = hashlib.sha256(emulator.state.artifact_bytes(experiment.id, BEST_MODEL_ARTIFACT))
     started_from = run.jobs[-1].starting_weights_sha256
     if started_from != published.hexdigest():
         raise StepFailed(
@@ -128,6 +128,8 @@ def run_launched_job(
 ) -> JobRun:
     """What the platform does with a launched job: run the model version's image with the
     container variables; here the image is `pictrain run` with that image's model.toml."""
+    from pictrain.envvars import MODEL_CONFIG
+
     name = job.launch.docker_image.rsplit("/", 1)[-1]
     config = images_dir / name / "model.toml"
     if not config.is_file():
@@ -138,7 +140,7 @@ def run_launched_job(
         code = subprocess.run(
             [sys.executable, "-m", "pictrain", "run"],
             cwd=work,
-            env={**env, **emulator.launch_env(job), MODEL_CONFIG_ENV: str(config)},
+            env={**env, **emulator.launch_env(job), MODEL_CONFIG.name: str(config)},
             stdout=out,
             stderr=subprocess.STDOUT,
             timeout=1800,
@@ -183,18 +185,13 @@ def main() -> int:
     started = time.monotonic()
     with Emulator.start() as emulator:
         base = {**clean_env(), **loopback_env()}
-        credentials = {
-            "API_TOKEN": emulator.token,
-            "ORGANIZATION_ID": emulator.organization_id,
-            "PICSELLIA_HOST": emulator.url,
-        }
         print(f"# Picsellia emulator on {emulator.url} (no account, nothing leaves this machine)")
         try:
             run_path(
                 emulator,
                 args.project,
                 args.work.resolve(),
-                subprocess_command({**base, **credentials}),
+                subprocess_command({**base, **emulator.user_env()}),
                 base,
             )
         except StepFailed as exc:

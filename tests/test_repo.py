@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,22 @@ def test_per_image_targets(kind: str) -> None:
     assert unknown.returncode != 0 and "No rule to make target" in unknown.stderr
 
 
+def test_every_container_test_runs_under_an_image_target() -> None:
+    """`make test-image-<name>` selects by `[<name>]`: a container test whose id names no image
+    would run only under `make test-images`, never for the image it checks."""
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/images", "-m", "images", "--collect-only", "-q"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ids = [line for line in collected.stdout.splitlines() if "::" in line]
+    assert ids, collected.stdout + collected.stderr
+    orphans = [i for i in ids if not any(f"[{name}]" in i for name in MODEL_IMAGES)]
+    assert not orphans, orphans
+
+
 def _section(markdown: Path, title: str) -> str:
     text = markdown.read_text()
     start = text.index(f"\n## {title}\n")
@@ -157,3 +174,27 @@ def test_one_compatibility_table_with_every_behaviour() -> None:
     table = section[section.index(header) :].split("\n\n", 1)[0]
     numbers = [int(n) for n in re.findall(r"^\| (\d+)\. ", table, re.M)]
     assert numbers == list(range(1, 11))
+
+
+def test_readme_links_every_page_of_docs() -> None:
+    readme = (REPO / "README.md").read_text()
+    unlinked = [
+        p.name for p in sorted((REPO / "docs").glob("*.md")) if f"](docs/{p.name})" not in readme
+    ]
+    assert not unlinked, unlinked
+
+
+def test_architecture_tree_is_the_package() -> None:
+    """docs/architecture.md's tree of shared/src/pictrain: every module and package it names
+    exists, and every one that exists is named."""
+    text = (REPO / "docs" / "architecture.md").read_text()
+    tree = text.split("shared/src/pictrain/\n", 1)[1].split("```", 1)[0]
+    named = set(re.findall(r"^  (\S+)", tree, re.M))
+    package = REPO / "shared" / "src" / "pictrain"
+    present = {
+        p.name + ("/" if p.is_dir() else "")
+        for p in package.iterdir()
+        if not p.name.startswith("__")
+        and (p.suffix == ".py" or (p / "__init__.py").exists() or p.is_dir())
+    }
+    assert named == present, (sorted(named - present), sorted(present - named))

@@ -15,13 +15,13 @@ import numpy as np
 from pictrain.evaluate.coco_eval import STAT_NAMES, CocoReport, evaluate_coco
 from scripts.bench.report import Bench, BenchResult, seconds
 from scripts.bench.timing import compare
+from tests.unit.coco_reference import TOLERANCE  # the tests' agreement, measured at scale
 
 IMAGE_WIDTH, IMAGE_HEIGHT = 640, 480
 SIDE_RANGE = (8.0, 320.0)  # box sides, log-uniform: small, medium and large COCO areas
 FOUND = 0.85  # share of ground-truth boxes with a matching detection
 RIGHT_CLASS = 0.9  # share of those detections with the right class
 MAX_FALSE_POSITIVES = 6  # per image, uniform 0..this
-TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pictrain.envvars import PLATFORM, RETRY_BASE_DELAY
+from pictrain.envvars import PLATFORM, RETRY_BASE_DELAY, YOLO_CONFIG_DIR
 from pictrain.synthetic import make_detection_dataset
 from tests.emulator import Emulator
 from tests.emulator.emulator import loopback_env
@@ -60,9 +60,15 @@ class Finished:
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     """16 images of 64 px: 10 train, 3 val, 3 test (alias -> images dir, COCO file)."""
-    root = tmp_path_factory.mktemp("synthetic")
-    files = make_detection_dataset(
-        root, n_images=16, image_size=64, seed=0, splits={"train": 10, "val": 3, "test": 3}
+    return synthetic_splits(tmp_path_factory.mktemp("synthetic"), make_detection_dataset)
+
+
+def synthetic_splits(
+    folder: Path, make: Callable[..., dict[str, Path]]
+) -> dict[str, tuple[Path, Path]]:
+    """16 synthetic images of 64 px, 10 train, 3 val, 3 test, as `seed_experiment` takes them."""
+    files = make(
+        folder, n_images=16, image_size=64, seed=0, splits={"train": 10, "val": 3, "test": 3}
     )
     return {name: (coco.parent / "images", coco) for name, coco in files.items()}
 
@@ -78,7 +84,7 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory, yolo_config_dir: Path
     """Untrained YOLOv8n weights, saved by ultralytics itself (no download)."""
     path = tmp_path_factory.mktemp("weights") / "tiny-yolov8n.pt"
     script = "import sys; from ultralytics import YOLO; YOLO('yolov8n.yaml').save(sys.argv[1])"
-    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(yolo_config_dir)}
+    env = {**os.environ, "YOLO_OFFLINE": "1", YOLO_CONFIG_DIR.name: str(yolo_config_dir)}
     subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=120)
     return path
 
@@ -89,7 +95,7 @@ def job_env(emu: Emulator, ids: SeededIds, config_dir: Path, **overrides: str | 
     env.pop("PICSELLIA_SDK_CUSTOM_LOGGING", None)  # production does not set it
     env.update(loopback_env())
     env.update(emu.job_env(ids))
-    env.update({RETRY_BASE_DELAY.name: "0.05", "YOLO_CONFIG_DIR": str(config_dir)})
+    env.update({RETRY_BASE_DELAY.name: "0.05", YOLO_CONFIG_DIR.name: str(config_dir)})
     for name, value in overrides.items():
         if value is None:
             env.pop(name, None)
@@ -102,9 +108,10 @@ def _platform_name(name: str) -> bool:
     return any(name in var.names for var in PLATFORM.values())
 
 
-def run_job(cwd: Path, env: Mapping[str, str], experiment_id: Any) -> Finished:
+def run_job(cwd: Path, env: Mapping[str, str], experiment_id: Any, *args: str) -> Finished:
+    """`pictrain run ARGS` to its end, as the container runs it."""
     done = subprocess.run(
-        [*PICTRAIN, "run"],
+        [*PICTRAIN, "run", *args],
         cwd=cwd,
         env=dict(env),
         stdout=subprocess.PIPE,
@@ -395,8 +402,7 @@ def test_a_token_revoked_mid_run_ends_as_refused(
     """Not a platform outage (exit 3) with a list of every call that failed since."""
     ids = seed(emulator, splits, parameters={**PARAMETERS, "epochs": 300})
     env = job_env(emulator, ids, yolo_config_dir)
-    with background_job(tmp_path, env) as process:
-        wait_for(lambda: "train/box_loss" in emulator.state.experiments[ids.experiment_id].logs)
+    with training_job(emulator, ids, tmp_path, env) as process:
         job_token, emulator.state.token = emulator.token, "the-new-token"
         output, _ = process.communicate(timeout=JOB_TIMEOUT)
     (tmp_path / "output.txt").write_text(output)
@@ -529,8 +535,7 @@ def test_sigterm_fails_the_job_and_keeps_the_weights(
 ) -> None:
     ids = seed(emulator, splits, parameters={**PARAMETERS, "epochs": 300})
     env = job_env(emulator, ids, yolo_config_dir)
-    with background_job(tmp_path, env) as process:
-        wait_for(lambda: "train/box_loss" in emulator.state.experiments[ids.experiment_id].logs)
+    with training_job(emulator, ids, tmp_path, env) as process:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=JOB_TIMEOUT)
     finished = Finished(process.returncode, output, tmp_path / "runs" / str(ids.experiment_id))
@@ -563,8 +568,7 @@ def test_a_killed_worker_fails_the_experiment_found_by_name(
         experiment_name=name,
         project_token=str(ids.project_id),
     )
-    with background_job(tmp_path, env) as process:
-        wait_for(lambda: "train/box_loss" in emulator.state.experiments[ids.experiment_id].logs)
+    with training_job(emulator, ids, tmp_path, env) as process:
         (worker,) = child_pids(process.pid)
         os.kill(worker, signal.SIGKILL)
         output, _ = process.communicate(timeout=JOB_TIMEOUT)
@@ -607,6 +611,16 @@ def background_job(cwd: Path, env: Mapping[str, str]) -> Iterator[subprocess.Pop
             process.communicate()
 
 
+@contextmanager
+def training_job(
+    emu: Emulator, ids: SeededIds, cwd: Path, env: Mapping[str, str]
+) -> Iterator[subprocess.Popen[str]]:
+    """The job in the background, once its first curve point reached the experiment."""
+    with background_job(cwd, env) as process:
+        wait_for(lambda: "train/box_loss" in emu.state.experiments[ids.experiment_id].logs)
+        yield process
+
+
 def wait_for(condition: Any, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -635,25 +649,11 @@ def test_other_tasks_publish_their_evaluations(
 ) -> None:
     from pictrain.synthetic import DATASET_MAKERS
 
-    files = DATASET_MAKERS[task](
-        tmp_path / "data",
-        n_images=16,
-        image_size=64,
-        seed=0,
-        splits={"train": 10, "val": 3, "test": 3},
-    )
-    task_splits = {name: (coco.parent / "images", coco) for name, coco in files.items()}
+    task_splits = synthetic_splits(tmp_path / "data", DATASET_MAKERS[task])
     ids = seed(emulator, task_splits, dataset_type=dataset_type)
-    done = subprocess.run(
-        [*PICTRAIN, "run", "--task", task],
-        cwd=tmp_path,
-        env=job_env(emulator, ids, yolo_config_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=JOB_TIMEOUT,
-    )
-    assert done.returncode == 0, done.stdout[-3000:]
+    env = job_env(emulator, ids, yolo_config_dir)
+    finished = run_job(tmp_path, env, ids.experiment_id, "--task", task)
+    assert finished.code == 0, finished.output[-3000:]
     experiment = emulator.state.experiments[ids.experiment_id]
     assert experiment.status == "SUCCESS"
     assert experiment.logs[test_value].type == "VALUE"

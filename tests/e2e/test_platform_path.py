@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.envvars import RETRY_BASE_DELAY
 from pictrain.synthetic import make_detection_dataset
 from scripts.platform_demo import EXAMPLE, clean_env, run_path
 from tests.emulator import Emulator
@@ -61,14 +62,10 @@ def test_images_and_coco_files_to_a_deployed_model_and_its_continuous_training(
         text = text.replace(old, new)
     project = tmp_path / "picsellia.toml"
     project.write_text(text)
-    for name, value in {
-        "API_TOKEN": emulator.token,
-        "ORGANIZATION_ID": emulator.organization_id,
-        "PICSELLIA_HOST": emulator.url,
-        "PICTRAIN_RETRY_BASE_DELAY": "0.05",
-    }.items():
+    retry = {RETRY_BASE_DELAY.name: "0.05"}
+    for name, value in {**emulator.user_env(), **retry}.items():
         monkeypatch.setenv(name, value)
-    job_env = {**clean_env(), **loopback_env(), "PICTRAIN_RETRY_BASE_DELAY": "0.05"}
+    job_env = {**clean_env(), **loopback_env(), **retry}
     job_env.pop("PICSELLIA_SDK_CUSTOM_LOGGING", None)  # production does not set it
     work = tmp_path / "work"
     work.mkdir()

@@ -106,6 +106,15 @@ class Emulator:
                 experiment_name=experiment_name,
             )
 
+    def user_env(self) -> dict[str, str]:
+        """A user's `.env` for this emulator, under the names README tells users to keep
+        (what the workflow commands read): their token, organization and host."""
+        return {
+            "API_TOKEN": self.token,
+            "ORGANIZATION_ID": self.organization_id,
+            "PICSELLIA_HOST": self.url,
+        }
+
     def job_env(self, ids: SeededIds) -> dict[str, str]:
         """The container variables a training job reads, pointing at this emulator."""
         env = {

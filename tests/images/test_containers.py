@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.envvars import GIT_SHA, MODEL_CONFIG
 from tests.images.conftest import SENTINEL_TOKEN, checkout_sha
 from tests.images.dockerutil import Docker, offline_run_flags
 
@@ -110,12 +111,12 @@ def test_git_sha_baked(docker: Docker, model_image: str) -> None:
     if not checkout_sha():
         pytest.skip("not a git checkout: nothing to bake")
     env = dict(e.split("=", 1) for e in docker.inspect(model_image)["Config"]["Env"])
-    assert env.get("PICTRAIN_GIT_SHA") == checkout_sha()
+    assert env.get(GIT_SHA.name) == checkout_sha()
 
 
 def test_model_config_baked(docker: Docker, model_image: str) -> None:
     env = dict(e.split("=", 1) for e in docker.inspect(model_image)["Config"]["Env"])
-    path = env["PICTRAIN_MODEL_CONFIG"]
+    path = env[MODEL_CONFIG.name]
     docker.run(
         model_image,
         "python",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.envvars import MODEL_CONFIG
 from tests.images.conftest import IMAGES_DIR, MODEL_IMAGES
 from tests.images.dockerutil import REPO, buildx_cli
 
@@ -133,7 +134,9 @@ def test_model_dockerfile_is_thin(name: str) -> None:
     assert len(code) <= 20, "a model image is the base + its config: keep it short"
     assert code[0] == "ARG BASE_IMAGE=non-existing" and code[1] == "FROM ${BASE_IMAGE}"
     assert "ENTRYPOINT" not in text and "CMD" not in text, "the base's entrypoint is the contract"
-    assert "PICTRAIN_MODEL_CONFIG=/opt/pictrain/model.toml" in text
+    assert f"{MODEL_CONFIG.name}=/opt/pictrain/model.toml" in text
+    # docs/images.md, "Add a model image": a copy of this one, as it is
+    assert text == (IMAGES_DIR / "yolov8-detection" / "Dockerfile").read_text()
 
 
 @pytest.mark.parametrize("name", MODEL_IMAGES)

@@ -8,7 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pictrain import envvars
+import pytest
+
+pytest_plugins = ["tests.emulator.fixtures"]  # sets the SDK's logging switch before its import
+
+from pictrain import envvars  # noqa: E402
+from pictrain.job import DEFAULT_STOP_TIMEOUT_S  # noqa: E402
+from pictrain.platform.downloads import DOWNLOAD_WORKERS  # noqa: E402
+from pictrain.platform.env import DEFAULT_HOST  # noqa: E402
+from pictrain.platform.retry import DEFAULT_BASE_DELAY_S  # noqa: E402
+from pictrain.train.checkpoint import DEFAULT_INTERVAL_MINUTES  # noqa: E402
+from pictrain.train.relay import DEFAULT_STALL_MINUTES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "shared" / "src" / "pictrain"
@@ -39,6 +49,21 @@ def test_no_module_reads_a_variable_of_its_own() -> None:
     assert not offenders, offenders
 
 
+def test_scripts_and_tests_spell_no_name_of_their_own() -> None:
+    """They import the names too (`MODEL_CONFIG.name`), so a renamed variable cannot leave a
+    test setting one the package no longer reads. PICTRAIN_TEST_* configure the test harness."""
+    spelled = re.compile(r"[\"'](PICTRAIN_(?!TEST_)[A-Z_]+)[\"']")
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for folder in ("scripts", "tests")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if path != Path(__file__).resolve()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if spelled.search(line)
+    ]
+    assert not offenders, offenders
+
+
 def test_the_readme_documents_every_platform_name() -> None:
     readme = (REPO / "README.md").read_text()
     table = readme[readme.index("## Running against Picsellia") :]
@@ -54,3 +79,19 @@ def test_first_non_empty_name_wins() -> None:
     assert var.read({"a": "  ", "B": " x "}) == "x"
     assert var.read({"a": "1", "B": "2"}) == "1"
     assert var.read({}) is None
+
+
+DEFAULTS = [
+    (envvars.PLATFORM["host"], DEFAULT_HOST),
+    (envvars.CHECKPOINT_MINUTES, DEFAULT_INTERVAL_MINUTES),
+    (envvars.STOP_TIMEOUT, DEFAULT_STOP_TIMEOUT_S),
+    (envvars.DDP_STALL_MINUTES, DEFAULT_STALL_MINUTES),
+    (envvars.DOWNLOAD_WORKERS, DOWNLOAD_WORKERS),
+    (envvars.RETRY_BASE_DELAY, DEFAULT_BASE_DELAY_S),
+]
+
+
+@pytest.mark.parametrize(("var", "default"), DEFAULTS, ids=[var.name for var, _ in DEFAULTS])
+def test_the_documented_default_is_the_one_used(var: envvars.EnvVar, default: object) -> None:
+    shown = default if isinstance(default, str) else format(default, "g")
+    assert f"default {shown}" in var.doc, (var.doc, default)

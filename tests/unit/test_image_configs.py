@@ -4,9 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from pictrain.config import load_model_config
-from pictrain.params import parse_parameters
-from pictrain.train.models import check_model_name
+pytest_plugins = ["tests.emulator.fixtures"]  # sets the SDK's logging switch before its import
+
+from pictrain.config import load_model_config  # noqa: E402
+from pictrain.params import parse_parameters  # noqa: E402
+from pictrain.platform.picsellia import DATASET_TYPE  # noqa: E402
+from pictrain.train.models import check_model_name  # noqa: E402
 
 IMAGES = Path(__file__).parents[2] / "images"
 CONFIGS = sorted(IMAGES.glob("*/model.toml"))
@@ -24,3 +27,26 @@ def test_model_config_is_valid(path):
     parse_parameters({}, config.defaults)
     task_word = {"detect": "detection", "segment": "segmentation", "classify": "classification"}
     assert path.parent.name.endswith(task_word[config.task])
+
+
+def test_readme_image_table_is_the_configs():
+    """README's "Images" table: task, dataset type, model and defaults as each model.toml says."""
+    readme = (IMAGES.parent / "README.md").read_text()
+    table = readme[readme.index("\n## Images\n") :].split("\n## ")[1]
+    rows = {
+        cells[0].strip("` "): [c.strip() for c in cells[1:]]
+        for line in table.splitlines()
+        if line.startswith("| `") and (cells := line.strip("|").split("|"))
+    }
+    assert sorted(rows) == [c.parent.name for c in CONFIGS]
+    for path in CONFIGS:
+        config = load_model_config(path)
+        params = parse_parameters({}, config.defaults).params
+        task, dataset_type, model, defaults = rows[path.parent.name]
+        assert (task, dataset_type, model) == (
+            config.task,
+            DATASET_TYPE[config.task].value,
+            f"`{config.model}`",
+        ), path.parent.name
+        expected = f"{params.epochs} epochs, batch {params.batch_size}, {params.image_size} px"
+        assert defaults.startswith(expected), (path.parent.name, defaults)

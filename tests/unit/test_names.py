@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pictrain.platform import base
 from pictrain.train.runner import saved_weights
 
 PACKAGE = Path(base.__file__).resolve().parents[1]
-# (log names such as "parameters" are also ordinary words and dictionary keys: not scanned)
 NAMES = {value for key, value in vars(base).items() if key.endswith("_ARTIFACT")}
+# Log names such as "parameters" are also ordinary words and dictionary keys: only the calls
+# that read or write a log are scanned for them.
+LOG_NAMES = {value for key, value in vars(base).items() if key.endswith("_LOG")}
+LOG_CALL = re.compile(r'(?:get_log\(|get_log, |\.log\()\s*"([^"]+)"')
 
 
 def test_every_stored_name_is_spelled_once() -> None:
@@ -32,3 +36,14 @@ def test_saved_weights_are_best_then_last(tmp_path: Path) -> None:
     for name in ("last.pt", "best.pt"):
         (weights / name).write_bytes(b"w")
     assert saved_weights(tmp_path) == [weights / "best.pt", weights / "last.pt"]
+
+
+def test_log_names_are_spelled_once() -> None:
+    assert {"parameters", "labelmap", "failure reason"} <= LOG_NAMES
+    spelled = [
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for name in LOG_CALL.findall(path.read_text())
+        if name in LOG_NAMES
+    ]
+    assert not spelled, spelled

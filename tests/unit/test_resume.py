@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,24 @@ def test_what_a_resume_may_change_is_what_the_resumed_training_gets() -> None:
     assert resume_problem(ckpt, "detect", NAMES, overrides) is None
     assert resume_arguments(overrides) == changed
     assert set(changed) <= RESUME_ADJUSTABLE
+
+
+# The two parameters ultralytics knows under another name (Parameters.ultralytics_overrides).
+ULTRALYTICS_NAME = {"image_size": "imgsz", "batch_size": "batch"}
+
+
+@pytest.mark.parametrize(
+    ("doc", "sentence"),
+    [
+        ("README.md", "What a\nresume may change, and then trains with:"),
+        ("docs/gpus.md", "**Resume across GPU counts.**"),
+    ],
+)
+def test_the_docs_list_what_a_resume_may_change(doc: str, sentence: str) -> None:
+    text = (Path(__file__).resolve().parents[2] / doc).read_text()
+    after = text[text.index(sentence) :].split("\n\n")[0]
+    named = {ULTRALYTICS_NAME.get(n, n) for n in re.findall(r"`([a-z_]+)`", after)}
+    assert named - {"RESUME_ADJUSTABLE"} == RESUME_ADJUSTABLE, doc
 
 
 def test_results_csv_last_row_per_epoch_under_curve_names(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from tests.emulator.dataset_dir import write_sample_dataset
 pytest_plugins = ["tests.emulator.fixtures"]
 
 from pictrain.cli import main  # noqa: E402  (after the plugin set PICSELLIA_SDK_CUSTOM_LOGGING)
+from pictrain.envvars import RETRY_BASE_DELAY  # noqa: E402
 from pictrain.workflow.progress import Progress  # noqa: E402
 from pictrain.workflow.session import read_env_file  # noqa: E402
 
@@ -31,12 +32,7 @@ def project(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch)
     text = text.replace('# images_dir = "images"', f'images_dir = "{IMAGES}"')
     path = tmp_path / "picsellia.toml"
     path.write_text(text)
-    for name, value in {
-        "API_TOKEN": emulator.token,
-        "ORGANIZATION_ID": emulator.organization_id,
-        "PICSELLIA_HOST": emulator.url,
-        "PICTRAIN_RETRY_BASE_DELAY": "0.01",
-    }.items():
+    for name, value in {**emulator.user_env(), RETRY_BASE_DELAY.name: "0.01"}.items():
         monkeypatch.setenv(name, value)
     return path
 
@@ -48,6 +44,22 @@ def pictrain(capsys: pytest.CaptureFixture[str], project: Path, *args: str) -> t
         main([*args, *flags])
     out = capsys.readouterr()
     return int(exited.value.code or 0), out.out + out.err
+
+
+# The README's order: each step needs the ones before it.
+STEPS = (
+    ("register", "yolov8-detection"),
+    ("data", "upload"),
+    ("data", "dataset"),
+    ("experiment", "create"),
+)
+
+
+def up_to(capsys: pytest.CaptureFixture[str], project: Path, *last: str) -> None:
+    """Run the workflow's steps in order, up to and including `last`; each must succeed."""
+    for command in STEPS[: STEPS.index(last) + 1]:
+        code, output = pictrain(capsys, project, *command)
+        assert code == 0, output
 
 
 def edit(project: Path, old: str, new: str) -> None:
@@ -67,12 +79,7 @@ def test_register_to_launch_twice_duplicates_nothing(
     emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = emulator.state
-    for command in (
-        ["register", "yolov8-detection"],
-        ["data", "upload"],
-        ["data", "dataset"],
-        ["experiment", "create"],
-    ):
+    for command in STEPS:
         first = pictrain(capsys, project, *command)
         again = pictrain(capsys, project, *command)
         assert first[0] == again[0] == 0, (command, first, again)
@@ -170,8 +177,7 @@ def test_dataset_type_not_matching_the_image(
     emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     edit(project, 'type = "OBJECT_DETECTION"', 'type = "CLASSIFICATION"')
-    for command in (["register", "yolov8-detection"], ["data", "upload"], ["data", "dataset"]):
-        assert pictrain(capsys, project, *command)[0] == 0
+    up_to(capsys, project, "data", "dataset")
     code, output = pictrain(capsys, project, "experiment", "create")
     assert code == 2
     line = one_error_line(output)
@@ -182,13 +188,7 @@ def test_dataset_type_not_matching_the_image(
 def test_experiment_already_running(
     emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for command in (
-        ["register", "yolov8-detection"],
-        ["data", "upload"],
-        ["data", "dataset"],
-        ["experiment", "create"],
-    ):
-        assert pictrain(capsys, project, *command)[0] == 0
+    up_to(capsys, project, "experiment", "create")
     (experiment,) = emulator.state.experiments.values()
     experiment.status = "RUNNING"  # started from the UI, say
     code, output = pictrain(capsys, project, "experiment", "launch")
@@ -221,13 +221,7 @@ def test_a_misspelt_key_is_refused(project: Path, capsys: pytest.CaptureFixture[
 
 def _trained(emulator: Emulator, project: Path, capsys, tmp_path: Path) -> None:
     """Up to an experiment that trained: what its job stores, without training."""
-    for command in (
-        ["register", "yolov8-detection"],
-        ["data", "upload"],
-        ["data", "dataset"],
-        ["experiment", "create"],
-    ):
-        assert pictrain(capsys, project, *command)[0] == 0
+    up_to(capsys, project, "experiment", "create")
     client = emulator.client()
     (state,) = emulator.state.experiments.values()
     experiment = client.get_experiment_by_id(state.id)
@@ -292,13 +286,7 @@ def test_publish_stores_the_weights_the_platform_did_not_keep(
 def test_publishing_an_untrained_experiment(
     emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for command in (
-        ["register", "yolov8-detection"],
-        ["data", "upload"],
-        ["data", "dataset"],
-        ["experiment", "create"],
-    ):
-        assert pictrain(capsys, project, *command)[0] == 0
+    up_to(capsys, project, "experiment", "create")
     code, output = pictrain(capsys, project, "model", "publish")
     assert code == 2
     assert "is WAITING" in one_error_line(output)
@@ -358,8 +346,7 @@ def test_pretrained_weights_are_stored_once(
 ) -> None:
     (project.parent / "start.pt").write_bytes(b"starting weights")
     edit(project, "gpus = 1", 'gpus = 1\npretrained_weights = "start.pt"')
-    for command in (["register", "yolov8-detection"], ["data", "upload"], ["data", "dataset"]):
-        assert pictrain(capsys, project, *command)[0] == 0
+    up_to(capsys, project, "data", "dataset")
     for _ in range(2):
         code, output = pictrain(capsys, project, "experiment", "create")
         assert code == 0, output

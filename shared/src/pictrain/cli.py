@@ -176,13 +176,14 @@ def _convert(args: argparse.Namespace) -> int:
     from pictrain.data.labels import labelmap_from
     from pictrain.data.prepare import CONVERTERS
     from pictrain.errors import UserError
+    from pictrain.runstatus import FAILURE_MARK
 
     try:
         index = load_coco(args.coco, keep_segmentation=args.task == "segment")
         names = labelmap_from([index])
         summary = CONVERTERS[args.task](index, args.images, args.out, args.split, names)
     except UserError as exc:
-        logging.getLogger("pictrain").error("FAILED: %s", exc)
+        logging.getLogger("pictrain").error("%s%s", FAILURE_MARK, exc)
         return exc.exit_code
     print(summary)
     if args.task == "classify":

@@ -85,12 +85,15 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+DEFAULT_BASE_DELAY_S = 1.0
+
+
 def default_base_delay() -> float:
-    """1 s, unless `PICTRAIN_RETRY_BASE_DELAY` says otherwise. Tests shorten every wait so;
-    production never sets it. It only scales the backoff: attempts and the classification of
-    errors stay the same."""
+    """DEFAULT_BASE_DELAY_S, unless `PICTRAIN_RETRY_BASE_DELAY` says otherwise. Tests shorten
+    every wait so; production never sets it. It only scales the backoff: attempts and the
+    classification of errors stay the same."""
     value = RETRY_BASE_DELAY.read()
-    return float(value) if value else 1.0
+    return float(value) if value else DEFAULT_BASE_DELAY_S
 
 
 @dataclass

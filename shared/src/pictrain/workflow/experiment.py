@@ -18,8 +18,9 @@ from picsellia import exceptions as px
 from picsellia.types.enums import ExperimentStatus, JobRunStatus
 
 from pictrain.errors import PlatformError, UserError
+from pictrain.platform.base import PARAMETERS_LOG, PRETRAINED_ARTIFACT
 from pictrain.platform.connect import first_line
-from pictrain.platform.picsellia import DATASET_TYPE, PRETRAINED_ARTIFACT
+from pictrain.platform.picsellia import DATASET_TYPE
 from pictrain.platform.retry import is_transient
 from pictrain.workflow.project import ExperimentSection, ProjectFile, ProjectSection
 from pictrain.workflow.register import Registration, find_version, of_project, resolved_parameters
@@ -94,7 +95,7 @@ def _read_existing(platform: Platform, plan: ExperimentPlan) -> None:
                 "name a new experiment"
             )
     if experiment.status != ExperimentStatus.WAITING:
-        given = platform.find("parameters", experiment.get_log, "parameters")
+        given = platform.find("parameters", experiment.get_log, PARAMETERS_LOG)
         if given is None or given.data != plan.parameters:
             raise UserError(
                 f"experiment {name} already ran ({experiment.status.value}) with other "

@@ -20,6 +20,7 @@ from pictrain.artifacts import sha256
 from pictrain.errors import PlatformError, UserError
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
+    LABELMAP_LOG,
     MODEL_ARTIFACT,
     PUBLISHED_WEIGHTS_ARTIFACT,
 )
@@ -61,7 +62,7 @@ def publish(platform: Platform, project: ProjectFile) -> list[str]:
             f"experiment {experiment.name} lacks {', '.join(missing)}: was it trained by a "
             "pictrain image?"
         )
-    labelmap = platform.find("the labelmap", experiment.get_log, "labelmap")
+    labelmap = platform.find("the labelmap", experiment.get_log, LABELMAP_LOG)
     if labelmap is None:
         raise UserError(f"experiment {experiment.name} has no labelmap log")
 

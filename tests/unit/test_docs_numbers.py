@@ -1,0 +1,60 @@
+"""The numbers the docs quote (periods, timeouts, limits) are the ones the code uses."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.emulator.fixtures"]  # sets the SDK's logging switch before its import
+
+from pictrain.evaluate.parity import FAIL_ABOVE, WARN_ABOVE  # noqa: E402
+from pictrain.job import DEFAULT_STOP_TIMEOUT_S, STOP_RESERVE_S  # noqa: E402
+from pictrain.platform.assets import EXPORT_BATCH  # noqa: E402
+from pictrain.platform.downloads import DOWNLOAD_WORKERS  # noqa: E402
+from pictrain.platform.evaluations import EVALUATIONS_PER_CALL  # noqa: E402
+from pictrain.platform.joblog import JobLogForwarder  # noqa: E402
+from pictrain.platform.logstream import ProgressCollapser  # noqa: E402
+from pictrain.platform.picsellia import FRESH_CHECKPOINT_MINUTES  # noqa: E402
+from pictrain.train.checkpoint import DEFAULT_INTERVAL_MINUTES  # noqa: E402
+from pictrain.train.relay import DEFAULT_STALL_MINUTES, HEARTBEAT_S, POLL_S, STOP_GRACE_S  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _default(function: object, name: str) -> object:
+    return inspect.signature(function).parameters[name].default
+
+
+QUOTED = [
+    ("README.md", "every {:g} minutes while training", DEFAULT_INTERVAL_MINUTES),
+    ("README.md", "silent for {:g} minutes", DEFAULT_STALL_MINUTES),
+    ("README.md", "redrawn in place every {:g} s", _default(ProgressCollapser, "interval")),
+    ("README.md", "sent in batches every {:g} s", _default(JobLogForwarder, "period")),
+    ("README.md", "URLs, {:d} at a time", DOWNLOAD_WORKERS),
+    ("README.md", "{:,d} assets per call", EXPORT_BATCH),
+    ("README.md", "≤{:d} per call", EVALUATIONS_PER_CALL),
+    ("README.md", "over {:g} is a warning", WARN_ABOVE),
+    ("README.md", "over {:g} the job fails", FAIL_ABOVE),
+    ("docs/evaluation.md", "Over {:g} the table and the log carry a warning", WARN_ABOVE),
+    ("docs/evaluation.md", "over {:g} the job fails", FAIL_ABOVE),
+    ("docs/gpus.md", "as it grows (every {:g} s", POLL_S),
+    ("docs/gpus.md", "(at most every {:g} s)", HEARTBEAT_S),
+    ("docs/gpus.md", "SIGKILL {:g} s later", STOP_GRACE_S),
+    ("docs/gpus.md", "`PICTRAIN_DDP_STALL_MINUTES` (default {:g})", DEFAULT_STALL_MINUTES),
+    ("docs/stopping.md", "less than {:g} minutes ago", FRESH_CHECKPOINT_MINUTES),
+    ("docs/stopping.md", "(default {:g} s)", DEFAULT_STOP_TIMEOUT_S),
+    ("docs/stopping.md", "less {:g} s kept for the status calls", STOP_RESERVE_S),
+    (
+        "docs/stopping.md",
+        "`PICTRAIN_CHECKPOINT_MINUTES`, {:g} by default",
+        DEFAULT_INTERVAL_MINUTES,
+    ),
+]
+
+
+@pytest.mark.parametrize(("doc", "phrase", "value"), QUOTED, ids=[q[1] for q in QUOTED])
+def test_the_docs_quote_the_code(doc: str, phrase: str, value: float) -> None:
+    text = " ".join((REPO / doc).read_text().split())  # line breaks are spaces
+    assert phrase.format(value) in text, f"{doc}: {phrase.format(value)!r}"
