@@ -1,0 +1,89 @@
+"""Label coordinates written as `%.6f` writes them, thousands at a time in one numpy pass.
+
+YOLO label lines hold normalised coordinates: numbers of [0, 1]. Formatting them one by one
+(`%` or f-strings) is most of a converter's time at dataset scale; here all the numbers of a
+label file are rounded to millionths and spelled out digit by digit as byte arrays. `%.6f`
+rounds the exact binary value: where `value * 1e6` lies so close to a half that the product's
+own rounding could tip it, the exact product decides (`_exactly_rounded`), so every digit is
+the one `%.6f` gives.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+_WIDTH = 9  # " d.dddddd"
+_NEAR_HALF = 0.5 - 1e-6  # far above the product's rounding error (< 1e-10 below 1e6)
+
+
+def _spelled(texts: list[str], at: int) -> np.ndarray:
+    """Each text's ASCII bytes placed at byte `at` of an 8-byte little-endian word."""
+    return np.array(
+        [int.from_bytes(bytes(at) + text.encode(), "little") for text in texts], np.uint64
+    )
+
+
+# "d.ddd" of every thousandth from 0 to 1, in bytes 0-4; the last three decimals in bytes 5-7:
+# or-ed together, the 8 bytes of "d.dddddd".
+_HEAD = _spelled([f"{i / 1000:.3f}" for i in range(1001)], 0)
+_TAIL = _spelled([f"{i:03d}" for i in range(1000)], 5)
+
+
+def unit_fields(values: np.ndarray) -> str | None:
+    """`" %.6f"` of every value of a 1-d array, joined: 9 characters each; None unless every
+    value is in [0, 1] (-0.0 and NaN are not)."""
+    if not len(values):
+        return ""
+    if values.view(np.int64).min() < 0 or not values.max() <= 1.0:  # sign bit, NaN, > 1
+        return None
+    scaled = values * 1e6
+    rounded = np.rint(scaled)
+    millionths = rounded.astype(np.int64)
+    near_half = np.flatnonzero(np.abs(scaled - rounded) > _NEAR_HALF)
+    if len(near_half):
+        millionths[near_half] = _exactly_rounded(values[near_half], scaled[near_half])
+    fields = np.full((len(values), _WIDTH), ord(" "), np.uint8)
+    words = _HEAD[millionths // 1000] | _TAIL[millionths % 1000]
+    fields[:, 1:] = words.view(np.uint8).reshape(-1, 8)
+    return fields.tobytes().decode("ascii")
+
+
+def _exactly_rounded(values: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+    """`values * 1e6` rounded to the nearest integer from their exact products, half to even
+    (as `%.6f` rounds), where `scaled` (the rounded products) lie within 1e-6 of a half.
+
+    Each value is split into two halves of 26 bits (Veltkamp), whose products with 1e6
+    (14 significant bits) are exact; their difference from the half in between is exact too
+    (Sterbenz: both are within 2% of each other), so the sign of the sum is the exact one.
+    """
+    below = np.floor(scaled)
+    half = below + 0.5
+    spread = values * 134217729.0  # 2**27 + 1
+    high = spread - (spread - values)
+    low = values - high
+    side = (high * 1e6 - half) + low * 1e6
+    up = (side > 0) | ((side == 0) & (below % 2 == 1))
+    return below.astype(np.int64) + up
+
+
+def label_lines(classes: list[int], sizes: int | list[int], values: Any) -> list[str]:
+    """`cls v1 v2 ...\\n` for each class, its `sizes` values (one count for all lines, or one
+    per line) taken in order from `values` (normalised coordinates), formatted as `%.6f`."""
+    values = np.asarray(values, np.float64).ravel()
+    counts = [sizes] * len(classes) if isinstance(sizes, int) else sizes
+    fields = unit_fields(values)
+    if fields is None:  # not all normalised: no fixed width
+        numbers, ends = values.tolist(), itertools.accumulate(counts)
+        return [
+            f"{cls}" + " %.6f" * size % tuple(numbers[end - size : end]) + "\n"
+            for cls, size, end in zip(classes, counts, ends, strict=True)
+        ]
+    lines, start = [], 0
+    for cls, size in zip(classes, counts, strict=True):
+        end = start + _WIDTH * size
+        lines.append(f"{cls}{fields[start:end]}\n")
+        start = end
+    return lines
