@@ -18,7 +18,7 @@ image copy has.
 from __future__ import annotations
 
 import itertools
-import math
+import operator
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from pictrain.data.coco import NAN_BOX, CocoAnnotation, CocoIndex, load_coco
-from pictrain.data.decimals import label_lines
+from pictrain.data.decimals import label_files
 from pictrain.data.images import SourceImage, convert_images, prepare_output, write_labels
 from pictrain.data.labels import class_folders, class_index
 from pictrain.data.polygons import CLIP_TOLERANCE, Flat, object_shape, plain_polygons
@@ -219,59 +219,63 @@ def _box_lines(
     summary: ConversionSummary,
     counts: list[int],
 ) -> list[tuple[str, int]]:
-    """`cls cx cy w h` per usable box, normalised; the batch's numbers formatted together.
+    """`cls cx cy w h` per usable box, normalised; the batch's boxes checked and formatted
+    together, each rule a numpy mask over all of them.
 
-    The loop that runs once per box: `_known`'s rule is written out in it.
+    A box is counted by the first rule it breaks, in `_known`'s order then the box rules:
+    unknown category, crowd, no box, not finite or not of positive size, outside the image once
+    clipped, under 1 px once clipped; clipped by more than CLIP_TOLERANCE is counted and kept.
     """
-    inf = math.inf
-    category = classes.get
-    lines: list[int] = []  # the class of each line
-    per_image: list[int] = []  # lines of each image
-    values: list[float] = []
-    for source in sources:
-        width, height = source.probe.width, source.probe.height
-        before = len(lines)
-        for category_id, box, iscrowd, _, _ in source.annotations:
-            cls = category(category_id)
-            if cls is None:
-                summary.annotations_unknown_category += 1
-                continue
-            if iscrowd:
-                summary.annotations_crowd += 1
-                continue
-            if box is NAN_BOX:
-                summary.boxes_missing += 1
-                continue
-            x, y, w, h = box
-            if not (-inf < x < inf and -inf < y < inf and 0 < w < inf and 0 < h < inf):
-                summary.boxes_degenerate += 1
-                continue
-            right, bottom = x + w, y + h
-            x1, y1 = x if x > 0.0 else 0.0, y if y > 0.0 else 0.0
-            x2, y2 = right if right < width else width, bottom if bottom < height else height
-            if x2 <= x1 or y2 <= y1:
-                summary.boxes_outside += 1
-                continue
-            if x2 - x1 < 1 or y2 - y1 < 1:
-                summary.boxes_degenerate += 1
-                continue
-            if (
-                x1 - x > CLIP_TOLERANCE
-                or y1 - y > CLIP_TOLERANCE
-                or right - x2 > CLIP_TOLERANCE
-                or bottom - y2 > CLIP_TOLERANCE
-            ):
-                summary.boxes_clipped += 1
-            counts[cls] += 1
-            lines.append(cls)
-            values += (
-                (x1 + x2) / 2 / width,
-                (y1 + y2) / 2 / height,
-                (x2 - x1) / width,
-                (y2 - y1) / height,
-            )
-        per_image.append(len(lines) - before)
-    return _files(label_lines(lines, 4, values), per_image)
+    annotations = [annotation for source in sources for annotation in source.annotations]
+    if not annotations:
+        return [("", 0)] * len(sources)
+    category_ids, bboxes, crowds, _, _ = zip(*annotations, strict=True)
+    image = np.repeat(np.arange(len(sources)), [len(source.annotations) for source in sources])
+    frame = np.array([(s.probe.width, s.probe.height) for s in sources], np.float64)[image]
+    n = len(annotations)
+    cls = np.fromiter(map(classes.get, category_ids, itertools.repeat(-1)), np.int64, n)
+    missing = np.fromiter(map(operator.is_, bboxes, itertools.repeat(NAN_BOX)), bool, n)
+    boxes = np.fromiter(itertools.chain.from_iterable(bboxes), np.float64, 4 * n).reshape(n, 4)
+    x, y, w, h = boxes.T
+    width, height = frame[:, 0], frame[:, 1]
+    unknown, usable = _split(np.ones(len(cls), bool), cls < 0)
+    crowd, usable = _split(usable, np.fromiter(crowds, bool, n))
+    summary.annotations_unknown_category += unknown
+    summary.annotations_crowd += crowd
+    no_box, usable = _split(usable, missing)
+    summary.boxes_missing += no_box
+    # Arithmetic on the boxes already dropped may overflow or give NaN: it is not used.
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(boxes).all(axis=1) & (w > 0) & (h > 0)
+        not_finite, usable = _split(usable, ~finite)
+        right, bottom = x + w, y + h
+        x1, y1 = np.where(x > 0.0, x, 0.0), np.where(y > 0.0, y, 0.0)
+        x2, y2 = np.where(right < width, right, width), np.where(bottom < height, bottom, height)
+        outside, usable = _split(usable, (x2 <= x1) | (y2 <= y1))
+        small, usable = _split(usable, (x2 - x1 < 1) | (y2 - y1 < 1))
+        clipped = (x1 - x > CLIP_TOLERANCE) | (y1 - y > CLIP_TOLERANCE)
+        clipped |= (right - x2 > CLIP_TOLERANCE) | (bottom - y2 > CLIP_TOLERANCE)
+    summary.boxes_degenerate += not_finite + small
+    summary.boxes_outside += outside
+    summary.boxes_clipped += int(np.count_nonzero(usable & clipped))
+    kept = cls[usable]
+    for i, count in enumerate(np.bincount(kept, minlength=len(counts)).tolist()):
+        counts[i] += count
+    width, height = width[usable], height[usable]
+    x1, y1, x2, y2 = x1[usable], y1[usable], x2[usable], y2[usable]
+    values = np.stack(
+        [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height],
+        axis=1,
+    )
+    per_image = np.bincount(image[usable], minlength=len(sources)).tolist()
+    texts = label_files(kept, np.full(len(kept), 4), values, per_image)
+    return list(zip(texts, per_image, strict=True))
+
+
+def _split(usable: np.ndarray, broken: np.ndarray) -> tuple[int, np.ndarray]:
+    """How many usable entries break a rule, and those that do not."""
+    dropped = usable & broken
+    return int(np.count_nonzero(dropped)), usable & ~dropped
 
 
 def _polygon_lines(
@@ -287,21 +291,22 @@ def _polygon_lines(
     written; only the others go through `object_shape`, one at a time.
     """
     known = [
-        (source, *pair)
-        for source in sources
-        for pair in _known(source.annotations, classes, summary)
+        (i, cls, annotation)
+        for i, source in enumerate(sources)
+        for cls, annotation in _known(source.annotations, classes, summary)
     ]
-    frames = np.array([(s.probe.width, s.probe.height) for s, _, _ in known], np.float64)
-    frames = frames.reshape(-1, 2)  # (0, 2) when there are none
+    frames = np.array([(s.probe.width, s.probe.height) for s in sources], np.float64)
+    frames = frames.reshape(-1, 2)[[i for i, _, _ in known]]
     points, plain = plain_polygons([annotation.segmentation for _, _, annotation in known], frames)
     lines: list[int] = []  # the class of each line
     polygons: list[Flat] = []
     kept: list[bool] = []  # for each known object, whether it has a line
-    per_image = dict.fromkeys(map(id, sources), 0)
-    for (source, cls, annotation), as_written in zip(known, plain, strict=True):
+    per_image = [0] * len(sources)
+    for (i, cls, annotation), as_written in zip(known, plain, strict=True):
         if as_written:
             polygon = annotation.segmentation[0]
         else:
+            source = sources[i]
             shape = object_shape(annotation.segmentation, source.probe.width, source.probe.height)
             summary.parts_degenerate += shape.parts_dropped
             summary.holes_filled += shape.holes_filled
@@ -317,23 +322,14 @@ def _polygon_lines(
             summary.objects_merged += shape.parts > 1
             polygon = shape.polygon
         counts[cls] += 1
-        per_image[id(source)] += 1
+        per_image[i] += 1
         lines.append(cls)
         polygons.append(polygon)
         kept.append(True)
-    sizes = [len(polygon) // 2 for polygon in polygons]
+    sizes = np.array([len(polygon) for polygon in polygons], np.int64)
     if not all(plain):  # `points` are not (only) the lines' points
         points = np.array(list(itertools.chain.from_iterable(polygons)), np.float64)
         frames = frames[kept]
-    normalised = points.reshape(-1, 2) / np.repeat(frames, sizes, axis=0)
-    text = label_lines(lines, [2 * size for size in sizes], normalised)
-    return _files(text, list(per_image.values()))
-
-
-def _files(lines: list[str], per_image: list[int]) -> list[tuple[str, int]]:
-    """Each image's label file from the batch's lines: (text, lines)."""
-    files, start = [], 0
-    for count in per_image:
-        files.append(("".join(lines[start : start + count]), count))
-        start += count
-    return files
+    normalised = points.reshape(-1, 2) / np.repeat(frames, sizes // 2, axis=0)
+    texts = label_files(np.array(lines, np.int64), sizes, normalised, per_image)
+    return list(zip(texts, per_image, strict=True))

@@ -11,7 +11,6 @@ the one `%.6f` gives.
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import numpy as np
 
@@ -32,11 +31,11 @@ _HEAD = _spelled([f"{i / 1000:.3f}" for i in range(1001)], 0)
 _TAIL = _spelled([f"{i:03d}" for i in range(1000)], 5)
 
 
-def unit_fields(values: np.ndarray) -> str | None:
-    """`" %.6f"` of every value of a 1-d array, joined: 9 characters each; None unless every
-    value is in [0, 1] (-0.0 and NaN are not)."""
+def unit_fields(values: np.ndarray) -> np.ndarray | None:
+    """`" %.6f"` of every value of a 1-d array: (n, 9) ASCII bytes; None unless every value
+    is in [0, 1] (-0.0 and NaN are not)."""
     if not len(values):
-        return ""
+        return np.empty((0, _WIDTH), np.uint8)
     if values.view(np.int64).min() < 0 or not values.max() <= 1.0:  # sign bit, NaN, > 1
         return None
     scaled = values * 1e6
@@ -48,7 +47,7 @@ def unit_fields(values: np.ndarray) -> str | None:
     fields = np.full((len(values), _WIDTH), ord(" "), np.uint8)
     words = _HEAD[millionths // 1000] | _TAIL[millionths % 1000]
     fields[:, 1:] = words.view(np.uint8).reshape(-1, 8)
-    return fields.tobytes().decode("ascii")
+    return fields
 
 
 def _exactly_rounded(values: np.ndarray, scaled: np.ndarray) -> np.ndarray:
@@ -69,21 +68,48 @@ def _exactly_rounded(values: np.ndarray, scaled: np.ndarray) -> np.ndarray:
     return below.astype(np.int64) + up
 
 
-def label_lines(classes: list[int], sizes: int | list[int], values: Any) -> list[str]:
-    """`cls v1 v2 ...\\n` for each class, its `sizes` values (one count for all lines, or one
-    per line) taken in order from `values` (normalised coordinates), formatted as `%.6f`."""
-    values = np.asarray(values, np.float64).ravel()
-    counts = [sizes] * len(classes) if isinstance(sizes, int) else sizes
+def label_files(
+    classes: np.ndarray, sizes: np.ndarray, values: np.ndarray, per_file: list[int]
+) -> list[str]:
+    """The text of label files holding `per_file[i]` lines each, in order: one
+    `cls v1 v2 ...` line per class (integers >= 0), of `sizes` values (one per line) taken in
+    order from `values` (normalised coordinates), each formatted as `%.6f`."""
+    values = values.ravel()
     fields = unit_fields(values)
     if fields is None:  # not all normalised: no fixed width
-        numbers, ends = values.tolist(), itertools.accumulate(counts)
-        return [
+        numbers, ends = values.tolist(), itertools.accumulate(sizes.tolist())
+        lines = [
             f"{cls}" + " %.6f" * size % tuple(numbers[end - size : end]) + "\n"
-            for cls, size, end in zip(classes, counts, ends, strict=True)
+            for cls, size, end in zip(classes.tolist(), sizes.tolist(), ends, strict=True)
         ]
-    lines, start = [], 0
-    for cls, size in zip(classes, counts, strict=True):
-        end = start + _WIDTH * size
-        lines.append(f"{cls}{fields[start:end]}\n")
-        start = end
-    return lines
+        text = "".join(lines)
+        line_ends = np.cumsum([len(line) for line in lines], dtype=np.int64)
+    else:
+        text, line_ends = _lines(classes, sizes, fields)
+    ends = np.concatenate([[0], line_ends])[np.cumsum([0, *per_file])].tolist()
+    return [text[start:end] for start, end in itertools.pairwise(ends)]
+
+
+def _lines(classes: np.ndarray, sizes: np.ndarray, fields: np.ndarray) -> tuple[str, np.ndarray]:
+    """The lines spelled out in one byte array: each class's digits, its fields, a newline.
+    Returns the text and where each line ends in it."""
+    if not len(classes):
+        return "", np.empty(0, np.int64)
+    names = [str(cls) for cls in range(int(classes.max()) + 1)]
+    longest = max(map(len, names))
+    table = np.frombuffer("".join(name.ljust(longest) for name in names).encode(), np.uint8)
+    table = table.reshape(-1, longest)
+    widths = np.array(list(map(len, names)))[classes]
+    lengths = widths + _WIDTH * sizes + 1
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    text = np.empty(int(ends[-1]), np.uint8)
+    free = np.ones(len(text), bool)  # where the fields go
+    for digit in range(longest):
+        lines = np.flatnonzero(widths > digit)
+        text[starts[lines] + digit] = table[classes[lines], digit]
+        free[starts[lines] + digit] = False
+    text[ends - 1] = ord("\n")
+    free[ends - 1] = False
+    text[free] = fields.ravel()
+    return text.tobytes().decode("ascii"), ends
