@@ -20,9 +20,7 @@ _NEAR_HALF = 0.5 - 1e-6  # far above the product's rounding error (< 1e-10 below
 
 def _spelled(texts: list[str], at: int) -> np.ndarray:
     """Each text's ASCII bytes placed at byte `at` of an 8-byte little-endian word."""
-    return np.array(
-        [int.from_bytes(bytes(at) + text.encode(), "little") for text in texts], np.uint64
-    )
+    return np.array([int.from_bytes(bytes(at) + text.encode(), "little") for text in texts], "<u8")
 
 
 # "d.ddd" of every thousandth from 0 to 1, in bytes 0-4; the last three decimals in bytes 5-7:
@@ -55,8 +53,8 @@ def _exactly_rounded(values: np.ndarray, scaled: np.ndarray) -> np.ndarray:
     (as `%.6f` rounds), where `scaled` (the rounded products) lie within 1e-6 of a half.
 
     Each value is split into two halves of 26 bits (Veltkamp), whose products with 1e6
-    (14 significant bits) are exact; their difference from the half in between is exact too
-    (Sterbenz: both are within 2% of each other), so the sign of the sum is the exact one.
+    (14 significant bits) are exact; the larger product minus the half is exact too (Sterbenz:
+    they are far within a factor 2 of each other), so the sign of the sum is the exact one.
     """
     below = np.floor(scaled)
     half = below + 0.5
@@ -74,7 +72,7 @@ def label_files(
     """The text of label files holding `per_file[i]` lines each, in order: one
     `cls v1 v2 ...` line per class (integers >= 0), of `sizes` values (one per line) taken in
     order from `values` (normalised coordinates), each formatted as `%.6f`."""
-    values = values.ravel()
+    values = np.ravel(np.asarray(values, np.float64))
     fields = unit_fields(values)
     if fields is None:  # not all normalised: no fixed width
         numbers, ends = values.tolist(), itertools.accumulate(sizes.tolist())
