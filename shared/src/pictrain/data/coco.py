@@ -28,9 +28,10 @@ from pictrain.errors import UserError
 NAN_BOX = (math.nan, math.nan, math.nan, math.nan)
 _BOM = b"\xef\xbb\xbf"
 _REAL = (int, float)  # JSON numbers; `type(v) in _REAL` also rules out bool
-# Files up to this size are parsed whole; above, the annotations array goes in pieces of
-# about this size.
-CHUNK_BYTES = 8 << 20
+# Files up to twice this size are parsed whole; above, the annotations array goes in pieces of
+# about this size: small enough that the peak is about the index itself, large enough that the
+# cost per piece does not show.
+CHUNK_BYTES = 1 << 20
 _CHUNK_ENTRIES = 1 << 16  # raw entries of a whole-parsed file indexed (then freed) at a time
 _ANNOTATIONS_KEY = re.compile(rb'"annotations"\s*:\s*\[\s*')
 _BETWEEN_OBJECTS = re.compile(rb"\}\s*,\s*\{")
