@@ -434,12 +434,18 @@ class _IndexBuilder:
                         and type(w) in _REAL
                         and type(h) in _REAL
                     ):
-                        bbox = (float(x), float(y), float(w), float(h))
+                        try:
+                            bbox = (float(x), float(y), float(w), float(h))
+                        except OverflowError:  # an integer beyond any float
+                            bbox = NAN_BOX
                     else:
                         bbox = NAN_BOX
                 area = raw.get("area")
                 if type(area) is not float:
-                    area = float(area) if type(area) is int else nan
+                    try:
+                        area = float(area) if type(area) is int else nan
+                    except OverflowError:  # an integer beyond any float
+                        area = nan
                 if not 0 < area < inf:
                     area = nan
                 segmentation = raw.get("segmentation") if keep_segmentation else None
