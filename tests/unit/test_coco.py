@@ -10,7 +10,7 @@ import pytest
 from test_convert import annotation, image_entry, make_coco
 
 from pictrain.data import coco
-from pictrain.data.coco import load_coco
+from pictrain.data.coco import NAN_BOX, load_coco
 from pictrain.errors import UserError
 
 
@@ -45,6 +45,19 @@ def test_file_with_nan_and_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(coco).encode())
     boxes = [a.bbox for a in load_coco(path).annotations_of(1)]
     assert math.isnan(boxes[0][0]) and boxes[1] == (1.0, 2.0, 3.0, 4.0)
+
+
+def test_integers_beyond_any_float_are_no_box_and_no_area(tmp_path: Path) -> None:
+    """Python's json reads them (orjson does not): no traceback, a box that is not one."""
+    huge = 10**400
+    coco = make_coco(
+        tmp_path / "c.json",
+        [image_entry(1, "a.jpg")],
+        [annotation(1, [huge, 0, 5, 5], area=huge), annotation(1, [1, 2, 3, 4], area=-huge)],
+    )
+    first, second = load_coco(coco).annotations_of(1)
+    assert first.bbox is NAN_BOX and math.isnan(first.area)
+    assert second.bbox == (1.0, 2.0, 3.0, 4.0) and math.isnan(second.area)
 
 
 def test_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from pictrain.data import convert
 from pictrain.data.coco import load_coco
 from pictrain.data.convert import ConversionSummary, convert_detection, write_data_yaml
 from pictrain.data.labels import labelmap_from
@@ -92,6 +93,47 @@ def test_bad_boxes_are_dropped_and_counted(tmp_path: Path) -> None:
     assert summary.annotations_crowd == 1
     assert (summary.labels_written, summary.background_images) == (0, 1)
     assert len(str(summary).splitlines()) <= 4
+
+
+def test_boxes_checked_in_batches_give_the_same_files_and_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Good and bad boxes over several images and batches: the batch size changes nothing."""
+    boxes = [
+        [10, 5, 20, 10],
+        [90, 40, 20, 20],  # clipped
+        [150, 10, 10, 10],  # outside
+        [1e308, 10, 1e308, 10],  # outside: its right edge overflows
+        [10, 10, 0.5, 10],  # under 1 px
+        [-math.inf, 10, 5, 10],  # not finite
+        [10, 10, -5, 10],  # negative
+        [0.1234565, 0.0078125, 33.3333, 12.5],
+    ]
+    images, annotations = [], []
+    for i in range(6):
+        make_image(tmp_path / "src" / f"{i}.jpg")
+        images.append(image_entry(i + 1, f"{i}.jpg"))
+        for j, box in enumerate(boxes[i::3]):
+            extra = {"iscrowd": 1} if (i, j) == (4, 0) else {}
+            annotations.append(annotation(i + 1, box, category_id=(3, 7, 5)[(i + j) % 3], **extra))
+    coco = make_coco(tmp_path / "coco.json", images, annotations)
+    runs = {}
+    for batch in (2, 512):
+        monkeypatch.setattr(convert, "BATCH", batch)
+        summary = convert_detection(coco, tmp_path / "src", tmp_path / "out", "train", NAMES)
+        runs[batch] = (summary, {str(i): read_labels(tmp_path, str(i)) for i in range(6)})
+    assert runs[2] == runs[512]
+    summary, labels = runs[2]
+    assert labels["0"] == ["1 0.200000 0.200000 0.200000 0.200000"]
+    x, y, w, h = boxes[-1]
+    assert labels["1"] == [
+        "0 0.950000 0.900000 0.100000 0.200000",
+        f"1 {(x + x + w) / 2 / 100:.6f} {(y + y + h) / 2 / 50:.6f} {w / 100:.6f} {h / 50:.6f}",
+    ]
+    assert (summary.labels_written, summary.boxes_clipped, summary.boxes_outside) == (3, 1, 2)
+    assert (summary.boxes_degenerate, summary.annotations_crowd) == (2, 1)
+    assert (summary.annotations_unknown_category, summary.background_images) == (5, 4)
+    assert summary.class_counts == {"cat": 1, "dog": 2}
 
 
 def test_image_without_annotations_gets_an_empty_label_file(tmp_path: Path) -> None:

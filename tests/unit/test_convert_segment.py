@@ -15,8 +15,10 @@ from PIL import Image
 from pycocotools import mask as coco_mask
 from test_convert import NAMES, annotation, image_entry, make_coco, make_image, read_labels
 
+from pictrain.data import convert
 from pictrain.data.coco import load_coco
 from pictrain.data.convert import convert_segmentation
+from pictrain.data.polygons import Shape, object_shape, plain_polygons
 from pictrain.data.summary import ConversionSummary
 
 SQUARE_A = [0, 0, 10, 0, 10, 10, 0, 10]
@@ -153,3 +155,78 @@ def test_index_loaded_without_segmentation_is_refused(tmp_path: Path) -> None:
     coco = make_coco(tmp_path / "coco.json", [image_entry(1, "a.jpg")], [])
     with pytest.raises(ValueError, match="keep_segmentation"):
         convert_segmentation(load_coco(coco), tmp_path, tmp_path / "out", "train", NAMES)
+
+
+def _tricky_segmentations(rng: np.random.Generator) -> list[Any]:
+    """Polygons of every kind `object_shape` has a rule for, on a 100 x 50 image."""
+    ring = [10.5, 5.25, 30, 5, 20.75, 25, 12, 20]
+    return [
+        ring,
+        [float(v) for v in ring],
+        ring[:6],
+        ring + ring[:2],  # closing point
+        ring[:4] + ring[2:],  # repeated point
+        [v + 90 for v in ring],  # partly outside
+        [0, 5, 30, 5, 20, 25],  # on the border: clipped to the same place
+        [100, 10, 100, 20, 90, 20],  # on the right border: inside
+        [10, 5, 20, 5, 30, 5],  # zero area
+        [10, 5, 10 + 1e-6, 5, 10, 5 + 1e-6],  # tiny area
+        ring[:5],  # odd length
+        [10, 5, float("nan"), 5, 20, 25],
+        [10, 5, True, 5, 20, 25],
+        [10, 5, "30", 5, 20, 25],
+        [10, 5, 10**400, 5, 20, 25],
+        *(rng.uniform(-5, 105, 2 * int(rng.integers(3, 30))).round(2).tolist() for _ in range(40)),
+    ]
+
+
+def test_plain_polygons_are_exactly_what_object_shape_keeps_unchanged() -> None:
+    rng = np.random.default_rng(0)
+    parts = _tricky_segmentations(rng)
+    segmentations = [[part] for part in parts] + [[parts[0], parts[1]], [], None, parts[0]]
+    frames = np.tile([100.0, 50.0], (len(segmentations), 1))
+    points, plain = plain_polygons(segmentations, frames)
+    assert plain[:2] == [True, True]  # the common case takes the fast path
+    offset = 0
+    for segmentation, as_written in zip(segmentations, plain, strict=True):
+        shape = object_shape(segmentation, 100, 50)
+        unchanged = shape.polygon is not None and shape == Shape(segmentation[0], 1)
+        assert as_written == unchanged, segmentation
+        if as_written:
+            size = len(segmentation[0]) // 2
+            assert points[offset : offset + size].ravel().tolist() == shape.polygon
+        if type(segmentation) is list and len(segmentation) == 1 and len(segmentation[0]) >= 6:
+            offset += len(segmentation[0]) // 2 * (not len(segmentation[0]) % 2)
+
+
+def test_images_in_batches_get_each_object_by_its_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain and other objects mixed over several batches: every line as `object_shape` and
+    `%.6f` make it, and every count."""
+    monkeypatch.setattr(convert, "BATCH", 2)
+    rng = np.random.default_rng(1)
+    parts = _tricky_segmentations(rng)
+    good_rle = {"size": [50, 100], "counts": [103, 4, 46, 4, 46, 4, 46, 4, 4743]}
+    objects = [[part] for part in parts] + [[SQUARE_A, SQUARE_B], good_rle, None]
+    images, annotations, expected = [], [], {}
+    for i in range(5):
+        make_image(tmp_path / "src" / f"{i}.jpg")
+        images.append(image_entry(i + 1, f"{i}.jpg"))
+        lines = []
+        for segmentation in objects[i::5]:
+            annotations.append(annotation(i + 1, None, segmentation=segmentation))
+            polygon = object_shape(segmentation, 100, 50).polygon
+            if polygon is not None:
+                xy = [v / (100, 50)[k % 2] for k, v in enumerate(polygon)]
+                lines.append(" ".join(["1", *(f"{v:.6f}" for v in xy)]))
+        expected[str(i)] = lines
+    coco = make_coco(tmp_path / "coco.json", images, annotations)
+    summary = convert_segmentation(coco, tmp_path / "src", tmp_path / "out", "train", NAMES)
+    assert {stem: read_labels(tmp_path, stem) for stem in expected} == expected
+    shapes = [object_shape(s, 100, 50) for s in objects]
+    assert summary.labels_written == sum(shape.polygon is not None for shape in shapes)
+    assert summary.polygons_clipped == sum(shape.clipped for shape in shapes if shape.polygon)
+    assert summary.parts_degenerate == sum(shape.parts_dropped for shape in shapes)
+    assert summary.objects_merged == 1
+    assert summary.background_images == sum(not lines for lines in expected.values())

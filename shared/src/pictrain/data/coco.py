@@ -2,10 +2,10 @@
 
 A file is parsed once, by orjson (the standard library's parser takes what orjson refuses, such
 as the `NaN` Python writes, and words the errors). A large file's `annotations` array, nearly
-all of it, is parsed a few megabytes at a time (`_AnnotationChunks`) and each piece indexed and
-freed before the next: the peak is the file's bytes plus the index, not the whole document in
-Python objects plus orjson's own copy of it. A cut split's COCO file is written from the same
-pass (`cut_coco`), so no file is parsed twice.
+all of it, is parsed a few megabytes at a time (`CocoDocument.annotation_chunks`) and each
+piece indexed and freed before the next, its bytes too: the peak is about the index, not the
+whole document in Python objects plus orjson's own copy of it. A cut split's COCO file is
+written from the same pass (`cut_coco`), so no file is parsed twice.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from pictrain.errors import UserError
 NAN_BOX = (math.nan, math.nan, math.nan, math.nan)
 _BOM = b"\xef\xbb\xbf"
 _REAL = (int, float)  # JSON numbers; `type(v) in _REAL` also rules out bool
-# Files up to this size are parsed whole; above, the annotations array goes in pieces of
-# about this size.
-CHUNK_BYTES = 8 << 20
+# Files up to twice this size are parsed whole; above, the annotations array goes in pieces of
+# about this size: small enough that the peak is about the index itself, large enough that the
+# cost per piece does not show.
+CHUNK_BYTES = 1 << 20
 _CHUNK_ENTRIES = 1 << 16  # raw entries of a whole-parsed file indexed (then freed) at a time
 _ANNOTATIONS_KEY = re.compile(rb'"annotations"\s*:\s*\[\s*')
 _BETWEEN_OBJECTS = re.compile(rb"\}\s*,\s*\{")
@@ -78,9 +79,9 @@ class CocoDocument:
     """A parsed COCO file: the top-level object without its annotations, which are read once,
     a chunk at a time (`annotation_chunks`)."""
 
-    def __init__(self, path: Path, data: bytes) -> None:
+    def __init__(self, path: Path, data: bytearray) -> None:
         self.path = path
-        self._data: bytes | None = data
+        self._data: bytearray | None = data
         self._annotations: list[Any] = []
         self._start = -1  # where the annotations array's content starts, when read in pieces
         self.top: dict[str, Any] = {}
@@ -115,10 +116,16 @@ class CocoDocument:
                 self._add_rest(data[start + 1 :])
                 self._data = None
                 return
+            # What is indexed is let go: the file's bytes do not stay beside the whole index
+            # (a bytearray gives its memory back as its start moves on).
+            del data[:start]
+            start = 0
 
     def reread(self) -> CocoDocument:
-        """Start over with the file parsed whole (after `_Unreadable`)."""
+        """Start over with the file parsed whole (after `_Unreadable`); read again, since the
+        pieces already indexed were let go."""
         self.top, self._start = {}, -1
+        self._data = _read(self.path)
         self._parse_whole()
         return self
 
@@ -164,7 +171,7 @@ class CocoDocument:
             raise UserError(f"COCO file {self.path}: 'images' must be a list")
 
 
-def _cuts(data: bytes, start: int) -> Iterator[tuple[re.Match[bytes], bool]]:
+def _cuts(data: bytearray, start: int) -> Iterator[tuple[re.Match[bytes], bool]]:
     """Where a piece starting at `start` may end, and whether it would be the last: first
     after an object followed by another, `CHUNK_BYTES` on; then, when none of those is right
     (the array ends before), after an object followed by "]", the array's end if orjson takes
@@ -177,7 +184,7 @@ def _cuts(data: bytes, start: int) -> Iterator[tuple[re.Match[bytes], bool]]:
     )
 
 
-def _next_piece(data: bytes, start: int) -> tuple[list[Any], re.Match[bytes], bool]:
+def _next_piece(data: bytearray, start: int) -> tuple[list[Any], re.Match[bytes], bool]:
     """The objects from `start` to the first cut orjson takes: (them, the cut, whether it
     ends the array). A cut inside an annotation, or past the array, leaves a bracket or a
     quote open, so orjson refuses it."""
@@ -306,15 +313,17 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path) -> bytearray:
     try:
-        data = path.read_bytes()
+        data = bytearray(path.read_bytes())
     except FileNotFoundError:
         raise UserError(f"COCO file {path} does not exist") from None
-    return data[len(_BOM) :] if data.startswith(_BOM) else data
+    if data.startswith(_BOM):
+        del data[: len(_BOM)]
+    return data
 
 
-def _parse(data: bytes, path: Path) -> Any:
+def _parse(data: bytearray, path: Path) -> Any:
     try:
         with no_gc():
             return orjson.loads(data)
@@ -425,12 +434,18 @@ class _IndexBuilder:
                         and type(w) in _REAL
                         and type(h) in _REAL
                     ):
-                        bbox = (float(x), float(y), float(w), float(h))
+                        try:
+                            bbox = (float(x), float(y), float(w), float(h))
+                        except OverflowError:  # an integer beyond any float
+                            bbox = NAN_BOX
                     else:
                         bbox = NAN_BOX
                 area = raw.get("area")
                 if type(area) is not float:
-                    area = float(area) if type(area) is int else nan
+                    try:
+                        area = float(area) if type(area) is int else nan
+                    except OverflowError:  # an integer beyond any float
+                        area = nan
                 if not 0 < area < inf:
                     area = nan
                 segmentation = raw.get("segmentation") if keep_segmentation else None

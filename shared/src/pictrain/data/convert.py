@@ -17,23 +17,22 @@ image copy has.
 
 from __future__ import annotations
 
-import math
+import itertools
+import operator
 import os
 from collections.abc import Callable, Iterable, Sequence
-from itertools import repeat
-from operator import truediv
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from pictrain.data.coco import NAN_BOX, CocoAnnotation, CocoIndex, load_coco
-from pictrain.data.images import Placement, SourceImage, convert_images, prepare_output
+from pictrain.data.decimals import label_files
+from pictrain.data.images import SourceImage, convert_images, prepare_output, write_labels
 from pictrain.data.labels import class_folders, class_index
-from pictrain.data.polygons import CLIP_TOLERANCE, object_shape
+from pictrain.data.polygons import CLIP_TOLERANCE, Flat, object_shape, plain_polygons
 from pictrain.data.splits import SPLITS
 from pictrain.data.summary import ConversionSummary
-
-_BOX_LINE = "%d %.6f %.6f %.6f %.6f\n"
 
 
 def convert_detection(
@@ -89,7 +88,7 @@ def convert_classification(
     prefixes = [os.path.join(folder, "") for folder in folders]
     counts = [0] * len(names)
 
-    def plan(source: SourceImage, summary: ConversionSummary) -> Placement | None:
+    def plan(source: SourceImage, summary: ConversionSummary) -> str | None:
         found = {cls for cls, _ in _known(source.annotations, classes, summary)}
         if len(found) != 1:
             summary.images_unlabelled += not found
@@ -99,7 +98,7 @@ def convert_classification(
             return None
         cls = found.pop()
         counts[cls] += 1
-        return Placement(prefixes[cls] + source.name)
+        return prefixes[cls] + source.name
 
     summary = _summary(index, split, "classify")
     convert_images(index, images_dir, summary, plan)
@@ -151,8 +150,14 @@ def _summary(index: CocoIndex, split: str, task: str) -> ConversionSummary:
     )
 
 
-# Builds one image's label file: (text, lines), counting into the summary and the class counts.
-Labeller = Callable[[SourceImage, dict[int, int], ConversionSummary, list[int]], tuple[str, int]]
+# Builds the label files of a batch of images: (text, lines) of each, counting into the summary
+# and the class counts.
+Labeller = Callable[
+    [list[SourceImage], dict[int, int], ConversionSummary, list[int]], list[tuple[str, int]]
+]
+# Images whose labels are built together: numpy's cost per call is shared by their thousands
+# of coordinates, and a batch's texts are a few hundred kilobytes at most.
+BATCH = 512
 
 
 def _convert_labelled(
@@ -170,14 +175,24 @@ def _convert_labelled(
     image_prefix, label_prefix = os.path.join(image_dir, ""), os.path.join(label_dir, "")
     classes = class_index(index.categories, names)
     counts = [0] * len(names)
+    batch: list[SourceImage] = []
 
-    def plan(source: SourceImage, summary: ConversionSummary) -> Placement:
-        text, lines = labeller(source, classes, summary, counts)
-        label_dest = f"{label_prefix}{source.stem}.txt"
-        return Placement(image_prefix + source.name, label_dest, text, lines)
+    def write_batch() -> None:
+        for source, (text, lines) in zip(
+            batch, labeller(batch, classes, summary, counts), strict=True
+        ):
+            write_labels(f"{label_prefix}{source.stem}.txt", text, lines, summary)
+        batch.clear()
+
+    def plan(source: SourceImage, summary: ConversionSummary) -> str:
+        batch.append(source)
+        if len(batch) == BATCH:
+            write_batch()
+        return image_prefix + source.name
 
     summary = _summary(index, split, task)
     convert_images(index, images_dir, summary, plan)
+    write_batch()
     summary.class_counts = dict(zip(names, counts, strict=True))
     return summary
 
@@ -199,79 +214,122 @@ def _known(
 
 
 def _box_lines(
-    source: SourceImage, classes: dict[int, int], summary: ConversionSummary, counts: list[int]
-) -> tuple[str, int]:
-    """`cls cx cy w h` per usable box, normalised; formatted in one call per image.
+    sources: list[SourceImage],
+    classes: dict[int, int],
+    summary: ConversionSummary,
+    counts: list[int],
+) -> list[tuple[str, int]]:
+    """`cls cx cy w h` per usable box, normalised; the batch's boxes checked and formatted
+    together, each rule a numpy mask over all of them.
 
-    The loop that runs once per box: `_known`'s rule is written out in it.
+    A box is counted by the first rule it breaks, in `_known`'s order then the box rules:
+    unknown category, crowd, no box, not finite or not of positive size, outside the image once
+    clipped, under 1 px once clipped; clipped by more than CLIP_TOLERANCE is counted and kept.
     """
-    width, height = source.probe.width, source.probe.height
-    inf = math.inf
-    category = classes.get
-    values: list[float] = []
-    for category_id, box, iscrowd, _, _ in source.annotations:
-        cls = category(category_id)
-        if cls is None:
-            summary.annotations_unknown_category += 1
-            continue
-        if iscrowd:
-            summary.annotations_crowd += 1
-            continue
-        if box is NAN_BOX:
-            summary.boxes_missing += 1
-            continue
-        x, y, w, h = box
-        if not (-inf < x < inf and -inf < y < inf and 0 < w < inf and 0 < h < inf):
-            summary.boxes_degenerate += 1
-            continue
+    annotations = [annotation for source in sources for annotation in source.annotations]
+    if not annotations:
+        return [("", 0)] * len(sources)
+    category_ids, bboxes, crowds, _, _ = zip(*annotations, strict=True)
+    image = np.repeat(np.arange(len(sources)), [len(source.annotations) for source in sources])
+    frame = np.array([(s.probe.width, s.probe.height) for s in sources], np.float64)[image]
+    n = len(annotations)
+    cls = np.fromiter(map(classes.get, category_ids, itertools.repeat(-1)), np.int64, n)
+    missing = np.fromiter(map(operator.is_, bboxes, itertools.repeat(NAN_BOX)), bool, n)
+    boxes = np.fromiter(itertools.chain.from_iterable(bboxes), np.float64, 4 * n).reshape(n, 4)
+    x, y, w, h = boxes.T
+    width, height = frame[:, 0], frame[:, 1]
+    unknown, usable = _split(np.ones(len(cls), bool), cls < 0)
+    crowd, usable = _split(usable, np.fromiter(crowds, bool, n))
+    summary.annotations_unknown_category += unknown
+    summary.annotations_crowd += crowd
+    no_box, usable = _split(usable, missing)
+    summary.boxes_missing += no_box
+    # Arithmetic on the boxes already dropped may overflow or give NaN: it is not used.
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(boxes).all(axis=1) & (w > 0) & (h > 0)
+        not_finite, usable = _split(usable, ~finite)
         right, bottom = x + w, y + h
-        x1, y1 = x if x > 0.0 else 0.0, y if y > 0.0 else 0.0
-        x2, y2 = right if right < width else width, bottom if bottom < height else height
-        if x2 <= x1 or y2 <= y1:
-            summary.boxes_outside += 1
-            continue
-        if x2 - x1 < 1 or y2 - y1 < 1:
-            summary.boxes_degenerate += 1
-            continue
-        if (
-            x1 - x > CLIP_TOLERANCE
-            or y1 - y > CLIP_TOLERANCE
-            or right - x2 > CLIP_TOLERANCE
-            or bottom - y2 > CLIP_TOLERANCE
-        ):
-            summary.boxes_clipped += 1
-        counts[cls] += 1
-        values += (
-            cls,
-            (x1 + x2) / 2 / width,
-            (y1 + y2) / 2 / height,
-            (x2 - x1) / width,
-            (y2 - y1) / height,
-        )
-    lines = len(values) // 5
-    return (_BOX_LINE * lines) % tuple(values), lines
+        x1, y1 = np.where(x > 0.0, x, 0.0), np.where(y > 0.0, y, 0.0)
+        x2, y2 = np.where(right < width, right, width), np.where(bottom < height, bottom, height)
+        outside, usable = _split(usable, (x2 <= x1) | (y2 <= y1))
+        small, usable = _split(usable, (x2 - x1 < 1) | (y2 - y1 < 1))
+        clipped = (x1 - x > CLIP_TOLERANCE) | (y1 - y > CLIP_TOLERANCE)
+        clipped |= (right - x2 > CLIP_TOLERANCE) | (bottom - y2 > CLIP_TOLERANCE)
+    summary.boxes_degenerate += not_finite + small
+    summary.boxes_outside += outside
+    summary.boxes_clipped += int(np.count_nonzero(usable & clipped))
+    kept = cls[usable]
+    for i, count in enumerate(np.bincount(kept, minlength=len(counts)).tolist()):
+        counts[i] += count
+    width, height = width[usable], height[usable]
+    x1, y1, x2, y2 = x1[usable], y1[usable], x2[usable], y2[usable]
+    values = np.stack(
+        [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height],
+        axis=1,
+    )
+    per_image = np.bincount(image[usable], minlength=len(sources)).tolist()
+    texts = label_files(kept, np.full(len(kept), 4), values, per_image)
+    return list(zip(texts, per_image, strict=True))
+
+
+def _split(usable: np.ndarray, broken: np.ndarray) -> tuple[int, np.ndarray]:
+    """How many usable entries break a rule, and those that do not."""
+    dropped = usable & broken
+    return int(np.count_nonzero(dropped)), usable & ~dropped
 
 
 def _polygon_lines(
-    source: SourceImage, classes: dict[int, int], summary: ConversionSummary, counts: list[int]
-) -> tuple[str, int]:
-    """`cls x1 y1 x2 y2 ...` per object with a usable shape, normalised."""
-    width, height = source.probe.width, source.probe.height
-    lines = []
-    for cls, annotation in _known(source.annotations, classes, summary):
-        shape = object_shape(annotation.segmentation, width, height)
-        summary.parts_degenerate += shape.parts_dropped
-        summary.holes_filled += shape.holes_filled
-        if shape.polygon is None:
-            summary.objects_without_shape += 1
-            reason = shape.problem or "every part degenerate"
-            summary.note("objects without a usable shape", f"{source.image.file_name} ({reason})")
-            continue
-        summary.polygons_clipped += shape.clipped
-        summary.objects_merged += shape.parts > 1
+    sources: list[SourceImage],
+    classes: dict[int, int],
+    summary: ConversionSummary,
+    counts: list[int],
+) -> list[tuple[str, int]]:
+    """`cls x1 y1 x2 y2 ...` per object with a usable shape, normalised; the batch's numbers
+    formatted together.
+
+    Plain polygons (`plain_polygons`, checked for the whole batch at once) are taken as
+    written; only the others go through `object_shape`, one at a time.
+    """
+    known = [
+        (i, cls, annotation)
+        for i, source in enumerate(sources)
+        for cls, annotation in _known(source.annotations, classes, summary)
+    ]
+    frames = np.array([(s.probe.width, s.probe.height) for s in sources], np.float64)
+    frames = frames.reshape(-1, 2)[[i for i, _, _ in known]]
+    points, plain = plain_polygons([annotation.segmentation for _, _, annotation in known], frames)
+    lines: list[int] = []  # the class of each line
+    polygons: list[Flat] = []
+    kept: list[bool] = []  # for each known object, whether it has a line
+    per_image = [0] * len(sources)
+    for (i, cls, annotation), as_written in zip(known, plain, strict=True):
+        if as_written:
+            polygon = annotation.segmentation[0]
+        else:
+            source = sources[i]
+            shape = object_shape(annotation.segmentation, source.probe.width, source.probe.height)
+            summary.parts_degenerate += shape.parts_dropped
+            summary.holes_filled += shape.holes_filled
+            if shape.polygon is None:
+                summary.objects_without_shape += 1
+                reason = shape.problem or "every part degenerate"
+                summary.note(
+                    "objects without a usable shape", f"{source.image.file_name} ({reason})"
+                )
+                kept.append(False)
+                continue
+            summary.polygons_clipped += shape.clipped
+            summary.objects_merged += shape.parts > 1
+            polygon = shape.polygon
         counts[cls] += 1
-        coordinates = shape.polygon[:]
-        coordinates[0::2] = map(truediv, coordinates[0::2], repeat(width))
-        coordinates[1::2] = map(truediv, coordinates[1::2], repeat(height))
-        lines.append(("%d" + " %.6f" * len(coordinates) + "\n") % (cls, *coordinates))
-    return "".join(lines), len(lines)
+        per_image[i] += 1
+        lines.append(cls)
+        polygons.append(polygon)
+        kept.append(True)
+    sizes = np.array([len(polygon) for polygon in polygons], np.int64)
+    if not all(plain):  # `points` are not (only) the lines' points
+        points = np.array(list(itertools.chain.from_iterable(polygons)), np.float64)
+        frames = frames[kept]
+    normalised = points.reshape(-1, 2) / np.repeat(frames, sizes // 2, axis=0)
+    texts = label_files(np.array(lines, np.int64), sizes, normalised, per_image)
+    return list(zip(texts, per_image, strict=True))

@@ -1,8 +1,9 @@
 """The image pass every task shares: find each COCO image, check it, name it, place it.
 
-A task only decides where a usable image goes and what its label file says (`Plan`); finding,
-validating (unsafe names, missing, corrupt, too small, EXIF orientation, size mismatch), naming,
-linking or rotating, and counting all of it happen here, once for the three tasks.
+A task only decides where a usable image goes (`Plan`) and writes its label files
+(`write_labels`); finding, validating (unsafe names, missing, corrupt, too small, EXIF
+orientation, size mismatch), naming, linking or rotating, and counting all of it happen here,
+once for the three tasks.
 """
 
 from __future__ import annotations
@@ -62,17 +63,9 @@ class SourceImage(NamedTuple):
         return self.name.rsplit(".", 1)[0]
 
 
-class Placement(NamedTuple):
-    """Where a task puts one image, and its label file (None: the task writes none)."""
-
-    image_dest: str
-    label_dest: str | None = None
-    text: str = ""  # the label file
-    labels: int = 0  # lines in it
-
-
-# A task's decision for one usable image; None drops it (the task counts why).
-Plan = Callable[[SourceImage, ConversionSummary], Placement | None]
+# A task's decision for one usable image: where it goes (None drops it; the task counts why).
+# A task with label files writes them itself (`write_labels`), a batch of images at a time.
+Plan = Callable[[SourceImage, ConversionSummary], str | None]
 
 
 class _Rejected(NamedTuple):
@@ -114,10 +107,10 @@ def convert_images(
             name = namer.name_for(parts, image.id, FORMAT_SUFFIX[probe.format])
             if name != image.file_name:
                 summary.source_names[name] = image.file_name
-            placement = plan(SourceImage(image, probe, name, annotations), summary)
-            if placement is None:
+            image_dest = plan(SourceImage(image, probe, name, annotations), summary)
+            if image_dest is None:
                 continue
-            _write(probe, placement, summary)
+            _place(probe, image_dest, summary)
             summary.written[image.id] = name
     summary.images_written = len(summary.written)
     summary.images_renamed = namer.renamed
@@ -262,13 +255,15 @@ def _suffix(name: str) -> str:
     return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
-def _write(probe: Probe, placement: Placement, summary: ConversionSummary) -> None:
-    """Place the image (linked, copied or rotated) and its label file; count what it took."""
-    if placement.label_dest is not None:
-        _write_file(placement.label_dest, placement.text.encode())
-        summary.labels_written += placement.labels
-        summary.background_images += not placement.labels
-    dest = placement.image_dest
+def write_labels(path: str, text: str, labels: int, summary: ConversionSummary) -> None:
+    """An image's label file holding `labels` lines (none: a background image)."""
+    _write_file(path, text.encode())
+    summary.labels_written += labels
+    summary.background_images += not labels
+
+
+def _place(probe: Probe, dest: str, summary: ConversionSummary) -> None:
+    """Place the image: linked, copied or rotated; count what it took."""
     if probe.orientation != 1:
         _write_rotated(probe, dest)
         summary.images_rotated += 1
