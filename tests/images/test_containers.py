@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT
 from tests.images.conftest import SENTINEL_TOKEN, checkout_sha
 from tests.images.dockerutil import Docker, offline_run_flags
 
@@ -180,10 +180,12 @@ def _scan_saved_image(docker: Docker, image: str, needles: list[bytes]) -> list[
     return sorted(found)
 
 
-def test_sigterm_stops_the_job_promptly(
+def test_sigterm_stops_a_local_run_with_its_weights(
     docker: Docker, detection_image: str, make_dataset, runs_dir: Path
 ) -> None:
-    """tini forwards SIGTERM: a long training run stops in seconds with a non-zero code."""
+    """tini forwards SIGTERM to a local run: it stops training, keeps the best weights and the
+    checkpoint, and says why. (How long a stop takes is measured, not asserted:
+    scripts/measure_stop.py, docs/stopping.md.)"""
     data = make_dataset(
         {"epochs": 1000, "batch_size": 4, "image_size": 64, "device": "cpu", "workers": 0}
     )
@@ -197,14 +199,14 @@ def test_sigterm_stops_the_job_promptly(
         "sigterm",
         flags=offline_run_flags(data, runs_dir),
     )
-    time.sleep(8)  # imports torch/ultralytics and starts training
-    assert container.running(), f"the job ended before SIGTERM:\n{container.logs()[-3000:]}"
-    start = time.monotonic()
+    run = runs_dir / "sigterm"
+    # training, with its signal handler, is under way once an epoch left its checkpoint
+    container.wait_for((run / "train" / "weights" / "last.pt").exists)
     docker("kill", "--signal", "TERM", container.name)
-    code = container.wait(timeout=20)
-    elapsed = time.monotonic() - start
-    assert code != 0, container.logs()[-3000:]
-    assert elapsed < 15, f"took {elapsed:.1f} s to stop"
-    status = runs_dir / "sigterm" / "status.json"
-    if status.exists():  # the job records why it stopped
-        assert json.loads(status.read_text())["status"] == "failed"
+    code = container.wait(timeout=300)
+    logs = container.logs()[-3000:]
+    assert code == 143, logs
+    status = json.loads((run / "status.json").read_text())
+    assert (status["status"], status["reason"]) == ("failed", "stopped by SIGTERM"), logs
+    for name in (BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT):
+        assert (run / "artifacts" / f"{name}.pt").is_file(), logs
