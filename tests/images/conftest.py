@@ -148,11 +148,12 @@ def model_image(request: pytest.FixtureRequest, built: dict[str, str]) -> str:
     return built[request.param]
 
 
-@pytest.fixture
-def detection_image(built: dict[str, str]) -> str:
+@pytest.fixture(params=["yolov8-detection"])
+def detection_image(request: pytest.FixtureRequest, built: dict[str, str]) -> str:
     """For the heavy checks (layer scan, a training run): the model images differ from each
-    other only by their model.toml layer, so one of them stands for all."""
-    return built["yolov8-detection"]
+    other only by their model.toml layer, so one of them stands for all. Its name is in the
+    test ids, so `make test-image-yolov8-detection` (-k '[yolov8-detection]') selects them."""
+    return built[request.param]
 
 
 @pytest.fixture(scope="session")
