@@ -107,6 +107,12 @@ def build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def build_ca() -> Path | None:
+    """The host's CA bundle, given to the build as the secret "ca" (as the Makefile's CA_CERT)."""
+    ca = Path(os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt")
+    return ca if ca.is_file() else None
+
+
 @pytest.fixture(scope="session")
 def built(docker: Docker, base_image: str, build_context: Path) -> dict[str, str]:
     """Bake group "default" once: {target name: image tag}. Its log is kept next to the copy."""
@@ -121,9 +127,9 @@ def built(docker: Docker, base_image: str, build_context: Path) -> dict[str, str
         "api_token": SENTINEL_TOKEN,
         "PICSELLIA_TOKEN": SENTINEL_TOKEN,
     }
-    ca = os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
-    if Path(ca).is_file():
-        env["CA_CERT"] = ca
+    ca = build_ca()
+    if ca is not None:
+        env["CA_CERT"] = str(ca)
     log = build_context / "bake.log"
     start = time.monotonic()
     with log.open("w") as out:

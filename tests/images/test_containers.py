@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT
-from tests.images.conftest import SENTINEL_TOKEN, checkout_sha
+from tests.images.conftest import SENTINEL_TOKEN, build_ca, checkout_sha
 from tests.images.dockerutil import Docker, offline_run_flags
 
 pytestmark = pytest.mark.images
@@ -149,12 +149,19 @@ def test_no_secret_in_image(docker: Docker, detection_image: str) -> None:
 
 
 def _host_only_ca_line(docker: Docker, image: str) -> bytes | None:
-    """A line of a certificate that the build's CA secret has and the image's own bundle not."""
-    host = Path("/etc/ssl/certs/ca-certificates.crt")
-    if not host.is_file():
+    """A line of a certificate that the build's CA secret has and the image holds nowhere of
+    its own: not in the distro's bundle, not in certifi's (Mozilla's roots, newer or older than
+    the distro's: a host with another ca-certificates would pick one and find it there)."""
+    ca = build_ca()
+    if ca is None:
         return None
-    own = docker.run(image, "cat", "/etc/ssl/certs/ca-certificates.crt").stdout
-    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\n(.*?)-----END", host.read_text(), re.S)
+    script = (
+        "import certifi, pathlib;"
+        "bundles = ('/etc/ssl/certs/ca-certificates.crt', certifi.where());"
+        "print(*(pathlib.Path(b).read_text() for b in bundles))"
+    )
+    own = docker.run(image, "python", "-c", script).stdout
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\n(.*?)-----END", ca.read_text(), re.S)
     for block in blocks:
         lines = [ln for ln in block.splitlines() if len(ln) == 64]
         if lines and lines[len(lines) // 2] not in own:
