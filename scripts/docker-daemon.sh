@@ -32,6 +32,12 @@ for cli in docker "$TOOLS/bin/docker"; do
 done
 
 "$ROOT/scripts/docker-tools.sh" >&2
+# A daemon may answer that only lacked a CLI with buildx (one started by another checkout's
+# tools, or a system dockerd next to an old docker CLI): use it.
+if "$TOOLS/bin/docker" version --format "{{.Server.Version}}" >/dev/null 2>&1; then
+    echo "$TOOLS/bin/docker"
+    exit 0
+fi
 if [[ "$(id -u)" != 0 ]]; then
     echo "docker-daemon: no Docker daemon reachable and not root: cannot start one" >&2
     exit 1

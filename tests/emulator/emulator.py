@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import uuid
 from collections.abc import Mapping
@@ -168,7 +169,7 @@ class Emulator:
             session=session,
         )
 
-    def requests(self, method: str = "*", path: str = "*") -> list[RequestRecord]:
+    def requests(self, method: str = "*", path: str | re.Pattern[str] = "*") -> list[RequestRecord]:
         """Recorded requests matching a method and a path glob (same syntax as fault rules)."""
         with self.state.lock:
             return [

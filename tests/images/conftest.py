@@ -107,6 +107,12 @@ def build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def build_ca() -> Path | None:
+    """The host's CA bundle, given to the build as the secret "ca" (as the Makefile's CA_CERT)."""
+    ca = Path(os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt")
+    return ca if ca.is_file() else None
+
+
 @pytest.fixture(scope="session")
 def built(docker: Docker, base_image: str, build_context: Path) -> dict[str, str]:
     """Bake group "default" once: {target name: image tag}. Its log is kept next to the copy."""
@@ -121,9 +127,9 @@ def built(docker: Docker, base_image: str, build_context: Path) -> dict[str, str
         "api_token": SENTINEL_TOKEN,
         "PICSELLIA_TOKEN": SENTINEL_TOKEN,
     }
-    ca = os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
-    if Path(ca).is_file():
-        env["CA_CERT"] = ca
+    ca = build_ca()
+    if ca is not None:
+        env["CA_CERT"] = str(ca)
     log = build_context / "bake.log"
     start = time.monotonic()
     with log.open("w") as out:
@@ -151,8 +157,8 @@ def model_image(request: pytest.FixtureRequest, built: dict[str, str]) -> str:
 @pytest.fixture(params=["yolov8-detection"])
 def detection_image(request: pytest.FixtureRequest, built: dict[str, str]) -> str:
     """For the heavy checks (layer scan, a training run): the model images differ from each
-    other only by their model.toml layer, so one of them stands for all. A parameter, so the
-    test ids name it and `make test-image-yolov8-detection` runs them."""
+    other only by their model.toml layer, so one of them stands for all. Its name is in the
+    test ids, so `make test-image-yolov8-detection` (-k '[yolov8-detection]') selects them."""
     return built[request.param]
 
 

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,6 +139,15 @@ class Container:
     def logs(self) -> str:
         proc = self.docker("logs", self.name, check=False)
         return proc.stdout + proc.stderr
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 300) -> None:
+        """Until `condition()` holds: a state the job reached, not a guess at how long it takes
+        on a loaded machine. Fails with the logs if the container ends or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.running(), self.logs()[-3000:]
+            assert time.monotonic() < deadline, self.logs()[-3000:]
+            time.sleep(0.5)
 
     def wait(self, timeout: float) -> int:
         """Exit code; raises TimeoutError when still running after `timeout` seconds."""

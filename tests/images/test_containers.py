@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from pictrain.envvars import GIT_SHA, MODEL_CONFIG
-from tests.images.conftest import SENTINEL_TOKEN, checkout_sha
+from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT
+from tests.images.conftest import SENTINEL_TOKEN, build_ca, checkout_sha
 from tests.images.dockerutil import Docker, offline_run_flags
 
 pytestmark = pytest.mark.images
@@ -150,12 +150,19 @@ def test_no_secret_in_image(docker: Docker, detection_image: str) -> None:
 
 
 def _host_only_ca_line(docker: Docker, image: str) -> bytes | None:
-    """A line of a certificate that the build's CA secret has and the image's own bundle not."""
-    host = Path("/etc/ssl/certs/ca-certificates.crt")
-    if not host.is_file():
+    """A line of a certificate that the build's CA secret has and the image holds nowhere of
+    its own: not in the distro's bundle, not in certifi's (Mozilla's roots, newer or older than
+    the distro's: a host with another ca-certificates would pick one and find it there)."""
+    ca = build_ca()
+    if ca is None:
         return None
-    own = docker.run(image, "cat", "/etc/ssl/certs/ca-certificates.crt").stdout
-    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\n(.*?)-----END", host.read_text(), re.S)
+    script = (
+        "import certifi, pathlib;"
+        "bundles = ('/etc/ssl/certs/ca-certificates.crt', certifi.where());"
+        "print(*(pathlib.Path(b).read_text() for b in bundles))"
+    )
+    own = docker.run(image, "python", "-c", script).stdout
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\n(.*?)-----END", ca.read_text(), re.S)
     for block in blocks:
         lines = [ln for ln in block.splitlines() if len(ln) == 64]
         if lines and lines[len(lines) // 2] not in own:
@@ -181,10 +188,12 @@ def _scan_saved_image(docker: Docker, image: str, needles: list[bytes]) -> list[
     return sorted(found)
 
 
-def test_sigterm_stops_the_job_promptly(
+def test_sigterm_stops_a_local_run_with_its_weights(
     docker: Docker, detection_image: str, make_dataset, runs_dir: Path
 ) -> None:
-    """tini forwards SIGTERM: a long training run stops in seconds with a non-zero code."""
+    """tini forwards SIGTERM to a local run: it stops training, keeps the best weights and the
+    checkpoint, and says why. (How long a stop takes is measured, not asserted:
+    scripts/measure_stop.py, docs/stopping.md.)"""
     data = make_dataset(
         {"epochs": 1000, "batch_size": 4, "image_size": 64, "device": "cpu", "workers": 0}
     )
@@ -198,14 +207,14 @@ def test_sigterm_stops_the_job_promptly(
         "sigterm",
         flags=offline_run_flags(data, runs_dir),
     )
-    time.sleep(8)  # imports torch/ultralytics and starts training
-    assert container.running(), f"the job ended before SIGTERM:\n{container.logs()[-3000:]}"
-    start = time.monotonic()
+    run = runs_dir / "sigterm"
+    # training, with its signal handler, is under way once an epoch left its checkpoint
+    container.wait_for((run / "train" / "weights" / "last.pt").exists)
     docker("kill", "--signal", "TERM", container.name)
-    code = container.wait(timeout=20)
-    elapsed = time.monotonic() - start
-    assert code != 0, container.logs()[-3000:]
-    assert elapsed < 15, f"took {elapsed:.1f} s to stop"
-    status = runs_dir / "sigterm" / "status.json"
-    if status.exists():  # the job records why it stopped
-        assert json.loads(status.read_text())["status"] == "failed"
+    code = container.wait(timeout=300)
+    logs = container.logs()[-3000:]
+    assert code == 143, logs
+    status = json.loads((run / "status.json").read_text())
+    assert (status["status"], status["reason"]) == ("failed", "stopped by SIGTERM"), logs
+    for name in (BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT):
+        assert (run / "artifacts" / f"{name}.pt").is_file(), logs

@@ -3,11 +3,20 @@ platform's variables, against the emulator on this host (`--network host`; `--gp
 
 from __future__ import annotations
 
-import time
+import json
+from dataclasses import dataclass
 
 import pytest
 
 from pictrain.envvars import RETRY_BASE_DELAY
+from pictrain.platform.base import (
+    BEST_MODEL_ARTIFACT,
+    CHECKPOINT_ARTIFACT,
+    CONFIG_ARTIFACT,
+    JOB_LOG_ARTIFACT,
+    MANIFEST_ARTIFACT,
+    MODEL_ARTIFACT,
+)
 from pictrain.synthetic import make_detection_dataset
 from tests.emulator import Emulator, SeededIds
 from tests.images.dockerutil import Container, Docker
@@ -39,12 +48,33 @@ def start_as_picsellia(docker: Docker, image: str, emulator: Emulator, ids: Seed
     return docker.start(image, flags=["--network", "host", "--shm-size", "1g"], env=env)
 
 
-def wait_for(condition, container: Container, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert container.running(), container.logs()[-3000:]
-        assert time.monotonic() < deadline, container.logs()[-3000:]
-        time.sleep(0.5)
+# Every process of the container with its parent, process group and command line, read from /proc
+# (the image has no `ps`).
+LIST_PROCESSES = """
+import json, pathlib
+out = []
+for proc in pathlib.Path("/proc").glob("[0-9]*"):
+    try:
+        stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        argv = (proc / "cmdline").read_bytes().decode().rstrip("\\0").split("\\0")
+    except OSError:
+        continue
+    out.append({"pid": int(proc.name), "ppid": int(stat[1]), "pgrp": int(stat[2]), "argv": argv})
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    ppid: int
+    pgrp: int
+    argv: list[str]
+
+
+def processes(docker: Docker, container: Container) -> dict[int, Process]:
+    out = docker("exec", container.name, "python", "-c", LIST_PROCESSES).stdout
+    return {p["pid"]: Process(**p) for p in json.loads(out)}
 
 
 def test_the_default_command_trains_as_picsellia_runs_it(
@@ -57,9 +87,8 @@ def test_the_default_command_trains_as_picsellia_runs_it(
     assert code == 0, logs[-3000:]
     experiment = emulator.state.experiments[ids.experiment_id]
     assert experiment.status == "SUCCESS"
-    assert {"best-model", "model-latest", "config", "manifest", "job-log"} <= set(
-        experiment.artifacts
-    )
+    stored = {BEST_MODEL_ARTIFACT, MODEL_ARTIFACT, CONFIG_ARTIFACT, MANIFEST_ARTIFACT}
+    assert stored | {JOB_LOG_ARTIFACT} <= set(experiment.artifacts)
     for curve in ("train/box_loss", "val/mAP50(B)"):
         assert len(experiment.logs[curve].data) == 1, curve
     assert len(experiment.evaluations) == 3
@@ -72,18 +101,27 @@ def test_the_default_command_trains_as_picsellia_runs_it(
 def test_sigterm_to_the_container_stores_weights_and_checkpoint(
     docker: Docker, detection_image: str, emulator: Emulator, tmp_path
 ) -> None:
-    """`docker stop`: tini -g signals the whole group; the worker gets SIGTERM once (through
-    the supervisor), stores the weights and the checkpoint, and the container exits 143."""
+    """`docker stop`: tini -g signals the supervisor's process group; the worker, in a group of
+    its own, gets SIGTERM once (forwarded by the supervisor), stores the weights and the
+    checkpoint, and the container exits 143."""
     ids = seed(emulator, tmp_path, epochs=300)
     container = start_as_picsellia(docker, detection_image, emulator, ids)
     experiment = emulator.state.experiments[ids.experiment_id]
-    wait_for(lambda: "train/box_loss" in experiment.logs, container)
-    assert "last-checkpoint" not in experiment.artifacts  # no periodic one yet (10 min)
+    container.wait_for(lambda: "train/box_loss" in experiment.logs)
+    assert CHECKPOINT_ARTIFACT not in experiment.artifacts  # no periodic one yet (10 min)
+    # Two signals close together coalesce into one handler call, so "again" in the log cannot
+    # tell alone: the group tini -g signals must not hold the worker.
+    procs = processes(docker, container)
+    (worker,) = [p for p in procs.values() if "--worker" in p.argv]
+    supervisor = procs[worker.ppid]
+    assert supervisor.ppid == 1 and procs[1].argv[0].endswith("tini"), procs
+    assert worker.pgrp != supervisor.pgrp, (worker, supervisor)
     docker("kill", "--signal", "TERM", container.name)
     code = container.wait(timeout=300)
     logs = container.logs()
     assert code == 143, logs[-3000:]
-    assert {"best-model", "last-checkpoint", "job-log"} <= set(experiment.artifacts), logs[-3000:]
+    stored = {BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT, JOB_LOG_ARTIFACT}
+    assert stored <= set(experiment.artifacts), logs[-3000:]
     assert experiment.status == "FAILED"
     assert experiment.logs["failure reason"].data == "stopped by SIGTERM"
     assert "again" not in logs  # the worker saw one SIGTERM

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -125,3 +126,42 @@ def test_sigterm_to_the_whole_group_reaches_the_worker_once(
     assert supervisor.returncode == 143, output
     assert (run_dir / "sigterms").read_text() == "1"
     assert "job finished with exit code 143: stopped by SIGTERM" in output
+
+
+def test_sigterm_before_the_worker_starts_stops_the_job_there(
+    emulator: Emulator, seeded: SeededIds, tmp_path: Path
+) -> None:
+    """A stop while the supervisor still connects: no worker is started, and the job is
+    reported stopped (before, the default handler killed the supervisor unreported)."""
+    run_dir = tmp_path / "run"
+    job_route = re.compile(r"^/api/organization/[^/]+/jobv2s/find$")  # get_job_by_id
+    emulator.faults.add("GET", job_route, latency=3.0)
+    env = {**os.environ, **emulator.job_env(seeded)}
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR, str(run_dir), *worker(tmp_path, run_dir, "wait")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not emulator.requests("GET", job_route):
+            assert supervisor.poll() is None and time.monotonic() < deadline, supervisor.stdout
+            time.sleep(0.05)
+        os.killpg(supervisor.pid, signal.SIGTERM)
+        output, _ = supervisor.communicate(timeout=60)
+    finally:
+        if supervisor.poll() is None:
+            os.killpg(supervisor.pid, signal.SIGKILL)
+    assert supervisor.returncode == 143, output
+    assert "worker started" not in output
+    assert output.splitlines()[-1] == "job finished with exit code 143: stopped by SIGTERM"
+    status = json.loads((run_dir / "status.json").read_text())
+    assert (status["status"], status["reason"]) == ("failed", "stopped by SIGTERM")
+    experiment = emulator.state.experiments[seeded.experiment_id]
+    assert experiment.status == "FAILED"
+    assert experiment.logs["failure reason"].data == "stopped by SIGTERM"
+    job = emulator.state.jobs[seeded.job_id]
+    assert job.status == "FAILED" and job.exit_code == 143

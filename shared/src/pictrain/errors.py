@@ -33,6 +33,10 @@ class JobInterrupted(BaseException):
         super().__init__(signal_name)
         self.at = at
 
+    @property
+    def reason(self) -> str:
+        return f"stopped by {self}"
+
 
 INTERNAL_ERROR_EXIT_CODE = 1
 

@@ -77,7 +77,7 @@ class Job:
         except (UserError, PlatformError, DeployParityError) as exc:
             return self._fail(str(exc), exc.exit_code)
         except JobInterrupted as exc:
-            return self._fail(f"stopped by {exc}", exc.exit_code, stop_deadline(exc.at))
+            return self._fail(exc.reason, exc.exit_code, stop_deadline(exc.at))
         except Exception as exc:
             log.exception("internal error")
             return self._fail(

@@ -14,13 +14,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from picsellia.types.enums import JobRunStatus, LogType
 
-from pictrain.errors import PlatformError, UserError
+from pictrain.errors import JobInterrupted, PlatformError, UserError
 from pictrain.platform.base import FAILURE_REASON_LOG, JOB_LOG_ARTIFACT, JobStatus
 from pictrain.platform.connect import connect, find_experiment
 from pictrain.platform.env import PicselliaContext
@@ -40,6 +41,18 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def supervise(child_argv: list[str], context: PicselliaContext, run_dir: Path) -> int:
+    stops = _StopSignals()
+    previous = {sig: signal.signal(sig, stops.handle) for sig in FORWARDED_SIGNALS}
+    try:
+        return _supervise(child_argv, context, run_dir, stops)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _supervise(
+    child_argv: list[str], context: PicselliaContext, run_dir: Path, stops: _StopSignals
+) -> int:
     policy = RetryPolicy()
     call = BestEffort(policy)
     job, experiment = _connect(context, policy, call)
@@ -67,11 +80,15 @@ def supervise(child_argv: list[str], context: PicselliaContext, run_dir: Path) -
             if forwarder is not None:
                 forwarder.add(lines)
 
-        returned = _run_child(child_argv, emit, raw_console)
+        if stops.received:  # stopped before the worker started: none is started
+            stop = JobInterrupted(signal.Signals(stops.received[0]).name, time.monotonic())
+            returned, reason = stop.exit_code, stop.reason
+        else:
+            returned, reason = _run_child(child_argv, emit, raw_console, stops), None
         code = 128 - returned if returned < 0 else returned  # a signal, as a shell reports it
         status = read_status(run_dir)
         if status is None or status.status is JobStatus.RUNNING:
-            reason = _death_reason(returned)
+            reason = reason or _death_reason(returned)
             code = code or 1
             status = write_status(run_dir, JobStatus.FAILED, reason, code)
             emit([LogLine(f"{FAILURE_MARK}{reason}")])
@@ -102,38 +119,60 @@ def _death_reason(returned: int) -> str:
     return f"the job ended with exit code {returned} without saying why (see the log above)"
 
 
-def _run_child(argv: list[str], emit: Callable[[list[LogLine]], None], raw_console: bool) -> int:
+class _StopSignals:
+    """SIGTERM/SIGINT for the whole supervision. One that comes before the worker starts stops
+    the job there (no worker is started); after, each goes to the worker once: a second SIGTERM
+    (an impatient orchestrator) would kill the job while it uploads its weights and reports the
+    failure. Until this handler is in place the default one kills the process."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._forwarded: set[int] = set()
+        self._child: subprocess.Popen[bytes] | None = None
+
+    def handle(self, signum: int, _frame: object) -> None:
+        if signum not in self.received:
+            self.received.append(signum)
+            self._forward(signum)
+
+    def started(self, child: subprocess.Popen[bytes]) -> None:
+        """From here signals go to `child`; one that came while it started goes now."""
+        self._child = child
+        for signum in list(self.received):
+            self._forward(signum)
+
+    def _forward(self, signum: int) -> None:
+        # (a handler running between the test and the add is for another signal: `handle`
+        # passes each signal here once)
+        if self._child is not None and signum not in self._forwarded:
+            self._forwarded.add(signum)
+            self._child.send_signal(signum)
+
+
+def _run_child(
+    argv: list[str],
+    emit: Callable[[list[LogLine]], None],
+    raw_console: bool,
+    stops: _StopSignals,
+) -> int:
     """The worker in a session of its own: a signal sent to this process group (tini -g, a
-    Ctrl-C) reaches the worker only through `forward`, once."""
+    Ctrl-C) reaches the worker only through `stops`, once."""
     child = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
-    forwarded: set[int] = set()
-
-    def forward(signum: int, _frame: object) -> None:
-        """Once per signal: a second SIGTERM (an impatient orchestrator) would kill the job
-        while it uploads its weights and reports the failure."""
-        if signum not in forwarded:
-            forwarded.add(signum)
-            child.send_signal(signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    stops.started(child)
     collapser = ProgressCollapser()
     console = _RawConsole() if raw_console else None
     assert child.stdout is not None
-    try:
-        while chunk := os.read(child.stdout.fileno(), 1 << 16):
-            text = chunk.decode("utf-8", "replace")
-            if console is not None:
-                console.write(text)
-            emit(collapser.feed(text))
-        emit(collapser.close())
+    while chunk := os.read(child.stdout.fileno(), 1 << 16):
+        text = chunk.decode("utf-8", "replace")
         if console is not None:
-            console.close()
-        return child.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            console.write(text)
+        emit(collapser.feed(text))
+    emit(collapser.close())
+    if console is not None:
+        console.close()
+    return child.wait()
 
 
 class _RawConsole:
