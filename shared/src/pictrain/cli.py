@@ -47,17 +47,28 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="make a synthetic dataset and train on it, no account")
     demo.add_argument("--data", type=Path, help="dataset folder (default: data/demo-<task>)")
     demo.add_argument("--name", help="run name (default: demo-<task>)")
-    demo.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    demo.add_argument("--images", type=int, default=240, help="synthetic images to generate")
+    demo.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs are written")
+    demo.add_argument(
+        "--images",
+        type=int,
+        default=240,
+        help="synthetic images to make when --data has none yet (default: 240)",
+    )
     _add_config_flag(demo)
     demo.set_defaults(command=_demo)
 
     convert = sub.add_parser("convert", help="convert a COCO split to the ultralytics layout")
-    convert.add_argument("--task", choices=TASKS, default="detect")
-    convert.add_argument("--coco", type=Path, required=True)
-    convert.add_argument("--images", type=Path, required=True)
-    convert.add_argument("--out", type=Path, required=True)
-    convert.add_argument("--split", choices=SPLITS, default="train")
+    convert.add_argument("--task", choices=TASKS, default="detect", help="(default: detect)")
+    convert.add_argument("--coco", type=Path, required=True, help="the split's COCO file")
+    convert.add_argument(
+        "--images", type=Path, required=True, help="the folder its file_name entries are in"
+    )
+    convert.add_argument(
+        "--out", type=Path, required=True, help="dataset folder (other splits go beside)"
+    )
+    convert.add_argument(
+        "--split", choices=SPLITS, default="train", help="which split it is (default: train)"
+    )
     convert.set_defaults(command=_convert)
 
     setup = sub.add_parser(
@@ -179,6 +190,8 @@ def _convert(args: argparse.Namespace) -> int:
     from pictrain.runstatus import FAILURE_MARK
 
     try:
+        if not args.images.is_dir():
+            raise UserError(f"image folder {args.images} does not exist")
         index = load_coco(args.coco, keep_segmentation=args.task == "segment")
         names = labelmap_from([index])
         summary = CONVERTERS[args.task](index, args.images, args.out, args.split, names)
