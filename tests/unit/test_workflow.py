@@ -219,6 +219,29 @@ def test_a_misspelt_key_is_refused(project: Path, capsys: pytest.CaptureFixture[
     assert "deployment.nmae" in one_error_line(output)
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("data", "upload"),
+        ("data", "dataset"),
+        ("experiment", "create"),
+        ("experiment", "launch"),
+        ("model", "publish"),
+        ("deploy",),
+        ("ct", "setup"),
+    ],
+)
+def test_the_project_file_is_checked_before_the_credentials(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch, command: tuple[str, ...]
+) -> None:
+    """A user fixing one error at a time sees the file's own mistake first, whatever the step."""
+    monkeypatch.delenv("API_TOKEN")
+    edit(project, "[deployment]\nname", "[deployment]\nnmae")
+    code, output = pictrain(capsys, project, *command)
+    assert code == 2
+    assert "deployment.nmae" in one_error_line(output)
+
+
 def _trained(emulator: Emulator, project: Path, capsys, tmp_path: Path) -> None:
     """Up to an experiment that trained: what its job stores, without training."""
     up_to(capsys, project, "experiment", "create")

@@ -165,7 +165,8 @@ def _create(args: argparse.Namespace) -> list[str]:
 def _launch(args: argparse.Namespace) -> list[str]:
     from pictrain.workflow.experiment import launch
 
-    return [launch(_platform(args), _project(args), args.gpus)]
+    project = _project(args)
+    return [launch(_platform(args), project, args.gpus)]
 
 
 def _publish(args: argparse.Namespace) -> list[str]:
