@@ -95,7 +95,7 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from pictrain.config import load_model_config
-    from pictrain.errors import UserError
+    from pictrain.errors import PlatformError, UserError
     from pictrain.job import Job
     from pictrain.platform.env import NO_EXPERIMENT, read_context
     from pictrain.redact import add_secret
@@ -128,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
 
         config = load_model_config(args.config, args.task)
         backend = PicselliaBackend(context, config.task)
-    except UserError as exc:
+    except (UserError, PlatformError) as exc:  # before the job starts: no platform to tell
         return report_failure(run_dir, str(exc), exc.exit_code)
     return Job(backend, run_dir, config).run()
 
