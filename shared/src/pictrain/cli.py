@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the training job (the images' entrypoint)")
     run.add_argument("--local", type=Path, metavar="DIR", help="local dataset folder, no platform")
-    run.add_argument("--name", help="run name (default: derived from the time)")
+    run.add_argument(
+        "--name", help="run name (default: the experiment id, or run-<date>-<time> with --local)"
+    )
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs are written")
     run.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     _add_config_flag(run)

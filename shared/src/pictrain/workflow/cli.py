@@ -75,7 +75,12 @@ def add_commands(sub: Any) -> None:
     predict.add_argument(
         "--threshold", type=_score, default=0.25, help="with --model, 0 to 1 (default 0.25)"
     )
-    predict.add_argument("--out", type=Path, default=Path("predictions"), help="PNG folder")
+    predict.add_argument(
+        "--out",
+        type=Path,
+        default=Path("predictions"),
+        help="where the drawn PNGs go (predictions)",
+    )
     _handle(predict, _predict)
 
     ct = sub.add_parser("ct", help="feedback loop, continuous training and deployment")
