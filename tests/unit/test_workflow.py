@@ -105,7 +105,7 @@ def test_register_to_launch_twice_duplicates_nothing(
     (experiment,) = state.experiments.values()
     assert experiment.base_model_version_id == version.id
     parameters = experiment.logs["parameters"].data
-    assert (parameters["epochs"], parameters["image_size"]) == (10, 160)  # the file over
+    assert (parameters["epochs"], parameters["image_size"]) == (30, 160)  # the file over
     assert parameters["lr0"] == 0.01  # the image's defaults
     assert {a: state.dataset_versions[v].version for a, v in experiment.datasets.items()} == {
         "train": "train",
