@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         default=240,
         help="synthetic images to make when --data has none yet (default: 240)",
     )
+    demo.add_argument(
+        "--data-only", action="store_true", help="make the dataset, do not train (`make emulator`)"
+    )
     _add_config_flag(demo)
     demo.set_defaults(command=_demo)
 
@@ -147,6 +150,9 @@ def _demo(args: argparse.Namespace) -> int:
     if not (data / "train" / "annotations.json").exists():
         DATASET_MAKERS[task](data, n_images=args.images, image_size=DEMO_IMAGE_SIZE, seed=0)
         (data / "parameters.json").write_text(json.dumps(DEMO_PARAMETERS))
+    if args.data_only:
+        print(f"demo dataset in {data}/")
+        return 0
     run = argparse.Namespace(
         local=data,
         name=name,
