@@ -38,7 +38,7 @@ demo: setup ## synthetic dataset -> train (GPU if present, else CPU) -> evaluate
 	$(VENV)/bin/pictrain demo --task $(TASK)
 
 emulator: setup ## serve the Picsellia API emulator, seeded with the demo dataset (make emulator SEED=dir)
-	@test -d "$(or $(SEED),$(DEMO_DIR))" || $(PY) scripts/make_synthetic_coco.py --out $(DEMO_DIR) --n-images 48 --image-size 160 --splits train=80,val=10,test=10
+	@test -d "$(or $(SEED),$(DEMO_DIR))" || $(VENV)/bin/pictrain demo --task $(TASK) --data $(DEMO_DIR) --data-only
 	$(PY) -m tests.emulator --port $(or $(PORT),8080) --seed $(or $(SEED),$(DEMO_DIR))
 
 platform-demo: setup ## README "From data to deployment" against the emulator, no account (a few minutes)

@@ -8,6 +8,7 @@ parameter, docs' `ignored` table the keys ignored with a reason of their own.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -101,7 +102,12 @@ def _replace(text: str, name: str, body: str) -> str:
     return before + start + body + "\n" + end + rest.split(end, 1)[1]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.params_doc",
+        description="Render the parameter tables of README.md and docs/parameters.md in place.",
+    )
+    parser.parse_args(argv)
     for path in (README, REFERENCE):
         path.write_text(render(path.read_text(encoding="utf-8")), encoding="utf-8")
         print(f"rendered the parameter tables of {path.relative_to(ROOT)}")

@@ -87,9 +87,11 @@ def run_path(
 
     def train(title: str, job: Any) -> None:
         say(f"\n== {title}: the platform runs {job.launch.docker_image}:{job.launch.docker_tag}")
+        log = job_log(work, job)
+        say(f"job {job.id} running, its log in {log} (minutes on a CPU: `tail -f` it)")
         done = run_launched_job(emulator, job, config.path(config.image.images_dir), work, job_env)
         run.jobs.append(done)
-        say(f"job {job.id}: exit {done.code}, log {done.log}")
+        say(f"job {job.id}: exit {done.code}")
         if done.code != 0:
             raise StepFailed(f"the job of experiment {done.experiment_id} failed: {done.log}")
 
@@ -135,7 +137,7 @@ def run_launched_job(
     if not config.is_file():
         raise StepFailed(f"{job.launch.docker_image} is not an image of {images_dir}")
     experiment_id = str(job.launch.experiment_id)
-    log = work / f"job-{experiment_id}.log"
+    log = job_log(work, job)
     with log.open("w") as out:
         code = subprocess.run(
             [sys.executable, "-m", "pictrain", "run"],
@@ -146,6 +148,10 @@ def run_launched_job(
             timeout=1800,
         ).returncode
     return JobRun(experiment_id, code, log)
+
+
+def job_log(work: Path, job: Any) -> Path:
+    return work / f"job-{job.launch.experiment_id}.log"
 
 
 def subprocess_command(env: Mapping[str, str]) -> Command:
@@ -174,7 +180,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--project", type=Path, default=EXAMPLE.relative_to(REPO))
     parser.add_argument("--work", type=Path, default=Path("runs/platform-demo"))
-    parser.add_argument("--images", type=int, default=64, help="synthetic images to make")
+    parser.add_argument("--images", type=int, default=240, help="synthetic images to make")
     args = parser.parse_args()
     os.environ.setdefault("PICSELLIA_SDK_CUSTOM_LOGGING", "1")
     from tests.emulator import Emulator

@@ -35,7 +35,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--large", action="store_true", help="add the target sizes (1M annotations: minutes)"
     )
     parser.add_argument(
-        "--only", nargs="+", default=None, help="run only the suites named (convert, ...)"
+        "--only",
+        nargs="+",
+        choices=[_name(s) for s in SUITES],
+        metavar="SUITE",
+        help=f"run only these suites: {', '.join(_name(s) for s in SUITES)}",
     )
     parser.add_argument(
         "--work",
@@ -82,8 +86,12 @@ def _offline(config_dir: Path) -> None:
 
 
 def _benchmarks(args: argparse.Namespace, work: Path) -> list[tuple[str, report.Bench]]:
-    chosen = [s for s in SUITES if not args.only or s.__name__.rsplit(".", 1)[-1] in args.only]
+    chosen = [s for s in SUITES if not args.only or _name(s) in args.only]
     return [item for suite in chosen for item in suite.benchmarks(args, work / suite.__name__)]
+
+
+def _name(suite: object) -> str:
+    return suite.__name__.rsplit(".", 1)[-1]
 
 
 if __name__ == "__main__":

@@ -309,6 +309,41 @@ def test_convert_command_writes_yolo_layout(tmp_path):
     assert (out / "data.yaml").is_file()
 
 
+def test_demo_data_only_makes_the_demo_dataset_and_trains_nothing(tmp_path):
+    """`make emulator` seeds from it: the demo's images and parameters, not the image's
+    defaults (100 epochs at 640 px on a CPU)."""
+    from pictrain.cli import DEMO_PARAMETERS
+
+    result = subprocess.run(
+        _pictrain("demo", "--data-only", "--data", "demo", "--images", "8"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "demo" / "parameters.json").read_text()) == DEMO_PARAMETERS
+    coco = json.loads((tmp_path / "demo" / "train" / "annotations.json").read_text())
+    assert len(coco["images"]) == 8
+    assert not (tmp_path / "runs").exists()
+
+
+def test_convert_without_its_image_folder_fails_in_one_line(tmp_path):
+    """A mistyped --images is the user's error, not 0 images written and exit 0."""
+    files = make_detection_dataset(tmp_path / "coco", n_images=2, image_size=64, seed=0)
+    result = subprocess.run(
+        _pictrain("convert", "--coco", str(files["train"]), "--images", "nope", "--out", "yolo"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "image folder nope does not exist" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "yolo").exists()
+
+
 @pytest.mark.parametrize(
     ("task", "metric", "evaluation_file"),
     [

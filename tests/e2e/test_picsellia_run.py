@@ -396,6 +396,21 @@ def test_bad_token_fails_in_one_line(
     assert emulator.state.experiments[ids.experiment_id].status == "WAITING"
 
 
+def test_a_platform_that_stays_unreachable_fails_with_exit_3_in_one_line(
+    emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
+) -> None:
+    """README's exit code 3, not a traceback and "exit code 1 without saying why"."""
+    ids = seed(emulator, splits)
+    emulator.faults.add("GET", "/api/home/ping", status=503, times=None)
+    finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
+    assert finished.code == 3, finished.output[-3000:]
+    assert "Traceback" not in finished.output, finished.output[-3000:]
+    reason = f"cannot connect to {emulator.url}"
+    assert f"FAILED: {reason}" in finished.output, finished.output[-3000:]
+    status = json.loads((finished.run_dir / "status.json").read_text())
+    assert reason in status["reason"] and status["exit_code"] == 3
+
+
 def test_a_token_revoked_mid_run_ends_as_refused(
     emulator: Emulator, splits: dict, yolo_config_dir: Path, tmp_path: Path
 ) -> None:

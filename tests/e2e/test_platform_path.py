@@ -26,7 +26,7 @@ from pictrain.cli import main  # noqa: E402  (after the plugin set PICSELLIA_SDK
 
 IMAGES = Path(__file__).parents[2] / "images"
 TINY = {  # the example file's settings this test changes: two trainings of one epoch
-    "epochs = 10\nimage_size = 160\nbatch_size = 16": (
+    "epochs = 30\nimage_size = 160\nbatch_size = 16": (
         "epochs = 1\nimage_size = 64\nbatch_size = 4\nworkers = 0"
     ),
     "# over [experiment.parameters]\nepochs = 5": "\nepochs = 1",

@@ -49,6 +49,24 @@ def test_parameters_file_that_is_not_utf8_is_a_user_error(tmp_path):
         backend.parameters()
 
 
+def test_two_parameter_files_are_a_user_error(tmp_path):
+    """Training with one and ignoring the other would be a guess the user never sees."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "parameters.json").write_text('{"epochs": 3}')
+    (tmp_path / "data" / "parameters.yaml").write_text("epochs: 30\n")
+    backend = LocalBackend(tmp_path / "data", tmp_path / "runs" / "x")
+    with pytest.raises(
+        UserError, match=r"parameters.json and parameters.yaml are both in .*: keep"
+    ):
+        backend.parameters()
+
+
+def test_the_one_parameter_file_is_read_whatever_its_kind(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "parameters.yml").write_text("epochs: 30\n")
+    assert LocalBackend(tmp_path / "data", tmp_path / "runs" / "x").parameters() == {"epochs": 30}
+
+
 def test_non_finite_values_are_not_written(tmp_path):
     (tmp_path / "data").mkdir()
     backend = LocalBackend(tmp_path / "data", tmp_path / "run")

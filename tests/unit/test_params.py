@@ -459,6 +459,17 @@ def test_parameter_tables_in_readme_and_docs_are_current():
     assert len(listed_names(README.read_text(encoding="utf-8"))) >= 10  # README's short table
 
 
+@pytest.mark.parametrize(("argv", "code"), [(["--help"], 0), (["--check"], 2)])
+def test_the_renderer_writes_nothing_when_asked_for_help_or_a_flag_it_lacks(argv, code):
+    from scripts.params_doc import README, REFERENCE, main
+
+    before = {path: path.stat().st_mtime_ns for path in (README, REFERENCE)}
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == code
+    assert {path: path.stat().st_mtime_ns for path in (README, REFERENCE)} == before
+
+
 def test_readme_table_rows_must_be_parameters():
     from scripts.params_doc import render
 

@@ -62,3 +62,39 @@ def test_polygons(capsys, tmp_path: Path, image: Path) -> None:
     assert len(found["polygon"]) >= 3
     assert (min(xs), min(ys)) >= (19, 19) and (max(xs), max(ys)) <= (45, 45)
     assert Path(answer["drawn"]).is_file()
+
+
+def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """What `pictrain predict` printed when it refused the input: exit 2, no traceback."""
+    with pytest.raises(SystemExit) as exited:
+        main(["predict", *args])
+    printed = capsys.readouterr()
+    assert exited.value.code == 2, printed.out + printed.err
+    assert "Traceback" not in printed.out + printed.err
+    return printed.err
+
+
+def test_a_file_that_is_not_onnx_is_refused(capsys, tmp_path: Path, image: Path) -> None:
+    weights = tmp_path / "best-model.pt"
+    weights.write_bytes(b"PK\x03\x04 torch weights, not ONNX")
+    error = refused(capsys, str(image), "--model", str(weights), "--out", str(tmp_path / "out"))
+    assert f"--model {weights} is not an ONNX model onnxruntime can load" in error
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_not_an_image_is_refused(capsys, tmp_path: Path) -> None:
+    model = constant_model(
+        tmp_path / "m.onnx", [np.array([[0.1, 0.7, 0.2]])], "classify", NAMES, SIZE, "Classify"
+    )
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not an image")
+    error = refused(capsys, str(notes), "--model", str(model), "--out", str(tmp_path / "out"))
+    assert error.strip() == f"error: {notes} is not an image OpenCV can read"
+
+
+@pytest.mark.parametrize("threshold", ["2", "-0.1", "high"])
+def test_a_threshold_outside_0_to_1_is_refused(capsys, tmp_path: Path, image: Path, threshold):
+    error = refused(
+        capsys, str(image), "--model", str(tmp_path / "m.onnx"), "--threshold", threshold
+    )
+    assert f"'{threshold}' is not a score from 0 to 1" in error

@@ -105,7 +105,7 @@ def test_register_to_launch_twice_duplicates_nothing(
     (experiment,) = state.experiments.values()
     assert experiment.base_model_version_id == version.id
     parameters = experiment.logs["parameters"].data
-    assert (parameters["epochs"], parameters["image_size"]) == (10, 160)  # the file over
+    assert (parameters["epochs"], parameters["image_size"]) == (30, 160)  # the file over
     assert parameters["lr0"] == 0.01  # the image's defaults
     assert {a: state.dataset_versions[v].version for a, v in experiment.datasets.items()} == {
         "train": "train",
@@ -215,6 +215,29 @@ def test_no_token(project: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 def test_a_misspelt_key_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     edit(project, "[deployment]\nname", "[deployment]\nnmae")
     code, output = pictrain(capsys, project, "data", "upload")
+    assert code == 2
+    assert "deployment.nmae" in one_error_line(output)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("data", "upload"),
+        ("data", "dataset"),
+        ("experiment", "create"),
+        ("experiment", "launch"),
+        ("model", "publish"),
+        ("deploy",),
+        ("ct", "setup"),
+    ],
+)
+def test_the_project_file_is_checked_before_the_credentials(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch, command: tuple[str, ...]
+) -> None:
+    """A user fixing one error at a time sees the file's own mistake first, whatever the step."""
+    monkeypatch.delenv("API_TOKEN")
+    edit(project, "[deployment]\nname", "[deployment]\nnmae")
+    code, output = pictrain(capsys, project, *command)
     assert code == 2
     assert "deployment.nmae" in one_error_line(output)
 

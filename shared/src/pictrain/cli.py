@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the training job (the images' entrypoint)")
     run.add_argument("--local", type=Path, metavar="DIR", help="local dataset folder, no platform")
-    run.add_argument("--name", help="run name (default: derived from the time)")
+    run.add_argument(
+        "--name", help="run name (default: the experiment id, or run-<date>-<time> with --local)"
+    )
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs are written")
     run.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     _add_config_flag(run)
@@ -47,17 +49,31 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="make a synthetic dataset and train on it, no account")
     demo.add_argument("--data", type=Path, help="dataset folder (default: data/demo-<task>)")
     demo.add_argument("--name", help="run name (default: demo-<task>)")
-    demo.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    demo.add_argument("--images", type=int, default=240, help="synthetic images to generate")
+    demo.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs are written")
+    demo.add_argument(
+        "--images",
+        type=int,
+        default=240,
+        help="synthetic images to make when --data has none yet (default: 240)",
+    )
+    demo.add_argument(
+        "--data-only", action="store_true", help="make the dataset, do not train (`make emulator`)"
+    )
     _add_config_flag(demo)
     demo.set_defaults(command=_demo)
 
     convert = sub.add_parser("convert", help="convert a COCO split to the ultralytics layout")
-    convert.add_argument("--task", choices=TASKS, default="detect")
-    convert.add_argument("--coco", type=Path, required=True)
-    convert.add_argument("--images", type=Path, required=True)
-    convert.add_argument("--out", type=Path, required=True)
-    convert.add_argument("--split", choices=SPLITS, default="train")
+    convert.add_argument("--task", choices=TASKS, default="detect", help="(default: detect)")
+    convert.add_argument("--coco", type=Path, required=True, help="the split's COCO file")
+    convert.add_argument(
+        "--images", type=Path, required=True, help="the folder its file_name entries are in"
+    )
+    convert.add_argument(
+        "--out", type=Path, required=True, help="dataset folder (other splits go beside)"
+    )
+    convert.add_argument(
+        "--split", choices=SPLITS, default="train", help="which split it is (default: train)"
+    )
     convert.set_defaults(command=_convert)
 
     setup = sub.add_parser(
@@ -84,7 +100,7 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from pictrain.config import load_model_config
-    from pictrain.errors import UserError
+    from pictrain.errors import PlatformError, UserError
     from pictrain.job import Job
     from pictrain.platform.env import NO_EXPERIMENT, read_context
     from pictrain.redact import add_secret
@@ -117,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
 
         config = load_model_config(args.config, args.task)
         backend = PicselliaBackend(context, config.task)
-    except UserError as exc:
+    except (UserError, PlatformError) as exc:  # before the job starts: no platform to tell
         return report_failure(run_dir, str(exc), exc.exit_code)
     return Job(backend, run_dir, config).run()
 
@@ -134,6 +150,9 @@ def _demo(args: argparse.Namespace) -> int:
     if not (data / "train" / "annotations.json").exists():
         DATASET_MAKERS[task](data, n_images=args.images, image_size=DEMO_IMAGE_SIZE, seed=0)
         (data / "parameters.json").write_text(json.dumps(DEMO_PARAMETERS))
+    if args.data_only:
+        print(f"demo dataset in {data}/")
+        return 0
     run = argparse.Namespace(
         local=data,
         name=name,
@@ -179,6 +198,8 @@ def _convert(args: argparse.Namespace) -> int:
     from pictrain.runstatus import FAILURE_MARK
 
     try:
+        if not args.images.is_dir():
+            raise UserError(f"image folder {args.images} does not exist")
         index = load_coco(args.coco, keep_segmentation=args.task == "segment")
         names = labelmap_from([index])
         summary = CONVERTERS[args.task](index, args.images, args.out, args.split, names)

@@ -92,7 +92,7 @@ class OnnxModel:
         Classification: the best classes (at most 5, probability >= `conf`), best first, each
         with the whole image as its box.
         """
-        pixels = _read(image) if isinstance(image, Path) else image
+        pixels = read_image(image) if isinstance(image, Path) else image
         if self.task == "classify":
             return self._classify(pixels, conf)
         if self.head == RTDETR_HEAD:
@@ -163,7 +163,8 @@ class OnnxModel:
         ]
 
 
-def _read(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
+    """BGR pixels as OpenCV reads them; ValueError when it cannot."""
     pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
     if pixels is None:
         raise ValueError(f"{path} is not an image OpenCV can read")

@@ -47,11 +47,11 @@ class LocalBackend:
         self._warned: set[str] = set()
 
     def parameters(self) -> dict[str, Any]:
-        for name in PARAMETER_FILES:
-            path = self.dataset_dir / name
-            if path.is_file():
-                return _read_mapping(path)
-        return {}
+        found = [self.dataset_dir / n for n in PARAMETER_FILES if (self.dataset_dir / n).is_file()]
+        if len(found) > 1:  # which one trains would be a guess
+            names = " and ".join(p.name for p in found)
+            raise UserError(f"{names} are both in {self.dataset_dir}: keep one")
+        return _read_mapping(found[0]) if found else {}
 
     def datasets(self, dest: Path) -> dict[str, DatasetSplit]:
         splits: dict[str, DatasetSplit] = {}

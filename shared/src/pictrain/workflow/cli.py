@@ -72,13 +72,31 @@ def add_commands(sub: Any) -> None:
     )
     predict.add_argument("image_files", nargs="+", type=Path, metavar="IMAGE")
     predict.add_argument("--model", type=Path, help="a model-latest.onnx: predict locally")
-    predict.add_argument("--threshold", type=float, default=0.25, help="with --model (0.25)")
-    predict.add_argument("--out", type=Path, default=Path("predictions"), help="PNG folder")
+    predict.add_argument(
+        "--threshold", type=_score, default=0.25, help="with --model, 0 to 1 (default 0.25)"
+    )
+    predict.add_argument(
+        "--out",
+        type=Path,
+        default=Path("predictions"),
+        help="where the drawn PNGs go (predictions)",
+    )
     _handle(predict, _predict)
 
     ct = sub.add_parser("ct", help="feedback loop, continuous training and deployment")
     ct_actions = ct.add_subparsers(required=True, metavar="ACTION")
     _handle(ct_actions.add_parser("setup", parents=[common], help="on the deployment"), _ct)
+
+
+def _score(text: str) -> float:
+    """A score threshold, in the range the project file's [deployment] threshold has."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a score from 0 to 1")
+    return value
 
 
 def _handle(parser: argparse.ArgumentParser, handler: Handler) -> None:
@@ -165,7 +183,8 @@ def _create(args: argparse.Namespace) -> list[str]:
 def _launch(args: argparse.Namespace) -> list[str]:
     from pictrain.workflow.experiment import launch
 
-    return [launch(_platform(args), _project(args), args.gpus)]
+    project = _project(args)
+    return [launch(_platform(args), project, args.gpus)]
 
 
 def _publish(args: argparse.Namespace) -> list[str]:

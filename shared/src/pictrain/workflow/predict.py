@@ -49,11 +49,25 @@ class Prediction:
 
 
 def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction:
-    from pictrain.evaluate.onnx_model import OnnxModel
+    from pictrain.evaluate.onnx_model import OnnxModel, read_image
 
     if not model_path.is_file():
         raise UserError(f"--model {model_path} does not exist")
-    model = OnnxModel.load(model_path)
+    try:
+        model = OnnxModel.load(model_path)
+    except KeyError as exc:
+        raise UserError(
+            f"--model {model_path} has no {exc} in its metadata: not a model-latest.onnx"
+        ) from None
+    except Exception as exc:  # onnxruntime's own kinds: a .pt, a truncated file, not ONNX
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(
+            f"--model {model_path} is not an ONNX model onnxruntime can load: {reason}"
+        ) from None
+    try:
+        pixels = read_image(image)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     found = [
         Found(
             model.names[i.cls],
@@ -61,7 +75,7 @@ def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction
             None if model.task == "classify" else [round(float(v), 1) for v in i.box],
             [[round(float(x), 1), round(float(y), 1)] for x, y in i.polygon] if i.polygon else None,
         )
-        for i in model.predict(image, conf=threshold)
+        for i in model.predict(pixels, conf=threshold)
     ]
     return Prediction(str(image), str(model_path), model.task, found)
 

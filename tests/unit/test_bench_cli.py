@@ -1,0 +1,21 @@
+"""`python -m scripts.bench` refuses a suite name it does not know, instead of running nothing
+and writing an empty docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.bench.__main__ import _benchmarks, parse_args
+
+
+def test_only_accepts_the_suite_names(tmp_path):
+    every = _benchmarks(parse_args([]), tmp_path)
+    some = _benchmarks(parse_args(["--only", "convert", "evaluate"]), tmp_path)
+    assert 0 < len(some) < len(every)
+
+
+def test_only_refuses_a_misspelt_suite(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--only", "convrt"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'convrt'" in capsys.readouterr().err
