@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from pictrain import artifacts
 from pictrain.config import ModelConfig
@@ -37,6 +32,7 @@ from pictrain.platform.base import (
 )
 from pictrain.redact import redact
 from pictrain.runstatus import report_failure, write_status
+from pictrain.stopsignal import raise_if_stopped, signals_raise
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot, weights_only
 from pictrain.train.devices import Devices, resolve_devices
 from pictrain.train.models import check_model_name
@@ -62,7 +58,7 @@ class Job:
     def run(self) -> int:
         """Run to the end; return the process exit code. Never raises for a failed job."""
         write_status(self.run_dir, JobStatus.RUNNING)
-        with _signals_raise():
+        with signals_raise():
             return self._run()
 
     def _run(self) -> int:
@@ -109,6 +105,7 @@ class Job:
             params.seed,
             params.holdout_fraction,
         )
+        raise_if_stopped()  # each step checks for a stop the handler could not raise
         params, note = fit_batch(params, dataset.summaries["train"].images_written)
         if note:
             log.warning("%s", note)
@@ -133,11 +130,13 @@ class Job:
             resume,
         )
         self._training = False
+        raise_if_stopped()
         self.backend.discard_checkpoint()
         for plot in result.plots:
             self.backend.log_image(plot.stem, plot)
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
         values = self._evaluate(result, dataset, params, devices)
+        raise_if_stopped()
         onnx = self._publish(result, dataset, params, model_name, weights, devices)
         self._check_deploy_parity(onnx, dataset, params, values)
 
@@ -286,31 +285,3 @@ def stop_deadline(signalled_at: float) -> float:
     value = STOP_TIMEOUT.read()
     timeout = float(value) if value else DEFAULT_STOP_TIMEOUT_S
     return signalled_at + timeout - STOP_RESERVE_S
-
-
-@contextmanager
-def _signals_raise() -> Iterator[None]:
-    """Turn SIGTERM (docker stop, platform abort) into an exception so the failure path runs.
-
-    Only the first: the handler stays for the whole run, failure path included, so a repeated
-    SIGTERM can neither interrupt the upload of the weights nor kill the job before it reports.
-    A second Ctrl-C (SIGINT) is someone at a terminal who wants out now: it forces the way out.
-    """
-    stopping: list[str] = []
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if stopping and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        if stopping:
-            log.warning("%s again: still storing what was trained before stopping", name)
-            return
-        stopping.append(name)
-        raise JobInterrupted(name, time.monotonic())
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

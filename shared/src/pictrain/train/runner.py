@@ -9,6 +9,7 @@ from typing import Any
 
 from pictrain.params import Parameters
 from pictrain.platform.base import Backend
+from pictrain.stopsignal import raise_if_stopped
 from pictrain.train.checkpoint import Checkpoint, resume_arguments
 from pictrain.train.devices import Devices
 from pictrain.train.metrics import replay_missing
@@ -89,6 +90,7 @@ def train(
         sent = relay.steps
     else:
         sent = attach(model, backend, save_dir.parent / "checkpoints").steps
+        model.add_callback("on_train_batch_end", lambda _trainer: raise_if_stopped())
         model.train(**arguments)
     first_step = resume.epochs_done + 1 if resume else 1
     replay_missing(save_dir / "results.csv", first_step, sent, backend)
