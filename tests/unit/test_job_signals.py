@@ -15,6 +15,7 @@ from pictrain.config import load_model_config
 from pictrain.errors import JobInterrupted
 from pictrain.job import Job
 from pictrain.stopsignal import raise_if_stopped, signals_raise
+from tests.unit.swallowed_signal import SignalsItselfWhenCollected
 
 
 class StopTwice:
@@ -58,19 +59,9 @@ def test_a_second_sigterm_does_not_stop_the_failure_report(tmp_path: Path) -> No
     assert (status["status"], status["exit_code"]) == ("failed", 143)
 
 
-class _SignalsItselfWhenCollected:
-    """Python runs a signal handler where it is: inside `__del__` the handler's exception is
-    printed as "Exception ignored" and lost, as it was inside a weakref callback in training."""
-
-    def __del__(self) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
-        for _ in range(1000):  # the handler runs between these bytecodes
-            pass
-
-
 def test_a_stop_raised_where_python_swallows_it_is_raised_again() -> None:
     with signals_raise():
-        _SignalsItselfWhenCollected()  # collected at once: the SIGTERM lands in __del__
+        SignalsItselfWhenCollected()  # collected at once: the SIGTERM lands in __del__
         with pytest.raises(JobInterrupted) as stop:
             raise_if_stopped()
     assert stop.value.reason == "stopped by SIGTERM"

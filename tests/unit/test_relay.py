@@ -13,8 +13,11 @@ import psutil
 import pytest
 
 from pictrain.envvars import DDP_RELAY
+from pictrain.errors import JobInterrupted
 from pictrain.platform.local import LocalBackend
+from pictrain.stopsignal import signals_raise
 from pictrain.train.relay import Relay, SpoolWriter, TrainingStalled
+from tests.unit.swallowed_signal import SignalsItselfWhenCollected
 
 # A worker stand-in: writes two epochs' points and a checkpoint to the spool the parent named,
 # pausing between epochs, then (with "hang") sleeps in a child of its own, as a stuck rank would.
@@ -22,6 +25,7 @@ WORKER = """
 import os, sys, time
 from pathlib import Path
 from pictrain.envvars import DDP_RELAY
+from pictrain.errors import JobInterrupted
 from pictrain.train.relay import SpoolWriter
 
 folder = Path(os.environ[DDP_RELAY.name])
@@ -109,6 +113,23 @@ def test_silent_workers_are_stopped_and_the_training_fails_with_the_reason(
     assert relay.stalled
     # what the workers sent before they went silent still arrived
     assert len(backend.calls) == 5
+    leftovers = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "time.sleep(300)" in " ".join(p.cmdline())
+    ]
+    assert leftovers == []
+
+
+def test_a_stop_the_job_could_not_raise_stops_the_workers_and_the_training(
+    tmp_path: Path,
+) -> None:
+    """Under DDP the job only waits for the launcher: a stop lost in a `__del__` is the
+    relay's to act on, or the workers would train to their end."""
+    relay = Relay(tmp_path / "relay", Recorder(tmp_path), stall_s=60)
+    with signals_raise(), pytest.raises(JobInterrupted, match="SIGTERM"), relay:
+        SignalsItselfWhenCollected()
+        subprocess.run(worker(pause=0.1, then="hang"), check=True, timeout=120)
     leftovers = [
         p
         for p in psutil.Process().children(recursive=True)

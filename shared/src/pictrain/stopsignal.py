@@ -4,7 +4,8 @@ The handler raises where Python happens to be. Inside a weakref callback, a `__d
 garbage collection, Python prints "Exception ignored" and carries on: the stop would be lost
 and training would run to its end (seen: a SIGTERM during training ended the job `done`). So
 the first stop is also kept here, and training checks it between batches and the job between
-its steps (`raise_if_stopped`).
+its steps (`raise_if_stopped`); under DDP, where the job only waits for the launcher, the
+relay stops the workers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from pictrain.errors import JobInterrupted
 log = logging.getLogger(__name__)
 
 _received: list[JobInterrupted] = []  # the first stop of the job running in this process
+
+
+def stop_received() -> bool:
+    """Whether a stop came, for threads that cannot raise into the job (the DDP relay)."""
+    return bool(_received)
 
 
 def raise_if_stopped() -> None:

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import psutil
 
 from pictrain.envvars import DDP_RELAY, DDP_STALL_MINUTES
+from pictrain.stopsignal import raise_if_stopped, stop_received
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class Relay:
         self.folder = folder
         self.steps: set[int] = set()
         self.stalled = False
+        self._stopping = False  # for a stop signal the job could not raise (pictrain.stopsignal)
         self._backend = backend
         self._stall_s = stall_seconds() if stall_s is None else stall_s
         self._events = folder / EVENTS
@@ -126,6 +128,7 @@ class Relay:
         self._thread.join()
         self._stop_workers()  # whatever outlived the launcher (it is killed on an exception)
         DDP_RELAY.set(self._saved_env)
+        raise_if_stopped()
         if self.stalled:
             raise TrainingStalled(
                 f"no training progress for {self._stall_s / 60:g} min (no batch, validation step "
@@ -142,6 +145,10 @@ class Relay:
         while not self._stop.wait(POLL_S):
             self._pump()
             self._track()
+            if stop_received() and not self._stopping:
+                log.warning("stop signal received: stopping the DDP workers")
+                self._stopping = True
+                self._stop_workers()
             if not self.stalled and time.time() - self._last_progress() > self._stall_s:
                 log.error("DDP workers silent for %.0f s: stopping them", self._stall_s)
                 self.stalled = True
