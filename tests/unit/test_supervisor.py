@@ -96,20 +96,27 @@ SUPERVISOR = textwrap.dedent(
 )
 
 
+def _start_supervisor(
+    emulator: Emulator, seeded: SeededIds, tmp_path: Path, run_dir: Path
+) -> subprocess.Popen[str]:
+    """The supervisor of a worker that waits for its signal, in a process group of its own
+    (as under tini, and away from pytest's)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR, str(run_dir), *worker(tmp_path, run_dir, "wait")],
+        env={**os.environ, **emulator.job_env(seeded)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def test_sigterm_to_the_whole_group_reaches_the_worker_once(
     emulator: Emulator, seeded: SeededIds, tmp_path: Path
 ) -> None:
     """As `tini -g` sends it: to every process of the supervisor's group."""
     run_dir = tmp_path / "run"
-    env = {**os.environ, **emulator.job_env(seeded)}
-    supervisor = subprocess.Popen(
-        [sys.executable, "-c", SUPERVISOR, str(run_dir), *worker(tmp_path, run_dir, "wait")],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own group, as under tini, and away from pytest's
-    )
+    supervisor = _start_supervisor(emulator, seeded, tmp_path, run_dir)
     try:
         deadline = time.monotonic() + 60
         while not (run_dir / "ready").exists():
@@ -136,15 +143,7 @@ def test_sigterm_before_the_worker_starts_stops_the_job_there(
     run_dir = tmp_path / "run"
     job_route = re.compile(r"^/api/organization/[^/]+/jobv2s/find$")  # get_job_by_id
     emulator.faults.add("GET", job_route, latency=3.0)
-    env = {**os.environ, **emulator.job_env(seeded)}
-    supervisor = subprocess.Popen(
-        [sys.executable, "-c", SUPERVISOR, str(run_dir), *worker(tmp_path, run_dir, "wait")],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    supervisor = _start_supervisor(emulator, seeded, tmp_path, run_dir)
     try:
         deadline = time.monotonic() + 60
         while not emulator.requests("GET", job_route):
