@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.emulator import Emulator, SeededIds
@@ -111,25 +112,32 @@ def _start_supervisor(
     )
 
 
+def _sigterm_group_when(supervisor: subprocess.Popen[str], ready: Callable[[], bool]) -> str:
+    """SIGTERM to the supervisor's whole group once `ready()`, as `tini -g` sends it; its
+    output."""
+    try:
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert supervisor.poll() is None and time.monotonic() < deadline, supervisor.stdout
+            time.sleep(0.05)
+        os.killpg(supervisor.pid, signal.SIGTERM)
+        output, _ = supervisor.communicate(timeout=60)
+    finally:
+        if supervisor.poll() is None:
+            os.killpg(supervisor.pid, signal.SIGKILL)
+    return output
+
+
 def test_sigterm_to_the_whole_group_reaches_the_worker_once(
     emulator: Emulator, seeded: SeededIds, tmp_path: Path
 ) -> None:
     """As `tini -g` sends it: to every process of the supervisor's group."""
     run_dir = tmp_path / "run"
     supervisor = _start_supervisor(emulator, seeded, tmp_path, run_dir)
-    try:
-        deadline = time.monotonic() + 60
-        while not (run_dir / "ready").exists():
-            assert supervisor.poll() is None and time.monotonic() < deadline, supervisor.stdout
-            time.sleep(0.05)
-        # (two SIGTERMs sent at once merge into one pending signal: what proves the worker
-        # cannot get the group's is that it is in another group)
-        assert int((run_dir / "ready").read_text()) != supervisor.pid
-        os.killpg(supervisor.pid, signal.SIGTERM)
-        output, _ = supervisor.communicate(timeout=60)
-    finally:
-        if supervisor.poll() is None:
-            os.killpg(supervisor.pid, signal.SIGKILL)
+    output = _sigterm_group_when(supervisor, (run_dir / "ready").exists)
+    # (two SIGTERMs sent at once merge into one pending signal: what proves the worker
+    # cannot get the group's is that it is in another group)
+    assert int((run_dir / "ready").read_text()) != supervisor.pid
     assert supervisor.returncode == 143, output
     assert (run_dir / "sigterms").read_text() == "1"
     assert "job finished with exit code 143: stopped by SIGTERM" in output
@@ -144,16 +152,7 @@ def test_sigterm_before_the_worker_starts_stops_the_job_there(
     job_route = re.compile(r"^/api/organization/[^/]+/jobv2s/find$")  # get_job_by_id
     emulator.faults.add("GET", job_route, latency=3.0)
     supervisor = _start_supervisor(emulator, seeded, tmp_path, run_dir)
-    try:
-        deadline = time.monotonic() + 60
-        while not emulator.requests("GET", job_route):
-            assert supervisor.poll() is None and time.monotonic() < deadline, supervisor.stdout
-            time.sleep(0.05)
-        os.killpg(supervisor.pid, signal.SIGTERM)
-        output, _ = supervisor.communicate(timeout=60)
-    finally:
-        if supervisor.poll() is None:
-            os.killpg(supervisor.pid, signal.SIGKILL)
+    output = _sigterm_group_when(supervisor, lambda: bool(emulator.requests("GET", job_route)))
     assert supervisor.returncode == 143, output
     assert "worker started" not in output
     assert output.splitlines()[-1] == "job finished with exit code 143: stopped by SIGTERM"
