@@ -6,18 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_picsellia_run import (
-    PARAMETERS,
-    assert_failed,
-    job_env,
-    run_job,
-    seed,
-    splits,  # noqa: F401 (fixture)
-    yolo_config_dir,  # noqa: F401 (fixture)
-)
+from tests.e2e.jobs import PARAMETERS, assert_failed, job_env, run_job, seed
 from tests.emulator import Emulator
 
-pytest_plugins = ["tests.emulator.fixtures"]
 pytestmark = pytest.mark.slow
 
 OBJECT_DOWNLOAD = "/_storage/object/"  # the emulator's presigned downloads (assets, files)
@@ -25,8 +16,8 @@ OBJECT_DOWNLOAD = "/_storage/object/"  # the emulator's presigned downloads (ass
 
 def test_a_gpu_that_does_not_exist_fails_before_any_download(
     emulator: Emulator,
-    splits: dict,  # noqa: F811 (the imported fixture)
-    yolo_config_dir: Path,  # noqa: F811
+    splits: dict,
+    yolo_config_dir: Path,
     tmp_path: Path,
 ) -> None:
     ids = seed(emulator, splits, parameters={**PARAMETERS, "device": "9"})

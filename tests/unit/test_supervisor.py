@@ -14,12 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pictrain.platform.env import PicselliaContext
+from pictrain.platform.supervisor import supervise
 from tests.emulator import Emulator, SeededIds
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.platform.env import PicselliaContext  # noqa: E402  (after the SDK logging switch)
-from pictrain.platform.supervisor import supervise  # noqa: E402
 
 # A stand-in worker: writes status.json as the job does (pictrain.runstatus), then behaves as
 # told by its argument.
