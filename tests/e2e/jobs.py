@@ -85,11 +85,16 @@ def seed(emu: Emulator, splits: Mapping[str, tuple[Path, Path]], **kwargs: Any) 
 
 
 def assert_failed(
-    emu: Emulator, ids: SeededIds, finished: Finished, reason: str, on_experiment: bool = True
+    emu: Emulator,
+    ids: SeededIds,
+    finished: Finished,
+    reason: str,
+    code: int,
+    on_experiment: bool = True,
 ) -> None:
-    """Non-zero exit, one clear FAILED line, the reason on the job (and on the experiment
-    when the job could reach it)."""
-    assert finished.code != 0, finished.output[-3000:]
+    """Exit `code` (README's: 2 bad input, 3 platform, 143 stopped...), one clear FAILED line,
+    the reason on the job (and on the experiment when the job could reach it)."""
+    assert finished.code == code, finished.output[-3000:]
     assert re.search(reason, finished.output), finished.output[-3000:]
     assert "Traceback" not in finished.output, finished.output[-3000:]
     experiment = emu.state.experiments[ids.experiment_id]

@@ -57,7 +57,7 @@ def test_picsellia_relaunch_resumes(
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=JOB_TIMEOUT)
     stopped = Finished(process.returncode, output, first / "runs" / str(ids.experiment_id))
-    assert_failed(emulator, ids, stopped, "stopped by SIGTERM")
+    assert_failed(emulator, ids, stopped, "stopped by SIGTERM", code=143)
     stored = tmp_path / "stored.pt"
     stored.write_bytes(emulator.state.artifact_bytes(ids.experiment_id, "last-checkpoint"))
     checkpoint = read_checkpoint(stored)
