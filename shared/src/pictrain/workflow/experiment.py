@@ -157,6 +157,24 @@ def find_experiment(platform: Platform, project: ProjectFile) -> Any:
     return experiment
 
 
+def _read_launches(path: Path) -> dict[str, str]:
+    """Experiment id -> the job of its last launch. A damaged file (cut off by a crash or a
+    full disk before launches were written whole) is refused, not read as "never launched":
+    it is what keeps a launch from being sent twice."""
+    if not path.is_file():
+        return {}
+    try:
+        known = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        known = None
+    if not isinstance(known, dict):
+        raise UserError(
+            f"{path} is damaged (not the JSON object pictrain writes): check the experiment's "
+            "jobs on Picsellia, then delete the file"
+        )
+    return known
+
+
 def launch(platform: Platform, project: ProjectFile, gpus: int | None) -> str:
     """Once: a running or queued experiment is refused, a finished one is left as it is."""
     gpus = gpus if gpus is not None else project.need("experiment").gpus
@@ -169,7 +187,7 @@ def launch(platform: Platform, project: ProjectFile, gpus: int | None) -> str:
     if experiment.status == ExperimentStatus.SUCCESS:
         return f"experiment {experiment.name} already trained (SUCCESS): nothing launched"
     launches = project.path(LAUNCHES_FILE)
-    known = json.loads(launches.read_text()) if launches.is_file() else {}
+    known = _read_launches(launches)
     earlier = known.get(str(experiment.id))
     if earlier:
         job = platform.find(f"job {earlier}", platform.client.get_job_by_id, earlier)
@@ -194,7 +212,9 @@ def launch(platform: Platform, project: ProjectFile, gpus: int | None) -> str:
             "look at the experiment before launching again"
         ) from None
     launches.parent.mkdir(parents=True, exist_ok=True)
-    launches.write_text(json.dumps({**known, str(experiment.id): str(job.id)}, indent=1))
+    staging = launches.with_name(f".{launches.name}.tmp")  # never a half-written file
+    staging.write_text(json.dumps({**known, str(experiment.id): str(job.id)}, indent=1))
+    staging.replace(launches)
     return (
         f"experiment {experiment.name} launched on {gpus} GPU(s): job {job.id} ({job.status.value})"
     )
