@@ -136,6 +136,28 @@ def test_a_disk_full_everywhere_still_leaves_failed_in_status_json(
     assert (status["status"], status["exit_code"]) == ("failed", 2)
 
 
+def test_a_write_failure_without_its_errno_on_a_nearly_full_disk(
+    capsys: pytest.CaptureFixture[str],
+    console: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    stubs: Stubs,
+    square_dataset: Path,
+    tmp_path: Path,
+) -> None:
+    """torch.save to a path (ultralytics' last strip of the weights) says "unexpected pos" on
+    a full disk, not ENOSPC: with 50 MB left the disk is named, not an internal error."""
+
+    def torch_writer_fails() -> None:
+        monkeypatch.setattr(shutil, "disk_usage", lambda _: SimpleNamespace(free=50_000_000))
+        raise RuntimeError("[enforce fail at inline_container.cc:671] . unexpected pos 704 vs 598")
+
+    stubs.trainer(then=torch_writer_fails)
+    code, status = run_local(capsys, square_dataset, tmp_path / "runs")
+    assert code == 2
+    assert "50.0 MB free on the disk of" in failed_line(console)
+    assert "probably a full disk" in status["reason"]
+
+
 def test_a_read_only_runs_folder_fails_in_one_line(square_dataset: Path, tmp_path: Path) -> None:
     """A subprocess: the folder must refuse this user, root included (it loses the capability
     that overrides file modes)."""
