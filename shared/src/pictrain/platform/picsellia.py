@@ -13,7 +13,6 @@ from picsellia import exceptions as px
 from picsellia.types.enums import ExperimentStatus, InferenceType, LogType
 from picsellia.types.enums import JobStatus as LegacyJobStatus
 
-from pictrain.data.splits import canonical_split
 from pictrain.errors import PlatformError, TokenRefused, UserError
 from pictrain.platform.assets import asset_id_of, fetch_split
 from pictrain.platform.base import (
@@ -26,7 +25,6 @@ from pictrain.platform.base import (
     PUBLISHED_WEIGHTS_ARTIFACT,
     DatasetSplit,
     Evaluation,
-    JobStatus,
     is_sendable,
 )
 from pictrain.platform.connect import call_platform, connect, find_experiment
@@ -43,6 +41,8 @@ from pictrain.platform.retry import RetryPolicy
 from pictrain.platform.sender import BackgroundSender
 from pictrain.platform.uploads import UploadMeter
 from pictrain.platform.weights import choose_model_file
+from pictrain.runstatus import JobStatus
+from pictrain.splitnames import canonical_split
 
 log = logging.getLogger(__name__)
 # On a stop, a checkpoint stored this recently is kept rather than replaced by an upload that

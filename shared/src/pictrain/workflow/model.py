@@ -16,7 +16,7 @@ from typing import Any
 
 from picsellia.types.enums import ExperimentStatus, Framework
 
-from pictrain.artifacts import sha256
+from pictrain.checksums import sha256
 from pictrain.errors import PlatformError, UserError
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
