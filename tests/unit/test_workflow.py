@@ -16,8 +16,8 @@ pytest_plugins = ["tests.emulator.fixtures"]
 
 from pictrain.cli import main  # noqa: E402  (after the plugin set PICSELLIA_SDK_CUSTOM_LOGGING)
 from pictrain.envvars import RETRY_BASE_DELAY  # noqa: E402
+from pictrain.platform.env import read_env_file  # noqa: E402
 from pictrain.workflow.progress import Progress  # noqa: E402
-from pictrain.workflow.session import read_env_file  # noqa: E402
 
 REPO = Path(__file__).parents[2]
 EXAMPLE = REPO / "picsellia.example.toml"

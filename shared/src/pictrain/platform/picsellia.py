@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from picsellia import exceptions as px
-from picsellia.types.enums import ExperimentStatus, InferenceType, LogType
+from picsellia.types.enums import ExperimentStatus, LogType
 from picsellia.types.enums import JobStatus as LegacyJobStatus
 
 from pictrain.errors import PlatformError, TokenRefused, UserError
@@ -29,6 +29,7 @@ from pictrain.platform.base import (
 )
 from pictrain.platform.connect import call_platform, connect, find_experiment
 from pictrain.platform.curves import CurveWriter
+from pictrain.platform.enums import DATASET_TYPE
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.evaluations import (
     EVALUATIONS_PER_CALL,
@@ -48,11 +49,6 @@ log = logging.getLogger(__name__)
 # On a stop, a checkpoint stored this recently is kept rather than replaced by an upload that
 # would not finish before the SIGKILL: a relaunch loses at most this much training.
 FRESH_CHECKPOINT_MINUTES = 30
-DATASET_TYPE = {
-    "detect": InferenceType.OBJECT_DETECTION,
-    "segment": InferenceType.SEGMENTATION,
-    "classify": InferenceType.CLASSIFICATION,
-}
 # The experiment's own status, as Picsellia's base image sets it (`experiment.update`), and the
 # older per-experiment job status (`update_job_status`), a different field kept as an extra.
 EXPERIMENT_STATUS = {
