@@ -94,14 +94,18 @@ def upload(platform: Platform, plans: list[SplitUpload]) -> None:
             ThreadPoolExecutor(WORKERS) as pool,
         ):
             futures = {pool.submit(files.upload, path): path for path in todo}
-            for future in as_completed(futures):
-                progress.update()
-                try:
-                    future.result()
-                except Exception as exc:  # reported in the summary; the other files go on
-                    plan.failed.append((futures[future].name, first_line(exc)))
-                else:
-                    plan.uploaded += 1
+            try:
+                for future in as_completed(futures):
+                    progress.update()
+                    try:
+                        future.result()
+                    except Exception as exc:  # reported in the summary; the other files go on
+                        plan.failed.append((futures[future].name, first_line(exc)))
+                    else:
+                        plan.uploaded += 1
+            except BaseException:  # Ctrl-C: the files not started are left for the rerun
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
         healing = files.heal(plan.files)
         plan.twins_removed, plan.twins_left = healing.removed, healing.left
         files.wait_for_processing(d for twins in healing.data.values() for d in twins)
