@@ -1,5 +1,6 @@
 """The workflow commands against the emulator, without training: each converges when run twice
-(nothing duplicated), and each bad input is one line, exit 2, nothing created."""
+(nothing duplicated, whether the server refuses twins or makes them), and each bad input is one
+line, exit 2, nothing created."""
 
 from __future__ import annotations
 
@@ -26,8 +27,16 @@ from pictrain.platform.env import read_env_file  # noqa: E402
 from pictrain.workflow.progress import Progress  # noqa: E402
 
 
-@pytest.fixture
-def project(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(params=[False, True], ids=["409", "twins"])
+def project(
+    tmp_path: Path,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Path:
+    """Each test twice: on a server that refuses what is there already (409), and on one that
+    makes the twin (tests/emulator/README.md)."""
+    emulator.state.settings.twins = request.param
     return write_project(tmp_path, emulator, monkeypatch)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from pictrain.errors import PlatformError, UserError
@@ -34,7 +35,7 @@ def launch(platform: Platform, project: ProjectFile, gpus: int | None, again: bo
         raise UserError(f"--gpus {gpus}: at least one GPU")
     experiment = find_experiment(platform, project)
     name = experiment.name
-    with Launches(project.path(LAUNCHES_FILE)) as launches:
+    with Launches.locked(project.path(LAUNCHES_FILE)) as launches:
         platform.call("read the experiment", experiment.sync)
         if experiment.status == ExperimentStatus.RUNNING:
             raise UserError(f"experiment {name} is already running")
@@ -70,28 +71,22 @@ def launch(platform: Platform, project: ProjectFile, gpus: int | None, again: bo
 
 
 class Launches:
-    """The jobs this folder launched, read and written while holding a lock beside the file."""
+    """The jobs this folder launched (experiment id -> job id, or UNCONFIRMED)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._known: dict[str, str] = {}
-        self._lock: Any = None
+    def __init__(self, path: Path, known: dict[str, str]) -> None:
+        self.path, self._known = path, known
 
-    def __enter__(self) -> Launches:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = self.path.with_name(f"{self.path.name}.lock").open("a")
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
-        self._known = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        fcntl.flock(self._lock, fcntl.LOCK_UN)
-        self._lock.close()
+    @classmethod
+    @contextmanager
+    def locked(cls, path: Path) -> Iterator[Launches]:
+        """Read and written while holding a lock beside the file: one launch at a time."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.with_name(f"{path.name}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield cls(path, json.loads(path.read_text()) if path.is_file() else {})
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def get(self, experiment_id: Any) -> str | None:
         return self._known.get(str(experiment_id))
