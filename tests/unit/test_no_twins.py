@@ -22,7 +22,8 @@ from pictrain.workflow.dataset import build, plan_dataset
 from pictrain.workflow.launch import launch
 from pictrain.workflow.project import load_project
 from tests.emulator import Emulator
-from tests.unit.workflow_project import one_error_line, pictrain, up_to, write_project
+from tests.emulator.dataset_dir import png_bytes
+from tests.unit.workflow_project import edit, one_error_line, pictrain, up_to, write_project
 
 DATAS = "/api/datalake/*/datas"
 ADD_DATA = "/api/dataset/version/*/assets"
@@ -168,6 +169,31 @@ def test_twins_in_dataset_versions_are_named_with_their_fix(
     assert "1 twins removed" in output
     each_file_once(emulator)
     assert [str(d.id) for d in emulator.state.datas.values() if d.filename == image.name] == [kept]
+
+
+def test_another_image_of_the_same_name_and_tags_is_left_alone(
+    emulator: Emulator, project: Path, capsys
+) -> None:
+    up_to(capsys, project, "data", "upload")
+    other = project.parent / "elsewhere" / "train_0.png"
+    other.parent.mkdir()
+    other.write_bytes(png_bytes(32, 24, (9, 9, 9)))
+    emulator.client().get_datalake().upload_data(str(other), tags=["shapes", "train"])
+    code, output = pictrain(capsys, project, "data", "upload")
+    assert code == 0, output
+    assert "twins" not in output
+    assert len(emulator.state.datas) == 3 * FILES_PER_SPLIT + 1
+
+
+def test_splits_whose_tags_cannot_tell_their_files_apart_are_refused(
+    emulator: Emulator, project: Path, capsys
+) -> None:
+    """Else a val file would count as a train file, and be healed away as its twin."""
+    edit(project, 'tags = ["shapes", "train"]', 'tags = ["shapes"]')
+    code, output = pictrain(capsys, project, "data", "upload")
+    assert code == 2
+    assert "split train: its tags ['shapes'] are all tags of split val" in one_error_line(output)
+    assert not emulator.state.datas
 
 
 def test_an_upload_that_failed_exits_3(emulator: Emulator, project: Path, capsys) -> None:

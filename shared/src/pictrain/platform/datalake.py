@@ -5,7 +5,9 @@ An upload looks before each retry. Twins (two data of one name and tags) still c
 uploads at once, a Ctrl-C and a rerun, or an older pictrain whose lost replies the SDK re-sent;
 no 409 prevents them, so they are looked for after every upload and healed.
 
-Healing deletes data, and deleting a data also deletes its assets in every dataset version
+Only data holding the file's very bytes are twins: a data of the same name and tags holding
+another image is someone else's and is left alone. Healing deletes data, and deleting a data
+also deletes its assets in every dataset version
 (`Data.delete`'s docstring); twins made by a re-sent reply share one stored file, which the
 platform may delete with either. So of each group one data is kept: one that a dataset version
 uses, else one whose stored file no twin shares, else a fresh upload; a twin is deleted only
@@ -20,6 +22,7 @@ an `ErrorManager`, as `upload_data`'s docstring shows): docs/architecture.md lis
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,7 +33,9 @@ from picsellia.services.data_uploader import DataUploader
 from picsellia.services.error_manager import ErrorManager
 from picsellia.types.enums import DataUploadStatus
 
+from pictrain.checksums import sha256
 from pictrain.errors import PlatformError
+from pictrain.platform.connect import first_line
 from pictrain.platform.session import Platform
 
 log = logging.getLogger(__name__)
@@ -100,16 +105,21 @@ class SplitFiles:
     def heal(self, paths: list[Path]) -> Healing:
         """Find the twins among these files' data and keep one of each (see the module)."""
         healing = Healing(data=self.by_name(p.name for p in paths))
-        groups = {name: twins for name, twins in healing.data.items() if len(twins) > 1}
+        by_name = {p.name: p for p in paths}
+        groups = {
+            name: copies
+            for name, found in healing.data.items()
+            if len(found) > 1 and len(copies := self._copies(by_name[name], found)) > 1
+        }
         if not groups:
             return healing
         used = self._versions_using([d.id for twins in groups.values() for d in twins])
-        by_name = {p.name: p for p in paths}
         for name, twins in sorted(groups.items()):
             keeper = keeper_of(twins, used)
             if keeper is None:  # a re-sent reply's twins, unused: a fresh copy is kept
-                self.upload(by_name[name], besides=frozenset(str(d.id) for d in twins))
-                twins = self.by_name([name]).get(name, twins)
+                path = by_name[name]
+                self.upload(path, besides=frozenset(str(d.id) for d in twins))
+                twins = self._copies(path, self.by_name([name]).get(name, []))
                 keeper = keeper_of(twins, used)
             if keeper is None:
                 raise PlatformError(f"could not upload a fresh copy of {name}")
@@ -121,11 +131,29 @@ class SplitFiles:
             for twin in removable:
                 self.platform.remove(f"delete a twin of {name} ({twin.id})", twin.delete)
             healing.removed += len(removable)
-            kept = [d for d in twins if d not in removable]
-            healing.data[name] = kept
+            gone = {d.id for d in removable}
+            healing.data[name] = [d for d in self.by_name([name]).get(name, []) if d.id not in gone]
+            kept = [d for d in twins if d.id not in gone]
             if len(kept) > 1:
                 healing.left.append(self._fix(name, keeper, kept, used))
         return healing
+
+    def _copies(self, path: Path, found: list[Any]) -> list[Any]:
+        """The data among `found` that hold this very file: a data of the same name and tags
+        holding another image is someone else's, and is left alone."""
+        digest = sha256(path)
+        with tempfile.TemporaryDirectory(prefix="pictrain-twins-") as folder:
+            return [d for d in found if self._digest(d, Path(folder)) == digest]
+
+    def _digest(self, data: Any, folder: Path) -> str | None:
+        try:
+            self.platform.call(
+                f"download {data.filename} ({data.id})", data.download, folder, True, True
+            )
+            return sha256(folder / data.id_with_extension)
+        except Exception as exc:  # a copy that cannot be read is no proven twin: left alone
+            log.warning("could not read data %s (%s): %s", data.id, data.filename, first_line(exc))
+            return None
 
     def wait_for_processing(self, data: Iterable[Any]) -> None:
         """As `upload_data` does: files the platform still processes are waited for."""

@@ -46,7 +46,15 @@ class SplitUpload:
 
 
 def plan_upload(folders: dict[str, tuple[Path, SplitSection]]) -> list[SplitUpload]:
-    """Every folder is checked before anything is sent: a missing one is the user's error."""
+    """Every folder is checked before anything is sent: a missing one is the user's error, and
+    so are splits whose tags cannot tell their files apart."""
+    for name, (_, split) in folders.items():
+        for other, (_, wider) in folders.items():
+            if other != name and set(split.tags) <= set(wider.tags):
+                raise UserError(
+                    f"split {name}: its tags {split.tags} are all tags of split {other}: a file "
+                    f"of {other} would count as one of {name}; give each split a tag of its own"
+                )
     plans = []
     for name, (folder, split) in folders.items():
         if not folder.is_dir():
