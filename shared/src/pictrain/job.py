@@ -86,7 +86,7 @@ class Job:
         parsed = parse_parameters(self.backend.parameters(), self.config.defaults)
         params = parsed.params
         model_name = params.model or self.config.model
-        check_model_name(self.config.task, model_name)
+        check_model_name(self.config.task, model_name, image=self.config.file is not None)
         devices = resolve_devices(params.device, params.batch_size)
         for note in parsed.notes:
             log.warning("%s", note)
