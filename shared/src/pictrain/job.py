@@ -93,7 +93,8 @@ class Job:
         if parsed.ignored:
             log.warning("%s", parsed.ignored_warning())
             self.backend.log_table(IGNORED_TABLE, parsed.ignored_table())
-        log.info("parameters: %s", params.model_dump(exclude_defaults=True))
+        log.info("parameters given: %s", parsed.values(parsed.given))
+        log.info("image defaults: %s", parsed.values(parsed.from_image))
         log.info("left at their default: %s", ", ".join(parsed.defaulted))
         # Weights first: an ambiguous base model fails before the dataset is downloaded.
         weights = self.backend.base_weights(self.run_dir / "weights")
