@@ -133,8 +133,8 @@ class Job:
         self._training = False
         raise_if_stopped()
         self.backend.discard_checkpoint()
-        for plot in result.plots:
-            self.backend.log_image(plot.stem, plot)
+        for name, plot in result.plots.items():
+            self.backend.log_image(name, plot)
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
         values = self._evaluate(result, dataset, params, devices)
         raise_if_stopped()
@@ -187,8 +187,8 @@ class Job:
             self.backend.log_table(name, table)
         for name, heatmap in evaluation.heatmaps.items():
             self.backend.log_heatmap(name, heatmap)
-        for plot in evaluation.plots:
-            self.backend.log_image(plot.stem, plot)
+        for name, plot in evaluation.plots.items():
+            self.backend.log_image(name, plot)
         self.backend.add_evaluations(evaluation.evaluations)
         return evaluation.values
 
