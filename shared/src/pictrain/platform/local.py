@@ -66,6 +66,13 @@ class LocalBackend:
             if not coco.is_file():
                 raise UserError(f"{folder} has no annotations.json (COCO)")
             splits[name] = DatasetSplit(name, folder / "images", coco)
+        if "train" not in splits:
+            entries = sorted(self.dataset_dir.iterdir())
+            found = ", ".join(p.name + "/" * p.is_dir() for p in entries) or "nothing"
+            raise UserError(
+                f"{self.dataset_dir} has no train/ folder (found: {found}); a local dataset is "
+                "train/images/ + train/annotations.json (COCO), val/ and test/ alike and optional"
+            )
         return splits
 
     def base_weights(self, dest: Path) -> Path | None:
