@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pictrain import artifacts
+from pictrain.checksums import sha256
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
 from pictrain.envvars import STOP_TIMEOUT
@@ -28,10 +29,9 @@ from pictrain.platform.base import (
     MANIFEST_ARTIFACT,
     MODEL_ARTIFACT,
     Backend,
-    JobStatus,
 )
 from pictrain.redact import redact
-from pictrain.runstatus import report_failure, write_status
+from pictrain.runstatus import JobStatus, report_failure, write_status
 from pictrain.stopsignal import raise_if_stopped, signals_raise
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot, weights_only
 from pictrain.train.devices import Devices, resolve_devices
@@ -116,7 +116,7 @@ class Job:
             self.backend.log_table(f"{split}/conversion", summary.table())
             self.backend.log_bar(f"{split}/label-distribution", summary.label_distribution())
         if weights is not None:  # which weights a run started from, checkable against a file
-            log.info("starting weights %s: sha256 %s", weights.name, artifacts.sha256(weights))
+            log.info("starting weights %s: sha256 %s", weights.name, sha256(weights))
         resume = self._resumable(dataset, params)
         self._training = True
         result = train(
@@ -246,7 +246,7 @@ class Job:
         inputs = {
             "splits": dataset.checksums(),
             "base_weights": (
-                {"file": weights.name, "sha256": artifacts.sha256(weights)} if weights else None
+                {"file": weights.name, "sha256": sha256(weights)} if weights else None
             ),
             "devices": devices.manifest(),
         }

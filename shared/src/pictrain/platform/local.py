@@ -17,16 +17,17 @@ from typing import Any
 
 import yaml
 
-from pictrain.data.splits import DatasetSplit, canonical_split
+from pictrain.data.splits import DatasetSplit
 from pictrain.errors import UserError
 from pictrain.platform.base import (
     CHECKPOINT_ARTIFACT,
     LABELMAP_LOG,
     PRETRAINED_ARTIFACT,
     Evaluation,
-    JobStatus,
     is_sendable,
 )
+from pictrain.runstatus import JobStatus
+from pictrain.splitnames import canonical_split
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
 WEIGHTS_FILE = f"{PRETRAINED_ARTIFACT}.pt"
