@@ -28,9 +28,9 @@ from tests.emulator import Emulator, SeededIds
 from tests.emulator.emulator import loopback_env
 from tests.unit.job_stubs import Stubs
 from tests.unit.onnx_stub import constant_model
+from tests.unit.workflow_project import IMAGES, one_error_line
 
 PICTRAIN = [sys.executable, "-m", "pictrain"]
-IMAGES = Path(__file__).resolve().parents[2] / "images"
 NO_SPACE = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write() raises it: no file name
 
 
@@ -40,13 +40,6 @@ def run_pictrain(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, s
         main(list(args))
     printed = capsys.readouterr()
     return int(exited.value.code or 0), printed.out + printed.err
-
-
-def one_error_line(output: str) -> str:
-    """The only `error:` line, with no traceback anywhere."""
-    assert "Traceback" not in output, output
-    (line,) = [line for line in output.splitlines() if line.startswith("error: ")]
-    return line
 
 
 # --- pictrain run --local: a full disk, and what the failure path writes on it ----------------

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from pictrain.errors import PlatformError
-from pictrain.platform.base import JobStatus
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.picsellia import PicselliaBackend
 from pictrain.platform.retry import RetryPolicy
+from pictrain.runstatus import JobStatus
 from tests.emulator import Emulator, SeededIds
 
 POLICY = RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.01)  # patient() adds attempts
