@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -45,13 +46,28 @@ def run_pictrain(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, s
 # --- pictrain run --local: a full disk, and what the failure path writes on it ----------------
 
 
-def run_local(capsys: pytest.CaptureFixture[str], dataset: Path, runs: Path) -> tuple[int, dict]:
-    """The run's exit code and status.json (None when there is none)."""
-    code, _ = run_pictrain(
-        capsys, "run", "--local", str(dataset), "--runs-dir", str(runs), "--name", "x"
-    )
-    status = runs / "x" / "status.json"
-    return code, json.loads(status.read_text()) if status.is_file() else {}
+@dataclass
+class LocalRun:
+    """`pictrain run --local` on the square dataset, the job's ultralytics parts stubbed."""
+
+    capsys: pytest.CaptureFixture[str]
+    stubs: Stubs
+    dataset: Path
+    run_dir: Path
+
+    def __call__(self) -> tuple[int, dict]:
+        """The run's exit code and status.json ({} when there is none)."""
+        runs = ["--runs-dir", str(self.run_dir.parent), "--name", self.run_dir.name]
+        code, _ = run_pictrain(self.capsys, "run", "--local", str(self.dataset), *runs)
+        status = self.run_dir / "status.json"
+        return code, json.loads(status.read_text()) if status.is_file() else {}
+
+
+@pytest.fixture
+def local_run(
+    capsys: pytest.CaptureFixture[str], stubs: Stubs, square_dataset: Path, tmp_path: Path
+) -> LocalRun:
+    return LocalRun(capsys, stubs, square_dataset, tmp_path / "runs" / "x")
 
 
 @pytest.fixture
@@ -72,25 +88,22 @@ def no_space(where: Path) -> str:
 
 @pytest.mark.parametrize("step", ["conversion", "training", "export"])
 def test_a_full_disk_fails_the_run_in_one_line_naming_the_folder(
-    capsys: pytest.CaptureFixture[str],
+    local_run: LocalRun,
     console: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
-    stubs: Stubs,
-    square_dataset: Path,
-    tmp_path: Path,
     step: str,
 ) -> None:
     def full() -> None:
         raise NO_SPACE
 
-    stubs.trainer(then=full if step == "training" else None)
+    local_run.stubs.trainer(then=full if step == "training" else None)
     if step == "conversion":
         monkeypatch.setattr(pictrain.data.images, "_write_file", lambda *_: full())
     if step == "export":
-        stubs.export_error = NO_SPACE
-    code, status = run_local(capsys, square_dataset, tmp_path / "runs")
+        local_run.stubs.export_error = NO_SPACE
+    code, status = local_run()
     assert code == 2
-    run_dir = tmp_path / "runs" / "x"
+    run_dir = local_run.run_dir
     assert failed_line(console).startswith(f"FAILED: {no_space(run_dir)}")
     assert "free" in failed_line(console)
     assert (status["status"], status["exit_code"]) == ("failed", 2)
@@ -98,12 +111,7 @@ def test_a_full_disk_fails_the_run_in_one_line_naming_the_folder(
 
 
 def test_a_disk_full_everywhere_still_leaves_failed_in_status_json(
-    capsys: pytest.CaptureFixture[str],
-    console: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-    stubs: Stubs,
-    square_dataset: Path,
-    tmp_path: Path,
+    local_run: LocalRun, console: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once training fails on a full disk, no new file can be written, status.json's staging
     copy included; the failure path must not raise, and status.json is overwritten in place."""
@@ -122,20 +130,15 @@ def test_a_disk_full_everywhere_still_leaves_failed_in_status_json(
         raise NO_SPACE
 
     monkeypatch.setattr(Path, "write_text", write_text)
-    stubs.trainer(then=fill_the_disk)
-    code, status = run_local(capsys, square_dataset, tmp_path / "runs")
+    local_run.stubs.trainer(then=fill_the_disk)
+    code, status = local_run()
     assert code == 2
-    assert failed_line(console).startswith(f"FAILED: {no_space(tmp_path / 'runs' / 'x')}0 bytes")
+    assert failed_line(console).startswith(f"FAILED: {no_space(local_run.run_dir)}0 bytes")
     assert (status["status"], status["exit_code"]) == ("failed", 2)
 
 
 def test_a_write_failure_without_its_errno_on_a_nearly_full_disk(
-    capsys: pytest.CaptureFixture[str],
-    console: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-    stubs: Stubs,
-    square_dataset: Path,
-    tmp_path: Path,
+    local_run: LocalRun, console: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """torch.save to a path (ultralytics' last strip of the weights) says "unexpected pos" on
     a full disk, not ENOSPC: with 50 MB left the disk is named, not an internal error."""
@@ -144,8 +147,8 @@ def test_a_write_failure_without_its_errno_on_a_nearly_full_disk(
         monkeypatch.setattr(shutil, "disk_usage", lambda _: SimpleNamespace(free=50_000_000))
         raise RuntimeError("[enforce fail at inline_container.cc:671] . unexpected pos 704 vs 598")
 
-    stubs.trainer(then=torch_writer_fails)
-    code, status = run_local(capsys, square_dataset, tmp_path / "runs")
+    local_run.stubs.trainer(then=torch_writer_fails)
+    code, status = local_run()
     assert code == 2
     assert "50.0 MB free on the disk of" in failed_line(console)
     assert "probably a full disk" in status["reason"]
@@ -171,14 +174,10 @@ def test_a_read_only_runs_folder_fails_in_one_line(square_dataset: Path, tmp_pat
 
 
 def test_ctrl_c_during_a_local_run_stops_it_with_130(
-    capsys: pytest.CaptureFixture[str],
-    console: pytest.LogCaptureFixture,
-    stubs: Stubs,
-    square_dataset: Path,
-    tmp_path: Path,
+    local_run: LocalRun, console: pytest.LogCaptureFixture
 ) -> None:
-    stubs.trainer(then=lambda: os.kill(os.getpid(), signal.SIGINT))
-    code, status = run_local(capsys, square_dataset, tmp_path / "runs")
+    local_run.stubs.trainer(then=lambda: os.kill(os.getpid(), signal.SIGINT))
+    code, status = local_run()
     assert code == 130
     assert failed_line(console) == "FAILED: stopped by SIGINT"
     assert (status["status"], status["reason"], status["exit_code"]) == (
