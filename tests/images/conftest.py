@@ -16,10 +16,8 @@ Environment:
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -28,33 +26,23 @@ from pathlib import Path
 
 import pytest
 
+from tests.images.build_inputs import (
+    IMAGES_DIR,
+    MODEL_IMAGES,
+    SENTINEL_TOKEN,
+    build_ca,
+    checkout_sha,
+)
 from tests.images.dockerutil import REPO, Docker, daemon_problem, docker_cli
 
-IMAGES_DIR = REPO / "images"
-MODEL_IMAGES = sorted(
-    p.name for p in IMAGES_DIR.iterdir() if p.name != "base" and (p / "Dockerfile").exists()
-)
-STAND_IN = "pictrain-stand-in/cuda:bookworm"
 TEST_REGISTRY = "pictrain-test"
 TEST_TAG = os.environ.get("PICTRAIN_TEST_TAG", "test")
 CUDA = os.environ.get("PICTRAIN_TEST_CUDA", "12.8")
 FLAVOUR = {"12.8": "cu128", "13.0": "cu130"}[CUDA]
-# Put in every place a careless build could pick a token up from (.env in the build context,
-# the builder's environment); the tests then look for it in the images.
-SENTINEL_TOKEN = "pictrain-sentinel-" + secrets.token_hex(12)
 
 
 def image_tag(name: str) -> str:
     return f"{TEST_REGISTRY}/{name}:{TEST_TAG}-{FLAVOUR}"
-
-
-@functools.cache
-def checkout_sha() -> str:
-    """The commit the test build is made from, as `make images` bakes it ("" outside git)."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=30
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 @pytest.fixture(scope="session")
@@ -105,12 +93,6 @@ def build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for where in (root, root / "shared", root / "images" / MODEL_IMAGES[0]):
         (where / ".env").write_text(dotenv)
     return root
-
-
-def build_ca() -> Path | None:
-    """The host's CA bundle, given to the build as the secret "ca" (as the Makefile's CA_CERT)."""
-    ca = Path(os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt")
-    return ca if ca.is_file() else None
 
 
 @pytest.fixture(scope="session")

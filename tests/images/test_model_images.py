@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.conftest import IMAGES_DIR, MODEL_IMAGES, checkout_sha
+from tests.images.build_inputs import IMAGES_DIR, MODEL_IMAGES, checkout_sha
 from tests.images.dockerutil import Docker, offline_run_flags
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pictrain.envvars import MODEL_CONFIG
-from tests.images.conftest import IMAGES_DIR, MODEL_IMAGES
+from tests.images.build_inputs import IMAGES_DIR, MODEL_IMAGES
 from tests.images.dockerutil import REPO, buildx_cli
 
 BAKE = REPO / "docker-bake.hcl"

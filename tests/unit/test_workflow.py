@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.platform.env import read_env_file
+from pictrain.workflow.progress import Progress
 from tests.emulator import Emulator
 from tests.unit.workflow_project import (
     IMAGES,
@@ -20,11 +22,6 @@ from tests.unit.workflow_project import (
     up_to,
     write_project,
 )
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.platform.env import read_env_file  # noqa: E402
-from pictrain.workflow.progress import Progress  # noqa: E402
 
 
 @pytest.fixture(params=[False, True], ids=["409", "twins"])

@@ -18,6 +18,7 @@ from pictrain.errors import (
     JobInterrupted,
     PlatformError,
     UserError,
+    user_facing,
 )
 from pictrain.evaluate import parity
 from pictrain.evaluate.run import evaluate_test_split, weights_predictor
@@ -57,12 +58,12 @@ class Job:
 
     def run(self) -> int:
         """Run to the end; return the process exit code. Never raises for a failed job."""
-        write_status(self.run_dir, JobStatus.RUNNING)
         with signals_raise():
             return self._run()
 
     def _run(self) -> int:
         try:
+            write_status(self.run_dir, JobStatus.RUNNING)
             self.backend.set_status(JobStatus.RUNNING)
             self._pipeline()
             self.backend.flush()
@@ -75,6 +76,9 @@ class Job:
         except JobInterrupted as exc:
             return self._fail(exc.reason, exc.exit_code, stop_deadline(exc.at))
         except Exception as exc:
+            known = user_facing(exc, self.run_dir)  # a full disk, a read-only folder...
+            if known is not None:
+                return self._fail(str(known), known.exit_code)
             log.exception("internal error")
             return self._fail(
                 f"internal error: {type(exc).__name__}: {exc}", INTERNAL_ERROR_EXIT_CODE
@@ -261,23 +265,40 @@ class Job:
         report_failure(self.run_dir, reason, exit_code)
         reason = redact(reason)
         try:
-            kept = saved_weights(self._train_dir)
-            for weights in kept[:1]:
-                slim = weights_only(
-                    weights, self.run_dir / "checkpoints" / f"{weights.stem}-weights.pt"
-                )
-                self.backend.store_artifact(BEST_MODEL_ARTIFACT, slim)
-                log.info("storing the weights trained so far (%s)", weights.name)
-            last = self._train_dir / "weights" / "last.pt"
-            if self._training and last in kept:
-                copy = snapshot(last, self.run_dir / "checkpoints", last.name)
-                self.backend.store_checkpoint(copy, deadline)
+            self._store_trained(deadline)
             self.backend.set_status(JobStatus.FAILED, reason)
         except UserError as exc:  # the token was refused: nothing more gets through
             log.warning("could not report the failure to the platform: %s", exc)
-        except Exception:
-            log.exception("could not report the failure")
+        except Exception as exc:
+            known = user_facing(exc, self.run_dir)
+            if known is None:
+                log.exception("could not report the failure")
+            else:  # the disk that failed the job, full again: said once above
+                log.warning("could not report the failure: %s", known)
         return exit_code
+
+    def _store_trained(self, deadline: float | None) -> None:
+        """The weights trained so far, and the checkpoint when training was under way. Their
+        copies (stripped, or safe from ultralytics' rewrites) are skipped on a disk without
+        room for them: the files themselves are stored."""
+        kept = saved_weights(self._train_dir)
+        checkpoints = self.run_dir / "checkpoints"
+        for weights in kept[:1]:
+            stored = weights
+            if _room_for(weights, checkpoints):
+                stored = weights_only(weights, checkpoints / f"{weights.stem}-weights.pt")
+            self.backend.store_artifact(BEST_MODEL_ARTIFACT, stored)
+            log.info("storing the weights trained so far (%s)", weights.name)
+        last = self._train_dir / "weights" / "last.pt"
+        if self._training and last in kept:
+            if _room_for(last, checkpoints):
+                last = snapshot(last, checkpoints, last.name)
+            self.backend.store_checkpoint(last, deadline)
+
+
+def _room_for(path: Path, folder: Path) -> bool:
+    """Whether the disk of `folder` (of the run) has room for a copy of `path`."""
+    return shutil.disk_usage(folder.parent).free > path.stat().st_size
 
 
 def stop_deadline(signalled_at: float) -> float:

@@ -165,7 +165,10 @@ class OnnxModel:
 
 def read_image(path: Path) -> np.ndarray:
     """BGR pixels as OpenCV reads them; ValueError when it cannot."""
-    pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+    data = np.fromfile(path, np.uint8)
+    if data.size == 0:  # OpenCV asserts on an empty buffer instead of answering None
+        raise ValueError(f"{path} is empty (0 bytes)")
+    pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if pixels is None:
         raise ValueError(f"{path} is not an image OpenCV can read")
     return pixels

@@ -1,6 +1,7 @@
 """The workflow command group of `pictrain`: register, data, experiment, model, deploy, predict,
 ct. Each command reads the project file, checks everything it can before changing anything,
-then converges: run twice, nothing is duplicated. Bad input is one line and exit 2.
+then converges: run twice, nothing is duplicated. Bad input is one line and exit 2
+(`pictrain.cli` reports it).
 
 Imports stay inside the handlers: `pictrain --help` must not load the SDK or torch.
 """
@@ -109,8 +110,7 @@ def _handle(parser: argparse.ArgumentParser, handler: Handler) -> None:
 
 
 def _run(handler: Handler, args: argparse.Namespace) -> int:
-    from pictrain.errors import PlatformError, UserError
-
+    """The handler's lines on stdout; its failures are `pictrain.cli`'s to report."""
     root = logging.getLogger()
     for handler_ in root.handlers:  # a command line tool's output, not a log
         handler_.setFormatter(logging.Formatter("%(message)s"))
@@ -118,12 +118,8 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     logging.getLogger("pictrain").setLevel(logging.INFO)
     if not sys.stderr.isatty():  # the SDK's own bars; ours print lines (progress.py)
         os.environ.setdefault("TQDM_DISABLE", "1")
-    try:
-        for line in handler(args):
-            print(line, flush=True)
-    except (UserError, PlatformError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return exc.exit_code
+    for line in handler(args):
+        print(line, flush=True)
     return 0
 
 
