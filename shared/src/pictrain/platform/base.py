@@ -11,14 +11,16 @@ from typing import Any, Protocol
 
 # The data layer owns what a split is; backends produce them.
 from pictrain.data.splits import DatasetSplit
+from pictrain.exports.formats import LATEST_ARTIFACT
 
 # The names a run stores under, one place for all (README: "What a run produces").
 # Read back on a relaunch: the latest training checkpoint (ultralytics' last.pt) of an unfinished
 # run, and the best weights so far.
 CHECKPOINT_ARTIFACT = "last-checkpoint"
 BEST_MODEL_ARTIFACT = "best-model"
-# The deployable ONNX: what Picsellia's deployment and pre-annotation load.
-MODEL_ARTIFACT = "model-latest"
+# The deployable ONNX: what Picsellia's deployment and pre-annotation load (the other exports are
+# `model-<format>[-<precision>]`: pictrain.exports.formats).
+MODEL_ARTIFACT = LATEST_ARTIFACT
 CONFIG_ARTIFACT = "config"
 MANIFEST_ARTIFACT = "manifest"
 # The starting weights a user attaches (an experiment file; `<name>.pt` in a local folder).
