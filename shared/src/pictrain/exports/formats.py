@@ -28,35 +28,35 @@ class ExportFormat:
     title: str
     precisions: dict[Precision, Where]
     folder: bool  # ultralytics writes a folder: stored zipped
-    runtime: str  # what runs it, for docs/exports.md
+    runtime: str  # what runs it, and where, for docs/exports.md
 
 
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
         ExportFormat(
-            "onnx", "ONNX", {"fp32": "any", "fp16": "any", "int8": "any"}, False, "onnxruntime"
+            "onnx", "ONNX", {"fp32": "any", "fp16": "any", "int8": "any"}, False, "onnxruntime, CPU"
         ),
         ExportFormat(
             "openvino",
             "OpenVINO IR",
             {"fp32": "any", "fp16": "any", "int8": "any"},
             True,
-            "OpenVINO (INT8: NNCF post-training quantization)",
+            "OpenVINO, CPU (INT8: NNCF post-training quantization)",
         ),
         ExportFormat(
             "torchscript",
             "TorchScript",
             {"fp32": "any", "fp16": "gpu"},
             False,
-            "torch.jit (the job's torch)",
+            "torch.jit, on the job's GPU when it has one, else the CPU",
         ),
         ExportFormat(
             "engine",
             "TensorRT engine",
             {"fp32": "gpu", "fp16": "gpu", "int8": "gpu"},
             False,
-            "TensorRT, on the GPU it was built on (installed by scripts/gpu-check.sh)",
+            "TensorRT, on the GPU model it was built on",
         ),
     )
 }
