@@ -4,12 +4,13 @@ with `pictrain predict --model`.
 
 Tolerances. fp32 and fp16 exports score within 0.01 of the weights (the parity gate's warning
 line). INT8: a classifier that learns the synthetic shapes reaches accuracy 1.0 on its 12 test
-images in 10 epochs; INT8 rounding moves its class probabilities by a few hundredths, far less
-than the margin between the right class and the next, so at most one test image may change class:
-a tolerance of 1/12 of accuracy, and the probabilities themselves within 0.05. The detection and
-segmentation models train 2 epochs (their mAP is ~0 at this size): for them the check is that
-every export runs, is stored and scored, and that each fp32 export's raw head outputs equal
-the weights' own on a test image.
+images in 10 epochs. INT8 rounding, calibrated on 20 train images, moved its class probabilities
+by up to 0.09 (OpenVINO; ONNX less), measured on this model; an image whose fp32 top class has
+probability >= 0.6 leads the next class by >= 0.2, more than twice that, so its class must not
+change, and the probabilities stay within 0.15. Accuracy may then differ by one image at most:
+1/12. The detection and segmentation models train 2 epochs (their mAP is ~0 at this size): for
+them the check is that every export runs, is stored and scored, and that each fp32 export's raw
+head outputs equal the weights' own on a test image.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ TRAINING = {
 }
 TEST_IMAGES = 12  # of the classification set: 10% of 120
 INT8_ACCURACY_TOLERANCE = 1 / TEST_IMAGES
-INT8_PROBABILITY_TOLERANCE = 0.05
+INT8_PROBABILITY_TOLERANCE = 0.15
+CONFIDENT = 0.6  # a top class at least this probable keeps its place under INT8
 
 
 def _run(root: Path, task: str, formats: list[str]) -> Path:
@@ -127,6 +129,8 @@ def test_int8_classifier_probabilities_stay_close(finished):
             tensor = reference.network_input(read_image(image))
             (fp32,), (int8,) = reference.runtime.run(tensor), model.runtime.run(tensor)
             assert np.abs(fp32 - int8).max() <= INT8_PROBABILITY_TOLERANCE, (name, image)
+            if fp32.max() >= CONFIDENT:
+                assert int8.argmax() == fp32.argmax(), (name, image)
 
 
 def test_fp32_exports_compute_what_the_weights_compute(finished):
@@ -144,7 +148,8 @@ def test_fp32_exports_compute_what_the_weights_compute(finished):
     expected = expected[0] if isinstance(expected, tuple | list) else expected
     for name in ("model-latest.onnx", "model-openvino.zip", "model-torchscript.torchscript"):
         outputs = OnnxModel.load(run_dir / "artifacts" / name).runtime.run(tensor)
-        np.testing.assert_allclose(outputs[0], expected.numpy(), atol=1e-3, rtol=1e-3)
+        # float32 kernels sum in other orders: measured up to 1.6e-3 on a probability
+        np.testing.assert_allclose(outputs[0], expected.numpy(), atol=5e-3, rtol=1e-3)
 
 
 def test_predict_runs_every_stored_export(finished):
