@@ -83,7 +83,7 @@ def weights_row(
     from ultralytics import YOLO
 
     network = YOLO(str(weights)).model.fuse().eval()
-    target = torch.device("cpu" if device in ("", "cpu") else f"cuda:{device}")
+    target = torch.device(device if device in ("cpu", "mps") else f"cuda:{device}")
     network.to(target)
     tensor = torch.from_numpy(network_input).to(target)
 
@@ -92,6 +92,8 @@ def weights_row(
             network(tensor)
         if target.type == "cuda":
             torch.cuda.synchronize(target)
+        elif target.type == "mps":
+            torch.mps.synchronize()
 
     latency, rate = measure(forward)
     return ExportRow(
