@@ -151,7 +151,10 @@ _BY_SUFFIX = {".onnx": OnnxRuntime, ".torchscript": TorchScriptRuntime, ".engine
 
 
 def _numpy(outputs: Any) -> list[np.ndarray]:
-    """A traced module's tensors, nested tuples flattened in order."""
+    """A module's tensors, nested tuples (and dicts, which ultralytics' heads return outside
+    export mode) flattened in order."""
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
     if isinstance(outputs, list | tuple):
         return [array for item in outputs for array in _numpy(item)]
     return [outputs.detach().float().cpu().numpy()]

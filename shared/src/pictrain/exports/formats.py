@@ -18,8 +18,6 @@ DEFAULT_PRECISION: Precision = "fp32"
 QUANTIZE: dict[Precision, int | None] = {"fp32": None, "fp16": 16, "int8": 8}
 # Where a precision runs: everywhere, or on an NVIDIA GPU only.
 Where = Literal["any", "gpu"]
-EXPORT_ARTIFACT_PREFIX = "model-"
-LATEST_ARTIFACT = "model-latest"  # platform.base.MODEL_ARTIFACT
 
 
 @dataclass(frozen=True)
@@ -113,8 +111,11 @@ class ExportSpec:
 
     @property
     def artifact(self) -> str:
+        # Imported here: params reads this module, and the platform layer imports params.
+        from pictrain.platform.base import EXPORT_ARTIFACT_PREFIX, MODEL_ARTIFACT
+
         if self.is_latest:
-            return LATEST_ARTIFACT
+            return MODEL_ARTIFACT
         tail = "" if self.precision == DEFAULT_PRECISION else f"-{self.precision}"
         return f"{EXPORT_ARTIFACT_PREFIX}{self.format}{tail}"
 
@@ -159,6 +160,8 @@ def requested(specs: list[str]) -> list[ExportSpec]:
 
 def is_export_artifact(name: str) -> bool:
     """An artifact holding an export (model-latest included), by its name."""
+    from pictrain.platform.base import EXPORT_ARTIFACT_PREFIX
+
     return name.startswith(EXPORT_ARTIFACT_PREFIX) and name[len(EXPORT_ARTIFACT_PREFIX) :] != ""
 
 

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 # The data layer owns what a split is; backends produce them.
 from pictrain.data.splits import DatasetSplit
-from pictrain.exports.formats import LATEST_ARTIFACT
 
 # The names a run stores under, one place for all (README: "What a run produces").
 # Read back on a relaunch: the latest training checkpoint (ultralytics' last.pt) of an unfinished
@@ -20,7 +19,8 @@ CHECKPOINT_ARTIFACT = "last-checkpoint"
 BEST_MODEL_ARTIFACT = "best-model"
 # The deployable ONNX: what Picsellia's deployment and pre-annotation load (the other exports are
 # `model-<format>[-<precision>]`: pictrain.exports.formats).
-MODEL_ARTIFACT = LATEST_ARTIFACT
+MODEL_ARTIFACT = "model-latest"
+EXPORT_ARTIFACT_PREFIX = "model-"
 CONFIG_ARTIFACT = "config"
 MANIFEST_ARTIFACT = "manifest"
 # The starting weights a user attaches (an experiment file; `<name>.pt` in a local folder).
