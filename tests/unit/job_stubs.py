@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 import pictrain.job
-from pictrain.evaluate.run import Predictor, onnx_predictor
+from pictrain.evaluate.run import Predictor, export_predictor
 from pictrain.params import Parameters
 from pictrain.train.runner import TrainResult
 from tests.unit.onnx_stub import constant_model
@@ -91,7 +91,7 @@ class Stubs:
 
     def _weights_predictor(self, weights: Path, image_size: int, device: str) -> Predictor:
         assert weights.is_file()
-        return onnx_predictor(one_box_model(self.folder / "weights.onnx", BOX[0]))
+        return export_predictor(one_box_model(self.folder / "weights.onnx", BOX[0]))
 
     def _export_onnx(
         self, weights: Path, image_size: int, dest: Path, task: str, labelmap: dict[str, str]

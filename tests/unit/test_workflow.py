@@ -268,6 +268,28 @@ def test_publish_stores_the_weights_the_platform_did_not_keep(
     assert stored == b"trained weights"
 
 
+def test_publish_carries_every_export_into_the_version(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The platform keeps model-latest (the emulator's default rule); the other exports a run
+    stored (export_formats) are stored in the version by pictrain itself."""
+    _trained(emulator, project, capsys, tmp_path)
+    (state,) = emulator.state.experiments.values()
+    experiment = emulator.client().get_experiment_by_id(state.id)
+    exports = {"model-openvino-int8": b"openvino zip", "model-torchscript": b"torchscript"}
+    for name, content in exports.items():
+        (tmp_path / name).write_bytes(content)
+        experiment.store(name, str(tmp_path / name))
+    code, output = pictrain(capsys, project, "model", "publish")
+    assert code == 0, output
+    (version,) = [v for v in emulator.state.model_versions.values() if v.experiment_id]
+    for name, content in exports.items():
+        assert f"did not keep {name}: stored it" in output
+        assert emulator.state.storage.get(version.files[name].object_name) == content
+    again = pictrain(capsys, project, "model", "publish")
+    assert again[0] == 0 and "did not keep" not in again[1]
+
+
 def test_publishing_an_untrained_experiment(
     emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

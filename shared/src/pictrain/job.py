@@ -22,6 +22,8 @@ from pictrain.errors import (
 )
 from pictrain.evaluate import parity
 from pictrain.evaluate.run import evaluate_test_split, weights_predictor
+from pictrain.exports import deployment
+from pictrain.exports.formats import requested, unavailable
 from pictrain.params import IGNORED_TABLE, Parameters, fit_batch, parse_parameters
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
@@ -92,6 +94,9 @@ class Job:
         model_name = params.model or self.config.model
         check_model_name(self.config.task, model_name, image=self.config.file is not None)
         devices = resolve_devices(params.device, params.batch_size)
+        exports = requested(params.export_formats)
+        if reason := unavailable(exports, bool(devices.gpus)):
+            raise UserError(reason)
         for note in parsed.notes:
             log.warning("%s", note)
         if parsed.ignored:
@@ -143,7 +148,10 @@ class Job:
         values = self._evaluate(result, dataset, params, devices)
         raise_if_stopped()
         onnx = self._publish(result, dataset, params, model_name, weights, devices)
-        self._check_deploy_parity(onnx, dataset, params, values)
+        gate = self._check_deploy_parity(onnx, dataset, params, values)
+        self._deployment(result, dataset, params, devices, values, onnx, gate)
+        if gate is not None:  # after the table: it tells which formats score as the weights
+            gate.enforce()
 
     @property
     def _train_dir(self) -> Path:
@@ -198,8 +206,8 @@ class Job:
 
     def _check_deploy_parity(
         self, onnx: Path, dataset: PreparedDataset, params: Parameters, values: dict[str, float]
-    ) -> None:
-        """Score the stored ONNX export as the weights were scored; fail when it differs."""
+    ) -> parity.Parity | None:
+        """Score the stored ONNX export as the weights were scored; the caller enforces."""
         outcome = parity.check_export(
             self.config.task,
             onnx,
@@ -210,7 +218,7 @@ class Job:
         )
         if outcome is None:
             log.info("deploy parity not checked: the test split has nothing to score")
-            return
+            return None
         for name, value in outcome.values.items():
             self.backend.log_value(f"test/{name}", value)
         self.backend.log_table(parity.TABLE, outcome.table)
@@ -218,7 +226,41 @@ class Job:
             log.info("%s", outcome.message)
         else:
             log.warning("%s", outcome.message)
-        outcome.enforce()
+        return outcome
+
+    def _deployment(
+        self,
+        result: TrainResult,
+        dataset: PreparedDataset,
+        params: Parameters,
+        devices: Devices,
+        values: dict[str, float],
+        latest: Path,
+        gate: parity.Parity | None,
+    ) -> None:
+        """Every other export asked for, stored, scored and timed: the `deployment` table."""
+        exports = deployment.Exports(
+            task=self.config.task,
+            weights=result.best,
+            dataset=dataset,
+            labelmap=dataset.labelmap,
+            image_size=params.image_size,
+            device=devices.first,
+            min_score=params.conf_threshold,
+            seed=params.seed,
+            calibration_images=params.int8_calibration_images,
+            export_dir=self.run_dir / "export",
+            eval_dir=self.run_dir / "evaluation" / "exports",
+            store=self.backend.store_artifact,
+        )
+        rows = exports.rows(
+            requested(params.export_formats),
+            latest,
+            gate.onnx if gate else None,
+            gate.weights if gate else None,
+        )
+        deployment.write_rows(rows, self.run_dir / "evaluation" / deployment.EXPORTS_FILE)
+        self.backend.log_table(deployment.TABLE, deployment.table(rows))
 
     def _publish(
         self,

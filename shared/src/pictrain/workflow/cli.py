@@ -74,10 +74,14 @@ def add_commands(sub: Any) -> None:
     )
 
     predict = sub.add_parser(
-        "predict", parents=[common], help="predict on the deployment or with model-latest.onnx"
+        "predict", parents=[common], help="predict on the deployment or with an exported file"
     )
     predict.add_argument("image_files", nargs="+", type=Path, metavar="IMAGE")
-    predict.add_argument("--model", type=Path, help="a model-latest.onnx: predict locally")
+    predict.add_argument(
+        "--model",
+        type=Path,
+        help="an export (model-latest.onnx, .zip, .torchscript, .engine): predict locally",
+    )
     predict.add_argument(
         "--threshold", type=_score, default=0.25, help="with --model, 0 to 1 (default 0.25)"
     )
