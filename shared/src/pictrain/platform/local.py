@@ -27,6 +27,7 @@ from pictrain.platform.base import (
     JobStatus,
     is_sendable,
 )
+from pictrain.starting import StartingWeights
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
 WEIGHTS_FILE = f"{PRETRAINED_ARTIFACT}.pt"
@@ -67,9 +68,10 @@ class LocalBackend:
             splits[name] = DatasetSplit(name, folder / "images", coco)
         return splits
 
-    def base_weights(self, dest: Path) -> Path | None:
+    def base_weights(self, dest: Path) -> StartingWeights | None:
+        """The folder's `pretrained-weights.pt`, as the experiment file of that name."""
         weights = self.dataset_dir / WEIGHTS_FILE
-        return weights if weights.is_file() else None
+        return StartingWeights.found("experiment", weights) if weights.is_file() else None
 
     def stored_artifact(self, name: str, dest: Path) -> Path | None:
         """What an earlier run of the same name (`--name`) stored."""
