@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pictrain.evaluate.predict import ultralytics_results
+
 
 @dataclass(frozen=True)
 class ClassificationReport:
@@ -32,16 +34,7 @@ def predict_top5(
     weights: Path, images: list[Path], image_size: int, device: str
 ) -> Iterator[list[tuple[int, float]]]:
     """For each image, its five best classes with their probabilities, best first."""
-    from ultralytics import YOLO
-
-    results = YOLO(str(weights)).predict(
-        source=[str(p) for p in images],
-        imgsz=image_size,
-        device=device or None,
-        stream=True,
-        verbose=False,
-    )
-    for result in results:
+    for result in ultralytics_results(weights, images, image_size, device):
         probs = result.probs
         yield list(zip(probs.top5, (float(c) for c in probs.top5conf), strict=True))
 
