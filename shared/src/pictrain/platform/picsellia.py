@@ -134,7 +134,6 @@ class PicselliaBackend:
             pass
         else:
             path = self._download(artifact, dest / "experiment", PRETRAINED_ARTIFACT)
-            log.info("the experiment's %s file: %s", PRETRAINED_ARTIFACT, path.name)
             return StartingWeights.found("experiment", path)
         try:
             version = self._call(
