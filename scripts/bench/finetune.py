@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from pictrain.artifacts import sha256
+from pictrain.checksums import sha256
 from pictrain.config import ModelConfig
 from pictrain.envvars import WEIGHTS_DIR
 from pictrain.job import Job

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pictrain.artifacts import sha256
+from pictrain.checksums import sha256
 from pictrain.envvars import WEIGHTS_DIR
 from pictrain.synthetic import make_detection_dataset
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pictrain.artifacts import sha256
+from pictrain.checksums import sha256
 from pictrain.envvars import PLATFORM, RETRY_BASE_DELAY, YOLO_CONFIG_DIR
 from pictrain.synthetic import make_detection_dataset
 from tests.emulator import Emulator

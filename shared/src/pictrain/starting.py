@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pictrain.artifacts import sha256
+from pictrain.checksums import sha256
 from pictrain.envvars import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)

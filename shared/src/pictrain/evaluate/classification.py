@@ -59,30 +59,3 @@ def classification_report(
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
     return ClassificationReport(top1, float(top5), per_class, confusion)
-
-
-def plot_confusion(confusion: np.ndarray, names: list[str], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    size = max(4.0, 0.5 * len(names) + 2)
-    figure, axes = plt.subplots(figsize=(size, size))
-    axes.imshow(confusion, cmap="Blues")
-    axes.set(
-        xticks=range(len(names)),
-        yticks=range(len(names)),
-        xticklabels=names,
-        yticklabels=names,
-        xlabel="predicted",
-        ylabel="true",
-        title="test confusion matrix",
-    )
-    plt.setp(axes.get_xticklabels(), rotation=45, ha="right")
-    for (row, col), count in np.ndenumerate(confusion):
-        axes.text(col, row, str(count), ha="center", va="center")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
