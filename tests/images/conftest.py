@@ -16,6 +16,7 @@ Environment:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -30,19 +31,12 @@ from tests.images.build_inputs import (
     IMAGES_DIR,
     MODEL_IMAGES,
     SENTINEL_TOKEN,
-    build_ca,
-    checkout_sha,
+    bake_env,
+    bake_overrides,
+    default_model,
+    image_tag,
 )
 from tests.images.dockerutil import REPO, Docker, daemon_problem, docker_cli
-
-TEST_REGISTRY = "pictrain-test"
-TEST_TAG = os.environ.get("PICTRAIN_TEST_TAG", "test")
-CUDA = os.environ.get("PICTRAIN_TEST_CUDA", "12.8")
-FLAVOUR = {"12.8": "cu128", "13.0": "cu130"}[CUDA]
-
-
-def image_tag(name: str) -> str:
-    return f"{TEST_REGISTRY}/{name}:{TEST_TAG}-{FLAVOUR}"
 
 
 @pytest.fixture(scope="session")
@@ -96,27 +90,53 @@ def build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built(docker: Docker, base_image: str, build_context: Path) -> dict[str, str]:
+def pretrained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test build's `PRETRAINED_DIR`: the files `baked_weights` makes."""
+    folder = tmp_path_factory.mktemp("pretrained")
+    folder.chmod(0o755)  # the build step reads it as the image's user
+    return folder
+
+
+@pytest.fixture(scope="session")
+def baked_weights(pretrained_dir: Path) -> dict[str, str]:
+    """The pretrained weights the test build bakes instead of the release's: a small untrained
+    checkpoint of each image's default model, made here (RT-DETR's would be 64 MB: that image
+    bakes none, and shows that a run then starts from scratch). {image: "<model>=<sha256>" or
+    ""}, as docker-bake.hcl's PRETRAINED gives them."""
+    from ultralytics import YOLO
+
+    pins = {}
+    for name in MODEL_IMAGES:
+        model = default_model(name)
+        if model.startswith("rtdetr"):
+            pins[name] = ""
+            continue
+        path = pretrained_dir / f"{model}.pt"
+        YOLO(f"{model}.yaml").save(str(path))
+        path.chmod(0o644)
+        pins[name] = f"{model}={hashlib.sha256(path.read_bytes()).hexdigest()}"
+    return pins
+
+
+@pytest.fixture(scope="session")
+def built(
+    docker: Docker,
+    base_image: str,
+    build_context: Path,
+    pretrained_dir: Path,
+    baked_weights: dict[str, str],
+) -> dict[str, str]:
     """Bake group "default" once: {target name: image tag}. Its log is kept next to the copy."""
-    env = {
-        **os.environ,
-        "CUDA": CUDA,
-        "REGISTRY": TEST_REGISTRY,
-        "TAG": TEST_TAG,
-        "BASE_IMAGE": base_image,
-        "GIT_SHA": checkout_sha(),
-        "API_TOKEN": SENTINEL_TOKEN,
-        "api_token": SENTINEL_TOKEN,
-        "PICSELLIA_TOKEN": SENTINEL_TOKEN,
-    }
-    ca = build_ca()
-    if ca is not None:
-        env["CA_CERT"] = str(ca)
+    env = bake_env(base_image, pretrained_dir)
     log = build_context / "bake.log"
     start = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.run(
-            [docker.cli, "buildx", "bake", "--progress=plain", "--load", "default"],
+            [
+                *(docker.cli, "buildx", "bake", "--progress=plain", "--load"),
+                *bake_overrides(baked_weights),
+                "default",
+            ],
             cwd=build_context,
             env=env,
             stdout=out,
@@ -139,8 +159,9 @@ def model_image(request: pytest.FixtureRequest, built: dict[str, str]) -> str:
 @pytest.fixture(params=["yolov8-detection"])
 def detection_image(request: pytest.FixtureRequest, built: dict[str, str]) -> str:
     """For the heavy checks (layer scan, a training run): the model images differ from each
-    other only by their model.toml layer, so one of them stands for all. Its name is in the
-    test ids, so `make test-image-yolov8-detection` (-k '[yolov8-detection]') selects them."""
+    other only by their model.toml and weights layers, so one of them stands for all. Its name
+    is in the test ids, so `make test-image-yolov8-detection` (-k '[yolov8-detection]') selects
+    them."""
     return built[request.param]
 
 
