@@ -8,7 +8,12 @@ from typing import Any
 
 EXAMPLES = 3
 # The unit each task writes, for the report's first line.
-UNITS = {"detect": "boxes", "segment": "polygons", "classify": "labelled images"}
+UNITS = {
+    "detect": "boxes",
+    "segment": "polygons",
+    "classify": "labelled images",
+    "obb": "oriented boxes",
+}
 
 
 @dataclass
@@ -16,7 +21,7 @@ class ConversionSummary:
     """Counters shared by the three tasks; those a task never touches stay 0 and are not shown."""
 
     split: str
-    task: str = "detect"  # detect | segment | classify
+    task: str = "detect"  # detect | segment | classify | obb
     images_in: int = 0
     images_written: int = 0
     background_images: int = 0  # written with an empty label file (detect, segment)
@@ -29,7 +34,8 @@ class ConversionSummary:
     # fixed: labels
     boxes_clipped: int = 0
     polygons_clipped: int = 0  # objects with a point moved onto the image border
-    objects_merged: int = 0  # multi-part objects joined into one polygon
+    objects_merged: int = 0  # multi-part objects joined into one polygon (obb: one box)
+    boxes_turned: int = 0  # obb: the tightest box reached too far out of the image
     holes_filled: int = 0  # mask holes, which a YOLO polygon cannot represent
     # dropped: annotations
     annotations_crowd: int = 0
@@ -80,7 +86,8 @@ class ConversionSummary:
             {
                 "boxes clipped to the image": self.boxes_clipped,
                 "polygons clipped to the image": self.polygons_clipped,
-                "multi-part objects joined into one polygon": self.objects_merged,
+                f"multi-part objects joined into one {self._shape}": self.objects_merged,
+                "oriented boxes turned to fit the image": self.boxes_turned,
                 "mask holes filled": self.holes_filled,
                 "images rotated to their EXIF orientation": self.images_rotated,
                 "image sizes taken from the file": self.sizes_from_file,
@@ -88,6 +95,10 @@ class ConversionSummary:
                 "images copied (no hard link possible)": self.images_copied,
             }
         )
+
+    @property
+    def _shape(self) -> str:
+        return "box" if self.task == "obb" else "polygon"
 
     def dropped(self) -> dict[str, int]:
         """What was left out, by description; only the kinds that happened."""
