@@ -11,11 +11,16 @@ Annotations keep what COCO keeps:
 - `segmentation` as the object's mask: the union of its polygon parts, or its RLE mask (which
   must have the image's size), as one compressed RLE.
 
+Oriented boxes (obb) are the boxes the converter writes (`pictrain.data.obb`: the
+minimum-area rectangle of the object's outline, clipped to the image, or its box at angle 0),
+as corners (`poly`), with the box's own area: the model is scored against what it learnt from.
+
 What cannot be scored is left out and counted: annotations of a category the file does not
-list or the labelmap lacks, boxes that are not four finite numbers with w, h >= 0 (bbox), and
-objects without a polygon part of 3 points or a valid mask (segm). Images the converter dropped
-(missing, corrupt, unsafe names) have no prediction and are not scored. Coordinates need no
-change: the converter writes images in the frame the annotations are drawn in (EXIF applied).
+list or the labelmap lacks, boxes that are not four finite numbers with w, h >= 0 (bbox),
+objects without a polygon part of 3 points or a valid mask (segm), and objects the converter
+finds no oriented box for (obb). Images the converter dropped (missing, corrupt, unsafe names)
+have no prediction and are not scored. Coordinates need no change: the converter writes images
+in the frame the annotations are drawn in (EXIF applied).
 """
 
 from __future__ import annotations
@@ -26,13 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
 from pictrain.data.coco import CocoAnnotation, CocoIndex
+from pictrain.data.obb import object_rectangles
 from pictrain.data.rle import MaskError, decode_rle
+from pictrain.data.summary import ConversionSummary
+from pictrain.evaluate.rotated import areas
 
-IouType = Literal["bbox", "segm"]
+IouType = Literal["bbox", "segm", "obb"]
 
 
 @dataclass(frozen=True)
@@ -67,19 +76,25 @@ def build_ground_truth(
     images = [_test_image(image_id, images_dir / name) for image_id, name in written.items()]
     left_out: Counter[str] = Counter()
     annotations: dict[str, list[dict[str, Any]]] = {t: [] for t in iou_types}
+    scored: list[tuple[EvalImage, int, CocoAnnotation]] = []
     for image in images:
         for annotation in index.annotations_of(image.id):
             category_id = remap.get(annotation.category_id)
             if category_id is None:
                 left_out["category not in the labelmap"] += 1
                 continue
+            scored.append((image, category_id, annotation))
             for iou_type in iou_types:
+                if iou_type == "obb":  # all at once, below
+                    continue
                 entry = _annotation(annotation, image, category_id, iou_type)
                 if entry is None:
                     left_out[f"no usable {'box' if iou_type == 'bbox' else 'mask'}"] += 1
                     continue
                 entry["id"] = len(annotations[iou_type]) + 1
                 annotations[iou_type].append(entry)
+    if "obb" in iou_types:
+        annotations["obb"] = _oriented(scored, left_out)
     common = {
         "images": [
             {"id": i.id, "file_name": i.path.name, "width": i.width, "height": i.height}
@@ -142,6 +157,37 @@ def _annotation(
     if iou_type == "segm":
         entry["segmentation"] = _json_rle(rle)
     return entry
+
+
+def _oriented(
+    scored: list[tuple[EvalImage, int, CocoAnnotation]], left_out: Counter[str]
+) -> list[dict[str, Any]]:
+    """Each object's oriented box, by the converter's own rules (`pictrain.data.obb`): the box
+    the model learnt from; crowd regions keep theirs as crowd regions. `area` is the box's."""
+    frames = np.array([(i.width, i.height) for i, _, _ in scored], np.float64).reshape(-1, 2)
+    corners, kept = object_rectangles(
+        [a for _, _, a in scored],
+        frames,
+        [i.path.name for i, _, _ in scored],
+        ConversionSummary("test"),
+    )
+    left_out["no usable oriented box"] += int(np.count_nonzero(~kept))
+    kept_objects = [object for object, keep in zip(scored, kept.tolist(), strict=True) if keep]
+    return [
+        {
+            "id": n,
+            "image_id": image.id,
+            "category_id": category_id,
+            "iscrowd": int(annotation.iscrowd),
+            "area": float(area),
+            "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+            "poly": box.ravel().tolist(),
+        }
+        for n, ((image, category_id, annotation), box, area, (x1, y1), (x2, y2)) in enumerate(
+            zip(kept_objects, corners, areas(corners), corners.min(1), corners.max(1), strict=True),
+            start=1,
+        )
+    ]
 
 
 def _mask(segmentation: Any, image: EvalImage) -> dict[str, Any] | None:

@@ -1,0 +1,183 @@
+"""Oriented boxes scored by COCOeval: the exact IoU of two rotated rectangles.
+
+COCO's protocol stays as it is (10 IoU thresholds, 101 recall points, at most 100 detections,
+area ranges, crowd regions); only the overlap changes. Boxes are their 4 corners; the
+intersection of two is one convex polygon, found by clipping one box by the other's four edges
+(Sutherland-Hodgman), for every pair of an image and class at once in numpy. Against a crowd
+region the overlap is the intersection over the detection's own area, as COCO measures it.
+
+ultralytics scores oriented boxes with probiou, a Gaussian overlap that is not an IoU: its
+numbers are close to these, not equal (the tests measure how close).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+_CAPACITY = 8  # vertices of the intersection of two quadrilaterals, at most
+_PAIRS_PER_STEP = 1 << 15  # bounded memory for any number of pairs
+Corners = np.ndarray  # (n, 4, 2)
+
+
+def areas(corners: Corners) -> np.ndarray:
+    """Each quadrilateral's area (shoelace, either orientation)."""
+    x, y = corners[..., 0], corners[..., 1]
+    return np.abs(np.sum(x * np.roll(y, -1, -1) - np.roll(x, -1, -1) * y, axis=-1)) / 2
+
+
+def pair_ious(first: Corners, second: Corners, crowd: np.ndarray) -> np.ndarray:
+    """The overlap of each `first[i]` (a detection) with `second[i]` (a ground truth)."""
+    result = np.zeros(len(first))
+    area_a, area_b = areas(first), areas(second)
+    # Boxes whose circumscribed circles are apart do not meet: skipped.
+    centre_a, centre_b = first.mean(axis=1), second.mean(axis=1)
+    radius_a = np.linalg.norm(first - centre_a[:, None], axis=2).max(axis=1)
+    radius_b = np.linalg.norm(second - centre_b[:, None], axis=2).max(axis=1)
+    near = np.linalg.norm(centre_a - centre_b, axis=1) <= radius_a + radius_b
+    near &= (area_a > 0) & (area_b > 0)
+    candidates = np.flatnonzero(near)
+    for start in range(0, len(candidates), _PAIRS_PER_STEP):
+        rows = candidates[start : start + _PAIRS_PER_STEP]
+        inter = _intersection_areas(first[rows], second[rows])
+        union = np.where(crowd[rows], area_a[rows], area_a[rows] + area_b[rows] - inter)
+        result[rows] = inter / union
+    return result
+
+
+def _intersection_areas(subject: Corners, clip: Corners) -> np.ndarray:
+    """Area of each `subject[i]` ∩ `clip[i]`, both convex quadrilaterals."""
+    n = len(subject)
+    # The clip box counter-clockwise (in x right, y up terms), so "inside" is left of each edge.
+    clockwise = _signed_areas(clip) < 0
+    clip = np.where(clockwise[:, None, None], clip[:, ::-1], clip)
+    polygon = np.zeros((n, _CAPACITY, 2))
+    polygon[:, :4] = subject
+    count = np.full(n, 4)
+    slots = np.arange(_CAPACITY)
+    rows = np.arange(n)[:, None]
+    for k in range(4):
+        start, end = clip[:, k][:, None], clip[:, (k + 1) % 4][:, None]
+        edge = end - start
+        side = _cross(edge, polygon - start)  # (n, capacity): >= 0 inside
+        valid = slots < count[:, None]
+        following = np.where(slots + 1 < count[:, None], slots + 1, 0)
+        side_next = side[rows, following]
+        vertex_next = polygon[rows, following]
+        inside, inside_next = side >= 0, side_next >= 0
+        crossing = valid & (inside != inside_next)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(crossing, side / (side - side_next), 0.0)
+        cut = polygon + t[..., None] * (vertex_next - polygon)
+        # Each vertex gives itself if inside, then the cut point if its edge crosses.
+        candidates = np.stack([polygon, cut], axis=2).reshape(n, 2 * _CAPACITY, 2)
+        keep = np.stack([valid & inside, crossing], axis=2).reshape(n, 2 * _CAPACITY)
+        order = np.argsort(~keep, axis=1, kind="stable")[:, :_CAPACITY]
+        polygon = np.take_along_axis(candidates, order[..., None], axis=1)
+        count = np.minimum(keep.sum(axis=1), _CAPACITY)
+    following = np.where(slots + 1 < count[:, None], slots + 1, 0)
+    valid = slots < count[:, None]
+    twice = _cross(polygon, polygon[rows, following])
+    return np.abs(np.where(valid, twice, 0.0).sum(axis=1)) / 2
+
+
+def _signed_areas(corners: Corners) -> np.ndarray:
+    x, y = corners[..., 0], corners[..., 1]
+    return np.sum(x * np.roll(y, -1, -1) - np.roll(x, -1, -1) * y, axis=-1) / 2
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+class RotatedOverlaps:
+    """The overlaps of every detection with every ground truth of the same image and class,
+    computed in one pass before COCOeval asks for them image by image. Annotations hold
+    their corners as `poly` (x1, y1, ... x4, y4) and a unique `id`."""
+
+    def __init__(self, truths: list[dict[str, Any]], detections: list[dict[str, Any]]) -> None:
+        gt_groups = _groups(truths)
+        self._rows: dict[Key, dict[int, int]] = {}
+        self._columns: dict[Key, dict[int, int]] = {}
+        self._start: dict[Key, int] = {}
+        firsts, seconds, crowds = [], [], []
+        total = 0
+        for key, dts in _groups(detections).items():
+            gts = gt_groups.get(key)
+            if not gts:
+                continue
+            self._rows[key] = {d["id"]: i for i, d in enumerate(dts)}
+            self._columns[key] = {g["id"]: j for j, g in enumerate(gts)}
+            self._start[key] = total
+            d, g = np.divmod(np.arange(len(dts) * len(gts)), len(gts))
+            firsts.append(_corners(dts)[d])
+            seconds.append(_corners(gts)[g])
+            crowds.append(np.array([bool(a.get("iscrowd", 0)) for a in gts])[g])
+            total += len(d)
+        self._overlaps = (
+            pair_ious(np.concatenate(firsts), np.concatenate(seconds), np.concatenate(crowds))
+            if total
+            else np.zeros(0)
+        )
+
+    def matrix(
+        self,
+        image_id: int,
+        category_id: int,
+        detections: list[dict[str, Any]],
+        truths: list[dict[str, Any]],
+    ) -> np.ndarray:
+        """(len(detections), len(truths)) overlaps, in the order given (both not empty)."""
+        key = (image_id, category_id)
+        rows, columns = self._rows[key], self._columns[key]
+        start = self._start[key]
+        block = self._overlaps[start : start + len(rows) * len(columns)]
+        block = block.reshape(len(rows), len(columns))
+        return block[
+            np.ix_([rows[d["id"]] for d in detections], [columns[g["id"]] for g in truths])
+        ]
+
+
+Key = tuple[int, int]  # image id, category id
+
+
+def _groups(annotations: Iterable[dict[str, Any]]) -> dict[Key, list[dict[str, Any]]]:
+    groups: dict[Key, list[dict[str, Any]]] = defaultdict(list)
+    for annotation in annotations:
+        groups[annotation["image_id"], annotation["category_id"]].append(annotation)
+    return groups
+
+
+def _corners(annotations: list[dict[str, Any]]) -> Corners:
+    return np.array([a["poly"] for a in annotations], np.float64).reshape(-1, 4, 2)
+
+
+# The ground truths and the detections of one image and class, as an engine holds them.
+Instances = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def rotated_evaluator(base: type, instances: Callable[[Any, int, int], Instances]) -> type:
+    """The COCOeval class `base` (pycocotools' or faster-coco-eval's, created with iouType
+    "bbox") scoring oriented boxes; `instances` reads an image and class's annotations from it."""
+
+    class Rotated(base):
+        def evaluate(self) -> None:
+            self.overlaps = RotatedOverlaps(
+                self.cocoGt.dataset["annotations"], self.cocoDt.dataset["annotations"]
+            )
+            super().evaluate()
+
+        def computeIoU(self, imgId: int, catId: int) -> Any:
+            """As COCOeval's own: detections by score (stable), at most the largest maxDets."""
+            truths, detections = instances(self, imgId, catId)
+            if not truths or not detections:
+                return []
+            order = np.argsort([-d["score"] for d in detections], kind="mergesort")
+            ranked = [detections[i] for i in order[: self.params.maxDets[-1]]]
+            return self.overlaps.matrix(imgId, catId, ranked, truths)
+
+    Rotated.__name__ = f"Rotated{base.__name__}"
+    return Rotated
