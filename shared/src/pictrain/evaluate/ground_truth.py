@@ -24,15 +24,14 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from pictrain.config import IouType
 from pictrain.data.coco import CocoAnnotation, CocoIndex
 from pictrain.data.rle import MaskError, decode_rle
-
-IouType = Literal["bbox", "segm"]
 
 
 @dataclass(frozen=True)
