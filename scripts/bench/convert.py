@@ -27,9 +27,10 @@ import numpy as np
 import orjson
 from PIL import Image
 
+from pictrain.config import task_spec
 from pictrain.data.coco import load_coco
-from pictrain.data.convert import convert_detection, convert_segmentation
 from pictrain.data.labels import labelmap_from
+from pictrain.data.prepare import CONVERTERS
 from scripts.bench import memory
 from scripts.bench.report import Bench, BenchResult, seconds
 from scripts.bench.timing import Runs, Timing, compare_all
@@ -149,9 +150,8 @@ def _run(case: Case, repeats: int, seed: int, with_memory: bool, costs: _Costs) 
 
 def ours(task: str, coco: Path, images_dir: Path, out: Path) -> Path:
     """What a job does: one parse, the labelmap from it, the conversion."""
-    index = load_coco(Path(coco), keep_segmentation=task == "segment")
-    convert = convert_segmentation if task == "segment" else convert_detection
-    convert(index, Path(images_dir), Path(out), "train", labelmap_from([index]))
+    index = load_coco(Path(coco), keep=task_spec(task).coco_fields)
+    CONVERTERS[task](index, Path(images_dir), Path(out), "train", labelmap_from([index]))
     return Path(out) / "labels" / "train"
 
 

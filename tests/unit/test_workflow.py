@@ -181,7 +181,7 @@ def test_dataset_type_not_matching_the_image(
     code, output = pictrain(capsys, project, "experiment", "create")
     assert code == 2
     line = one_error_line(output)
-    assert "is CLASSIFICATION" in line and "OBJECT_DETECTION" in line
+    assert "is a CLASSIFICATION dataset" in line and "needs OBJECT_DETECTION" in line
     assert not emulator.state.projects and not emulator.state.experiments
 
 

@@ -163,24 +163,20 @@ def _demo(args: argparse.Namespace) -> int:
     )
     code = _run(run)
     if code == 0:
-        print(f"\nDemo done: {_headline(args.runs_dir / name / 'metrics.jsonl')}")
+        print(f"\nDemo done: {_headline(task, args.runs_dir / name / 'metrics.jsonl')}")
         print(
             f"Results in {args.runs_dir / name}/ (artifacts/, evaluation/, plots/, metrics.jsonl)"
         )
     return code
 
 
-def _headline(metrics_file: Path) -> str:
+def _headline(task: str, metrics_file: Path) -> str:
     """The test metrics a newcomer looks at first, from the run's own metrics file."""
     import json
 
-    wanted = (
-        "test/mAP50(B)",
-        "test/mAP50-95(B)",
-        "test/mAP50(M)",
-        "test/mAP50-95(M)",
-        "test/accuracy_top1",
-    )
+    from pictrain.config import task_spec
+
+    wanted = [f"test/{name}" for name in task_spec(task).headline]
     values = {}
     for line in metrics_file.read_text().splitlines():
         record = json.loads(line)
@@ -190,6 +186,7 @@ def _headline(metrics_file: Path) -> str:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from pictrain.config import task_spec
     from pictrain.data.coco import load_coco
     from pictrain.data.convert import write_data_yaml
     from pictrain.data.labels import labelmap_from
@@ -200,14 +197,14 @@ def _convert(args: argparse.Namespace) -> int:
     try:
         if not args.images.is_dir():
             raise UserError(f"image folder {args.images} does not exist")
-        index = load_coco(args.coco, keep_segmentation=args.task == "segment")
+        index = load_coco(args.coco, keep=task_spec(args.task).coco_fields)
         names = labelmap_from([index])
         summary = CONVERTERS[args.task](index, args.images, args.out, args.split, names)
     except UserError as exc:
         logging.getLogger("pictrain").error("%s%s", FAILURE_MARK, exc)
         return exc.exit_code
     print(summary)
-    if args.task == "classify":
+    if task_spec(args.task).per_image:
         print(f"class folders in {args.out / args.split}")
         return 0
     converted = [s for s in SPLITS if (args.out / "images" / s).is_dir()]

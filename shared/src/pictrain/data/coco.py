@@ -23,6 +23,7 @@ from typing import IO, Any, NamedTuple
 
 import orjson
 
+from pictrain.config import CocoField
 from pictrain.errors import UserError
 
 NAN_BOX = (math.nan, math.nan, math.nan, math.nan)
@@ -54,7 +55,8 @@ class CocoAnnotation(NamedTuple):
     bbox: tuple[float, float, float, float]
     iscrowd: bool
     area: float = math.nan  # as the file gives it; NaN when absent, not positive or not finite
-    segmentation: Any = None  # kept only when the loader is asked to (segmentation tasks)
+    segmentation: Any = None  # kept only when the loader is asked to (`keep`)
+    keypoints: Any = None  # likewise
 
 
 @dataclass
@@ -69,7 +71,7 @@ class CocoIndex:
     malformed_annotations: int = 0  # not an object, or image_id/category_id not integers
     malformed_images: int = 0  # not an object, or no integer id / file_name
     duplicate_images: int = 0  # same id seen again; the first one is kept
-    segmentation_kept: bool = False  # loaded with keep_segmentation
+    kept: frozenset[str] = frozenset()  # the annotation fields loaded (`keep`)
 
     def annotations_of(self, image_id: int) -> list[CocoAnnotation]:
         return self.annotations.get(image_id, [])
@@ -199,10 +201,14 @@ class _Unreadable(Exception):
     """The annotations could not be read in pieces: the file is to be parsed whole."""
 
 
-def load_coco(path: Path, *, keep_segmentation: bool = False) -> CocoIndex:
-    """Read `path` into a `CocoIndex`; a file that is not COCO at all raises `UserError`."""
+Keep = frozenset[CocoField]
+
+
+def load_coco(path: Path, *, keep: Keep = frozenset()) -> CocoIndex:
+    """Read `path` into a `CocoIndex`, each annotation with the fields of `keep` as written;
+    a file that is not COCO at all raises `UserError`."""
     with long_lived():
-        return index_coco(read_coco(path), keep_segmentation=keep_segmentation)
+        return index_coco(read_coco(path), keep=keep)
 
 
 def read_coco(path: Path) -> CocoDocument:
@@ -211,14 +217,14 @@ def read_coco(path: Path) -> CocoDocument:
     return CocoDocument(path, _read(path))
 
 
-def index_coco(document: CocoDocument, *, keep_segmentation: bool = False) -> CocoIndex:
+def index_coco(document: CocoDocument, *, keep: Keep = frozenset()) -> CocoIndex:
     """Index a `read_coco` document, reading its annotations (once: they are freed on the
     way) and emptying its `images` list."""
     with long_lived():
         try:
-            return _index(document, keep_segmentation)
+            return _index(document, keep)
         except _Unreadable:
-            return _index(document.reread(), keep_segmentation)
+            return _index(document.reread(), keep)
 
 
 def cut_coco(
@@ -227,7 +233,7 @@ def cut_coco(
     dests: Mapping[str, Path],
     default: str,
     *,
-    keep_segmentation: bool = False,
+    keep: Keep = frozenset(),
 ) -> dict[str, CocoIndex]:
     """Cut `document` by image: each image and annotation goes to the split `split_of` gives
     its image id, written as a COCO file at `dests[split]` and indexed; return the indexes.
@@ -239,13 +245,13 @@ def cut_coco(
     images = _route(document.top["images"], "id", split_of, default, dests)
     with long_lived():
         try:
-            return _cut(document, images, split_of, dests, default, keep_segmentation)
+            return _cut(document, images, split_of, dests, default, keep)
         except _Unreadable:
-            return _cut(document.reread(), images, split_of, dests, default, keep_segmentation)
+            return _cut(document.reread(), images, split_of, dests, default, keep)
 
 
-def _index(document: CocoDocument, keep_segmentation: bool) -> CocoIndex:
-    builder = _IndexBuilder(document.path, keep_segmentation)
+def _index(document: CocoDocument, keep: Keep) -> CocoIndex:
+    builder = _IndexBuilder(document.path, keep)
     for chunk in document.annotation_chunks():
         builder.add_annotations(chunk)
     builder.add_images(document.top["images"])
@@ -258,11 +264,11 @@ def _cut(
     split_of: Mapping[int, str],
     dests: Mapping[str, Path],
     default: str,
-    keep_segmentation: bool,
+    keep: Keep,
 ) -> dict[str, CocoIndex]:
     """Write each part as `{"images": [...], "annotations": [...], other keys}`: the other
     keys may come after the annotations in the source, so they are written last."""
-    builders = {name: _IndexBuilder(dest, keep_segmentation) for name, dest in dests.items()}
+    builders = {name: _IndexBuilder(dest, keep) for name, dest in dests.items()}
     files: dict[str, IO[bytes]] = {}
     try:
         for name, dest in dests.items():
@@ -380,9 +386,9 @@ def _dumps(value: Any) -> bytes:
 class _IndexBuilder:
     """A `CocoIndex` built from raw entries as they come, chunk by chunk."""
 
-    def __init__(self, path: Path, keep_segmentation: bool) -> None:
+    def __init__(self, path: Path, keep: Keep) -> None:
         self._path = path
-        self._keep_segmentation = keep_segmentation
+        self._keep = keep
         self._images: dict[int, CocoImage] = {}
         self._by_image: dict[int, list[CocoAnnotation]] = {}
         self._malformed_images = self._duplicates = self._malformed = 0
@@ -402,7 +408,8 @@ class _IndexBuilder:
 
     def add_annotations(self, chunk: list[Any]) -> None:
         """The one loop that runs once per annotation: written flat, without helper calls."""
-        by_image, keep_segmentation = self._by_image, self._keep_segmentation
+        by_image = self._by_image
+        keep_segmentation, keep_keypoints = "segmentation" in self._keep, "keypoints" in self._keep
         new, nan, inf = tuple.__new__, math.nan, math.inf
         malformed = 0
         with no_gc():
@@ -449,8 +456,11 @@ class _IndexBuilder:
                 if not 0 < area < inf:
                     area = nan
                 segmentation = raw.get("segmentation") if keep_segmentation else None
+                keypoints = raw.get("keypoints") if keep_keypoints else None
                 iscrowd = bool(raw.get("iscrowd"))
-                annotation = new(CocoAnnotation, (category_id, bbox, iscrowd, area, segmentation))
+                annotation = new(
+                    CocoAnnotation, (category_id, bbox, iscrowd, area, segmentation, keypoints)
+                )
                 group = by_image.get(image_id)
                 if group is None:
                     by_image[image_id] = [annotation]
@@ -472,7 +482,7 @@ class _IndexBuilder:
             malformed_annotations=self._malformed,
             malformed_images=self._malformed_images,
             duplicate_images=self._duplicates,
-            segmentation_kept=self._keep_segmentation,
+            kept=self._keep,
         )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from pictrain.config import task_spec
 from pictrain.data.boxes import clipped_boxes, drop
 from pictrain.data.coco import CocoAnnotation, CocoIndex, load_coco
 from pictrain.data.decimals import label_files
@@ -49,7 +50,7 @@ def convert_detection(
 
     The split's folders are replaced, so running it again gives the same result.
     """
-    index = _index(coco, split, names, keep_segmentation=False)
+    index = _index(coco, split, names, "detect")
     return _convert_labelled(index, images_dir, out_root, split, names, "detect", _box_lines)
 
 
@@ -62,9 +63,9 @@ def convert_segmentation(
 ) -> ConversionSummary:
     """Write one split in YOLO segmentation layout under `out_root`: one polygon per object.
 
-    A `CocoIndex` must have been loaded with `keep_segmentation=True`.
+    A `CocoIndex` must have been loaded keeping the segmentation.
     """
-    index = _index(coco, split, names, keep_segmentation=True)
+    index = _index(coco, split, names, "segment")
     return _convert_labelled(index, images_dir, out_root, split, names, "segment", _polygon_lines)
 
 
@@ -78,9 +79,9 @@ def convert_obb(
     """Write one split in YOLO oriented-box layout under `out_root`: one rotated rectangle per
     object (`pictrain.data.obb`), from its outline, or from its box at angle 0.
 
-    A `CocoIndex` must have been loaded with `keep_segmentation=True`.
+    A `CocoIndex` must have been loaded keeping the segmentation.
     """
-    index = _index(coco, split, names, keep_segmentation=True)
+    index = _index(coco, split, names, "obb")
     return _convert_labelled(index, images_dir, out_root, split, names, "obb", _obb_lines)
 
 
@@ -97,7 +98,7 @@ def convert_classification(
     with none, or with several different ones, are dropped and counted. Every class gets its
     folder, empty or not, so all splits have the same classes.
     """
-    index = _index(coco, split, names, keep_segmentation=False)
+    index = _index(coco, split, names, "classify")
     classes = class_index(index.categories, names)
     split_dir = out_root / split
     prepare_output(images_dir, [split_dir], out_root / f"{split}.cache")
@@ -143,17 +144,19 @@ def write_data_yaml(out_root: Path, names: Sequence[str], splits: Iterable[str])
     return dest
 
 
-def _index(
-    coco: Path | CocoIndex, split: str, names: Sequence[str], *, keep_segmentation: bool
-) -> CocoIndex:
+def _index(coco: Path | CocoIndex, split: str, names: Sequence[str], task: str) -> CocoIndex:
+    """The split's index, with the annotation fields `task` needs (`TaskSpec.coco_fields`)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
     if not names or len(set(names)) != len(names):
         raise ValueError(f"names must be a non-empty list without repeats: {list(names)}")
+    keep = task_spec(task).coco_fields
     if not isinstance(coco, CocoIndex):
-        return load_coco(coco, keep_segmentation=keep_segmentation)
-    if keep_segmentation and not coco.segmentation_kept:
-        raise ValueError(f"{coco.path} was loaded without keep_segmentation=True")
+        return load_coco(coco, keep=keep)
+    if not keep <= coco.kept:
+        raise ValueError(
+            f"{coco.path} was loaded without keeping {', '.join(sorted(keep - coco.kept))}"
+        )
     return coco
 
 
@@ -247,7 +250,7 @@ def _box_lines(
     annotations = [annotation for source in sources for annotation in source.annotations]
     if not annotations:
         return [("", 0)] * len(sources)
-    category_ids, bboxes, crowds, _, _ = zip(*annotations, strict=True)
+    category_ids, bboxes, crowds, _, _, _ = zip(*annotations, strict=True)
     image = np.repeat(np.arange(len(sources)), [len(source.annotations) for source in sources])
     frame = _frames(sources)[image]
     n = len(annotations)

@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.artifacts import sha256
+from pictrain.config import task_spec
 from pictrain.data.coco import CocoIndex
 from pictrain.data.convert import (
     ConversionSummary,
     convert_classification,
     convert_detection,
+    convert_obb,
     convert_segmentation,
     write_data_yaml,
 )
 from pictrain.data.labels import labelmap_from
 from pictrain.data.splits import DatasetSplit, resolve_splits
-from pictrain.data.summary import UNITS
 from pictrain.errors import UserError
 from pictrain.params import DEFAULT_HOLDOUT_FRACTION
 
@@ -29,6 +30,7 @@ CONVERTERS = {
     "detect": convert_detection,
     "segment": convert_segmentation,
     "classify": convert_classification,
+    "obb": convert_obb,
 }
 
 
@@ -81,9 +83,8 @@ def prepare_dataset(
     seed: int,
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
 ) -> PreparedDataset:
-    resolved = resolve_splits(
-        splits, root / "cut", seed, holdout_fraction, keep_segmentation=task == "segment"
-    )
+    spec = task_spec(task)
+    resolved = resolve_splits(splits, root / "cut", seed, holdout_fraction, keep=spec.coco_fields)
     for note in resolved.notes:
         log.warning("%s", note)
     indexes = resolved.indexes
@@ -93,7 +94,7 @@ def prepare_dataset(
         summaries[name] = CONVERTERS[task](indexes[name], split.images_dir, root, name, names)
         log.info("%s", summaries[name])
     _check_labels(summaries, names)
-    train_data = root if task == "classify" else write_data_yaml(root, names, resolved.splits)
+    train_data = root if spec.per_image else write_data_yaml(root, names, resolved.splits)
     return PreparedDataset(root, names, train_data, resolved.splits, summaries, indexes)
 
 
@@ -102,8 +103,9 @@ def _check_labels(summaries: dict[str, ConversionSummary], names: list[str]) -> 
     for split in TRAINING_SPLITS:
         summary = summaries[split]
         if not summary.labels_written:
-            unit = UNITS[summary.task]
-            raise UserError(f"the {split} split has no usable {unit}: {summary.why_unlabelled()}")
+            raise UserError(
+                f"the {split} split has no usable {summary.unit}: {summary.why_unlabelled()}"
+            )
     unseen = [n for n in names if not any(s.class_counts.get(n) for s in summaries.values())]
     if unseen:
         log.warning(

@@ -6,14 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pictrain.config import task_spec
+
 EXAMPLES = 3
-# The unit each task writes, for the report's first line.
-UNITS = {
-    "detect": "boxes",
-    "segment": "polygons",
-    "classify": "labelled images",
-    "obb": "oriented boxes",
-}
 
 
 @dataclass
@@ -21,7 +16,7 @@ class ConversionSummary:
     """Counters shared by the three tasks; those a task never touches stay 0 and are not shown."""
 
     split: str
-    task: str = "detect"  # detect | segment | classify | obb
+    task: str = "detect"  # a `pictrain.config.Task`
     images_in: int = 0
     images_written: int = 0
     background_images: int = 0  # written with an empty label file (detect, segment)
@@ -63,6 +58,15 @@ class ConversionSummary:
     written: dict[int, str] = field(default_factory=dict, repr=False)
     # converted file name -> COCO file_name, only where they differ
     source_names: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def unit(self) -> str:
+        """What the task writes, plural ("boxes")."""
+        return task_spec(self.task).unit
+
+    @property
+    def _folders(self) -> bool:
+        return task_spec(self.task).per_image
 
     def source_name(self, converted: str) -> str:
         """The platform's file name of a converted image (evaluations are keyed by it)."""
@@ -130,8 +134,8 @@ class ConversionSummary:
         counts = {
             "images in": self.images_in,
             "images written": self.images_written,
-            **({} if self.task == "classify" else {"background images": self.background_images}),
-            f"{UNITS[self.task]} written": self.labels_written,
+            **({} if self._folders else {"background images": self.background_images}),
+            f"{self.unit} written": self.labels_written,
             **{f"fixed: {what}": count for what, count in self.fixed().items()},
             **{f"dropped: {what}": count for what, count in self.dropped().items()},
             **{f"class {name}": count for name, count in self.class_counts.items()},
@@ -155,9 +159,9 @@ class ConversionSummary:
 
     def __str__(self) -> str:
         head = f"{self.split}: {self.images_written} of {self.images_in} images written"
-        if self.task != "classify":
+        if not self._folders:
             head += f" ({self.background_images} background)"
-        lines = [f"{head}, {self.labels_written} {UNITS[self.task]}"]
+        lines = [f"{head}, {self.labels_written} {self.unit}"]
         for title, counts in (("fixed", self.fixed()), ("dropped", self.dropped())):
             if counts:
                 lines.append(f"  {title}: {', '.join(f'{n} {what}' for what, n in counts.items())}")

@@ -29,19 +29,18 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from pictrain.config import IouType
 from pictrain.data.coco import CocoAnnotation, CocoIndex
 from pictrain.data.obb import object_rectangles
 from pictrain.data.rle import MaskError, decode_rle
 from pictrain.data.summary import ConversionSummary
 from pictrain.evaluate.rotated import areas
-
-IouType = Literal["bbox", "segm", "obb"]
 
 
 @dataclass(frozen=True)

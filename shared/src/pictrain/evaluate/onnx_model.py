@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from pictrain.config import task_spec
 from pictrain.data.polygons import merge_parts
 from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance
 
@@ -93,7 +95,7 @@ class OnnxModel:
         with the whole image as its box.
         """
         pixels = read_image(image) if isinstance(image, Path) else image
-        if self.task == "classify":
+        if task_spec(self.task).per_image:
             return self._classify(pixels, conf)
         if self.head == RTDETR_HEAD:
             return self._queries(pixels, conf, max_det)
@@ -136,7 +138,7 @@ class OnnxModel:
         max_det: int,
     ) -> list[Instance]:
         classes = len(self.names)
-        rows = outputs[0][0].T  # (anchors, 4 + classes [+ mask coefficients])
+        rows = outputs[0][0].T  # (anchors, 4 + classes [+ what the task's head adds])
         scores = rows[:, 4 : 4 + classes]
         best = scores.max(1)
         rows, best, cls = rows[best > conf], best[best > conf], scores[best > conf].argmax(1)
@@ -146,21 +148,49 @@ class OnnxModel:
         xyxy = _xyxy(rows[:, :4])
         kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
         xyxy, best, cls = xyxy[kept], best[kept], cls[kept]
-        polygons: list[list[tuple[float, float]] | None] = [None] * len(kept)
-        masks: list[np.ndarray | None] = [None] * len(kept)
-        if self.task == "segment":
-            small = _masks(rows[kept, 4 + classes :], outputs[1][0], xyxy, self.image_size)
-            filled = small.any(axis=(1, 2))
-            xyxy, best, cls, small = xyxy[filled], best[filled], cls[filled], small[filled]
-            masks = [_to_image(m, box, shape) for m in small]
-            polygons = [_outline(m, box, shape) for m in small]
+        extras: list[dict[str, Any]] = [{} for _ in kept]
+        decode = EXTRAS.get(self.task)
+        if decode is not None:
+            head = _Head(rows[kept, 4 + classes :], outputs[1:], xyxy, box, shape, self.image_size)
+            found, extras = decode(head)
+            xyxy, best, cls = xyxy[found], best[found], cls[found]
         scaled = _scale_boxes(xyxy, box, shape)
         return [
-            Instance(int(c), (x1, y1, x2 - x1, y2 - y1), polygon, float(score), mask)
-            for (x1, y1, x2, y2), score, c, polygon, mask in zip(
-                scaled.tolist(), best, cls, polygons, masks, strict=True
+            Instance(int(c), (x1, y1, x2 - x1, y2 - y1), score=float(score), **extra)
+            for (x1, y1, x2, y2), score, c, extra in zip(
+                scaled.tolist(), best, cls, extras, strict=True
             )
         ]
+
+
+@dataclass(frozen=True)
+class _Head:
+    """What a task's decoder reads for the instances NMS kept: the values its head adds to
+    each row, the model's other outputs, the boxes in input pixels, where the image sits."""
+
+    values: np.ndarray  # (kept, values per row after the class scores)
+    outputs: list[np.ndarray]  # the outputs after output0
+    xyxy: np.ndarray  # (kept, 4) in the model input's pixels
+    box: _Letterbox
+    shape: tuple[int, int]  # the image's height, width
+    size: int  # the model input's side
+
+
+def _segment_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Masks and outlines; instances whose mask is empty are dropped."""
+    small = _masks(head.values, head.outputs[0][0], head.xyxy, head.size)
+    filled = small.any(axis=(1, 2))
+    return filled, [
+        {"polygon": _outline(m, head.box, head.shape), "mask": _to_image(m, head.box, head.shape)}
+        for m in small[filled]
+    ]
+
+
+# Task -> its decoder of what the head adds beyond box and classes: which kept instances stay
+# (a mask over them) and the `Instance` fields each gets. Tasks with a box head only: none.
+EXTRAS: dict[str, Callable[[_Head], tuple[np.ndarray, list[dict[str, Any]]]]] = {
+    "segment": _segment_extras,
+}
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -108,23 +108,30 @@ def _json(rle: dict[str, Any]) -> dict[str, Any]:
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
+def _rectangle(instance: Instance, label: str) -> Detection:
+    return Detection(*(round(v) for v in instance.box), label, float(instance.score))
+
+
+def _polygon(instance: Instance, label: str) -> Polygon | None:
+    if not instance.polygon:
+        return None
+    return Polygon(
+        [[round(x), round(y)] for x, y in instance.polygon], label, float(instance.score)
+    )
+
+
+# `TaskSpec.evaluation_shape` -> the `Evaluation` field it fills and how an instance becomes
+# one of its shapes (None: this instance has none to send).
+SHAPE_OF = {
+    "rectangles": ("detections", _rectangle),
+    "polygons": ("polygons", _polygon),
+}
+
+
 def to_evaluation(
-    file_name: str, instances: list[Instance], names: list[str], min_score: float, polygons: bool
+    file_name: str, instances: list[Instance], names: list[str], min_score: float, shape: str
 ) -> Evaluation:
     """What the platform shows: confident shapes only, integer pixels and float scores."""
-    confident = [i for i in instances if i.score >= min_score]
-    if polygons:
-        return Evaluation(
-            file_name=file_name,
-            polygons=[
-                Polygon([[round(x), round(y)] for x, y in i.polygon], names[i.cls], float(i.score))
-                for i in confident
-                if i.polygon
-            ],
-        )
-    return Evaluation(
-        file_name=file_name,
-        detections=[
-            Detection(*(round(v) for v in i.box), names[i.cls], float(i.score)) for i in confident
-        ],
-    )
+    field, make = SHAPE_OF[shape]
+    made = (make(i, names[i.cls]) for i in instances if i.score >= min_score)
+    return Evaluation(file_name=file_name, **{field: [s for s in made if s is not None]})

@@ -13,6 +13,7 @@ from picsellia import exceptions as px
 from picsellia.types.enums import ExperimentStatus, InferenceType, LogType
 from picsellia.types.enums import JobStatus as LegacyJobStatus
 
+from pictrain.config import TaskSpec, task_spec
 from pictrain.data.splits import canonical_split
 from pictrain.errors import PlatformError, TokenRefused, UserError
 from pictrain.platform.assets import asset_id_of, fetch_split
@@ -48,11 +49,6 @@ log = logging.getLogger(__name__)
 # On a stop, a checkpoint stored this recently is kept rather than replaced by an upload that
 # would not finish before the SIGKILL: a relaunch loses at most this much training.
 FRESH_CHECKPOINT_MINUTES = 30
-DATASET_TYPE = {
-    "detect": InferenceType.OBJECT_DETECTION,
-    "segment": InferenceType.SEGMENTATION,
-    "classify": InferenceType.CLASSIFICATION,
-}
 # The experiment's own status, as Picsellia's base image sets it (`experiment.update`), and the
 # older per-experiment job status (`update_job_status`), a different field kept as an extra.
 EXPERIMENT_STATUS = {
@@ -72,7 +68,7 @@ class PicselliaBackend:
         self, context: PicselliaContext, task: str, policy: RetryPolicy | None = None
     ) -> None:
         self._policy = policy or RetryPolicy()
-        self._task = task
+        self._spec = task_spec(task)
         self.experiment = find_experiment(connect(context, self._policy), context, self._call)
         self._sender = BackgroundSender(self._policy.patient())
         self._curves = CurveWriter(self.experiment)
@@ -225,7 +221,7 @@ class PicselliaBackend:
             unknown += len(shapes_of(evaluation)) - len(known)
             kept = sendable(known, dropped)
             shapes += len(kept)
-            payload[asset_id] = evaluation_format(self._task, kept, labels)
+            payload[asset_id] = evaluation_format(self._spec.evaluation_shape, kept, labels)
         if unknown:
             log.warning("%d predictions have a label the test dataset lacks: not sent", unknown)
         if dropped:
@@ -240,7 +236,7 @@ class PicselliaBackend:
         if shapes:  # the platform's computation fails on evaluations without any shape
             self._sender.submit(
                 "start the evaluation metrics computation",
-                partial(self.experiment.compute_evaluations_metrics, DATASET_TYPE[self._task]),
+                partial(self.experiment.compute_evaluations_metrics, inference_type(self._spec)),
             )
 
     def set_status(self, status: JobStatus, reason: str | None = None) -> None:
@@ -335,12 +331,9 @@ class PicselliaBackend:
             raise PlatformError(f"evaluated image {file_name} is no fetched test asset") from None
 
     def _check_type(self, alias: str, version: Any) -> None:
-        expected = DATASET_TYPE[self._task]
-        if version.type != expected:
-            raise UserError(
-                f"the dataset version attached as {alias!r} is a {_name(version.type)} dataset; "
-                f"this image trains {self._task} and needs {_name(expected)} datasets"
-            )
+        problem = dataset_type_problem(self._spec, version.type)
+        if problem:
+            raise UserError(f"the dataset version attached as {alias!r} is {problem}")
 
     def _download(self, downloadable: Any, folder: Path, what: str) -> Path:
         if Path(downloadable.filename).name != downloadable.filename:
@@ -350,6 +343,23 @@ class PicselliaBackend:
         if not path.is_file():
             raise PlatformError(f"{what} ({downloadable.filename}) did not download")
         return path
+
+
+def inference_type(spec: TaskSpec) -> InferenceType:
+    """The task's Picsellia type: its model versions', and its evaluations' metrics."""
+    return InferenceType(spec.dataset_types[0])
+
+
+def dataset_type_problem(spec: TaskSpec, kind: Any) -> str | None:
+    """None when a dataset version of type `kind` trains this task; else what is wrong
+    ("a SEGMENTATION dataset; ..."), to end a sentence naming the version."""
+    name = _name(kind)
+    if name in spec.dataset_types:
+        return None
+    return (
+        f"a {name} dataset; this image trains {spec.name} and needs "
+        f"{' or '.join(spec.dataset_types)} datasets"
+    )
 
 
 def _name(kind: Any) -> str:

@@ -5,37 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pictrain.config import task_spec
 from pictrain.errors import UserError
-
-EXAMPLES = {
-    "detect": "yolov8n, yolov8s, yolo11n, rtdetr-l",
-    "segment": "yolov8n-seg, yolo11s-seg",
-    "classify": "yolov8n-cls, yolo11s-cls",
-}
 
 
 def check_model_name(task: str, name: str) -> None:
     """Fail before any download when `name` is no architecture of this image's task."""
     from ultralytics.nn.tasks import guess_model_task, yaml_model_load
 
+    examples = task_spec(task).model_examples
     if name.endswith((".pt", ".pth", ".onnx")):
         raise UserError(
             f"model {name!r} names a weights file; `model` is an architecture such as "
-            f"{EXAMPLES[task].split(',')[0]}, and starting weights come from the experiment's "
+            f"{examples.split(',')[0]}, and starting weights come from the experiment's "
             "files (pretrained-weights) or its base model version"
         )
     try:
         config = yaml_model_load(f"{name}.yaml")
     except FileNotFoundError:
-        raise UserError(
-            f"unknown model {name!r}; {task} models are e.g. {EXAMPLES[task]}"
-        ) from None
+        raise UserError(f"unknown model {name!r}; {task} models are e.g. {examples}") from None
     # guess_model_task does not recognise RT-DETR's decoder head; RT-DETR only detects.
     model_task = guess_model_task(config) or ("detect" if name.startswith("rtdetr") else None)
     if model_task != task:
         raise UserError(
             f"model {name!r} is a {model_task} model; this image trains {task} models "
-            f"(e.g. {EXAMPLES[task]})"
+            f"(e.g. {examples})"
         )
 
 

@@ -14,12 +14,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pictrain.config import TASK_SPECS, task_spec
 from pictrain.errors import PlatformError, UserError
-from pictrain.platform.picsellia import DATASET_TYPE
 
 log = logging.getLogger(__name__)
-TASK_OF_TYPE = {kind.value: task for task, kind in DATASET_TYPE.items()}
-KEY_OF_TASK = {"detect": "boxes", "segment": "polygons", "classify": "classes"}
+# A deployment's type is its model version's: the first dataset type of a task; a type two
+# tasks start with (oriented boxes' models are SEGMENTATION ones) reads as the first's.
+TASK_OF_TYPE = {spec.dataset_types[0]: task for task, spec in reversed(TASK_SPECS.items())}
+# The JSON key of what was found, by `TaskSpec.evaluation_shape`.
+KEY_OF_SHAPE = {"rectangles": "boxes", "polygons": "polygons", "classifications": "classes"}
 COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6"]
 
 
@@ -43,9 +46,10 @@ class Prediction:
         if self.raw is not None:
             return {"image": self.image, "source": self.source, "response": self.raw}
         items = [{k: v for k, v in asdict(f).items() if v is not None} for f in self.found]
-        if self.task == "classify":
+        if task_spec(self.task).per_image:
             items = [{"label": f.label, "score": f.score} for f in self.found]
-        return {"image": self.image, "source": self.source, KEY_OF_TASK[self.task]: items}
+        key = KEY_OF_SHAPE[task_spec(self.task).evaluation_shape]
+        return {"image": self.image, "source": self.source, key: items}
 
 
 def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction:
@@ -72,7 +76,7 @@ def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction
         Found(
             model.names[i.cls],
             round(float(i.score), 4),
-            None if model.task == "classify" else [round(float(v), 1) for v in i.box],
+            None if task_spec(model.task).per_image else [round(float(v), 1) for v in i.box],
             [[round(float(x), 1), round(float(y), 1)] for x, y in i.polygon] if i.polygon else None,
         )
         for i in model.predict(pixels, conf=threshold)
@@ -128,7 +132,7 @@ def draw(prediction: Prediction, image: Path, out: Path) -> Path | None:
         text = f"{item.label} {item.score:.2f}"
         if item.polygon:
             pen.polygon([tuple(p) for p in item.polygon], outline=colour, width=2)
-        if item.box and prediction.task != "classify":
+        if item.box and not task_spec(prediction.task).per_image:
             x, y, w, h = item.box
             pen.rectangle([x, y, x + w, y + h], outline=colour, width=2)
             pen.text((x + 2, y + 1), text, fill=colour)

@@ -18,7 +18,7 @@ from picsellia.types.enums import Framework
 from pictrain.config import ModelConfig, load_model_config
 from pictrain.errors import UserError
 from pictrain.params import parse_parameters
-from pictrain.platform.picsellia import DATASET_TYPE
+from pictrain.platform.picsellia import inference_type
 from pictrain.workflow.project import ImageSection, ProjectFile
 from pictrain.workflow.session import Platform
 
@@ -59,7 +59,7 @@ class Registration:
             "docker_tag": self.docker_tag,
             "docker_flags": DOCKER_FLAGS,
             "base_parameters": resolved_parameters(self.config, {}),
-            "type": DATASET_TYPE[self.config.task],
+            "type": inference_type(self.config.spec),
         }
 
 
