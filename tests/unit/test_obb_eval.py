@@ -399,3 +399,53 @@ def test_ground_truth_is_what_the_converter_wrote(tmp_path: Any) -> None:
     assert entries[1]["bbox"] == pytest.approx([60, 10, 30, 40])
     assert [e["category_id"] for e in entries] == [3, 7, 3]
     assert truth.left_out == {"no usable oriented box": 1}
+
+
+def test_a_run_scores_oriented_boxes_and_sends_them_as_polygons(tmp_path: Any) -> None:
+    """The test split of an OBB run, through the same path as the weights and the export: the
+    boxes the converter wrote, found exactly, score 1 (B metrics, as ultralytics names them);
+    predictions.json holds corners, area and upright box; the platform gets 4-point polygons
+    inside the image, confident ones only."""
+    import json
+
+    from test_convert import annotation, image_entry, make_coco, make_image
+
+    from pictrain.data.prepare import prepare_dataset
+    from pictrain.evaluate.instance import oriented
+    from pictrain.evaluate.run import Predictor, evaluate_test_split
+    from pictrain.platform.base import DatasetSplit
+
+    make_image(tmp_path / "src" / "a.jpg")
+    bar = _box(20, 25, 60, 10, 30)  # reaches out of the 100 x 50 image on the left
+    triangle = [10, 5, 30, 5, 20, 25]
+    coco = make_coco(
+        tmp_path / "coco.json",
+        [image_entry(1, "a.jpg")],
+        [
+            annotation(1, None, segmentation=[bar.ravel().tolist()]),
+            annotation(1, [60, 10, 30, 20], category_id=7, segmentation=[]),
+            annotation(1, None, segmentation=[triangle]),
+        ],
+    )
+    split = DatasetSplit("test", tmp_path / "src", coco)
+    dataset = prepare_dataset(
+        "obb", {"train": split, "val": split, "test": split}, tmp_path / "dataset", seed=0
+    )
+    labels = (dataset.labels_dir("test") / "a.txt").read_text().splitlines()
+    found = [
+        oriented(int(row[0]), np.array(row[1:], float).reshape(4, 2) * (100, 50), score, (50, 100))
+        for row, score in zip((line.split() for line in labels), (0.9, 0.8, 0.1), strict=True)
+    ]
+    out = tmp_path / "evaluation"
+    outcome = evaluate_test_split(
+        "obb", Predictor(lambda images: ((i, found) for i in images), None), dataset, 0.25, out
+    )
+    assert outcome.values["mAP50-95(B)"] == pytest.approx(1.0, abs=1e-3)
+    assert set(outcome.tables) == {"test/per-class-AP(B)"}
+    (prediction, *_) = json.loads((out / "predictions.json").read_text())
+    assert set(prediction) == {"image_id", "category_id", "score", "poly", "area", "bbox"}
+    (evaluation,) = outcome.evaluations
+    assert [len(p.points) for p in evaluation.polygons] == [4, 4]  # the third is not confident
+    shown = np.array([p.points for p in evaluation.polygons])
+    assert shown.min() >= 0 and (shown.max(axis=(0, 1)) <= (100, 50)).all()
+    assert np.reshape(prediction["poly"], (4, 2))[:, 0].min() < 0  # scored as it is

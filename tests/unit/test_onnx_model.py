@@ -94,6 +94,33 @@ def test_segmentation_post_processing_is_ultralytics(tmp_path, height, width):
     assert all(len(p) >= 3 for p in outlines) and len(outlines) > len(ours) / 2
 
 
+@pytest.mark.parametrize(("height", "width"), SHAPES)
+def test_oriented_box_post_processing_is_ultralytics(tmp_path, height, width):
+    """Rotated NMS with probiou, then centres and sides scaled back, as its OBB predictor."""
+    from ultralytics.utils import nms, ops
+
+    raw = _raw_head(extra=1)
+    raw[0, -1] = np.random.default_rng(3).uniform(-np.pi / 4, 3 * np.pi / 4, raw.shape[-1])
+    path = constant_model(tmp_path / "m.onnx", [raw], "obb", NAMES, SIZE, "OBB")
+    ours = OnnxModel.load(path).predict(_image(height, width), conf=0.001)
+    (pred,) = nms.non_max_suppression(
+        torch.from_numpy(raw), 0.001, 0.7, max_det=100, nc=len(NAMES), rotated=True
+    )
+    rboxes = torch.cat([pred[:, :4], pred[:, -1:]], dim=-1)
+    rboxes[:, :4] = ops.scale_boxes((SIZE, SIZE), rboxes[:, :4], (height, width), xywh=True)
+    corners = ops.xywhr2xyxyxyxy(rboxes).numpy()
+    assert len(ours) == len(pred) > 10
+    assert [i.cls for i in ours] == pred[:, 5].int().tolist()
+    np.testing.assert_allclose([i.score for i in ours], pred[:, 4].numpy(), rtol=1e-6)
+    np.testing.assert_allclose([i.corners for i in ours], corners, atol=1e-3)
+    for instance in ours:  # shown inside the image, boxed upright around the corners
+        shown = np.array(instance.polygon)
+        assert (shown >= 0).all() and (shown <= [width, height]).all()
+        x, y, w, h = instance.box
+        upright = [*instance.corners.min(0), *instance.corners.max(0)]
+        assert [x, y, x + w, y + h] == pytest.approx(upright)
+
+
 def test_rtdetr_queries_are_scaled_to_the_image_unclipped(tmp_path):
     queries = np.array([[[0.5, 0.5, 0.2, 0.4, 0.9, 2], [0.95, 0.1, 0.3, 0.3, 0.5, 0]]])
     queries = np.concatenate([queries, np.zeros((1, 298, 6))], axis=1)

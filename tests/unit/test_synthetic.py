@@ -8,16 +8,25 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from pictrain.data.convert import convert_classification, convert_detection, convert_segmentation
+from pictrain.data.convert import (
+    convert_classification,
+    convert_detection,
+    convert_obb,
+    convert_segmentation,
+)
 from pictrain.data.labels import labelmap_from
 from pictrain.synthetic import (
+    BAR_LENGTH,
+    BAR_WIDTH,
     RLE_EVERY,
     make_classification_dataset,
     make_detection_dataset,
+    make_obb_dataset,
     make_segmentation_dataset,
     split_counts,
 )
@@ -31,7 +40,12 @@ def _files(folder: Path) -> dict[str, bytes]:
     }
 
 
-MAKERS = [make_detection_dataset, make_segmentation_dataset, make_classification_dataset]
+MAKERS = [
+    make_detection_dataset,
+    make_segmentation_dataset,
+    make_classification_dataset,
+    make_obb_dataset,
+]
 
 
 @pytest.mark.parametrize("make", MAKERS)
@@ -114,6 +128,30 @@ def test_classification_has_one_labelled_shape_per_image(tmp_path: Path) -> None
     assert summary.images_written == 24
 
 
+def test_obb_bars_are_their_own_rotated_boxes_and_convert_cleanly(tmp_path: Path) -> None:
+    """Each bar's label is its own 4 corners (its minimum-area rectangle), at many angles."""
+    files = make_obb_dataset(tmp_path / "data", 20, 64, seed=4, splits={"train": 1})
+    coco = json.loads(files["train"].read_text())
+    names = labelmap_from(files.values())
+    assert names == ["blue-bar", "green-bar", "red-bar"]
+    summary = convert_obb(
+        files["train"], tmp_path / "data" / "train" / "images", tmp_path / "yolo", "train", names
+    )
+    assert str(summary).count("\n") == 0, str(summary)  # one line: nothing fixed or dropped
+    assert summary.labels_written == len(coco["annotations"])
+    angles = set()
+    for annotation in coco["annotations"]:
+        corners = np.reshape(annotation["segmentation"][0], (4, 2))
+        sides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)
+        assert sides[0] / sides[1] == pytest.approx(BAR_LENGTH / BAR_WIDTH, rel=0.01)
+        x, y, w, h = annotation["bbox"]
+        assert (x, y) == pytest.approx(corners.min(0), abs=0.01)
+        assert x >= 0 and y >= 0 and x + w <= 64 and y + h <= 64
+        dx, dy = corners[1] - corners[0]
+        angles.add(round(np.degrees(np.arctan2(dy, dx)) % 180 // 30))
+    assert len(angles) >= 4
+
+
 def test_split_counts() -> None:
     assert split_counts(200, {"train": 80, "val": 10, "test": 10}) == {
         "train": 160,
@@ -127,7 +165,7 @@ def test_split_counts() -> None:
         split_counts(10, {"holdout": 1})
 
 
-@pytest.mark.parametrize("task", ["detect", "classify"])
+@pytest.mark.parametrize("task", ["detect", "classify", "obb"])
 def test_script(tmp_path: Path, task: str) -> None:
     script = REPO / "scripts" / "make_synthetic_coco.py"
     options = ["--n-images", "4", "--image-size", "64", "--splits", "train=3,valid=1"]

@@ -11,6 +11,10 @@ the network is done here the same way:
   then scaled to the image (bilinear, > 0.5), as ultralytics scales masks for its COCO
   scoring; instances whose mask is empty are dropped; the outline is the mask's outer
   contours at the input size, joined into one polygon and scaled to the image;
+- obb: the same letterbox and candidates; each row is x, y, w, h, the class scores, then the
+  angle; class-aware NMS with ultralytics' probiou (its fast NMS: a box goes when any better
+  box of its class overlaps it above `iou`, kept or not), centres and sides scaled back to
+  the image, corners from them (not clipped);
 - RT-DETR (detect, its decoder picks 300 queries, no NMS): the image stretched to the input
   size; queries scoring above `conf`, at most `max_det`, boxes scaled to the image (not clipped);
 - classify: shorter side resized to the input size (Pillow bilinear), centre crop, /255; the
@@ -32,7 +36,8 @@ from PIL import Image
 
 from pictrain.config import task_spec
 from pictrain.data.polygons import merge_parts
-from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance
+from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance, oriented
+from pictrain.evaluate.rotated import corners_of, probiou
 
 # Keys pictrain adds to the ONNX metadata (ultralytics writes its own `task`, `imgsz`, `names`,
 # and `head`, the output layer's class).
@@ -101,7 +106,8 @@ class OnnxModel:
             return self._queries(pixels, conf, max_det)
         tensor, box = _letterbox(pixels, self.image_size)
         outputs = self.session.run(None, {self.session.get_inputs()[0].name: tensor})
-        return self._instances(outputs, box, pixels.shape[:2], conf, iou, max_det)
+        decode = DECODERS.get(self.task, OnnxModel._instances)
+        return decode(self, outputs, box, pixels.shape[:2], conf, iou, max_det)
 
     def _queries(self, pixels: np.ndarray, conf: float, max_det: int) -> list[Instance]:
         size = self.image_size
@@ -128,6 +134,21 @@ class OnnxModel:
             if (p := probabilities[0][c]) >= conf
         ]
 
+    def _candidates(
+        self, outputs: list[np.ndarray], conf: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows whose best class scores above `conf` (at most _MAX_NMS, best first), that
+        score, and that class."""
+        classes = len(self.names)
+        rows = outputs[0][0].T  # (anchors, 4 + classes [+ what the task's head adds])
+        scores = rows[:, 4 : 4 + classes]
+        best = scores.max(1)
+        rows, best, cls = rows[best > conf], best[best > conf], scores[best > conf].argmax(1)
+        if len(rows) > _MAX_NMS:
+            first = np.argsort(-best, kind="stable")[:_MAX_NMS]
+            rows, best, cls = rows[first], best[first], cls[first]
+        return rows, best, cls
+
     def _instances(
         self,
         outputs: list[np.ndarray],
@@ -138,13 +159,7 @@ class OnnxModel:
         max_det: int,
     ) -> list[Instance]:
         classes = len(self.names)
-        rows = outputs[0][0].T  # (anchors, 4 + classes [+ what the task's head adds])
-        scores = rows[:, 4 : 4 + classes]
-        best = scores.max(1)
-        rows, best, cls = rows[best > conf], best[best > conf], scores[best > conf].argmax(1)
-        if len(rows) > _MAX_NMS:
-            first = np.argsort(-best, kind="stable")[:_MAX_NMS]
-            rows, best, cls = rows[first], best[first], cls[first]
+        rows, best, cls = self._candidates(outputs, conf)
         xyxy = _xyxy(rows[:, :4])
         kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
         xyxy, best, cls = xyxy[kept], best[kept], cls[kept]
@@ -160,6 +175,29 @@ class OnnxModel:
             for (x1, y1, x2, y2), score, c, extra in zip(
                 scaled.tolist(), best, cls, extras, strict=True
             )
+        ]
+
+    def _oriented(
+        self,
+        outputs: list[np.ndarray],
+        box: _Letterbox,
+        shape: tuple[int, int],
+        conf: float,
+        iou: float,
+        max_det: int,
+    ) -> list[Instance]:
+        rows, best, cls = self._candidates(outputs, conf)
+        xywhr = np.concatenate([rows[:, :4], rows[:, -1:]], axis=1)  # the angle is last
+        offset = xywhr.copy()
+        offset[:, :2] += (cls * _MAX_WH)[:, None].astype(np.float32)
+        kept = _fast_nms(offset, best, iou)[:max_det]
+        xywhr, best, cls = xywhr[kept], best[kept], cls[kept]
+        gain = np.array([box.width / shape[1], box.height / shape[0]] * 2, dtype=np.float32)
+        xywhr[:, :2] -= np.array([box.left, box.top], dtype=np.float32)
+        xywhr[:, :4] /= gain
+        return [
+            oriented(int(c), corners, float(score), shape)
+            for corners, score, c in zip(corners_of(xywhr), best, cls, strict=True)
         ]
 
 
@@ -191,6 +229,10 @@ def _segment_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
 EXTRAS: dict[str, Callable[[_Head], tuple[np.ndarray, list[dict[str, Any]]]]] = {
     "segment": _segment_extras,
 }
+
+
+# Task -> its decoder of the raw outputs, where NMS itself differs (the rest: `_instances`).
+DECODERS: dict[str, Callable[..., list[Instance]]] = {"obb": OnnxModel._oriented}
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -253,6 +295,14 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> np.nd
         overlap = width * height
         order = rest[overlap / (areas[first] + areas[rest] - overlap) <= iou]
     return np.array(kept, dtype=np.int64)
+
+
+def _fast_nms(xywhr: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """ultralytics' fast NMS of rotated boxes: indexes by descending score of the boxes that
+    no better box overlaps (probiou) above `iou`, whether that box was kept or not."""
+    order = np.argsort(-scores, kind="stable")
+    overlaps = np.triu(probiou(xywhr[order], xywhr[order]), k=1)
+    return order[(overlaps > iou).sum(axis=0) <= 0]
 
 
 def _masks(coefficients: np.ndarray, protos: np.ndarray, xyxy: np.ndarray, size: int) -> np.ndarray:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from pictrain.config import IouType
 from pictrain.evaluate.ground_truth import EvalImage
 from pictrain.evaluate.instance import (
     MAX_DETECTIONS,
     NMS_IOU,
     SCORING_CONFIDENCE,
     Instance,
+    oriented,
 )
+from pictrain.evaluate.rotated import areas
 from pictrain.platform.base import Detection, Evaluation, Polygon
 
 
@@ -36,6 +39,9 @@ def predict(
         verbose=False,
     )
     for image, result in zip(images, results, strict=True):
+        if result.obb is not None:
+            yield image, _oriented(result)
+            continue
         boxes = result.boxes
         count = len(boxes)
         polygons = result.masks.xy if result.masks is not None else [None] * count
@@ -49,6 +55,13 @@ def predict(
             strict=True,
         )
         yield image, [_instance(int(c), xyxy, s, p, m) for c, xyxy, s, p, m in rows]
+
+
+def _oriented(result: Any) -> list[Instance]:
+    """Oriented boxes: their corners as ultralytics computes them (`OBB.xyxyxyxy`)."""
+    obb = result.obb
+    rows = zip(obb.cls.tolist(), obb.xyxyxyxy.cpu().numpy(), obb.conf.tolist(), strict=True)
+    return [oriented(int(c), corners, s, result.orig_shape) for c, corners, s in rows]
 
 
 def _masks(result: Any) -> list[np.ndarray]:
@@ -72,10 +85,11 @@ def coco_results(
     image: EvalImage,
     instances: list[Instance],
     category_ids: Sequence[int],
-    iou_type: Literal["bbox", "segm"],
+    iou_type: IouType,
 ) -> list[dict[str, Any]]:
     """COCO results format, with the COCO file's image and category ids; masks as RLE, the only
-    segmentation pycocotools' loadRes takes."""
+    segmentation pycocotools' loadRes takes; oriented boxes as their corners (`poly`), their
+    area and upright box (`pictrain.evaluate.coco_eval`)."""
     results = []
     for instance in instances:
         result = {
@@ -85,6 +99,10 @@ def coco_results(
         }
         if iou_type == "bbox":
             result["bbox"] = [round(v, 2) for v in instance.box]
+        elif iou_type == "obb":
+            if instance.corners is None:
+                continue
+            result.update(_oriented_result(instance.corners))
         elif instance.mask is not None:
             result["segmentation"] = _encode(instance.mask)
         elif instance.polygon:
@@ -93,6 +111,16 @@ def coco_results(
             continue
         results.append(result)
     return results
+
+
+def _oriented_result(corners: np.ndarray) -> dict[str, Any]:
+    rounded = corners.round(2)
+    (x1, y1), (x2, y2) = rounded.min(axis=0), rounded.max(axis=0)
+    return {
+        "poly": rounded.ravel().tolist(),
+        "area": round(float(areas(rounded[None])[0]), 2),
+        "bbox": [float(x1), float(y1), round(float(x2 - x1), 2), round(float(y2 - y1), 2)],
+    }
 
 
 def _encode(mask: np.ndarray) -> dict[str, Any]:

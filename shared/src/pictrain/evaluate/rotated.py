@@ -7,7 +7,8 @@ intersection of two is one convex polygon, found by clipping one box by the othe
 region the overlap is the intersection over the detection's own area, as COCO measures it.
 
 ultralytics scores oriented boxes with probiou, a Gaussian overlap that is not an IoU: its
-numbers are close to these, not equal (the tests measure how close).
+numbers are close to these, not equal (the tests measure how close). Its NMS uses probiou too,
+so the ONNX decoder does (`probiou`, `corners_of`: its formulas, in numpy).
 """
 
 from __future__ import annotations
@@ -46,6 +47,42 @@ def pair_ious(first: Corners, second: Corners, crowd: np.ndarray) -> np.ndarray:
         union = np.where(crowd[rows], area_a[rows], area_a[rows] + area_b[rows] - inter)
         result[rows] = inter / union
     return result
+
+
+def corners_of(xywhr: np.ndarray) -> Corners:
+    """The corners of (n, 5) centre x, y, width, height, angle (radians) boxes, in
+    ultralytics' order (`xywhr2xyxyxyxy`)."""
+    centre, w, h, angle = xywhr[:, None, :2], xywhr[:, 2:3], xywhr[:, 3:4], xywhr[:, 4:5]
+    cos, sin = np.cos(angle), np.sin(angle)
+    along = np.concatenate([w / 2 * cos, w / 2 * sin], axis=1)[:, None]
+    across = np.concatenate([-h / 2 * sin, h / 2 * cos], axis=1)[:, None]
+    signs = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]], xywhr.dtype)[None, :, :, None]
+    return centre + signs[:, :, 0] * along + signs[:, :, 1] * across
+
+
+def probiou(first: np.ndarray, second: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    """(N, M) probabilistic IoU of (N, 5) and (M, 5) xywhr boxes: one minus the Hellinger
+    distance of the Gaussians with the boxes' covariance (Llerena et al., 2021), as
+    ultralytics' `batch_probiou` computes it, in the inputs' precision."""
+    a1, b1, c1 = _covariance(first)
+    a2, b2, c2 = (v[None, :, 0] for v in _covariance(second))
+    dx = first[:, None, 0] - second[None, :, 0]
+    dy = first[:, None, 1] - second[None, :, 1]
+    a, b, c = a1 + a2, b1 + b2, c1 + c2
+    determinant = a * b - c**2
+    t1 = (a * dy**2 + b * dx**2) / (determinant + eps) * 0.25
+    t2 = (c * -dx * dy) / (determinant + eps) * 0.5
+    spread = np.sqrt(np.clip(a1 * b1 - c1**2, 0, None) * np.clip(a2 * b2 - c2**2, 0, None))
+    t3 = np.log(determinant / (4 * spread + eps) + eps) * 0.5
+    distance = np.clip(t1 + t2 + t3, eps, 100.0)
+    return 1 - np.sqrt(1.0 - np.exp(-distance) + eps)
+
+
+def _covariance(xywhr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each box's covariance [[a, c], [c, b]] as (n, 1) columns."""
+    a, b = xywhr[:, 2:3] ** 2 / 12, xywhr[:, 3:4] ** 2 / 12
+    cos, sin = np.cos(xywhr[:, 4:5]), np.sin(xywhr[:, 4:5])
+    return a * cos**2 + b * sin**2, a * sin**2 + b * cos**2, (a - b) * cos * sin
 
 
 def _intersection_areas(subject: Corners, clip: Corners) -> np.ndarray:
