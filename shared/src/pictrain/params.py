@@ -253,7 +253,9 @@ class Parameters(BaseModel):
     hsv_h: Float = Field(0.015, ge=0, le=1)
     hsv_s: Float = Field(0.7, ge=0, le=1)
     hsv_v: Float = Field(0.4, ge=0, le=1)
-    degrees: Float = Field(0.0, ge=-180, le=180)
+    degrees: Float = Field(
+        0.0, ge=-180, le=180, description="random rotation; oriented boxes (obb) turn with it"
+    )
     translate: Float = Field(0.1, ge=0, le=1)
     scale: Float = Field(0.5, ge=0, le=1)
     shear: Float = Field(0.0, ge=-180, le=180)
