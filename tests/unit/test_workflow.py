@@ -341,6 +341,7 @@ def test_register_all(emulator: Emulator, project: Path, capsys: pytest.CaptureF
     }
     assert kinds["yolo11-segmentation"] == "SEGMENTATION"
     assert kinds["yolov8-classification"] == "CLASSIFICATION"
+    assert kinds["yolo11-obb"] == "SEGMENTATION"  # its evaluations are polygons
     assert {v.name for v in emulator.state.model_versions.values()} == {"0.2.0-cu130"}
 
 

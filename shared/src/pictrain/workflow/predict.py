@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pictrain.config import TASK_SPECS, task_spec
 from pictrain.errors import PlatformError, UserError
+
+if TYPE_CHECKING:
+    from pictrain.evaluate.instance import Instance
 
 log = logging.getLogger(__name__)
 # A deployment's type is its model version's: the first dataset type of a task; a type two
@@ -73,15 +76,23 @@ def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction
     except ValueError as exc:
         raise UserError(str(exc)) from None
     found = [
-        Found(
-            model.names[i.cls],
-            round(float(i.score), 4),
-            None if task_spec(model.task).per_image else [round(float(v), 1) for v in i.box],
-            [[round(float(x), 1), round(float(y), 1)] for x, y in i.polygon] if i.polygon else None,
-        )
+        _found(i, model.names, task_spec(model.task).per_image)
         for i in model.predict(pixels, conf=threshold)
     ]
     return Prediction(str(image), str(model_path), model.task, found)
+
+
+def _found(instance: Instance, names: list[str], per_image: bool) -> Found:
+    """An oriented box is its 4 corners as predicted (they may reach out of the image), with
+    no upright box; classification has no box."""
+    outline = instance.polygon if instance.corners is None else instance.corners.tolist()
+    upright = per_image or instance.corners is not None
+    return Found(
+        names[instance.cls],
+        round(float(instance.score), 4),
+        None if upright else [round(float(v), 1) for v in instance.box],
+        [[round(float(x), 1), round(float(y), 1)] for x, y in outline] if outline else None,
+    )
 
 
 def from_serving(
@@ -136,6 +147,9 @@ def draw(prediction: Prediction, image: Path, out: Path) -> Path | None:
             x, y, w, h = item.box
             pen.rectangle([x, y, x + w, y + h], outline=colour, width=2)
             pen.text((x + 2, y + 1), text, fill=colour)
+        elif item.polygon:  # an oriented box: the label at its top corner
+            x, y = min(item.polygon, key=lambda point: (point[1], point[0]))
+            pen.text((max(x, 0) + 2, max(y, 0) + 1), text, fill=colour)
         else:
             pen.text((4, 4 + 12 * k), text, fill=colour)
     out.mkdir(parents=True, exist_ok=True)
