@@ -384,7 +384,7 @@ def test_ground_truth_is_what_the_converter_wrote(tmp_path: Any) -> None:
             annotation(1, None, segmentation=[[50, 5, 70, 5, 60, 25]], iscrowd=1),
         ],
     )
-    index = load_coco(coco, keep_segmentation=True)
+    index = load_coco(coco, keep=frozenset({"segmentation"}))
     summary = convert_obb(index, tmp_path / "src", tmp_path / "out", "train", NAMES)
     truth = build_ground_truth(
         index, summary.written, tmp_path / "out" / "images" / "train", NAMES, ("obb",)

@@ -13,8 +13,7 @@ so the ONNX decoder does (`probiou`, `corners_of`: its formulas, in numpy).
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -133,63 +132,59 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class RotatedOverlaps:
     """The overlaps of every detection with every ground truth of the same image and class,
     computed in one pass before COCOeval asks for them image by image. Annotations hold
-    their corners as `poly` (x1, y1, ... x4, y4) and a unique `id`."""
+    their corners as `poly` (x1, y1, ... x4, y4) and an `id`, unique among the ground truths
+    and among the detections.
+
+    Each detection's overlaps lie side by side, one per ground truth of its image and class
+    in their order: `_start` is where a detection's begin, `_column` a ground truth's place.
+    """
 
     def __init__(self, truths: list[dict[str, Any]], detections: list[dict[str, Any]]) -> None:
-        gt_groups = _groups(truths)
-        self._rows: dict[Key, dict[int, int]] = {}
-        self._columns: dict[Key, dict[int, int]] = {}
-        self._start: dict[Key, int] = {}
-        firsts, seconds, crowds = [], [], []
-        total = 0
-        for key, dts in _groups(detections).items():
-            gts = gt_groups.get(key)
-            if not gts:
-                continue
-            self._rows[key] = {d["id"]: i for i, d in enumerate(dts)}
-            self._columns[key] = {g["id"]: j for j, g in enumerate(gts)}
-            self._start[key] = total
-            d, g = np.divmod(np.arange(len(dts) * len(gts)), len(gts))
-            firsts.append(_corners(dts)[d])
-            seconds.append(_corners(gts)[g])
-            crowds.append(np.array([bool(a.get("iscrowd", 0)) for a in gts])[g])
-            total += len(d)
-        self._overlaps = (
-            pair_ious(np.concatenate(firsts), np.concatenate(seconds), np.concatenate(crowds))
-            if total
-            else np.zeros(0)
+        groups: dict[tuple[int, int], int] = {}  # (image id, category id) -> group
+        gt_group = np.array(
+            [groups.setdefault((a["image_id"], a["category_id"]), len(groups)) for a in truths],
+            np.int64,
         )
+        by_group = np.argsort(gt_group, kind="stable")
+        sizes = np.bincount(gt_group, minlength=len(groups))
+        group_starts = np.cumsum(sizes) - sizes
+        column = np.empty(len(truths), np.int64)
+        column[by_group] = np.arange(len(truths)) - group_starts[gt_group[by_group]]
+        dt_group = np.array(
+            [groups.get((a["image_id"], a["category_id"]), -1) for a in detections], np.int64
+        )
+        known = dt_group >= 0
+        pairs = np.where(known, sizes[np.where(known, dt_group, 0)] if len(sizes) else 0, 0)
+        self._start = np.cumsum(pairs) - pairs
+        self._row = {a["id"]: i for i, a in enumerate(detections)}
+        self._column = {a["id"]: j for a, j in zip(truths, column.tolist(), strict=True)}
+        dt_index = np.repeat(np.arange(len(detections)), pairs)
+        within = np.arange(len(dt_index)) - np.repeat(self._start, pairs)
+        gt_index = by_group[np.repeat(group_starts[np.where(known, dt_group, 0)], pairs) + within]
+        dt_corners, gt_corners = _corners(detections), _corners(truths)
+        crowd = np.array([bool(a.get("iscrowd", 0)) for a in truths], bool)
+        self._overlaps = np.zeros(len(dt_index))
+        for first in range(0, len(dt_index), _PAIRS_PER_STEP):
+            d = dt_index[first : first + _PAIRS_PER_STEP]
+            g = gt_index[first : first + _PAIRS_PER_STEP]
+            self._overlaps[first : first + len(d)] = pair_ious(
+                dt_corners[d], gt_corners[g], crowd[g]
+            )
 
-    def matrix(
-        self,
-        image_id: int,
-        category_id: int,
-        detections: list[dict[str, Any]],
-        truths: list[dict[str, Any]],
-    ) -> np.ndarray:
-        """(len(detections), len(truths)) overlaps, in the order given (both not empty)."""
-        key = (image_id, category_id)
-        rows, columns = self._rows[key], self._columns[key]
-        start = self._start[key]
-        block = self._overlaps[start : start + len(rows) * len(columns)]
-        block = block.reshape(len(rows), len(columns))
-        return block[
-            np.ix_([rows[d["id"]] for d in detections], [columns[g["id"]] for g in truths])
-        ]
-
-
-Key = tuple[int, int]  # image id, category id
-
-
-def _groups(annotations: Iterable[dict[str, Any]]) -> dict[Key, list[dict[str, Any]]]:
-    groups: dict[Key, list[dict[str, Any]]] = defaultdict(list)
-    for annotation in annotations:
-        groups[annotation["image_id"], annotation["category_id"]].append(annotation)
-    return groups
+    def matrix(self, detections: list[dict[str, Any]], truths: list[dict[str, Any]]) -> np.ndarray:
+        """(len(detections), len(truths)) overlaps, in the order given: detections and ground
+        truths of one image and class."""
+        starts = self._start[[self._row[d["id"]] for d in detections]]
+        columns = np.array([self._column[g["id"]] for g in truths], np.int64)
+        return self._overlaps[starts[:, None] + columns[None, :]]
 
 
 def _corners(annotations: list[dict[str, Any]]) -> Corners:
     return np.array([a["poly"] for a in annotations], np.float64).reshape(-1, 4, 2)
+
+
+def _descending_score(detection: dict[str, Any]) -> float:
+    return -detection["score"]
 
 
 # The ground truths and the detections of one image and class, as an engine holds them.
@@ -212,9 +207,8 @@ def rotated_evaluator(base: type, instances: Callable[[Any, int, int], Instances
             truths, detections = instances(self, imgId, catId)
             if not truths or not detections:
                 return []
-            order = np.argsort([-d["score"] for d in detections], kind="mergesort")
-            ranked = [detections[i] for i in order[: self.params.maxDets[-1]]]
-            return self.overlaps.matrix(imgId, catId, ranked, truths)
+            ranked = sorted(detections, key=_descending_score)[: self.params.maxDets[-1]]
+            return self.overlaps.matrix(ranked, truths)
 
     Rotated.__name__ = f"Rotated{base.__name__}"
     return Rotated
