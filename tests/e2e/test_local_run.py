@@ -349,6 +349,7 @@ def test_convert_without_its_image_folder_fails_in_one_line(tmp_path):
     [
         ("segment", "test/mAP50-95(M)", "coco_stats_segm.json"),
         ("classify", "test/accuracy_top1", "classification_report.json"),
+        ("obb", "test/mAP50-95(B)", "coco_stats.json"),
     ],
 )
 def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
@@ -384,7 +385,7 @@ def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
     evaluations = [
         json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()
     ]
-    shape = {"segment": "polygons", "classify": "classifications"}[task]
+    shape = {"segment": "polygons", "classify": "classifications", "obb": "polygons"}[task]
     assert evaluations and all(not e["detections"] for e in evaluations)
     if task == "classify":
         assert all(len(e[shape]) == 1 for e in evaluations)
