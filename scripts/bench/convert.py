@@ -137,7 +137,7 @@ def _run(case: Case, repeats: int, seed: int, with_memory: bool, costs: _Costs) 
         },
         repeats,
     )
-    labels = {name: _read_labels(folder) for name, folder in written.items()}
+    labels = {name: read_labels(folder) for name, folder in written.items()}
     versus_theirs = Timing(runs["ours"], runs["convert_coco"])
     versus_floor = Timing(runs["ours"], runs["floor"])
     costs.per_annotation[case.annotations] = min(runs["ours"].cpu) / case.annotations
@@ -231,15 +231,7 @@ def _write_inputs(case: Case, seed: int) -> None:
     """`case.images` JPEG files (copies of a few encodings) and a COCO file of random objects
     inside them: boxes, or polygons inscribed in the boxes."""
     rng = np.random.default_rng(seed)
-    shutil.rmtree(case.folder, ignore_errors=True)
-    case.images_dir.mkdir(parents=True)
-    case.coco.parent.mkdir(parents=True)
-    blobs = [_jpeg(tuple(int(c) for c in rng.integers(0, 256, 3))) for _ in range(8)]
-    images = []
-    for i in range(1, case.images + 1):
-        name = f"{i:07d}.jpg"
-        (case.images_dir / name).write_bytes(blobs[i % len(blobs)])
-        images.append({"id": i, "file_name": name, "width": IMAGE_SIDE, "height": IMAGE_SIDE})
+    images = write_images(case, rng)
     wh = rng.uniform(4, IMAGE_SIDE / 2, size=(case.annotations, 2)).round(2)
     xy = (rng.uniform(0, 1, size=(case.annotations, 2)) * (IMAGE_SIDE - wh)).round(2)
     categories = rng.integers(1, len(CATEGORIES) + 1, size=case.annotations).tolist()
@@ -268,6 +260,21 @@ def _write_inputs(case: Case, seed: int) -> None:
     case.coco.write_bytes(orjson.dumps(coco))
 
 
+def write_images(case: Case, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """A fresh `case.folder` with `case.images` JPEG files (copies of a few encodings); their
+    COCO image entries."""
+    shutil.rmtree(case.folder, ignore_errors=True)
+    case.images_dir.mkdir(parents=True)
+    case.coco.parent.mkdir(parents=True)
+    blobs = [_jpeg(tuple(int(c) for c in rng.integers(0, 256, 3))) for _ in range(8)]
+    images = []
+    for i in range(1, case.images + 1):
+        name = f"{i:07d}.jpg"
+        (case.images_dir / name).write_bytes(blobs[i % len(blobs)])
+        images.append({"id": i, "file_name": name, "width": IMAGE_SIDE, "height": IMAGE_SIDE})
+    return images
+
+
 def _jpeg(color: tuple[int, ...]) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (IMAGE_SIDE, IMAGE_SIDE), color).save(buffer, "JPEG")
@@ -278,7 +285,7 @@ def _name(category: dict[str, Any]) -> str:
     return category["name"]
 
 
-def _read_labels(folder: Path) -> Labels:
+def read_labels(folder: Path) -> Labels:
     return {
         path.stem: [[float(v) for v in line.split()] for line in path.read_text().splitlines()]
         for path in folder.glob("*.txt")

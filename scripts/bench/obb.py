@@ -26,7 +26,7 @@ from pictrain.data.convert import convert_obb
 from pictrain.data.labels import labelmap_from
 from pictrain.evaluate.coco_eval import STAT_NAMES, CocoReport, evaluate_coco
 from pictrain.evaluate.rotated import areas
-from scripts.bench.convert import CATEGORIES, IMAGE_SIDE, Case, _jpeg, _read_labels
+from scripts.bench.convert import CATEGORIES, IMAGE_SIDE, Case, read_labels, write_images
 from scripts.bench.report import Bench, BenchResult, seconds
 from scripts.bench.timing import compare
 from tests.unit.coco_reference import TOLERANCE
@@ -85,7 +85,7 @@ def run_conversion(case: Case, args: argparse.Namespace) -> BenchResult:
         args.repeats,
     )
     timing = outcome.timing
-    agrees, agreement = _agreement(_read_labels(outcome.ours), _read_labels(outcome.theirs))
+    agrees, agreement = _agreement(read_labels(outcome.ours), read_labels(outcome.theirs))
     speedup = 1 / timing.ratio
     return BenchResult(
         title=f"COCO → YOLO oriented boxes, {case.annotations:,} outlines",
@@ -160,15 +160,7 @@ def plain_loop(coco: Path, out: Path) -> Path:
 def _write_inputs(case: Case, seed: int) -> None:
     """`case.images` JPEG files and a COCO file of turned ellipses well inside them."""
     rng = np.random.default_rng(seed)
-    shutil.rmtree(case.folder, ignore_errors=True)
-    case.images_dir.mkdir(parents=True)
-    case.coco.parent.mkdir(parents=True)
-    blobs = [_jpeg(tuple(int(c) for c in rng.integers(0, 256, 3))) for _ in range(8)]
-    images = []
-    for i in range(1, case.images + 1):
-        name = f"{i:07d}.jpg"
-        (case.images_dir / name).write_bytes(blobs[i % len(blobs)])
-        images.append({"id": i, "file_name": name, "width": IMAGE_SIDE, "height": IMAGE_SIDE})
+    images = write_images(case, rng)
     n = case.annotations
     length = rng.uniform(8, IMAGE_SIDE / 2, n)
     width = length * rng.uniform(0.15, 0.6, n)

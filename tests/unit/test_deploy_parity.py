@@ -22,21 +22,26 @@ SIZE = 64
 BOX = [10.0, 20.0, 30.0, 24.0]  # x, y, w, h of the one "square" of the test image
 
 
-@pytest.fixture
-def dataset(tmp_path):
+def _prepared(tmp_path, task, annotation):
+    """One test image holding one "square" (category 8), prepared for `task`."""
     folder = tmp_path / "coco" / "images"
     folder.mkdir(parents=True)
     Image.new("RGB", (SIZE, SIZE)).save(folder / "x.jpg")
     coco = {
         "images": [{"id": 3, "file_name": "x.jpg", "width": SIZE, "height": SIZE}],
-        "annotations": [{"id": 1, "image_id": 3, "category_id": 8, "bbox": BOX, "iscrowd": 0}],
+        "annotations": [{"id": 1, "image_id": 3, "category_id": 8, "iscrowd": 0, **annotation}],
         "categories": [{"id": 4, "name": "circle"}, {"id": 8, "name": "square"}],
     }
     path = tmp_path / "coco" / "annotations.json"
     path.write_text(json.dumps(coco))
     split = DatasetSplit("train", folder, path)
     splits = {"train": split, "val": split, "test": split}
-    return prepare_dataset("detect", splits, tmp_path / "dataset", seed=0)
+    return prepare_dataset(task, splits, tmp_path / "dataset", seed=0)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return _prepared(tmp_path, "detect", {"bbox": BOX})
 
 
 def _export(path, box):
@@ -103,22 +108,8 @@ def test_a_job_warns_on_a_small_difference_and_goes_on(dataset, tmp_path, caplog
 
 @pytest.fixture
 def obb_dataset(tmp_path):
-    """One 64 px image with one bar, a polygon 36 x 8 turned by 30° about (32, 32)."""
-    folder = tmp_path / "coco" / "images"
-    folder.mkdir(parents=True)
-    Image.new("RGB", (SIZE, SIZE)).save(folder / "x.jpg")
-    coco = {
-        "images": [{"id": 3, "file_name": "x.jpg", "width": SIZE, "height": SIZE}],
-        "annotations": [
-            {"id": 1, "image_id": 3, "category_id": 8, "segmentation": [_bar(0).ravel().tolist()]}
-        ],
-        "categories": [{"id": 4, "name": "circle"}, {"id": 8, "name": "square"}],
-    }
-    path = tmp_path / "coco" / "annotations.json"
-    path.write_text(json.dumps(coco))
-    split = DatasetSplit("train", folder, path)
-    splits = {"train": split, "val": split, "test": split}
-    return prepare_dataset("obb", splits, tmp_path / "dataset", seed=0)
+    """The square is a bar, a polygon 36 x 8 turned by 30° about (32, 32)."""
+    return _prepared(tmp_path, "obb", {"segmentation": [_bar(0).ravel().tolist()]})
 
 
 def _bar(turn):
