@@ -170,7 +170,8 @@ def _oriented(
         [i.path.name for i, _, _ in scored],
         ConversionSummary("test"),
     )
-    left_out["no usable oriented box"] += int(np.count_nonzero(~kept))
+    if not kept.all():
+        left_out["no usable oriented box"] += int(np.count_nonzero(~kept))
     kept_objects = [object for object, keep in zip(scored, kept.tolist(), strict=True) if keep]
     return [
         {
