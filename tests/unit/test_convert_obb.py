@@ -155,7 +155,7 @@ def test_rectangle_ultralytics_would_reject_is_turned_to_fit(tmp_path: Path) -> 
     tightest = cv2.boxPoints(cv2.minAreaRect(np.array(bar, np.float32).reshape(-1, 2)))
     assert (tightest.max(0) - tightest.min(0))[0] / 100 > 1.01
     summary = _obb(tmp_path, [bar], [[10, 5, 30, 5, 20, 25]])
-    (_, turned), (_, plain) = _boxes(tmp_path)
+    (_, turned), _ = _boxes(tmp_path)
     assert _contains(turned, np.reshape(bar, (-1, 2)))
     assert (turned.max(0) - turned.min(0) <= np.multiply(FRAME, FIT)).all()
     assert summary.boxes_turned == 1
@@ -275,3 +275,29 @@ def test_batches_change_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert runs[0] == runs[1]
     summary: ConversionSummary = runs[0][0]
     assert (summary.labels_written, summary.objects_without_shape) == (10, 4)
+
+
+def test_convert_command_counts_bad_outlines_in_its_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pictrain convert --task obb`: the good object written, the 2-point polygon and the
+    broken mask counted in the summary it prints, exit 0, no traceback."""
+    from pictrain.cli import main
+
+    make_image(tmp_path / "src" / "a.jpg")
+    segmentations = [[[10, 5, 30, 5, 20, 25]], [[0, 0, 10, 10]], {"size": [1, 1], "counts": "x"}]
+    coco = make_coco(
+        tmp_path / "coco.json",
+        [image_entry(1, "a.jpg")],
+        [annotation(1, None, segmentation=s) for s in segmentations],
+    )
+    arguments = ["convert", "--task", "obb", "--coco", str(coco), "--images", str(tmp_path / "src")]
+    with pytest.raises(SystemExit) as exited:
+        main([*arguments, "--out", str(tmp_path / "out")])
+    printed = capsys.readouterr()
+    assert exited.value.code == 0, printed.err
+    assert "train: 1 of 1 images written (0 background), 1 oriented boxes" in printed.out
+    assert "2 objects without a usable shape" in printed.out
+    assert "Traceback" not in printed.out + printed.err
+    assert len(_boxes(tmp_path)) == 1
+    assert (tmp_path / "out" / "data.yaml").is_file()
