@@ -1,4 +1,4 @@
-"""Synthetic COCO data for the three tasks: coloured shapes a tiny YOLO learns in minutes on
+"""Synthetic COCO data for every task: coloured shapes a tiny YOLO learns in minutes on
 a CPU, one colour per class.
 
 Written in the local folder contract, `out_dir/<split>/images/*.jpg` and
@@ -9,7 +9,12 @@ labels by id instead of by name fails on this data.
 - detect:   1 to 4 shapes per image, boxes (and their polygons);
 - segment:  the same images; polygons (a circle is a 24-point polygon), and every
             `RLE_EVERY`-th object as a compressed RLE mask (iscrowd 0) to exercise that path;
-- classify: one larger shape per image, one annotation per image with its box.
+- classify: one larger shape per image, one annotation per image with its box;
+- pose:     the detection images, each shape with 5 keypoints (`POSE_POINTS`: its top, its
+            left and right ends, its bottom, its centre), written as Picsellia's KEYPOINT export
+            writes them: `bbox` the hull of the labelled points, `area` 1.0, every category
+            with the `keypoints` names and the `skeleton`; every `OCCLUDED_EVERY`-th point is
+            labelled occluded (v 1).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import json
 import math
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,9 @@ SIZE_RANGE = (0.18, 0.42)  # side of a shape, as a fraction of the image side
 CLASSIFY_SIZE_RANGE = (0.35, 0.7)  # one shape per image: larger, so 64 px images still work
 CIRCLE_VERTICES = 24
 RLE_EVERY = 5  # segment: objects whose annotation id is a multiple of this are RLE masks
+POSE_POINTS = ("top", "left_end", "right_end", "bottom", "centre")
+POSE_EDGES = [[1, 5], [2, 5], [3, 5], [4, 5]]  # each end to the centre, numbered from 1
+OCCLUDED_EVERY = 7
 _PLACEMENT_TRIES = 100
 
 Box = tuple[int, int, int]  # x, y, side
@@ -48,6 +56,7 @@ class _Task:
     max_objects: int
     size_range: tuple[float, float]
     annotate: Annotate
+    category_keys: Mapping[str, Any] = field(default_factory=dict)  # added to every category
 
 
 def make_detection_dataset(
@@ -75,6 +84,20 @@ def make_segmentation_dataset(
 ) -> dict[str, Path]:
     """The detection dataset's images, with some objects given as RLE masks instead."""
     task = _Task(MAX_OBJECTS, SIZE_RANGE, _segment_annotation)
+    return _make(task, out_dir, n_images, image_size, seed, splits)
+
+
+def make_pose_dataset(
+    out_dir: Path,
+    n_images: int = 200,
+    image_size: int = 256,
+    seed: int = 0,
+    splits: Mapping[str, int] | None = None,
+) -> dict[str, Path]:
+    """The detection dataset's images, each shape with its keypoints, as Picsellia exports a
+    KEYPOINT version."""
+    skeleton = {"keypoints": list(POSE_POINTS), "skeleton": POSE_EDGES}
+    task = _Task(MAX_OBJECTS, SIZE_RANGE, _pose_annotation, skeleton)
     return _make(task, out_dir, n_images, image_size, seed, splits)
 
 
@@ -119,7 +142,7 @@ def _write_split(
     image_size: int,
     rng: np.random.Generator,
 ) -> Path:
-    categories = _categories(position)
+    categories = [{**entry, **task.category_keys} for entry in _categories(position)]
     category_of = {entry["name"]: entry["id"] for entry in categories}
     images_dir = folder / "images"
     shutil.rmtree(images_dir, ignore_errors=True)
@@ -276,8 +299,38 @@ def _classify_annotation(
     }
 
 
+def _pose_annotation(
+    annotation_id: int, image_id: int, category_id: int, name: str, box: Box, image_size: int
+) -> dict[str, Any]:
+    """The shape's POSE_POINTS; bbox and area as Picsellia's export writes them."""
+    x, y, side = box
+    if name == "triangle":  # apex, the base's corners and middle, the centroid
+        points = [(x + side / 2, y), (x, y + side), (x + side, y + side)]
+        points += [(x + side / 2, y + side), (x + side / 2, y + side * 2 / 3)]
+    else:  # the middles of the box's sides, its centre
+        half = side / 2
+        points = [(x + half, y), (x, y + half), (x + side, y + half), (x + half, y + side)]
+        points.append((x + half, y + half))
+    keypoints = []
+    for k, (px, py) in enumerate(points):
+        occluded = (annotation_id * len(points) + k) % OCCLUDED_EVERY == 0
+        keypoints += [round(px, 2), round(py, 2), 1 if occluded else 2]
+    xs, ys = keypoints[0::3], keypoints[1::3]
+    return {
+        "id": annotation_id,
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)],
+        "area": 1.0,
+        "iscrowd": 0,
+        "keypoints": keypoints,
+        "num_keypoints": len(points),
+    }
+
+
 DATASET_MAKERS = {
     "detect": make_detection_dataset,
     "segment": make_segmentation_dataset,
     "classify": make_classification_dataset,
+    "pose": make_pose_dataset,
 }

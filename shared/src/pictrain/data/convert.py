@@ -1,4 +1,4 @@
-"""COCO -> the three ultralytics dataset layouts; every fix and every drop is counted.
+"""COCO -> the ultralytics dataset layouts; every fix and every drop is counted.
 
 The image pass (find, validate, name, link or rotate: `pictrain.data.images`) is shared; each
 task only says where an image goes and what its labels say:
@@ -7,6 +7,8 @@ task only says where an image goes and what its labels say:
             `cls cx cy w h` line per box (normalised, 6 decimals), empty for background images;
 - segment:  the same folders, one `cls x1 y1 x2 y2 ...` line per object (`pictrain.data.polygons`
             has the rules that make one polygon of an object);
+- pose:     the same folders, one `cls cx cy w h x1 y1 v1 ... xK yK vK` line per object
+            (`pictrain.data.keypoints` has the rules that make its box and points);
 - classify: `out_root/<split>/<class folder>/<name>` (`labels.class_folders`), one class per
             image; ultralytics takes `out_root` itself as `data`, not a data.yaml.
 
@@ -17,6 +19,7 @@ image copy has.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
 import os
@@ -30,6 +33,7 @@ from pictrain.config import task_spec
 from pictrain.data.coco import NAN_BOX, CocoAnnotation, CocoIndex, load_coco
 from pictrain.data.decimals import label_files
 from pictrain.data.images import SourceImage, convert_images, prepare_output, write_labels
+from pictrain.data.keypoints import PoseLayout, PoseOptions, image_poses, resolve_layout
 from pictrain.data.labels import class_folders, class_index
 from pictrain.data.polygons import CLIP_TOLERANCE, Flat, object_shape, plain_polygons
 from pictrain.data.splits import SPLITS
@@ -64,6 +68,25 @@ def convert_segmentation(
     """
     index = _index(coco, split, names, "segment")
     return _convert_labelled(index, images_dir, out_root, split, names, "segment", _polygon_lines)
+
+
+def convert_pose(
+    coco: Path | CocoIndex,
+    images_dir: Path,
+    out_root: Path,
+    split: str,
+    names: Sequence[str],
+    layout: PoseLayout | None = None,
+) -> ConversionSummary:
+    """Write one split in YOLO pose layout under `out_root`: one box and its K keypoints per
+    object (`pictrain.data.keypoints`). `layout` is the dataset's (`resolve_layout`), by
+    default this split's own with the default options. A `CocoIndex` must have been loaded
+    keeping the keypoints."""
+    index = _index(coco, split, names, "pose")
+    if layout is None:
+        layout = resolve_layout([index], names, PoseOptions())
+    labeller = functools.partial(_pose_lines, layout=layout)
+    return _convert_labelled(index, images_dir, out_root, split, names, "pose", labeller)
 
 
 def convert_classification(
@@ -109,9 +132,15 @@ def convert_classification(
     return summary
 
 
-def write_data_yaml(out_root: Path, names: Sequence[str], splits: Iterable[str]) -> Path:
-    """ultralytics `data.yaml` for converted detect/segment splits. train is required;
-    ultralytics also needs a val, so a train split converted alone is validated on itself."""
+def write_data_yaml(
+    out_root: Path,
+    names: Sequence[str],
+    splits: Iterable[str],
+    keypoints: PoseLayout | None = None,
+) -> Path:
+    """ultralytics `data.yaml` for converted splits with label files (pose: with the point
+    layout's keys). train is required; ultralytics also needs a val, so a train split converted
+    alone is validated on itself."""
     present = set(splits)
     if "train" not in present or not present <= set(SPLITS):
         raise ValueError(f"splits must include train, within {SPLITS}: {sorted(present)}")
@@ -119,6 +148,8 @@ def write_data_yaml(out_root: Path, names: Sequence[str], splits: Iterable[str])
     data.update({split: f"images/{split}" for split in SPLITS if split in present})
     data.setdefault("val", "images/train")
     data["names"] = dict(enumerate(names))
+    if keypoints is not None:
+        data.update(keypoints.data_yaml(len(names)))
     dest = out_root / "data.yaml"
     out_root.mkdir(parents=True, exist_ok=True)
     dest.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -225,26 +256,90 @@ def _box_lines(
     """`cls cx cy w h` per usable box, normalised; the batch's boxes checked and formatted
     together, each rule a numpy mask over all of them.
 
-    A box is counted by the first rule it breaks, in `_known`'s order then the box rules:
-    unknown category, crowd, no box, not finite or not of positive size, outside the image once
-    clipped, under 1 px once clipped; clipped by more than CLIP_TOLERANCE is counted and kept.
+    A box is counted by the first rule it breaks, in `_known`'s order then `_checked_boxes`'.
     """
     annotations = [annotation for source in sources for annotation in source.annotations]
     if not annotations:
         return [("", 0)] * len(sources)
-    category_ids, bboxes, crowds, _, _, _ = zip(*annotations, strict=True)
+    category_ids, bboxes, crowds, *_ = zip(*annotations, strict=True)
     image = np.repeat(np.arange(len(sources)), [len(source.annotations) for source in sources])
-    frame = np.array([(s.probe.width, s.probe.height) for s in sources], np.float64)[image]
+    frame = _frames(sources)[image]
     n = len(annotations)
     cls = np.fromiter(map(classes.get, category_ids, itertools.repeat(-1)), np.int64, n)
-    missing = np.fromiter(map(operator.is_, bboxes, itertools.repeat(NAN_BOX)), bool, n)
-    boxes = np.fromiter(itertools.chain.from_iterable(bboxes), np.float64, 4 * n).reshape(n, 4)
-    x, y, w, h = boxes.T
-    width, height = frame[:, 0], frame[:, 1]
     unknown, usable = _split(np.ones(len(cls), bool), cls < 0)
     crowd, usable = _split(usable, np.fromiter(crowds, bool, n))
     summary.annotations_unknown_category += unknown
     summary.annotations_crowd += crowd
+    usable, xyxy = _checked_boxes(list(bboxes), frame, usable, summary)
+    kept = cls[usable]
+    _count(kept, counts)
+    values = _normalised(xyxy[usable], frame[usable])
+    per_image = np.bincount(image[usable], minlength=len(sources)).tolist()
+    texts = label_files(kept, np.full(len(kept), 4), values, per_image)
+    return list(zip(texts, per_image, strict=True))
+
+
+def _pose_lines(
+    sources: list[SourceImage],
+    classes: dict[int, int],
+    summary: ConversionSummary,
+    counts: list[int],
+    layout: PoseLayout,
+) -> list[tuple[str, int]]:
+    """`cls cx cy w h x1 y1 v1 ... xK yK vK` per object with a usable box: the objects of
+    `pictrain.data.keypoints`, their boxes checked as detection's, numbers formatted together."""
+    poses = [
+        (i, pose)
+        for i, source in enumerate(sources)
+        for pose in image_poses(
+            source.annotations, classes, source.probe.width, source.probe.height, layout, summary
+        )
+    ]
+    if not poses:
+        return [("", 0)] * len(sources)
+    image = np.array([i for i, _ in poses])
+    frame = _frames(sources)[image]
+    usable, xyxy = _checked_boxes(
+        [p.box for _, p in poses], frame, np.ones(len(poses), bool), summary
+    )
+    kept = np.array([p.cls for _, p in poses], np.int64)[usable]
+    _count(kept, counts)
+    points = np.stack([p.keypoints for _, p in poses])[usable]  # (n, K, 3)
+    points[:, :, :2] /= frame[usable][:, None, :]
+    values = np.concatenate(
+        [_normalised(xyxy[usable], frame[usable]), points.reshape(len(kept), -1)], 1
+    )
+    per_image = np.bincount(image[usable], minlength=len(sources)).tolist()
+    texts = label_files(kept, np.full(len(kept), 4 + 3 * layout.size), values, per_image)
+    return list(zip(texts, per_image, strict=True))
+
+
+def _frames(sources: list[SourceImage]) -> np.ndarray:
+    """(images, 2): each image's width and height, as displayed."""
+    return np.array([(s.probe.width, s.probe.height) for s in sources], np.float64).reshape(-1, 2)
+
+
+def _count(kept: np.ndarray, counts: list[int]) -> None:
+    for i, count in enumerate(np.bincount(kept, minlength=len(counts)).tolist()):
+        counts[i] += count
+
+
+def _checked_boxes(
+    bboxes: list[tuple[float, float, float, float]],
+    frame: np.ndarray,
+    usable: np.ndarray,
+    summary: ConversionSummary,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The box rules for the `usable` of `bboxes` (x, y, w, h; `NAN_BOX` when none) on their
+    images' (width, height) `frame`: which stay usable, and all boxes clipped to the image as
+    x1, y1, x2, y2. Rules, the first broken counts: no box, not finite or not of positive
+    size, outside the image once clipped, under 1 px once clipped; clipped by more than
+    CLIP_TOLERANCE is counted and kept."""
+    n = len(bboxes)
+    missing = np.fromiter(map(operator.is_, bboxes, itertools.repeat(NAN_BOX)), bool, n)
+    boxes = np.fromiter(itertools.chain.from_iterable(bboxes), np.float64, 4 * n).reshape(n, 4)
+    x, y, w, h = boxes.T
+    width, height = frame[:, 0], frame[:, 1]
     no_box, usable = _split(usable, missing)
     summary.boxes_missing += no_box
     # Arithmetic on the boxes already dropped may overflow or give NaN: it is not used.
@@ -261,18 +356,17 @@ def _box_lines(
     summary.boxes_degenerate += not_finite + small
     summary.boxes_outside += outside
     summary.boxes_clipped += int(np.count_nonzero(usable & clipped))
-    kept = cls[usable]
-    for i, count in enumerate(np.bincount(kept, minlength=len(counts)).tolist()):
-        counts[i] += count
-    width, height = width[usable], height[usable]
-    x1, y1, x2, y2 = x1[usable], y1[usable], x2[usable], y2[usable]
-    values = np.stack(
+    return usable, np.stack([x1, y1, x2, y2], axis=1)
+
+
+def _normalised(xyxy: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """cx, cy, w, h of x1 y1 x2 y2 boxes, over their images' width and height."""
+    x1, y1, x2, y2 = xyxy.T
+    width, height = frame[:, 0], frame[:, 1]
+    return np.stack(
         [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height],
         axis=1,
     )
-    per_image = np.bincount(image[usable], minlength=len(sources)).tolist()
-    texts = label_files(kept, np.full(len(kept), 4), values, per_image)
-    return list(zip(texts, per_image, strict=True))
 
 
 def _split(usable: np.ndarray, broken: np.ndarray) -> tuple[int, np.ndarray]:
@@ -298,8 +392,7 @@ def _polygon_lines(
         for i, source in enumerate(sources)
         for cls, annotation in _known(source.annotations, classes, summary)
     ]
-    frames = np.array([(s.probe.width, s.probe.height) for s in sources], np.float64)
-    frames = frames.reshape(-1, 2)[[i for i, _, _ in known]]
+    frames = _frames(sources)[[i for i, _, _ in known]]
     points, plain = plain_polygons([annotation.segmentation for _, _, annotation in known], frames)
     lines: list[int] = []  # the class of each line
     polygons: list[Flat] = []

@@ -112,13 +112,23 @@ class ClassificationTrainer(_JobTrainer, yolo.classify.ClassificationTrainer):
     """YOLO classification."""
 
 
+class PoseTrainer(_JobTrainer, yolo.pose.PoseTrainer):
+    """YOLO pose."""
+
+
 class RTDETRTrainer(_JobTrainer, UltralyticsRTDETRTrainer):
     """RT-DETR detection."""
 
 
 _OURS = {
     base: ours
-    for ours in (DetectionTrainer, SegmentationTrainer, ClassificationTrainer, RTDETRTrainer)
+    for ours in (
+        DetectionTrainer,
+        SegmentationTrainer,
+        ClassificationTrainer,
+        PoseTrainer,
+        RTDETRTrainer,
+    )
     for base in ours.__bases__[1:]
 }
 
