@@ -34,8 +34,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     try:
-        make = DATASET_MAKERS[args.task]
-        files = make(args.out, args.n_images, args.image_size, args.seed, args.splits)
+        files = DATASET_MAKERS[args.task](
+            args.out, args.n_images, args.image_size, args.seed, args.splits
+        )
     except ValueError as err:
         parser.error(str(err))
     for split, coco_file in files.items():

@@ -651,6 +651,7 @@ def wait_for(condition: Any, timeout: float = 120) -> None:
     [
         ("segment", "SEGMENTATION", "polygons", "test/mAP50-95(M)"),
         ("classify", "CLASSIFICATION", "classifications", "test/accuracy_top1"),
+        ("pose", "KEYPOINT", "keypoints", "test/mAP50-95(P)"),
     ],
 )
 def test_other_tasks_publish_their_evaluations(

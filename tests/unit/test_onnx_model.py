@@ -121,6 +121,30 @@ def test_oriented_box_post_processing_is_ultralytics(tmp_path, height, width):
         assert [x, y, x + w, y + h] == pytest.approx(upright)
 
 
+@pytest.mark.parametrize(("height", "width"), SHAPES)
+def test_pose_post_processing_is_ultralytics(tmp_path, height, width):
+    """Keypoints (x, y in input pixels, a confidence) of the anchors NMS keeps, scaled to the
+    image and clipped as ultralytics' `scale_coords` does."""
+    from ultralytics.utils import ops
+
+    points = 4
+    raw = _raw_head(extra=points * 3)
+    rng = np.random.default_rng(5)
+    raw[0, 4 + len(NAMES) :] = rng.uniform(-8, SIZE + 8, (points * 3, raw.shape[2]))
+    raw[0, 4 + len(NAMES) + 2 :: 3] = rng.uniform(0, 1, (points, raw.shape[2]))
+    path = constant_model(tmp_path / "m.onnx", [raw], "pose", NAMES, SIZE, "Pose")
+    ours = OnnxModel.load(path).predict(_image(height, width), conf=0.001)
+    pred, boxes = _ultralytics_boxes(raw, (height, width), nc=len(NAMES))
+    expected = ops.scale_coords(
+        (SIZE, SIZE), pred[:, 6:].view(len(pred), points, 3), (height, width)
+    )
+    assert len(ours) == len(pred) > 10
+    assert [i.cls for i in ours] == pred[:, 5].int().tolist()
+    xyxy = [(x, y, x + w, y + h) for x, y, w, h in (i.box for i in ours)]
+    np.testing.assert_allclose(xyxy, boxes.numpy(), atol=1e-3)
+    np.testing.assert_allclose([i.keypoints for i in ours], expected.numpy(), atol=1e-3)
+
+
 def test_rtdetr_queries_are_scaled_to_the_image_unclipped(tmp_path):
     queries = np.array([[[0.5, 0.5, 0.2, 0.4, 0.9, 2], [0.95, 0.1, 0.3, 0.3, 0.5, 0]]])
     queries = np.concatenate([queries, np.zeros((1, 298, 6))], axis=1)

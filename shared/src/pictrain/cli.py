@@ -190,7 +190,7 @@ def _convert(args: argparse.Namespace) -> int:
     from pictrain.data.coco import load_coco
     from pictrain.data.convert import write_data_yaml
     from pictrain.data.labels import labelmap_from
-    from pictrain.data.prepare import CONVERTERS
+    from pictrain.data.prepare import converter, dataset_layout
     from pictrain.errors import UserError
     from pictrain.runstatus import FAILURE_MARK
 
@@ -199,7 +199,8 @@ def _convert(args: argparse.Namespace) -> int:
             raise UserError(f"image folder {args.images} does not exist")
         index = load_coco(args.coco, keep=task_spec(args.task).coco_fields)
         names = labelmap_from([index])
-        summary = CONVERTERS[args.task](index, args.images, args.out, args.split, names)
+        keypoints = dataset_layout(args.task, [index], names)
+        summary = converter(args.task, keypoints)(index, args.images, args.out, args.split, names)
     except UserError as exc:
         logging.getLogger("pictrain").error("%s%s", FAILURE_MARK, exc)
         return exc.exit_code
@@ -209,7 +210,7 @@ def _convert(args: argparse.Namespace) -> int:
         return 0
     converted = [s for s in SPLITS if (args.out / "images" / s).is_dir()]
     if "train" in converted:
-        print(f"wrote {write_data_yaml(args.out, names, converted)}")
+        print(f"wrote {write_data_yaml(args.out, names, converted, keypoints)}")
     else:
         print("no data.yaml yet: convert a train split into the same --out")
     return 0

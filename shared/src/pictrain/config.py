@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from pictrain.errors import UserError
 
-Task = Literal["detect", "segment", "classify", "obb"]
+Task = Literal["detect", "segment", "classify", "pose", "obb"]
 TASKS: tuple[Task, ...] = get_args(Task)
 # What the converter keeps of each COCO annotation beyond its box and category.
 CocoField = Literal["segmentation", "keypoints"]
@@ -93,6 +93,20 @@ _SPECS = (
         scored=(),
         gate_metric="accuracy_top1",
         evaluation_shape="classifications",
+    ),
+    TaskSpec(
+        name="pose",
+        image_suffix="pose",
+        default_model="yolov8n-pose",
+        model_examples="yolov8n-pose, yolo11s-pose",
+        # KEYPOINT versions hold keypoints; MULTI ones keypoints and the rectangles they sit in.
+        dataset_types=("KEYPOINT", "MULTI"),
+        unit="objects",
+        per_image=False,
+        coco_fields=frozenset({"keypoints"}),
+        scored=("bbox", "keypoints"),
+        gate_metric="mAP50-95(P)",
+        evaluation_shape="keypoints",
     ),
     TaskSpec(
         name="obb",

@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
 )
 
+from pictrain.data.keypoints import DEFAULT_BOX_PADDING, PoseOptions
 from pictrain.errors import UserError
 
 # ultralytics trains at a multiple of max(model stride, 32) (`check_imgsz`, rounding up).
@@ -137,6 +138,29 @@ def _freeze(value: Any) -> int | list[int]:
     return layers if isinstance(value, list) else layers[0]
 
 
+def _listed(value: Any) -> list[Any]:
+    """A list, or its text: "[0, 1]" or "0, 1" as the engines' forms send one."""
+    if isinstance(value, str):
+        return [part for part in value.strip().strip("[]").split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _int_list(value: Any) -> list[int]:
+    items = [_int(item) for item in _listed(value)]
+    if any(item < 0 for item in items):
+        raise ValueError("expected keypoint indices >= 0")
+    return items
+
+
+def _sigmas(value: Any) -> list[float]:
+    items = [_float(item) for item in _listed(value)]
+    if not items or any(item <= 0 for item in items):
+        raise ValueError("expected one positive number per keypoint")
+    return items
+
+
 _DEVICE = re.compile(r"|cpu|mps|\d+(,\d+)*")
 
 
@@ -238,6 +262,8 @@ class Parameters(BaseModel):
     dropout: Float = Field(0.0, ge=0, le=1, description="classification head only")
     overlap_mask: Bool = Field(True, description="segmentation only: merge instance masks")
     mask_ratio: Int = Field(4, ge=1, description="segmentation only: mask downsampling")
+    pose: Float = Field(12.0, ge=0, description="pose only: keypoint location loss gain")
+    kobj: Float = Field(1.0, ge=0, description="pose only: keypoint visibility loss gain")
     # --- machine ---
     device: Annotated[str, BeforeValidator(_device)] = Field(
         "", description="`''`: the GPUs when present, else the CPU; `cpu`, `0`, `0,1`"
@@ -286,6 +312,23 @@ class Parameters(BaseModel):
     conf_threshold: Float = Field(
         0.25, gt=0, lt=1, description="minimum score of predictions sent as evaluations"
     )
+    keypoint_box_padding: Float = Field(
+        DEFAULT_BOX_PADDING,
+        ge=0,
+        le=1,
+        description="pose only: a box that is its keypoints' hull (Picsellia's export) grows "
+        "by this share of its width and height on each side",
+    )
+    flip_idx: Annotated[list[int] | None, BeforeValidator(_optional(_int_list))] = Field(
+        None,
+        description="pose only: the point each keypoint becomes in a flipped image; unset: "
+        "from left_*/right_* names, else flips are off",
+    )
+    kpt_oks_sigmas: Annotated[list[float] | None, BeforeValidator(_optional(_sigmas))] = Field(
+        None,
+        description="pose only: each keypoint's OKS sigma, in training and evaluation; unset: "
+        "COCO's for 17 points, else 1/K",
+    )
 
     @field_validator("batch_size")
     @classmethod
@@ -310,14 +353,29 @@ class Parameters(BaseModel):
         Picsellia engines' keys that set one (docs/parameters.md)."""
         return sorted({*_alias_index(), *_CONVERTED, *_CHECKED})
 
+    def pose_options(self) -> PoseOptions:
+        """What shapes a pose dataset (`pictrain.data.keypoints`)."""
+        return PoseOptions(
+            box_padding=self.keypoint_box_padding,
+            flip_idx=tuple(self.flip_idx) if self.flip_idx is not None else None,
+            sigmas=tuple(self.kpt_oks_sigmas) if self.kpt_oks_sigmas is not None else None,
+        )
+
     def ultralytics_overrides(self) -> dict[str, Any]:
         """The subset ultralytics' trainer takes, under its own names."""
         args = self.model_dump(exclude=_NOT_ULTRALYTICS | {"batch_size", "image_size"})
         return {**args, "batch": self.batch_size, "imgsz": self.image_size}
 
 
-# Fields that are pictrain's, not ultralytics' train arguments.
-_NOT_ULTRALYTICS = {"model", "holdout_fraction", "conf_threshold"}
+# Fields that are pictrain's, not ultralytics' train arguments (pose's go into data.yaml).
+_NOT_ULTRALYTICS = {
+    "model",
+    "holdout_fraction",
+    "conf_threshold",
+    "keypoint_box_padding",
+    "flip_idx",
+    "kpt_oks_sigmas",
+}
 
 
 # --- Picsellia's engines' keys that are not our names ------------------------------------------

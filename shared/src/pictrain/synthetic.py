@@ -10,6 +10,11 @@ labels by id instead of by name fails on this data.
 - segment:  the same images; polygons (a circle is a 24-point polygon), and every
             `RLE_EVERY`-th object as a compressed RLE mask (iscrowd 0) to exercise that path;
 - classify: one larger shape per image, one annotation per image with its box;
+- pose:     the detection images, each shape with 5 keypoints (`POSE_POINTS`: its top, its
+            left and right ends, its bottom, its centre), written as Picsellia's KEYPOINT export
+            writes them: `bbox` the hull of the labelled points, `area` 1.0, every category
+            with the `keypoints` names and the `skeleton`; every `OCCLUDED_EVERY`-th point is
+            labelled occluded (v 1).
 - obb:      1 to 4 bars per image, each turned by its own angle, as polygons of their 4
             corners (and their upright boxes).
 """
@@ -22,7 +27,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -40,12 +45,25 @@ SIZE_RANGE = (0.18, 0.42)  # side of a shape, as a fraction of the image side
 CLASSIFY_SIZE_RANGE = (0.35, 0.7)  # one shape per image: larger, so 64 px images still work
 CIRCLE_VERTICES = 24
 RLE_EVERY = 5  # segment: objects whose annotation id is a multiple of this are RLE masks
+POSE_POINTS = ("top", "left_end", "right_end", "bottom", "centre")
+POSE_EDGES = [[1, 5], [2, 5], [3, 5], [4, 5]]  # each end to the centre, numbered from 1
+OCCLUDED_EVERY = 7
 _PLACEMENT_TRIES = 100
 
 Box = tuple[int, int, int]  # x, y, side
 Outline = list[tuple[float, float]]  # in COCO coordinates
-# (annotation id, image id, category id, outline, box, image side) -> COCO annotation
-Annotate = Callable[[int, int, int, Outline, Box, int], dict[str, Any]]
+
+
+class _Shape(NamedTuple):
+    """One drawn shape: its class, the square it was placed in, its outline."""
+
+    name: str
+    box: Box
+    outline: Outline
+
+
+# (annotation id, image id, category id, shape, image side) -> COCO annotation
+Annotate = Callable[[int, int, int, _Shape, int], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,7 @@ class _Task:
     annotate: Annotate
     palette: Mapping[str, tuple[int, int, int]] = field(default_factory=lambda: SHAPES)
     turned: bool = False  # bars at a random angle, instead of the palette's shapes
+    category_keys: Mapping[str, Any] = field(default_factory=dict)  # added to every category
 
 
 def make_detection_dataset(
@@ -82,6 +101,20 @@ def make_segmentation_dataset(
 ) -> dict[str, Path]:
     """The detection dataset's images, with some objects given as RLE masks instead."""
     task = _Task(MAX_OBJECTS, SIZE_RANGE, _segment_annotation)
+    return _make(task, out_dir, n_images, image_size, seed, splits)
+
+
+def make_pose_dataset(
+    out_dir: Path,
+    n_images: int = 200,
+    image_size: int = 256,
+    seed: int = 0,
+    splits: Mapping[str, int] | None = None,
+) -> dict[str, Path]:
+    """The detection dataset's images, each shape with its keypoints, as Picsellia exports a
+    KEYPOINT version."""
+    skeleton = {"keypoints": list(POSE_POINTS), "skeleton": POSE_EDGES}
+    task = _Task(MAX_OBJECTS, SIZE_RANGE, _pose_annotation, category_keys=skeleton)
     return _make(task, out_dir, n_images, image_size, seed, splits)
 
 
@@ -139,6 +172,7 @@ def _write_split(
     rng: np.random.Generator,
 ) -> Path:
     categories = _categories(position, list(task.palette))
+    categories = [{**entry, **task.category_keys} for entry in categories]
     category_of = {entry["name"]: entry["id"] for entry in categories}
     images_dir = folder / "images"
     shutil.rmtree(images_dir, ignore_errors=True)
@@ -152,11 +186,11 @@ def _write_split(
         images.append(
             {"id": image_id, "file_name": file_name, "width": image_size, "height": image_size}
         )
-        for name, box, outline in shapes:
+        for shape in shapes:
             annotation_id = len(annotations) + 1
-            category_id = category_of[name]
+            category_id = category_of[shape.name]
             annotations.append(
-                task.annotate(annotation_id, image_id, category_id, outline, box, image_size)
+                task.annotate(annotation_id, image_id, category_id, shape, image_size)
             )
     coco = {
         "info": {"description": "pictrain synthetic shapes", "version": "1"},
@@ -197,13 +231,12 @@ def _categories(position: int, names: list[str]) -> list[dict[str, Any]]:
 
 def _draw_image(
     rng: np.random.Generator, size: int, task: _Task
-) -> tuple[Image.Image, list[tuple[str, Box, Outline]]]:
-    """The picture, and each shape's class, box and outline (COCO coordinates)."""
+) -> tuple[Image.Image, list[_Shape]]:
     picture = Image.fromarray(_background(rng, size))
     draw = ImageDraw.Draw(picture)
-    shapes: list[tuple[str, Box, Outline]] = []
+    shapes: list[_Shape] = []
     for _ in range(int(rng.integers(1, task.max_objects + 1))):
-        box = _place(rng, size, task.size_range, [placed for _, placed, _ in shapes])
+        box = _place(rng, size, task.size_range, [shape.box for shape in shapes])
         if box is None:
             continue
         name = list(task.palette)[int(rng.integers(len(task.palette)))]
@@ -214,7 +247,7 @@ def _draw_image(
         else:
             outline, drawn = _outline(name, box), _outline(name, box, pixel=True)
         draw.polygon([tuple(p) for p in drawn], fill=color)
-        shapes.append((name, box, outline))
+        shapes.append(_Shape(name, box, outline))
     return picture, shapes
 
 
@@ -267,10 +300,10 @@ def _bar(box: Box, degrees: float) -> Outline:
 
 
 def _annotation(
-    annotation_id: int, image_id: int, category_id: int, outline: Outline, box: Box, image_size: int
+    annotation_id: int, image_id: int, category_id: int, shape: _Shape, image_size: int
 ) -> dict[str, Any]:
     """Box, and the shape's polygon as its segmentation."""
-    x, y, side = box
+    (x, y, side), outline = shape.box, shape.outline
     edges = zip(outline, outline[1:] + outline[:1], strict=True)
     area = 0.5 * abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in edges))
     return {
@@ -285,10 +318,10 @@ def _annotation(
 
 
 def _segment_annotation(
-    annotation_id: int, image_id: int, category_id: int, outline: Outline, box: Box, image_size: int
+    annotation_id: int, image_id: int, category_id: int, shape: _Shape, image_size: int
 ) -> dict[str, Any]:
     """The polygon annotation, or for every RLE_EVERY-th object the same shape as a mask."""
-    annotation = _annotation(annotation_id, image_id, category_id, outline, box, image_size)
+    annotation = _annotation(annotation_id, image_id, category_id, shape, image_size)
     if annotation_id % RLE_EVERY == 0:
         parts = coco_mask.frPyObjects(annotation["segmentation"], image_size, image_size)
         rle = coco_mask.merge(parts)
@@ -298,21 +331,21 @@ def _segment_annotation(
 
 
 def _bar_annotation(
-    annotation_id: int, image_id: int, category_id: int, outline: Outline, box: Box, image_size: int
+    annotation_id: int, image_id: int, category_id: int, shape: _Shape, image_size: int
 ) -> dict[str, Any]:
     """The bar's corners as its polygon, and their upright box."""
-    annotation = _annotation(annotation_id, image_id, category_id, outline, box, image_size)
-    xs, ys = [x for x, _ in outline], [y for _, y in outline]
+    annotation = _annotation(annotation_id, image_id, category_id, shape, image_size)
+    xs, ys = [x for x, _ in shape.outline], [y for _, y in shape.outline]
     x, y = min(xs), min(ys)
     annotation["bbox"] = [round(v, 2) for v in (x, y, max(xs) - x, max(ys) - y)]
     return annotation
 
 
 def _classify_annotation(
-    annotation_id: int, image_id: int, category_id: int, outline: Outline, box: Box, image_size: int
+    annotation_id: int, image_id: int, category_id: int, shape: _Shape, image_size: int
 ) -> dict[str, Any]:
     """A classification export: the image's class, with the shape's box."""
-    x, y, side = box
+    x, y, side = shape.box
     return {
         "id": annotation_id,
         "image_id": image_id,
@@ -323,9 +356,39 @@ def _classify_annotation(
     }
 
 
+def _pose_annotation(
+    annotation_id: int, image_id: int, category_id: int, shape: _Shape, image_size: int
+) -> dict[str, Any]:
+    """The shape's POSE_POINTS; bbox and area as Picsellia's export writes them."""
+    x, y, side = shape.box
+    if shape.name == "triangle":  # apex, the base's corners and middle, the centroid
+        points = [(x + side / 2, y), (x, y + side), (x + side, y + side)]
+        points += [(x + side / 2, y + side), (x + side / 2, y + side * 2 / 3)]
+    else:  # the middles of the box's sides, its centre
+        half = side / 2
+        points = [(x + half, y), (x, y + half), (x + side, y + half), (x + half, y + side)]
+        points.append((x + half, y + half))
+    keypoints = []
+    for k, (px, py) in enumerate(points):
+        occluded = (annotation_id * len(points) + k) % OCCLUDED_EVERY == 0
+        keypoints += [round(px, 2), round(py, 2), 1 if occluded else 2]
+    xs, ys = keypoints[0::3], keypoints[1::3]
+    return {
+        "id": annotation_id,
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)],
+        "area": 1.0,
+        "iscrowd": 0,
+        "keypoints": keypoints,
+        "num_keypoints": len(points),
+    }
+
+
 DATASET_MAKERS = {
     "detect": make_detection_dataset,
     "segment": make_segmentation_dataset,
     "classify": make_classification_dataset,
+    "pose": make_pose_dataset,
     "obb": make_obb_dataset,
 }

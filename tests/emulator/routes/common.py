@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from tests.emulator.routing import ApiError, Request
+from tests.emulator.state import Label
 
 T = TypeVar("T")
 Owner = TypeVar("Owner")
@@ -56,3 +57,21 @@ def owned_by_id(
             if item.id == item_id:
                 return owner, item
     raise ApiError(404, f"{kind} {item_id} not found")
+
+
+def check_keypoints(points: Any, label: Label, number: type | tuple[type, ...]) -> None:
+    """A label's keypoints: one `[x, y, v]` per vertex of its skeleton, x and y of `number`,
+    v 0, 1 or 2 (assumed: the platform draws them on the label's skeleton, COCO's flags)."""
+    if label.skeleton is None:
+        raise ApiError(400, f"label {label.name} has no skeleton: it takes no keypoints")
+    vertices = len(label.skeleton["vertices"])
+    if not isinstance(points, list) or len(points) != vertices:
+        raise ApiError(400, f"label {label.name} takes {vertices} keypoints", points)
+    for point in points:
+        if not (isinstance(point, list) and len(point) == 3):
+            raise ApiError(400, "a keypoint is [x, y, visibility]", point)
+        x, y, visibility = point
+        if any(isinstance(v, bool) or not isinstance(v, number) for v in (x, y)):
+            raise ApiError(400, f"keypoint coordinates must be {number}", point)
+        if isinstance(visibility, bool) or visibility not in (0, 1, 2):
+            raise ApiError(400, "a keypoint's visibility is 0, 1 or 2", point)

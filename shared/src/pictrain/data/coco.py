@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -59,6 +59,13 @@ class CocoAnnotation(NamedTuple):
     keypoints: Any = None  # likewise
 
 
+class Skeleton(NamedTuple):
+    """A category's point layout, as COCO keypoints files carry it (`keypoints`, `skeleton`)."""
+
+    names: tuple[str, ...]  # the vertices, in the order of an annotation's keypoints
+    edges: tuple[tuple[int, int], ...]  # pairs of vertices, numbered from 1 as COCO writes them
+
+
 @dataclass
 class CocoIndex:
     """One COCO file, validated entry by entry; what could not be read is counted, not raised."""
@@ -72,6 +79,7 @@ class CocoIndex:
     malformed_images: int = 0  # not an object, or no integer id / file_name
     duplicate_images: int = 0  # same id seen again; the first one is kept
     kept: frozenset[str] = frozenset()  # the annotation fields loaded (`keep`)
+    skeletons: dict[int, Skeleton] = field(default_factory=dict)  # categories that have one
 
     def annotations_of(self, image_id: int) -> list[CocoAnnotation]:
         return self.annotations.get(image_id, [])
@@ -470,7 +478,8 @@ class _IndexBuilder:
 
     def index(self, top: Mapping[str, Any]) -> CocoIndex:
         """The index, with the categories of `top` (the file's top-level object)."""
-        categories = _categories(top.get("categories", []), self._path)
+        raw_categories = top.get("categories", [])
+        categories = _categories(raw_categories, self._path)
         images, by_image = self._images, self._by_image
         orphans = [image_id for image_id in by_image if image_id not in images]
         return CocoIndex(
@@ -483,6 +492,7 @@ class _IndexBuilder:
             malformed_images=self._malformed_images,
             duplicate_images=self._duplicates,
             kept=self._keep,
+            skeletons=_skeletons(raw_categories, self._path),
         )
 
 
@@ -518,3 +528,33 @@ def _categories(raw: Any, path: Path) -> dict[int, str]:
                 f"COCO file {path}: category id {entry['id']} is both {previous!r} and {name!r}"
             )
     return categories
+
+
+def _skeletons(raw: list[Any], path: Path) -> dict[int, Skeleton]:
+    """The categories' point layouts, checked (after `_categories`): `keypoints` a list of
+    vertex names (a lone name as the SDK's import takes it), `skeleton` pairs of them."""
+    skeletons: dict[int, Skeleton] = {}
+    for entry in raw:
+        names, edges = entry.get("keypoints"), entry.get("skeleton")
+        if not names:  # none, or no vertex: no layout
+            continue
+        where = f"COCO file {path}: category {entry['name']!r}"
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise UserError(f"{where}: 'keypoints' must be a list of vertex names")
+        pairs = edges or []
+        if not isinstance(pairs, list) or not all(_is_edge(e, len(names)) for e in pairs):
+            raise UserError(
+                f"{where}: 'skeleton' must be pairs of vertex numbers from 1 to {len(names)}, "
+                f"not {edges!r}"
+            )
+        skeletons[entry["id"]] = Skeleton(tuple(names), tuple((a, b) for a, b in pairs))
+    return skeletons
+
+
+def _is_edge(edge: Any, vertices: int) -> bool:
+    return (
+        isinstance(edge, list)
+        and len(edge) == 2
+        and all(type(v) is int and 1 <= v <= vertices for v in edge)
+    )

@@ -9,6 +9,8 @@ task only says where an image goes and what its labels say:
             has the rules that make one polygon of an object);
 - obb:      the same folders, one `cls x1 y1 ... x4 y4` line per object, the corners of its
             oriented box (`pictrain.data.obb`);
+- pose:     the same folders, one `cls cx cy w h x1 y1 v1 ... xK yK vK` line per object
+            (`pictrain.data.keypoints` has the rules that make its box and points);
 - classify: `out_root/<split>/<class folder>/<name>` (`labels.class_folders`), one class per
             image; ultralytics takes `out_root` itself as `data`, not a data.yaml.
 
@@ -19,6 +21,7 @@ image copy has.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +35,7 @@ from pictrain.data.boxes import clipped_boxes, drop
 from pictrain.data.coco import CocoAnnotation, CocoIndex, load_coco
 from pictrain.data.decimals import label_files
 from pictrain.data.images import SourceImage, convert_images, prepare_output, write_labels
+from pictrain.data.keypoints import PoseLayout, PoseOptions, image_poses, resolve_layout
 from pictrain.data.labels import class_folders, class_index
 from pictrain.data.obb import object_rectangles
 from pictrain.data.polygons import outlines
@@ -67,6 +71,25 @@ def convert_segmentation(
     """
     index = _index(coco, split, names, "segment")
     return _convert_labelled(index, images_dir, out_root, split, names, "segment", _polygon_lines)
+
+
+def convert_pose(
+    coco: Path | CocoIndex,
+    images_dir: Path,
+    out_root: Path,
+    split: str,
+    names: Sequence[str],
+    layout: PoseLayout | None = None,
+) -> ConversionSummary:
+    """Write one split in YOLO pose layout under `out_root`: one box and its K keypoints per
+    object (`pictrain.data.keypoints`). `layout` is the dataset's (`resolve_layout`), by
+    default this split's own with the default options. A `CocoIndex` must have been loaded
+    keeping the keypoints."""
+    index = _index(coco, split, names, "pose")
+    if layout is None:
+        layout = resolve_layout([index], names, PoseOptions())
+    labeller = functools.partial(_pose_lines, layout=layout)
+    return _convert_labelled(index, images_dir, out_root, split, names, "pose", labeller)
 
 
 def convert_obb(
@@ -128,9 +151,15 @@ def convert_classification(
     return summary
 
 
-def write_data_yaml(out_root: Path, names: Sequence[str], splits: Iterable[str]) -> Path:
-    """ultralytics `data.yaml` for converted detect/segment/obb splits. train is required;
-    ultralytics also needs a val, so a train split converted alone is validated on itself."""
+def write_data_yaml(
+    out_root: Path,
+    names: Sequence[str],
+    splits: Iterable[str],
+    keypoints: PoseLayout | None = None,
+) -> Path:
+    """ultralytics `data.yaml` for converted splits with label files (pose: with the point
+    layout's keys). train is required; ultralytics also needs a val, so a train split converted
+    alone is validated on itself."""
     present = set(splits)
     if "train" not in present or not present <= set(SPLITS):
         raise ValueError(f"splits must include train, within {SPLITS}: {sorted(present)}")
@@ -138,6 +167,8 @@ def write_data_yaml(out_root: Path, names: Sequence[str], splits: Iterable[str])
     data.update({split: f"images/{split}" for split in SPLITS if split in present})
     data.setdefault("val", "images/train")
     data["names"] = dict(enumerate(names))
+    if keypoints is not None:
+        data.update(keypoints.data_yaml(len(names)))
     dest = out_root / "data.yaml"
     out_root.mkdir(parents=True, exist_ok=True)
     dest.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
@@ -250,7 +281,7 @@ def _box_lines(
     annotations = [annotation for source in sources for annotation in source.annotations]
     if not annotations:
         return [("", 0)] * len(sources)
-    category_ids, bboxes, crowds, _, _, _ = zip(*annotations, strict=True)
+    category_ids, bboxes, crowds, *_ = zip(*annotations, strict=True)
     image = np.repeat(np.arange(len(sources)), [len(source.annotations) for source in sources])
     frame = _frames(sources)[image]
     n = len(annotations)
@@ -262,15 +293,55 @@ def _box_lines(
     xyxy, usable = clipped_boxes(bboxes, frame, usable, summary)
     kept = cls[usable]
     _count(kept, counts)
-    x1, y1, x2, y2 = xyxy[usable].T
-    width, height = frame[usable].T
-    values = np.stack(
-        [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height],
-        axis=1,
-    )
+    values = _normalised(xyxy[usable], frame[usable])
     per_image = np.bincount(image[usable], minlength=len(sources)).tolist()
     texts = label_files(kept, np.full(len(kept), 4), values, per_image)
     return list(zip(texts, per_image, strict=True))
+
+
+def _pose_lines(
+    sources: list[SourceImage],
+    classes: dict[int, int],
+    summary: ConversionSummary,
+    counts: list[int],
+    layout: PoseLayout,
+) -> list[tuple[str, int]]:
+    """`cls cx cy w h x1 y1 v1 ... xK yK vK` per object with a usable box: the objects of
+    `pictrain.data.keypoints`, their boxes checked as detection's, numbers formatted together."""
+    poses = [
+        (i, pose)
+        for i, source in enumerate(sources)
+        for pose in image_poses(
+            source.annotations, classes, source.probe.width, source.probe.height, layout, summary
+        )
+    ]
+    if not poses:
+        return [("", 0)] * len(sources)
+    image = np.array([i for i, _ in poses])
+    frame = _frames(sources)[image]
+    xyxy, usable = clipped_boxes(
+        [p.box for _, p in poses], frame, np.ones(len(poses), bool), summary
+    )
+    kept = np.array([p.cls for _, p in poses], np.int64)[usable]
+    _count(kept, counts)
+    points = np.stack([p.keypoints for _, p in poses])[usable]  # (n, K, 3)
+    points[:, :, :2] /= frame[usable][:, None, :]
+    values = np.concatenate(
+        [_normalised(xyxy[usable], frame[usable]), points.reshape(len(kept), -1)], 1
+    )
+    per_image = np.bincount(image[usable], minlength=len(sources)).tolist()
+    texts = label_files(kept, np.full(len(kept), 4 + 3 * layout.size), values, per_image)
+    return list(zip(texts, per_image, strict=True))
+
+
+def _normalised(xyxy: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """cx, cy, w, h of x1 y1 x2 y2 boxes, over their images' width and height."""
+    x1, y1, x2, y2 = xyxy.T
+    width, height = frame[:, 0], frame[:, 1]
+    return np.stack(
+        [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height],
+        axis=1,
+    )
 
 
 def _frames(sources: list[SourceImage]) -> np.ndarray:

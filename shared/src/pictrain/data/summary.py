@@ -32,6 +32,10 @@ class ConversionSummary:
     objects_merged: int = 0  # multi-part objects joined into one polygon (obb: one box)
     boxes_turned: int = 0  # obb: the tightest box reached too far out of the image
     holes_filled: int = 0  # mask holes, which a YOLO polygon cannot represent
+    boxes_from_points: int = 0  # pose: the box was the labelled points' hull (Picsellia's)
+    boxes_from_rectangles: int = 0  # pose: the same-label rectangle holding the points (MULTI)
+    areas_recomputed: int = 0  # pose: the file's area absent or 1.0 (Picsellia's)
+    boxes_without_keypoints: int = 0  # pose: rectangles no keypoints went with, every point 0
     # dropped: annotations
     annotations_crowd: int = 0
     annotations_unknown_category: int = 0
@@ -43,6 +47,10 @@ class ConversionSummary:
     boxes_degenerate: int = 0  # NaN, zero or negative size, or under 1 px after clipping
     parts_degenerate: int = 0  # polygon parts under 3 points, malformed, or of zero area
     objects_without_shape: int = 0  # no usable polygon or mask left
+    keypoints_malformed: int = 0  # pose: not 3 x K numbers, or a labelled point not finite
+    keypoints_bad_visibility: int = 0  # pose: a visibility other than 0, 1, 2
+    keypoints_outside: int = 0  # pose: labelled points outside the image, made unlabelled
+    poses_without_points: int = 0  # pose: no labelled point (left)
     # dropped: images
     images_malformed: int = 0  # image entry without integer id or file_name
     images_duplicate_id: int = 0
@@ -93,6 +101,12 @@ class ConversionSummary:
                 f"multi-part objects joined into one {self._shape}": self.objects_merged,
                 "oriented boxes turned to fit the image": self.boxes_turned,
                 "mask holes filled": self.holes_filled,
+                "boxes made from the labelled keypoints, padded": self.boxes_from_points,
+                "boxes taken from the same-label rectangle holding the keypoints": (
+                    self.boxes_from_rectangles
+                ),
+                "object areas recomputed from the box (none, or 1.0)": self.areas_recomputed,
+                "boxes without keypoints, every point unlabelled": self.boxes_without_keypoints,
                 "images rotated to their EXIF orientation": self.images_rotated,
                 "image sizes taken from the file": self.sizes_from_file,
                 "images renamed (same name as another)": self.images_renamed,
@@ -113,6 +127,12 @@ class ConversionSummary:
                 "degenerate boxes": self.boxes_degenerate,
                 "degenerate polygon parts": self.parts_degenerate,
                 "objects without a usable shape": self.objects_without_shape,
+                "keypoint lists not of 3 numbers per point": self.keypoints_malformed,
+                "keypoint lists with a visibility other than 0, 1, 2": (
+                    self.keypoints_bad_visibility
+                ),
+                "keypoints outside the image (made unlabelled)": self.keypoints_outside,
+                "objects without a labelled keypoint": self.poses_without_points,
                 "crowd annotations": self.annotations_crowd,
                 "annotations of unknown category": self.annotations_unknown_category,
                 "annotations of unknown image id": self.annotations_unknown_image,

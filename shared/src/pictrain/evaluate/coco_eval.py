@@ -1,4 +1,5 @@
-"""COCOeval on the test split: the 12 standard stats by name, and AP per class.
+"""COCOeval on the test split: the standard stats by name (12 for boxes and masks, 10 for
+keypoints), and AP per class.
 
 Two engines run the same protocol: faster-coco-eval (matching and accumulation in C++, several
 times faster on large test splits) scores the runs, and pycocotools, COCO's own code, is the
@@ -11,18 +12,19 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 
+from pictrain.config import IouType
 from pictrain.evaluate.rotated import Instances, rotated_evaluator
 
 log = logging.getLogger(__name__)
 
 Engine = Literal["faster-coco-eval", "pycocotools"]
-IouType = Literal["bbox", "segm", "obb"]
 
 STAT_NAMES = (
     "mAP50-95",
@@ -37,6 +39,20 @@ STAT_NAMES = (
     "AR100_small",
     "AR100_medium",
     "AR100_large",
+)
+# COCO's keypoint stats (OKS instead of IoU, 20 detections per image, no small objects), named
+# as COCO's keypoint leaderboard names them (AR^50, AR^M...).
+KEYPOINT_STAT_NAMES = (
+    "mAP50-95",
+    "mAP50",
+    "mAP75",
+    "mAP50-95_medium",
+    "mAP50-95_large",
+    "AR",
+    "AR50",
+    "AR75",
+    "AR_medium",
+    "AR_large",
 )
 
 
@@ -54,8 +70,10 @@ def evaluate_coco(
     results: list[dict[str, Any]],
     iou_type: IouType = "bbox",
     engine: Engine = "faster-coco-eval",
+    sigmas: Sequence[float] | None = None,
 ) -> CocoReport:
-    """Score `results` (COCO results format) against `ground_truth` (a COCO dataset dict).
+    """Score `results` (COCO results format) against `ground_truth` (a COCO dataset dict);
+    keypoints with these OKS `sigmas` (one per point; COCO's 17 by default).
 
     "obb": annotations and results hold their oriented box's corners as `poly` (x1, y1, ...
     x4, y4) and its `area` (`pictrain.evaluate.rotated`). Neither input is changed. No results
@@ -77,11 +95,14 @@ def evaluate_coco(
                 else _index(coco(), {**ground_truth, "annotations": []})
             )
         evaluator = evaluator_class(gt, detections, "bbox" if iou_type == "obb" else iou_type)
+        if sigmas is not None:
+            evaluator.params.kpt_oks_sigmas = np.array(sigmas, np.float64)
         evaluator.evaluate()
         evaluator.accumulate()
     with contextlib.redirect_stdout(io.StringIO()) as summary:
         evaluator.summarize()
-    stats = {name: float(v) for name, v in zip(STAT_NAMES, evaluator.stats, strict=False)}
+    names = KEYPOINT_STAT_NAMES if iou_type == "keypoints" else STAT_NAMES
+    stats = {name: float(v) for name, v in zip(names, evaluator.stats, strict=False)}
     return CocoReport(stats, _per_class_ap(evaluator, ground_truth), summary.getvalue())
 
 

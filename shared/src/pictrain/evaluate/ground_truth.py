@@ -18,15 +18,23 @@ as corners (`poly`), with the box's own area: the model is scored against what i
 What cannot be scored is left out and counted: annotations of a category the file does not
 list or the labelmap lacks, boxes that are not four finite numbers with w, h >= 0 (bbox),
 objects without a polygon part of 3 points or a valid mask (segm), and objects the converter
-finds no oriented box for (obb). Images the converter dropped (missing, corrupt, unsafe names)
-have no prediction and are not scored. Coordinates need no change: the converter writes images
-in the frame the annotations are drawn in (EXIF applied).
+finds no oriented box for (obb).
+
+Pose: the objects are the converter's (`pictrain.data.keypoints.image_poses`), so Picsellia's
+KEYPOINT export is scored with the boxes and areas trained on, not its hull boxes and its area
+1.0; `keypoints` with unlabelled points as 0, 0, 0 and `num_keypoints` the labelled ones (COCO
+ignores an object without any, and crowds); objects dropped there are left out and counted.
+
+Images the converter dropped (missing, corrupt, unsafe names) have no prediction and are not
+scored. Coordinates need no change: the converter writes images in the frame the annotations
+are drawn in (EXIF applied).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +45,8 @@ from pycocotools import mask as mask_utils
 
 from pictrain.config import IouType
 from pictrain.data.coco import CocoAnnotation, CocoIndex
+from pictrain.data.keypoints import PoseLayout, image_poses
+from pictrain.data.labels import class_index
 from pictrain.data.obb import object_rectangles
 from pictrain.data.rle import MaskError, decode_rle
 from pictrain.data.summary import ConversionSummary
@@ -69,14 +79,27 @@ def build_ground_truth(
     images_dir: Path,
     names: list[str],
     iou_types: tuple[IouType, ...],
+    keypoints: PoseLayout | None = None,
 ) -> GroundTruth:
-    """`written`: image id -> converted file name in `images_dir` (the converter's summary)."""
+    """`written`: image id -> converted file name in `images_dir` (the converter's summary);
+    `keypoints`: the dataset's point layout, for pose."""
     category_ids, remap = _category_ids(index.categories, names)
     images = [_test_image(image_id, images_dir / name) for image_id, name in written.items()]
     left_out: Counter[str] = Counter()
     annotations: dict[str, list[dict[str, Any]]] = {t: [] for t in iou_types}
     scored: list[tuple[EvalImage, int, CocoAnnotation]] = []
+
+    def add(iou_type: str, entry: dict[str, Any]) -> None:
+        entry["id"] = len(annotations[iou_type]) + 1
+        annotations[iou_type].append(entry)
+
     for image in images:
+        if keypoints is not None:
+            for iou_type, entry in _pose_entries(
+                index, image, names, category_ids, keypoints, left_out
+            ):
+                add(iou_type, entry)
+            continue
         for annotation in index.annotations_of(image.id):
             category_id = remap.get(annotation.category_id)
             if category_id is None:
@@ -90,8 +113,7 @@ def build_ground_truth(
                 if entry is None:
                     left_out[f"no usable {'box' if iou_type == 'bbox' else 'mask'}"] += 1
                     continue
-                entry["id"] = len(annotations[iou_type]) + 1
-                annotations[iou_type].append(entry)
+                add(iou_type, entry)
     if "obb" in iou_types:
         annotations["obb"] = _oriented(scored, left_out)
     common = {
@@ -106,6 +128,52 @@ def build_ground_truth(
     }
     datasets = {t: {**common, "annotations": annotations[t]} for t in iou_types}
     return GroundTruth(images, category_ids, datasets, left_out)
+
+
+def _pose_entries(
+    index: CocoIndex,
+    image: EvalImage,
+    names: list[str],
+    category_ids: list[int],
+    layout: PoseLayout,
+    left_out: Counter[str],
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """An image's bbox and keypoints entries: its objects as the converter makes them
+    (`image_poses`: Picsellia's boxes and areas fixed), crowds as COCO's ignore regions."""
+    counts = ConversionSummary(split="test", task="pose")
+    classes = class_index(index.categories, names)
+    annotations = index.annotations_of(image.id)
+    poses = image_poses(annotations, classes, image.width, image.height, layout, counts)
+    unusable = counts.keypoints_malformed + counts.keypoints_bad_visibility
+    left_out += Counter(  # += keeps the kinds that happened only
+        {
+            "category not in the labelmap": counts.annotations_unknown_category,
+            "no usable keypoints": unusable + counts.poses_without_points,
+        }
+    )
+    objects = [(p.cls, p.box, p.keypoints, p.area, False) for p in poses]
+    for annotation in annotations:
+        cls = classes.get(annotation.category_id)
+        if annotation.iscrowd and cls is not None:
+            unlabelled = np.zeros((layout.size, 3))
+            objects.append((cls, annotation.bbox, unlabelled, annotation.area, True))
+    for cls, box, points, area, crowd in objects:
+        if not (all(math.isfinite(v) for v in box) and box[2] >= 0 and box[3] >= 0):
+            left_out["no usable box"] += 1
+            continue
+        entry = {
+            "image_id": image.id,
+            "category_id": category_ids[cls],
+            "iscrowd": int(crowd),
+            "area": area if math.isfinite(area) else box[2] * box[3],
+            "bbox": list(box),
+        }
+        yield "bbox", entry
+        labelled = int(np.count_nonzero(points[:, 2] > 0))
+        yield (
+            "keypoints",
+            {**entry, "keypoints": points.ravel().tolist(), "num_keypoints": labelled},
+        )
 
 
 def _category_ids(categories: dict[int, str], names: list[str]) -> tuple[list[int], dict[int, int]]:

@@ -13,6 +13,8 @@ Point = tuple[float, float]
 SCORING_CONFIDENCE = 0.001
 MAX_DETECTIONS = 100
 NMS_IOU = 0.7  # ultralytics' predict default
+# A predicted keypoint counts as visible (sent, drawn) from this confidence: even odds.
+KEYPOINT_VISIBLE = 0.5
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Instance:
     polygon: list[Point] | None = None  # segmentation: the outline
     score: float = 1.0
     mask: np.ndarray | None = None  # segmentation: bool (height, width), what is scored
+    keypoints: np.ndarray | None = None  # pose: (K, 3) x, y, confidence
     corners: np.ndarray | None = None  # obb: (4, 2), what is scored (may reach out of the image)
 
 

@@ -11,6 +11,8 @@ the network is done here the same way:
   then scaled to the image (bilinear, > 0.5), as ultralytics scales masks for its COCO
   scoring; instances whose mask is empty are dropped; the outline is the mask's outer
   contours at the input size, joined into one polygon and scaled to the image;
+- pose: as detection, then each kept anchor's keypoints (x, y in input pixels, confidence)
+  scaled back to the image as its box is, and clipped to it;
 - obb: the same letterbox and candidates; each row is x, y, w, h, the class scores, then the
   angle; class-aware NMS with ultralytics' probiou (its fast NMS: a box goes when any better
   box of its class overlaps it above `iou`, kept or not), centres and sides scaled back to
@@ -40,8 +42,10 @@ from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance, orient
 from pictrain.evaluate.rotated import corners_of, probiou
 
 # Keys pictrain adds to the ONNX metadata (ultralytics writes its own `task`, `imgsz`, `names`,
-# and `head`, the output layer's class).
+# and `head`, the output layer's class); pose adds `skeleton`, the point layout as COCO's
+# category keys (`keypoints` names, `skeleton` edges numbered from 1).
 TASK_KEY, LABELMAP_KEY, IMAGE_SIZE_KEY = "task", "labelmap", "image_size"
+SKELETON_KEY = "skeleton"
 RTDETR_HEAD = "RTDETRDecoder"
 DEFAULT_CONFIDENCE = 0.25  # ultralytics' predict default
 TOP_CLASSES = 5
@@ -64,13 +68,20 @@ class OnnxModel:
     """`OnnxModel.load(path).predict(image)`: instances in the image's pixels."""
 
     def __init__(
-        self, session: Any, task: str, names: list[str], image_size: int, head: str = ""
+        self,
+        session: Any,
+        task: str,
+        names: list[str],
+        image_size: int,
+        head: str = "",
+        skeleton: dict[str, Any] | None = None,
     ) -> None:
         self.session = session
         self.task = task
         self.names = names
         self.image_size = image_size
         self.head = head
+        self.skeleton = skeleton  # pose: {"keypoints": names, "skeleton": edges from 1}
 
     @classmethod
     def load(cls, path: Path) -> OnnxModel:
@@ -85,7 +96,8 @@ class OnnxModel:
         else:  # exported by ultralytics alone: a Python dict literal
             names = list(ast.literal_eval(meta["names"]).values())
         image_size = int(meta.get(IMAGE_SIZE_KEY) or session.get_inputs()[0].shape[-1])
-        return cls(session, meta[TASK_KEY], names, image_size, meta.get("head", ""))
+        skeleton = json.loads(meta[SKELETON_KEY]) if SKELETON_KEY in meta else None
+        return cls(session, meta[TASK_KEY], names, image_size, meta.get("head", ""), skeleton)
 
     def predict(
         self,
@@ -224,10 +236,22 @@ def _segment_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
     ]
 
 
+def _pose_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Keypoints: x, y in the image's pixels (clipped to it), confidence as the head gives it
+    (a sigmoid in the graph)."""
+    points = head.values.reshape(len(head.values), -1, 3).astype(np.float64)
+    height, width = head.shape
+    box = head.box
+    points[..., 0] = ((points[..., 0] - box.left) / (box.width / width)).clip(0, width)
+    points[..., 1] = ((points[..., 1] - box.top) / (box.height / height)).clip(0, height)
+    return np.ones(len(points), bool), [{"keypoints": p} for p in points]
+
+
 # Task -> its decoder of what the head adds beyond box and classes: which kept instances stay
 # (a mask over them) and the `Instance` fields each gets. Tasks with a box head only: none.
 EXTRAS: dict[str, Callable[[_Head], tuple[np.ndarray, list[dict[str, Any]]]]] = {
     "segment": _segment_extras,
+    "pose": _pose_extras,
 }
 
 

@@ -12,6 +12,7 @@ from pycocotools import mask as mask_utils
 from pictrain.config import IouType
 from pictrain.evaluate.ground_truth import EvalImage
 from pictrain.evaluate.instance import (
+    KEYPOINT_VISIBLE,
     MAX_DETECTIONS,
     NMS_IOU,
     SCORING_CONFIDENCE,
@@ -19,7 +20,7 @@ from pictrain.evaluate.instance import (
     oriented,
 )
 from pictrain.evaluate.rotated import areas
-from pictrain.platform.base import Detection, Evaluation, Polygon
+from pictrain.platform.base import Detection, Evaluation, Keypoints, Polygon
 
 
 def predict(
@@ -46,15 +47,21 @@ def predict(
         count = len(boxes)
         polygons = result.masks.xy if result.masks is not None else [None] * count
         masks = _masks(result) if result.masks is not None else [None] * count
+        keypoints = (
+            list(result.keypoints.data.cpu().numpy().astype(np.float64))
+            if result.keypoints is not None
+            else [None] * count
+        )
         rows = zip(
             boxes.cls.tolist(),
             boxes.xyxy.tolist(),
             boxes.conf.tolist(),
             polygons,
             masks,
+            keypoints,
             strict=True,
         )
-        yield image, [_instance(int(c), xyxy, s, p, m) for c, xyxy, s, p, m in rows]
+        yield image, [_instance(int(c), xyxy, s, p, m, k) for c, xyxy, s, p, m, k in rows]
 
 
 def _oriented(result: Any) -> list[Instance]:
@@ -73,12 +80,17 @@ def _masks(result: Any) -> list[np.ndarray]:
 
 
 def _instance(
-    cls: int, xyxy: list[float], score: float, polygon: Any, mask: np.ndarray | None
+    cls: int,
+    xyxy: list[float],
+    score: float,
+    polygon: Any,
+    mask: np.ndarray | None,
+    keypoints: np.ndarray | None,
 ) -> Instance:
     x1, y1, x2, y2 = xyxy
     points = [(float(x), float(y)) for x, y in polygon] if polygon is not None else None
     outline = points if points and len(points) >= 3 else None
-    return Instance(cls, (x1, y1, x2 - x1, y2 - y1), outline, score, mask)
+    return Instance(cls, (x1, y1, x2 - x1, y2 - y1), outline, score, mask, keypoints)
 
 
 def coco_results(
@@ -88,8 +100,9 @@ def coco_results(
     iou_type: IouType,
 ) -> list[dict[str, Any]]:
     """COCO results format, with the COCO file's image and category ids; masks as RLE, the only
-    segmentation pycocotools' loadRes takes; oriented boxes as their corners (`poly`), their
-    area and upright box (`pictrain.evaluate.coco_eval`)."""
+    segmentation pycocotools' loadRes takes; keypoints as x, y, confidence (COCO's scoring reads
+    the positions only); oriented boxes as their corners (`poly`), their area and upright box
+    (`pictrain.evaluate.coco_eval`)."""
     results = []
     for instance in instances:
         result = {
@@ -99,6 +112,10 @@ def coco_results(
         }
         if iou_type == "bbox":
             result["bbox"] = [round(v, 2) for v in instance.box]
+        elif iou_type == "keypoints":
+            if instance.keypoints is None:
+                continue
+            result["keypoints"] = [round(float(v), 2) for v in instance.keypoints.ravel()]
         elif iou_type == "obb":
             if instance.corners is None:
                 continue
@@ -148,11 +165,22 @@ def _polygon(instance: Instance, label: str) -> Polygon | None:
     )
 
 
+def _keypoints(instance: Instance, label: str) -> Keypoints | None:
+    if instance.keypoints is None:
+        return None
+    points = [
+        [round(x), round(y), 2 if confidence >= KEYPOINT_VISIBLE else 0]
+        for x, y, confidence in instance.keypoints.tolist()
+    ]
+    return Keypoints(points, label, float(instance.score))
+
+
 # `TaskSpec.evaluation_shape` -> the `Evaluation` field it fills and how an instance becomes
 # one of its shapes (None: this instance has none to send).
 SHAPE_OF = {
     "rectangles": ("detections", _rectangle),
     "polygons": ("polygons", _polygon),
+    "keypoints": ("keypoints", _keypoints),
 }
 
 

@@ -30,7 +30,7 @@ from pictrain.platform.base import Classification, Evaluation
 log = logging.getLogger(__name__)
 
 # Evaluation files per COCO kind: coco_stats.json, coco_stats_segm.json...
-FILE_TAIL = {"bbox": "", "segm": "_segm", "obb": ""}
+FILE_TAIL = {"bbox": "", "segm": "_segm", "keypoints": "_keypoints", "obb": ""}
 CONFUSION_MATRIX = "test/confusion-matrix"
 
 
@@ -105,7 +105,9 @@ def _instances(
         dataset.images_dir("test"),
         dataset.names,
         iou_types,
+        dataset.keypoints,
     )
+    sigmas = dataset.keypoints.sigmas if dataset.keypoints else None  # those it trained with
     if truth.left_out:
         reasons = ", ".join(f"{n} ({why})" for why, n in truth.left_out.items())
         log.warning("test annotations not scored: %s", reasons)
@@ -120,7 +122,7 @@ def _instances(
         )
     for iou_type in iou_types:
         ground_truth = truth.datasets[iou_type]
-        report = evaluate_coco(ground_truth, results[iou_type], iou_type)
+        report = evaluate_coco(ground_truth, results[iou_type], iou_type, sigmas=sigmas)
         suffix, tail = IOU_SUFFIX[iou_type], FILE_TAIL[iou_type]
         log.info("test split, %d images, %s:\n%s", len(truth.images), iou_type, report.summary)
         # COCO's -1 means "nothing to measure" (e.g. no large objects): not a score to chart.

@@ -1,4 +1,5 @@
-"""Our evaluations as the SDK's payload: boxes, polygons or classes, by the image's task."""
+"""Our evaluations as the SDK's payload: boxes, polygons, classes or keypoints, by the image's
+task."""
 
 from __future__ import annotations
 
@@ -9,19 +10,25 @@ from typing import Any
 from picsellia.types.payload import (
     ClassificationFormat,
     EvaluationFormat,
+    KeypointFormat,
     PolygonFormat,
     RectangleFormat,
 )
 
-from pictrain.platform.base import Classification, Detection, Evaluation, Polygon
+from pictrain.platform.base import Classification, Detection, Evaluation, Keypoints, Polygon
 
 EVALUATIONS_PER_CALL = 100  # the SDK's own limit
 
-Shape = Detection | Polygon | Classification
+Shape = Detection | Polygon | Classification | Keypoints
 
 
 def shapes_of(evaluation: Evaluation) -> list[Shape]:
-    return [*evaluation.detections, *evaluation.polygons, *evaluation.classifications]
+    return [
+        *evaluation.detections,
+        *evaluation.polygons,
+        *evaluation.classifications,
+        *evaluation.keypoints,
+    ]
 
 
 @dataclass
@@ -86,12 +93,21 @@ def _classification(c: Classification, labels: dict[str, Any]) -> Classification
     return ClassificationFormat(label_id=labels[c.label].id, score=float(c.score))
 
 
+def _keypoints(k: Keypoints, labels: dict[str, Any]) -> KeypointFormat:
+    return KeypointFormat(
+        keypoints=[[int(x), int(y), int(v)] for x, y, v in k.points],
+        label_id=labels[k.label].id,
+        score=float(k.score),
+    )
+
+
 # `TaskSpec.evaluation_shape` (an `EvaluationFormat` field) -> our shape it carries, and the
 # conversion to the SDK's payload type.
 FORMATS: dict[str, tuple[type, Callable[[Any, dict[str, Any]], Any]]] = {
     "rectangles": (Detection, _rectangle),
     "polygons": (Polygon, _polygon),
     "classifications": (Classification, _classification),
+    "keypoints": (Keypoints, _keypoints),
 }
 
 

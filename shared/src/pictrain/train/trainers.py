@@ -112,6 +112,10 @@ class ClassificationTrainer(_JobTrainer, yolo.classify.ClassificationTrainer):
     """YOLO classification."""
 
 
+class PoseTrainer(_JobTrainer, yolo.pose.PoseTrainer):
+    """YOLO pose."""
+
+
 class OBBTrainer(_JobTrainer, yolo.obb.OBBTrainer):
     """YOLO oriented boxes."""
 
@@ -126,6 +130,7 @@ _OURS = {
         DetectionTrainer,
         SegmentationTrainer,
         ClassificationTrainer,
+        PoseTrainer,
         OBBTrainer,
         RTDETRTrainer,
     )

@@ -1,6 +1,7 @@
 """`pictrain predict`: one image through the deployment (`deployment.predict`) or through the
 deployable file itself (`--model model-latest.onnx`, onnxruntime, no platform); the result as
-JSON (boxes, polygons or classes, by label name) and drawn on a PNG.
+JSON (boxes, polygons, classes or poses, by label name) and drawn on a PNG (poses as their
+skeleton, from the ONNX file's metadata).
 
 The serving's answer is read in Picsellia's prediction format (`detection_classes` as label
 indexes, `detection_scores`, `detection_boxes` as [top, left, bottom, right], `detection_masks`
@@ -25,7 +26,12 @@ log = logging.getLogger(__name__)
 # tasks start with (oriented boxes' models are SEGMENTATION ones) reads as the first's.
 TASK_OF_TYPE = {spec.dataset_types[0]: task for task, spec in reversed(TASK_SPECS.items())}
 # The JSON key of what was found, by `TaskSpec.evaluation_shape`.
-KEY_OF_SHAPE = {"rectangles": "boxes", "polygons": "polygons", "classifications": "classes"}
+KEY_OF_SHAPE = {
+    "rectangles": "boxes",
+    "polygons": "polygons",
+    "classifications": "classes",
+    "keypoints": "poses",
+}
 COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6"]
 
 
@@ -35,6 +41,7 @@ class Found:
     score: float
     box: list[float] | None = None  # x, y, w, h in the image's pixels
     polygon: list[list[float]] | None = None
+    keypoints: list[list[float]] | None = None  # x, y, confidence, in the layout's order
 
 
 @dataclass
@@ -44,6 +51,7 @@ class Prediction:
     task: str
     found: list[Found] = field(default_factory=list)
     raw: Any = None  # a serving answer in an unknown format, as it came
+    edges: list[list[int]] = field(default_factory=list)  # pose: the skeleton, from 1
 
     def as_json(self) -> dict[str, Any]:
         if self.raw is not None:
@@ -75,11 +83,10 @@ def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction
         pixels = read_image(image)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    found = [
-        _found(i, model.names, task_spec(model.task).per_image)
-        for i in model.predict(pixels, conf=threshold)
-    ]
-    return Prediction(str(image), str(model_path), model.task, found)
+    per_image = task_spec(model.task).per_image
+    found = [_found(i, model.names, per_image) for i in model.predict(pixels, conf=threshold)]
+    edges = (model.skeleton or {}).get("skeleton", [])
+    return Prediction(str(image), str(model_path), model.task, found, edges=edges)
 
 
 def _found(instance: Instance, names: list[str], per_image: bool) -> Found:
@@ -87,11 +94,15 @@ def _found(instance: Instance, names: list[str], per_image: bool) -> Found:
     no upright box; classification has no box."""
     outline = instance.polygon if instance.corners is None else instance.corners.tolist()
     upright = per_image or instance.corners is not None
+    points = instance.keypoints
     return Found(
         names[instance.cls],
         round(float(instance.score), 4),
         None if upright else [round(float(v), 1) for v in instance.box],
         [[round(float(x), 1), round(float(y), 1)] for x, y in outline] if outline else None,
+        [[round(x, 1), round(y, 1), round(c, 3)] for x, y, c in points.tolist()]
+        if points is not None
+        else None,
     )
 
 
@@ -129,6 +140,19 @@ def predict_deployed(platform: Any, deployment: Any, image: Path) -> Prediction:
     return from_serving(response, image, source, deployment.type.value, version.labels or {})
 
 
+def _skeleton(pen: Any, points: list[list[float]], edges: list[list[int]], colour: str) -> None:
+    """The visible points (confidence KEYPOINT_VISIBLE or more) and the edges between them."""
+    from pictrain.evaluate.instance import KEYPOINT_VISIBLE
+
+    visible = [c >= KEYPOINT_VISIBLE for _, _, c in points]
+    for a, b in edges:
+        if visible[a - 1] and visible[b - 1]:
+            pen.line([tuple(points[a - 1][:2]), tuple(points[b - 1][:2])], fill=colour, width=2)
+    for (x, y, _), shown in zip(points, visible, strict=True):
+        if shown:
+            pen.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+
+
 def draw(prediction: Prediction, image: Path, out: Path) -> Path | None:
     """The image with what was found drawn on it, as `<out>/<image stem>.png`."""
     if prediction.raw is not None:
@@ -143,6 +167,8 @@ def draw(prediction: Prediction, image: Path, out: Path) -> Path | None:
         text = f"{item.label} {item.score:.2f}"
         if item.polygon:
             pen.polygon([tuple(p) for p in item.polygon], outline=colour, width=2)
+        if item.keypoints:
+            _skeleton(pen, item.keypoints, prediction.edges, colour)
         if item.box and not task_spec(prediction.task).per_image:
             x, y, w, h = item.box
             pen.rectangle([x, y, x + w, y + h], outline=colour, width=2)
