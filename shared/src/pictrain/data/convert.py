@@ -33,7 +33,7 @@ from pictrain.config import task_spec
 from pictrain.data.coco import NAN_BOX, CocoAnnotation, CocoIndex, load_coco
 from pictrain.data.decimals import label_files
 from pictrain.data.images import SourceImage, convert_images, prepare_output, write_labels
-from pictrain.data.keypoints import PoseLayout, PoseOptions, image_poses, resolve_layout
+from pictrain.data.keypoints import PoseLayout, PoseOptions, batch_poses, resolve_layout
 from pictrain.data.labels import class_folders, class_index
 from pictrain.data.polygons import CLIP_TOLERANCE, Flat, object_shape, plain_polygons
 from pictrain.data.splits import SPLITS
@@ -270,7 +270,9 @@ def _box_lines(
     crowd, usable = _split(usable, np.fromiter(crowds, bool, n))
     summary.annotations_unknown_category += unknown
     summary.annotations_crowd += crowd
-    usable, xyxy = _checked_boxes(list(bboxes), frame, usable, summary)
+    missing = np.fromiter(map(operator.is_, bboxes, itertools.repeat(NAN_BOX)), bool, n)
+    boxes = np.fromiter(itertools.chain.from_iterable(bboxes), np.float64, 4 * n).reshape(n, 4)
+    usable, xyxy = _checked_boxes(boxes, missing, frame, usable, summary)
     kept = cls[usable]
     _count(kept, counts)
     values = _normalised(xyxy[usable], frame[usable])
@@ -288,28 +290,18 @@ def _pose_lines(
 ) -> list[tuple[str, int]]:
     """`cls cx cy w h x1 y1 v1 ... xK yK vK` per object with a usable box: the objects of
     `pictrain.data.keypoints`, their boxes checked as detection's, numbers formatted together."""
-    poses = [
-        (i, pose)
-        for i, source in enumerate(sources)
-        for pose in image_poses(
-            source.annotations, classes, source.probe.width, source.probe.height, layout, summary
-        )
-    ]
-    if not poses:
-        return [("", 0)] * len(sources)
-    image = np.array([i for i, _ in poses])
-    frame = _frames(sources)[image]
-    usable, xyxy = _checked_boxes(
-        [p.box for _, p in poses], frame, np.ones(len(poses), bool), summary
-    )
-    kept = np.array([p.cls for _, p in poses], np.int64)[usable]
+    images = [(s.annotations, s.probe.width, s.probe.height) for s in sources]
+    poses = batch_poses(images, classes, layout, summary)
+    frame = _frames(sources)[poses.image]
+    keep = np.ones(len(poses.image), bool)
+    usable, xyxy = _checked_boxes(poses.boxes, poses.no_box, frame, keep, summary)
+    kept = poses.cls[usable]
     _count(kept, counts)
-    points = np.stack([p.keypoints for _, p in poses])[usable]  # (n, K, 3)
+    points = poses.keypoints[usable]  # (n, K, 3)
     points[:, :, :2] /= frame[usable][:, None, :]
-    values = np.concatenate(
-        [_normalised(xyxy[usable], frame[usable]), points.reshape(len(kept), -1)], 1
-    )
-    per_image = np.bincount(image[usable], minlength=len(sources)).tolist()
+    boxes = _normalised(xyxy[usable], frame[usable])
+    values = np.concatenate([boxes, points.reshape(len(kept), 3 * layout.size)], axis=1)
+    per_image = np.bincount(poses.image[usable], minlength=len(sources)).tolist()
     texts = label_files(kept, np.full(len(kept), 4 + 3 * layout.size), values, per_image)
     return list(zip(texts, per_image, strict=True))
 
@@ -325,19 +317,17 @@ def _count(kept: np.ndarray, counts: list[int]) -> None:
 
 
 def _checked_boxes(
-    bboxes: list[tuple[float, float, float, float]],
+    boxes: np.ndarray,
+    missing: np.ndarray,
     frame: np.ndarray,
     usable: np.ndarray,
     summary: ConversionSummary,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The box rules for the `usable` of `bboxes` (x, y, w, h; `NAN_BOX` when none) on their
-    images' (width, height) `frame`: which stay usable, and all boxes clipped to the image as
-    x1, y1, x2, y2. Rules, the first broken counts: no box, not finite or not of positive
-    size, outside the image once clipped, under 1 px once clipped; clipped by more than
-    CLIP_TOLERANCE is counted and kept."""
-    n = len(bboxes)
-    missing = np.fromiter(map(operator.is_, bboxes, itertools.repeat(NAN_BOX)), bool, n)
-    boxes = np.fromiter(itertools.chain.from_iterable(bboxes), np.float64, 4 * n).reshape(n, 4)
+    """The box rules for the `usable` of (n, 4) x, y, w, h `boxes` (`missing`: the file gave
+    none) on their images' (width, height) `frame`: which stay usable, and all boxes clipped
+    to the image as x1, y1, x2, y2. Rules, the first broken counts: no box, not finite or not
+    of positive size, outside the image once clipped, under 1 px once clipped; clipped by more
+    than CLIP_TOLERANCE is counted and kept."""
     x, y, w, h = boxes.T
     width, height = frame[:, 0], frame[:, 1]
     no_box, usable = _split(usable, missing)
