@@ -30,11 +30,11 @@ import numpy as np
 import yaml
 
 from pictrain.config import task_spec
-from pictrain.data.coco import NAN_BOX, CocoAnnotation, CocoIndex, load_coco
+from pictrain.data.coco import NAN_BOX, CocoIndex, load_coco
 from pictrain.data.decimals import label_files
 from pictrain.data.images import SourceImage, convert_images, prepare_output, write_labels
 from pictrain.data.keypoints import PoseLayout, PoseOptions, batch_poses, resolve_layout
-from pictrain.data.labels import class_folders, class_index
+from pictrain.data.labels import class_folders, class_index, known_annotations
 from pictrain.data.polygons import CLIP_TOLERANCE, Flat, object_shape, plain_polygons
 from pictrain.data.splits import SPLITS
 from pictrain.data.summary import ConversionSummary
@@ -113,7 +113,7 @@ def convert_classification(
     counts = [0] * len(names)
 
     def plan(source: SourceImage, summary: ConversionSummary) -> str | None:
-        found = {cls for cls, _ in _known(source.annotations, classes, summary)}
+        found = {cls for cls, _ in known_annotations(source.annotations, classes, summary)}
         if len(found) != 1:
             summary.images_unlabelled += not found
             summary.images_ambiguous += len(found) > 1
@@ -231,22 +231,6 @@ def _convert_labelled(
     return summary
 
 
-def _known(
-    annotations: Iterable[CocoAnnotation], classes: dict[int, int], summary: ConversionSummary
-) -> list[tuple[int, CocoAnnotation]]:
-    """(class index, annotation) of the usable ones; unknown categories and crowds counted."""
-    known = []
-    for annotation in annotations:
-        cls = classes.get(annotation.category_id)
-        if cls is None:
-            summary.annotations_unknown_category += 1
-        elif annotation.iscrowd:
-            summary.annotations_crowd += 1
-        else:
-            known.append((cls, annotation))
-    return known
-
-
 def _box_lines(
     sources: list[SourceImage],
     classes: dict[int, int],
@@ -256,7 +240,8 @@ def _box_lines(
     """`cls cx cy w h` per usable box, normalised; the batch's boxes checked and formatted
     together, each rule a numpy mask over all of them.
 
-    A box is counted by the first rule it breaks, in `_known`'s order then `_checked_boxes`'.
+    A box is counted by the first rule it breaks: unknown category, crowd (the rules of
+    `known_annotations`), then `_checked_boxes`'.
     """
     annotations = [annotation for source in sources for annotation in source.annotations]
     if not annotations:
@@ -380,7 +365,7 @@ def _polygon_lines(
     known = [
         (i, cls, annotation)
         for i, source in enumerate(sources)
-        for cls, annotation in _known(source.annotations, classes, summary)
+        for cls, annotation in known_annotations(source.annotations, classes, summary)
     ]
     frames = _frames(sources)[[i for i, _, _ in known]]
     points, plain = plain_polygons([annotation.segmentation for _, _, annotation in known], frames)

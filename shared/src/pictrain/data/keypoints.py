@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from pictrain.data.coco import NAN_BOX, CocoAnnotation, CocoIndex, Skeleton
+from pictrain.data.labels import known_annotations
 from pictrain.data.polygons import CLIP_TOLERANCE
 from pictrain.data.summary import ConversionSummary
 from pictrain.errors import UserError
@@ -219,13 +220,8 @@ def batch_poses(
     size = layout.size
     found = _Found()
     for i, (entries, _, _) in enumerate(images):
-        for annotation in entries:
-            cls = classes.get(annotation.category_id)
-            if cls is None:
-                summary.annotations_unknown_category += 1
-            elif annotation.iscrowd:
-                summary.annotations_crowd += 1
-            elif not annotation.keypoints:
+        for cls, annotation in known_annotations(entries, classes, summary):
+            if not annotation.keypoints:
                 found.rectangles.append((i, cls, annotation))
             elif type(annotation.keypoints) is list and len(annotation.keypoints) == 3 * size:
                 found.objects.append((i, cls, annotation))
