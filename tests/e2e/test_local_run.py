@@ -394,14 +394,13 @@ def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
     }[task]
     assert evaluations and all(not e["detections"] for e in evaluations)
     if task == "pose":  # the layout trained, in the config and the deployable file
-        assert config["keypoints"]["keypoints"] == [
-            "top",
-            "left_end",
-            "right_end",
-            "bottom",
-            "centre",
-        ]
+        from pictrain.evaluate.onnx_model import OnnxModel
+        from pictrain.synthetic import POSE_EDGES, POSE_POINTS
+
+        assert config["keypoints"]["keypoints"] == list(POSE_POINTS)
         assert config["keypoints"]["flip_idx"] == [0, 2, 1, 3, 4]
+        onnx = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx")
+        assert onnx.skeleton == {"keypoints": list(POSE_POINTS), "skeleton": POSE_EDGES}
         assert "boxes made from the labelled keypoints, padded" in result.stderr
     if task == "classify":
         assert all(len(e[shape]) == 1 for e in evaluations)

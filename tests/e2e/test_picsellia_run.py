@@ -652,6 +652,9 @@ def wait_for(condition: Any, timeout: float = 120) -> None:
         ("segment", "SEGMENTATION", "polygons", "test/mAP50-95(M)"),
         ("classify", "CLASSIFICATION", "classifications", "test/accuracy_top1"),
         ("pose", "KEYPOINT", "keypoints", "test/mAP50-95(P)"),
+        # oriented boxes from polygons, and from an OBJECT_DETECTION export's boxes (angle 0)
+        ("obb", "SEGMENTATION", "polygons", "test/mAP50-95(B)"),
+        ("obb", "OBJECT_DETECTION", "polygons", "test/mAP50-95(B)"),
     ],
 )
 def test_other_tasks_publish_their_evaluations(

@@ -21,17 +21,25 @@ from pictrain.data.summary import ConversionSummary
 MIN_SIDE = 1.0  # pixels: a box narrower than this, once clipped, is degenerate
 
 
+def box_array(bboxes: Sequence[tuple[float, float, float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 4) x, y, w, h of COCO boxes as the index holds them, and which the file gave none
+    (`NAN_BOX`)."""
+    n = len(bboxes)
+    missing = np.fromiter(map(operator.is_, bboxes, itertools.repeat(NAN_BOX)), bool, n)
+    boxes = np.fromiter(itertools.chain.from_iterable(bboxes), np.float64, 4 * n).reshape(n, 4)
+    return boxes, missing
+
+
 def clipped_boxes(
-    bboxes: Sequence[tuple[float, float, float, float]],
+    boxes: np.ndarray,
+    missing: np.ndarray,
     frames: np.ndarray,
     usable: np.ndarray,
     summary: ConversionSummary,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each box clipped to its image (`frames`: width, height of each), as (n, 4) x1 y1 x2 y2,
-    and which of the `usable` ones pass every rule. What breaks one is counted in `summary`."""
-    n = len(bboxes)
-    missing = np.fromiter(map(operator.is_, bboxes, itertools.repeat(NAN_BOX)), bool, n)
-    boxes = np.fromiter(itertools.chain.from_iterable(bboxes), np.float64, 4 * n).reshape(n, 4)
+    """(n, 4) x, y, w, h `boxes` (`missing`: the file gave none) clipped to their images
+    (`frames`: width, height of each), as x1 y1 x2 y2, and which of the `usable` ones pass
+    every rule. What breaks one is counted in `summary`."""
     x, y, w, h = boxes.T
     width, height = frames[:, 0], frames[:, 1]
     no_box, usable = drop(usable, missing)

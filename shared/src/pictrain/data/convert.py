@@ -31,12 +31,12 @@ import numpy as np
 import yaml
 
 from pictrain.config import task_spec
-from pictrain.data.boxes import clipped_boxes, drop
+from pictrain.data.boxes import box_array, clipped_boxes, drop
 from pictrain.data.coco import CocoAnnotation, CocoIndex, load_coco
 from pictrain.data.decimals import label_files
 from pictrain.data.images import SourceImage, convert_images, prepare_output, write_labels
-from pictrain.data.keypoints import PoseLayout, PoseOptions, image_poses, resolve_layout
-from pictrain.data.labels import class_folders, class_index
+from pictrain.data.keypoints import PoseLayout, PoseOptions, batch_poses, resolve_layout
+from pictrain.data.labels import class_folders, class_index, known_annotations
 from pictrain.data.obb import object_rectangles
 from pictrain.data.polygons import outlines
 from pictrain.data.splits import SPLITS
@@ -132,7 +132,7 @@ def convert_classification(
     counts = [0] * len(names)
 
     def plan(source: SourceImage, summary: ConversionSummary) -> str | None:
-        found = {cls for cls, _ in _known(source.annotations, classes, summary)}
+        found = {cls for cls, _ in known_annotations(source.annotations, classes, summary)}
         if len(found) != 1:
             summary.images_unlabelled += not found
             summary.images_ambiguous += len(found) > 1
@@ -250,22 +250,6 @@ def _convert_labelled(
     return summary
 
 
-def _known(
-    annotations: Iterable[CocoAnnotation], classes: dict[int, int], summary: ConversionSummary
-) -> list[tuple[int, CocoAnnotation]]:
-    """(class index, annotation) of the usable ones; unknown categories and crowds counted."""
-    known = []
-    for annotation in annotations:
-        cls = classes.get(annotation.category_id)
-        if cls is None:
-            summary.annotations_unknown_category += 1
-        elif annotation.iscrowd:
-            summary.annotations_crowd += 1
-        else:
-            known.append((cls, annotation))
-    return known
-
-
 def _box_lines(
     sources: list[SourceImage],
     classes: dict[int, int],
@@ -275,8 +259,8 @@ def _box_lines(
     """`cls cx cy w h` per usable box, normalised; the batch's boxes checked and formatted
     together, each rule a numpy mask over all of them.
 
-    A box is counted by the first rule it breaks: unknown category, crowd, then the box rules
-    (`pictrain.data.boxes`).
+    A box is counted by the first rule it breaks: unknown category, crowd (the rules of
+    `known_annotations`), then the box rules (`pictrain.data.boxes`).
     """
     annotations = [annotation for source in sources for annotation in source.annotations]
     if not annotations:
@@ -290,7 +274,8 @@ def _box_lines(
     crowd, usable = drop(usable, np.fromiter(crowds, bool, n))
     summary.annotations_unknown_category += unknown
     summary.annotations_crowd += crowd
-    xyxy, usable = clipped_boxes(bboxes, frame, usable, summary)
+    boxes, missing = box_array(bboxes)
+    xyxy, usable = clipped_boxes(boxes, missing, frame, usable, summary)
     kept = cls[usable]
     _count(kept, counts)
     values = _normalised(xyxy[usable], frame[usable])
@@ -308,28 +293,18 @@ def _pose_lines(
 ) -> list[tuple[str, int]]:
     """`cls cx cy w h x1 y1 v1 ... xK yK vK` per object with a usable box: the objects of
     `pictrain.data.keypoints`, their boxes checked as detection's, numbers formatted together."""
-    poses = [
-        (i, pose)
-        for i, source in enumerate(sources)
-        for pose in image_poses(
-            source.annotations, classes, source.probe.width, source.probe.height, layout, summary
-        )
-    ]
-    if not poses:
-        return [("", 0)] * len(sources)
-    image = np.array([i for i, _ in poses])
-    frame = _frames(sources)[image]
-    xyxy, usable = clipped_boxes(
-        [p.box for _, p in poses], frame, np.ones(len(poses), bool), summary
-    )
-    kept = np.array([p.cls for _, p in poses], np.int64)[usable]
+    images = [(s.annotations, s.probe.width, s.probe.height) for s in sources]
+    poses = batch_poses(images, classes, layout, summary)
+    frame = _frames(sources)[poses.image]
+    keep = np.ones(len(poses.image), bool)
+    xyxy, usable = clipped_boxes(poses.boxes, poses.no_box, frame, keep, summary)
+    kept = poses.cls[usable]
     _count(kept, counts)
-    points = np.stack([p.keypoints for _, p in poses])[usable]  # (n, K, 3)
+    points = poses.keypoints[usable]  # (n, K, 3)
     points[:, :, :2] /= frame[usable][:, None, :]
-    values = np.concatenate(
-        [_normalised(xyxy[usable], frame[usable]), points.reshape(len(kept), -1)], 1
-    )
-    per_image = np.bincount(image[usable], minlength=len(sources)).tolist()
+    boxes = _normalised(xyxy[usable], frame[usable])
+    values = np.concatenate([boxes, points.reshape(len(kept), 3 * layout.size)], axis=1)
+    per_image = np.bincount(poses.image[usable], minlength=len(sources)).tolist()
     texts = label_files(kept, np.full(len(kept), 4 + 3 * layout.size), values, per_image)
     return list(zip(texts, per_image, strict=True))
 
@@ -378,11 +353,12 @@ def _polygon_lines(
 def _known_objects(
     sources: list[SourceImage], classes: dict[int, int], summary: ConversionSummary
 ) -> tuple[np.ndarray, np.ndarray, list[CocoAnnotation]]:
-    """The image (index in `sources`), class and annotation of each usable object (`_known`)."""
+    """The image (index in `sources`), class and annotation of each usable object
+    (`known_annotations`)."""
     known = [
         (i, cls, annotation)
         for i, source in enumerate(sources)
-        for cls, annotation in _known(source.annotations, classes, summary)
+        for cls, annotation in known_annotations(source.annotations, classes, summary)
     ]
     image = np.array([i for i, _, _ in known], np.int64)
     cls = np.array([c for _, c, _ in known], np.int64)

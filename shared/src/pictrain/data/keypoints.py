@@ -37,7 +37,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from pictrain.data.coco import CocoAnnotation, CocoIndex, Skeleton
+from pictrain.data.coco import NAN_BOX, CocoAnnotation, CocoIndex, Skeleton
+from pictrain.data.labels import known_annotations
 from pictrain.data.polygons import CLIP_TOLERANCE
 from pictrain.data.summary import ConversionSummary
 from pictrain.errors import UserError
@@ -192,160 +193,196 @@ def _sigmas(given: tuple[float, ...] | None, size: int) -> tuple[float, ...]:
     return given
 
 
-class Pose(NamedTuple):
-    """One object as trained and scored, in the image's pixels."""
+class Poses(NamedTuple):
+    """The objects of a batch of images, as trained and scored, in the images' pixels."""
 
-    cls: int
-    box: tuple[float, float, float, float]  # x, y, w, h (the file's is not clipped: COCO's)
-    keypoints: np.ndarray  # (K, 3): x, y, visibility 0/1/2; unlabelled points are 0, 0, 0
-    area: float
+    image: np.ndarray  # (n,) the index of each object's image in the batch
+    cls: np.ndarray  # (n,)
+    boxes: np.ndarray  # (n, 4) x, y, w, h; the file's as written (COCO's, not clipped)
+    no_box: np.ndarray  # (n,) the file gave none (a rectangle without `bbox`)
+    keypoints: np.ndarray  # (n, K, 3) x, y, visibility 0/1/2; unlabelled points are 0, 0, 0
+    area: np.ndarray  # (n,)
 
 
-def image_poses(
-    annotations: Iterable[CocoAnnotation],
+# One image: its annotations, its width and height (as displayed).
+ImageAnnotations = tuple[Sequence[CocoAnnotation], int, int]
+
+
+def batch_poses(
+    images: Sequence[ImageAnnotations],
     classes: dict[int, int],
-    width: int,
-    height: int,
     layout: PoseLayout,
     summary: ConversionSummary,
-) -> list[Pose]:
-    """One image's objects by the module's rules; what is fixed or dropped counted in `summary`
-    (crowds and unknown categories too)."""
+) -> Poses:
+    """The objects of `images` by the module's rules, each image's in file order (keypoint
+    objects, then the rectangles none took); what is fixed or dropped is counted in `summary`
+    (crowds and unknown categories too). The rules run as numpy masks over the whole batch."""
     size = layout.size
-    rectangles: list[tuple[int, CocoAnnotation]] = []
-    found: list[tuple[int, CocoAnnotation, np.ndarray]] = []
-    for annotation in annotations:
-        cls = classes.get(annotation.category_id)
-        if cls is None:
-            summary.annotations_unknown_category += 1
-        elif annotation.iscrowd:
-            summary.annotations_crowd += 1
-        elif not annotation.keypoints:
-            rectangles.append((cls, annotation))
-        else:
-            points = _points(annotation.keypoints, size, summary)
-            if points is not None:
-                found.append((cls, annotation, points))
+    found = _Found()
+    for i, (entries, _, _) in enumerate(images):
+        for cls, annotation in known_annotations(entries, classes, summary):
+            if not annotation.keypoints:
+                found.rectangles.append((i, cls, annotation))
+            elif type(annotation.keypoints) is list and len(annotation.keypoints) == 3 * size:
+                found.objects.append((i, cls, annotation))
+            else:
+                summary.keypoints_malformed += 1
+    frames = np.array([(w, h) for _, w, h in images], np.float64).reshape(-1, 2)
+    objects, hull_boxes = _objects(found.objects, frames, size, summary)
+    # The box: the rectangle holding the points, else the padded hull for Picsellia's, else
+    # the file's; the area: the file's only with the file's box.
+    rectangle = _rectangles_holding(objects, found.rectangles)
+    taken = rectangle >= 0
+    from_points = hull_boxes & ~taken
+    summary.boxes_from_rectangles += int(np.count_nonzero(taken))
+    summary.boxes_from_points += int(np.count_nonzero(from_points))
+    boxes = objects.boxes.copy()
+    boxes[from_points] = _padded(
+        objects.keypoints[from_points], layout.box_padding, frames[objects.image[from_points]]
+    )
+    if taken.any():
+        boxes[taken] = [found.rectangles[k][2].bbox for k in rectangle[taken].tolist()]
+    given = np.where(taken | from_points, np.nan, objects.area)
+    objects = objects._replace(boxes=boxes, area=given)
+    used = set(rectangle[taken].tolist())
+    leftover = [r for k, r in enumerate(found.rectangles) if k not in used]
+    summary.boxes_without_keypoints += len(leftover)
+    merged = Poses(
+        *(np.concatenate(pair) for pair in zip(objects, _Found.arrays(leftover, size), strict=True))
+    )
+    summary.areas_recomputed += int(np.count_nonzero(~(merged.area > 1.0)))
+    merged = merged._replace(area=_area(merged.area, merged.boxes))
+    order = np.argsort(merged.image, kind="stable")
+    return Poses(*(field[order] for field in merged))
+
+
+class _Found:
+    """A batch's annotations sorted out: (image, class, annotation) of each object with a list
+    of 3 x K keypoints, and of each rectangle (no keypoints)."""
+
+    def __init__(self) -> None:
+        self.objects: list[tuple[int, int, CocoAnnotation]] = []
+        self.rectangles: list[tuple[int, int, CocoAnnotation]] = []
+
+    @staticmethod
+    def arrays(found: list[tuple[int, int, CocoAnnotation]], size: int) -> Poses:
+        """`Poses` of these annotations as the file gives them, every point unlabelled."""
+        n = len(found)
+        bboxes = [a.bbox for _, _, a in found]
+        return Poses(
+            image=np.fromiter((i for i, _, _ in found), np.int64, n),
+            cls=np.fromiter((c for _, c, _ in found), np.int64, n),
+            boxes=np.array(bboxes, np.float64).reshape(n, 4),
+            no_box=np.fromiter((b is NAN_BOX for b in bboxes), bool, n),
+            keypoints=np.zeros((n, size, 3)),
+            area=np.fromiter((a.area for _, _, a in found), np.float64, n),
+        )
+
+
+def _objects(
+    found: list[tuple[int, int, CocoAnnotation]],
+    frames: np.ndarray,
+    size: int,
+    summary: ConversionSummary,
+) -> tuple[Poses, np.ndarray]:
+    """The keypoint objects (K = `size`) with their points checked and fixed, boxes and areas
+    as the file gives them; and which boxes are Picsellia's (the labelled points' hull, or
+    none)."""
+    flat = [v for _, _, a in found for v in a.keypoints]
+    if not set(map(type, flat)) <= {int, float}:  # bools, text, None are no numbers
+        typed = [set(map(type, a.keypoints)) <= {int, float} for _, _, a in found]
+        summary.keypoints_malformed += typed.count(False)
+        found = [item for item, ok in zip(found, typed, strict=True) if ok]
+        flat = [v for _, _, a in found for v in a.keypoints]
+    poses = _Found.arrays(found, size)
+    points = np.array(flat, np.float64).reshape(len(found), size, 3)
+    visibility = points[:, :, 2]
+    bad = ~np.isin(visibility, (0, 1, 2)).all(axis=1)
+    summary.keypoints_bad_visibility += int(np.count_nonzero(bad))
+    labelled = visibility > 0
+    with np.errstate(invalid="ignore"):
+        broken = ~bad & (labelled & ~np.isfinite(points[:, :, :2]).all(axis=2)).any(axis=1)
+    summary.keypoints_malformed += int(np.count_nonzero(broken))
+    keep = ~(bad | broken)
+    poses, points, labelled = _select(poses, keep), points[keep], labelled[keep]
+    points[~labelled] = 0.0
+    hull = _hull(points, labelled)  # Picsellia's box: before the points outside are left out
+    frame = frames[poses.image][:, None, :]  # (n, 1, 2)
+    xy = points[:, :, :2]
+    out = labelled & ((xy < -CLIP_TOLERANCE) | (xy > frame + CLIP_TOLERANCE)).any(axis=2)
+    summary.keypoints_outside += int(np.count_nonzero(out))
+    points[out] = 0.0
+    points[:, :, :2] = np.clip(points[:, :, :2], 0, frame)
+    some = (labelled & ~out).any(axis=1)
+    summary.poses_without_points += int(np.count_nonzero(~some))
+    poses, points, hull = _select(poses, some), points[some], hull[some]
+    with np.errstate(invalid="ignore"):
+        picsellias = (np.abs(poses.boxes - hull) <= HULL_TOLERANCE).all(axis=1)
+    picsellias |= poses.no_box | ~np.isfinite(poses.boxes).all(axis=1)
+    return poses._replace(keypoints=points), picsellias
+
+
+def _select(poses: Poses, keep: np.ndarray) -> Poses:
+    return Poses(*(field[keep] for field in poses))
+
+
+def _hull(points: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """(n, 4) x, y, w, h of each object's labelled points (NaN for none)."""
+    xy = points[:, :, :2]
+    mask = labelled[:, :, None]
+    with np.errstate(invalid="ignore"):
+        low = np.where(mask, xy, np.inf).min(axis=1)
+        high = np.where(mask, xy, -np.inf).max(axis=1)
+        hull = np.concatenate([low, high - low], axis=1)
+    hull[~labelled.any(axis=1)] = np.nan
+    return hull
+
+
+def _padded(points: np.ndarray, padding: float, frames: np.ndarray) -> np.ndarray:
+    """(n, 4) x, y, w, h: the hull of each object's labelled points, grown by `padding` of its
+    size on each side, clipped to its image ((n, 2) width, height `frames`)."""
+    x, y, w, h = _hull(points, points[:, :, 2] > 0).T
+    width, height = frames.T
+    left, top = np.maximum(x - w * padding, 0), np.maximum(y - h * padding, 0)
+    right = np.minimum(x + w + w * padding, width)
+    bottom = np.minimum(y + h + h * padding, height)
+    return np.stack([left, top, right - left, bottom - top], axis=1)
+
+
+def _rectangles_holding(
+    poses: Poses, rectangles: list[tuple[int, int, CocoAnnotation]]
+) -> np.ndarray:
+    """MULTI: for each object, the smallest same-label rectangle of its image, not taken by an
+    object before it, that holds all its labelled points: its index in `rectangles`, or -1."""
+    matched = np.full(len(poses.image), -1, np.int64)
+    if not rectangles:
+        return matched
+    by_image: dict[int, list[int]] = {}
+    for k, (image, _, _) in enumerate(rectangles):
+        by_image.setdefault(image, []).append(k)
+    hulls = _hull(poses.keypoints, poses.keypoints[:, :, 2] > 0).tolist()
     taken: set[int] = set()
-    poses = []
-    for cls, annotation, points in found:
-        hull = _labelled_hull(points)
-        inside = _inside(points, width, height, summary)
-        labelled = inside[:, 2] > 0
-        if not labelled.any():
-            summary.poses_without_points += 1
-            continue
-        xy = inside[labelled, :2]
-        area = math.nan  # recomputed, unless the box is the file's own
-        rectangle = _holding(rectangles, taken, cls, xy)
-        if rectangle is not None:
-            taken.add(rectangle)
-            box = rectangles[rectangle][1].bbox
-            summary.boxes_from_rectangles += 1
-        elif _is_hull(annotation.bbox, hull):
-            box = _padded(xy, layout.box_padding, width, height)
-            summary.boxes_from_points += 1
-        else:
-            box, area = annotation.bbox, annotation.area
-        poses.append(Pose(cls, box, inside, _area(area, box, summary)))
-    for k, (cls, annotation) in enumerate(rectangles):
-        if k not in taken:
-            summary.boxes_without_keypoints += 1
-            area = _area(annotation.area, annotation.bbox, summary)
-            poses.append(Pose(cls, annotation.bbox, np.zeros((size, 3)), area))
-    return poses
+    for n, (image, cls) in enumerate(zip(poses.image.tolist(), poses.cls.tolist(), strict=True)):
+        x0, y0, w, h = hulls[n]
+        best, best_area = -1, math.inf
+        for k in by_image.get(image, ()):
+            x, y, rw, rh = rectangles[k][2].bbox
+            if rectangles[k][1] != cls or k in taken or not rw * rh < best_area:  # NaN never
+                continue
+            if (
+                x - HOLD_TOLERANCE <= x0
+                and y - HOLD_TOLERANCE <= y0
+                and x0 + w <= x + rw + HOLD_TOLERANCE
+                and y0 + h <= y + rh + HOLD_TOLERANCE
+            ):
+                best, best_area = k, rw * rh
+        if best >= 0:
+            taken.add(best)
+            matched[n] = best
+    return matched
 
 
-def _points(raw: Any, size: int, summary: ConversionSummary) -> np.ndarray | None:
-    """(K, 3) float64, or None (counted) when malformed."""
-    if type(raw) is not list or len(raw) != 3 * size or not all(type(v) in _REAL for v in raw):
-        summary.keypoints_malformed += 1
-        return None
-    points = np.array(raw, np.float64).reshape(size, 3)
-    visibility = points[:, 2]
-    if not np.isin(visibility, (0, 1, 2)).all():
-        summary.keypoints_bad_visibility += 1
-        return None
-    if not np.isfinite(points[visibility > 0, :2]).all():
-        summary.keypoints_malformed += 1
-        return None
-    points[visibility == 0] = 0.0
-    return points
-
-
-def _labelled_hull(points: np.ndarray) -> tuple[float, float, float, float] | None:
-    """x, y, w, h of the labelled points as the file lists them (Picsellia's box), or None."""
-    xy = points[points[:, 2] > 0, :2]
-    if not len(xy):
-        return None
-    (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
-    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
-
-
-def _inside(points: np.ndarray, width: int, height: int, summary: ConversionSummary) -> np.ndarray:
-    """Labelled points outside the image made unlabelled (counted); those within
-    CLIP_TOLERANCE of it moved onto its border."""
-    x, y, labelled = points[:, 0], points[:, 1], points[:, 2] > 0
-    out = labelled & (
-        (x < -CLIP_TOLERANCE)
-        | (y < -CLIP_TOLERANCE)
-        | (x > width + CLIP_TOLERANCE)
-        | (y > height + CLIP_TOLERANCE)
-    )
-    inside = points.copy()
-    if out.any():
-        summary.keypoints_outside += int(np.count_nonzero(out))
-        inside[out] = 0.0
-    inside[:, 0] = np.clip(inside[:, 0], 0, width)
-    inside[:, 1] = np.clip(inside[:, 1], 0, height)
-    return inside
-
-
-def _holding(
-    rectangles: list[tuple[int, CocoAnnotation]], taken: set[int], cls: int, xy: np.ndarray
-) -> int | None:
-    """The smallest rectangle of class `cls` not taken yet that holds every point of `xy`."""
-    (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
-    best, best_area = None, math.inf
-    for k, (rect_cls, annotation) in enumerate(rectangles):
-        x, y, w, h = annotation.bbox
-        if rect_cls != cls or k in taken or not w * h < best_area:  # NaN boxes never hold
-            continue
-        if (
-            x - HOLD_TOLERANCE <= x0
-            and y - HOLD_TOLERANCE <= y0
-            and x1 <= x + w + HOLD_TOLERANCE
-            and y1 <= y + h + HOLD_TOLERANCE
-        ):
-            best, best_area = k, w * h
-    return best
-
-
-def _is_hull(
-    box: tuple[float, float, float, float], hull: tuple[float, float, float, float] | None
-) -> bool:
-    """Whether `box` is Picsellia's: the labelled points' hull, or none at all."""
-    if not all(math.isfinite(v) for v in box):
-        return True
-    return hull is not None and all(
-        abs(a - b) <= HULL_TOLERANCE for a, b in zip(box, hull, strict=True)
-    )
-
-
-def _padded(
-    xy: np.ndarray, padding: float, width: int, height: int
-) -> tuple[float, float, float, float]:
-    (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
-    pad_x, pad_y = (x1 - x0) * padding, (y1 - y0) * padding
-    left, top = max(0.0, x0 - pad_x), max(0.0, y0 - pad_y)
-    right, bottom = min(float(width), x1 + pad_x), min(float(height), y1 + pad_y)
-    return float(left), float(top), float(right - left), float(bottom - top)
-
-
-def _area(
-    given: float, box: tuple[float, float, float, float], summary: ConversionSummary
-) -> float:
-    if given > 1.0:  # NaN (none) is not
-        return given
-    summary.areas_recomputed += 1
-    return box[2] * box[3] * AREA_PER_BOX if all(math.isfinite(v) for v in box) else math.nan
+def _area(given: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The given area where it is above 1 px (NaN is not), else the box's estimate."""
+    with np.errstate(invalid="ignore"):
+        return np.where(given > 1.0, given, boxes[:, 2] * boxes[:, 3] * AREA_PER_BOX)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from pictrain.data.boxes import MIN_SIDE, clipped_boxes
+from pictrain.data.boxes import MIN_SIDE, box_array, clipped_boxes
 from pictrain.data.coco import CocoAnnotation
 from pictrain.data.polygons import CLIP_TOLERANCE, outlines
 from pictrain.data.summary import ConversionSummary
@@ -54,8 +54,9 @@ def object_rectangles(
     kept = np.zeros(len(annotations), bool)
     if boxed.any():
         rows = np.flatnonzero(boxed)
+        boxes, missing = box_array([annotations[i].bbox for i in rows])
         xyxy, usable = clipped_boxes(
-            [annotations[i].bbox for i in rows], frames[rows], np.ones(len(rows), bool), summary
+            boxes, missing, frames[rows], np.ones(len(rows), bool), summary
         )
         x1, y1, x2, y2 = xyxy.T
         corners[rows] = np.stack([x1, y2, x1, y1, x2, y1, x2, y2], axis=1).reshape(-1, 4, 2)

@@ -45,7 +45,7 @@ from pycocotools import mask as mask_utils
 
 from pictrain.config import IouType
 from pictrain.data.coco import CocoAnnotation, CocoIndex
-from pictrain.data.keypoints import PoseLayout, image_poses
+from pictrain.data.keypoints import PoseLayout, batch_poses
 from pictrain.data.labels import class_index
 from pictrain.data.obb import object_rectangles
 from pictrain.data.rle import MaskError, decode_rle
@@ -139,11 +139,11 @@ def _pose_entries(
     left_out: Counter[str],
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """An image's bbox and keypoints entries: its objects as the converter makes them
-    (`image_poses`: Picsellia's boxes and areas fixed), crowds as COCO's ignore regions."""
+    (`batch_poses`: Picsellia's boxes and areas fixed), crowds as COCO's ignore regions."""
     counts = ConversionSummary(split="test", task="pose")
     classes = class_index(index.categories, names)
     annotations = index.annotations_of(image.id)
-    poses = image_poses(annotations, classes, image.width, image.height, layout, counts)
+    poses = batch_poses([(annotations, image.width, image.height)], classes, layout, counts)
     unusable = counts.keypoints_malformed + counts.keypoints_bad_visibility
     left_out += Counter(  # += keeps the kinds that happened only
         {
@@ -151,12 +151,21 @@ def _pose_entries(
             "no usable keypoints": unusable + counts.poses_without_points,
         }
     )
-    objects = [(p.cls, p.box, p.keypoints, p.area, False) for p in poses]
+    objects = [
+        (cls, box, points, area, False)
+        for cls, box, points, area in zip(
+            poses.cls.tolist(),
+            poses.boxes.tolist(),
+            poses.keypoints,
+            poses.area.tolist(),
+            strict=True,
+        )
+    ]
     for annotation in annotations:
         cls = classes.get(annotation.category_id)
         if annotation.iscrowd and cls is not None:
             unlabelled = np.zeros((layout.size, 3))
-            objects.append((cls, annotation.bbox, unlabelled, annotation.area, True))
+            objects.append((cls, list(annotation.bbox), unlabelled, annotation.area, True))
     for cls, box, points, area, crowd in objects:
         if not (all(math.isfinite(v) for v in box) and box[2] >= 0 and box[3] >= 0):
             left_out["no usable box"] += 1
@@ -166,7 +175,7 @@ def _pose_entries(
             "category_id": category_ids[cls],
             "iscrowd": int(crowd),
             "area": area if math.isfinite(area) else box[2] * box[3],
-            "bbox": list(box),
+            "bbox": box,
         }
         yield "bbox", entry
         labelled = int(np.count_nonzero(points[:, 2] > 0))
