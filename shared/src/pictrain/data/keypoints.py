@@ -10,7 +10,7 @@ points, else 1/K for each (ultralytics' defaults); the same numbers train and sc
 
 Picsellia's KEYPOINT export (its SDK's `COCOFileBuilder`) writes the hull of the labelled points
 as `bbox`, 1.0 as `area`, and a box of infinities for an object without a labelled point. Per
-object (`image_poses`), in order:
+object (`batch_poses`, the rules as numpy masks over a batch of images), in order:
 - `keypoints` must be 3 x K numbers, each visibility 0, 1 or 2, else the object is dropped;
 - a labelled point (v 1 or 2) outside the image is made unlabelled (0, 0, 0);
 - an object left without a labelled point is dropped;
@@ -45,15 +45,13 @@ from pictrain.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# COCO's person keypoints (pycocotools' defaults, ultralytics' OKS_SIGMA).
-COCO_SIGMAS = tuple(
-    v / 10 for v in (0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62)
-) + tuple(v / 10 for v in (1.07, 1.07, 0.87, 0.87, 0.89, 0.89))
+# COCO's person keypoints, as pycocotools writes them (ultralytics' OKS_SIGMA: in float32).
+_COCO_TENTHS = (0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07)
+COCO_SIGMAS = tuple(v / 10 for v in (*_COCO_TENTHS, 0.87, 0.87, 0.89, 0.89))
 AREA_PER_BOX = 0.53  # ultralytics' object area from its box, for OKS
 HULL_TOLERANCE = 0.5  # px: a box this close to the labelled points' hull is that hull
 HOLD_TOLERANCE = 1.0  # px: a rectangle holds a point this far outside it
 DEFAULT_BOX_PADDING = 0.1
-_REAL = (int, float)
 _SIDE = re.compile(r"^(left|right)([_\- ].*)$", re.IGNORECASE)
 
 
