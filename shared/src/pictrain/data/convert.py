@@ -36,8 +36,8 @@ from pictrain.data.images import SourceImage, convert_images, prepare_output, wr
 from pictrain.data.keypoints import PoseLayout, PoseOptions, batch_poses, resolve_layout
 from pictrain.data.labels import class_folders, class_index, known_annotations
 from pictrain.data.polygons import CLIP_TOLERANCE, Flat, object_shape, plain_polygons
-from pictrain.data.splits import SPLITS
 from pictrain.data.summary import ConversionSummary
+from pictrain.splitnames import SPLITS
 
 
 def convert_detection(

@@ -42,6 +42,7 @@ from pictrain.data.labels import known_annotations
 from pictrain.data.polygons import CLIP_TOLERANCE
 from pictrain.data.summary import ConversionSummary
 from pictrain.errors import UserError
+from pictrain.params import DEFAULT_BOX_PADDING, Parameters
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +52,24 @@ COCO_SIGMAS = tuple(v / 10 for v in (*_COCO_TENTHS, 0.87, 0.87, 0.89, 0.89))
 AREA_PER_BOX = 0.53  # ultralytics' object area from its box, for OKS
 HULL_TOLERANCE = 0.5  # px: a box this close to the labelled points' hull is that hull
 HOLD_TOLERANCE = 1.0  # px: a rectangle holds a point this far outside it
-DEFAULT_BOX_PADDING = 0.1
 _SIDE = re.compile(r"^(left|right)([_\- ].*)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class PoseOptions:
-    """The parameters that shape a pose dataset (`Parameters.pose_options()`)."""
+    """The parameters that shape a pose dataset."""
 
     box_padding: float = DEFAULT_BOX_PADDING
     flip_idx: tuple[int, ...] | None = None
     sigmas: tuple[float, ...] | None = None
+
+    @classmethod
+    def of(cls, params: Parameters) -> PoseOptions:
+        return cls(
+            box_padding=params.keypoint_box_padding,
+            flip_idx=tuple(params.flip_idx) if params.flip_idx is not None else None,
+            sigmas=tuple(params.kpt_oks_sigmas) if params.kpt_oks_sigmas is not None else None,
+        )
 
 
 @dataclass(frozen=True)
