@@ -30,7 +30,6 @@ from pydantic import (
     field_validator,
 )
 
-from pictrain.data.keypoints import DEFAULT_BOX_PADDING, PoseOptions
 from pictrain.errors import UserError
 
 # ultralytics trains at a multiple of max(model stride, 32) (`check_imgsz`, rounding up).
@@ -39,6 +38,7 @@ IMAGE_SIZE_MULTIPLE = 32
 # mix-up, and ultralytics would scale weight decay by batch / nbs (x1,500 in a reported run).
 MAX_BATCH_SIZE = 4096
 DEFAULT_HOLDOUT_FRACTION = 0.1
+DEFAULT_BOX_PADDING = 0.1  # pose: of a keypoints' hull box, on each side (data/keypoints.py)
 IGNORED_TABLE = "ignored parameters"  # the TABLE log listing keys that had no effect
 
 _TRUE, _FALSE, _NULL = {"true", "yes", "1"}, {"false", "no", "0"}, {"none", "null", ""}
@@ -353,14 +353,6 @@ class Parameters(BaseModel):
         Picsellia engines' keys that set one (docs/parameters.md)."""
         return sorted({*_alias_index(), *_CONVERTED, *_CHECKED})
 
-    def pose_options(self) -> PoseOptions:
-        """What shapes a pose dataset (`pictrain.data.keypoints`)."""
-        return PoseOptions(
-            box_padding=self.keypoint_box_padding,
-            flip_idx=tuple(self.flip_idx) if self.flip_idx is not None else None,
-            sigmas=tuple(self.kpt_oks_sigmas) if self.kpt_oks_sigmas is not None else None,
-        )
-
     def ultralytics_overrides(self) -> dict[str, Any]:
         """The subset ultralytics' trainer takes, under its own names."""
         args = self.model_dump(exclude=_NOT_ULTRALYTICS | {"batch_size", "image_size"})
@@ -454,6 +446,12 @@ class ParsedParameters:
     defaulted: list[str]
     ignored_keys: list[IgnoredKey]
     notes: list[str]
+    given: list[str]  # canonical names the experiment set, a default's value or not
+    from_image: list[str]  # canonical names the image's model.toml set and the experiment not
+
+    def values(self, names: list[str]) -> str:
+        """`name=value, ...` as resolved (image_size rounded), for the log."""
+        return ", ".join(f"{name}={getattr(self.params, name)!r}" for name in names) or "none"
 
     @property
     def ignored(self) -> list[str]:
@@ -491,7 +489,8 @@ def parse_parameters(
         raise UserError(_describe(exc, {**image.spelled, **given.spelled})) from None
     params, notes = _round_image_size(params)
     defaulted = sorted(set(Parameters.model_fields) - set(merged))
-    return ParsedParameters(params, defaulted, given.ignored, notes)
+    from_image = [name for name in image.values if name not in given.values]
+    return ParsedParameters(params, defaulted, given.ignored, notes, list(given.values), from_image)
 
 
 def base_parameters(defaults: Mapping[str, Any]) -> dict[str, Any]:

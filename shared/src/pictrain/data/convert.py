@@ -39,8 +39,8 @@ from pictrain.data.keypoints import PoseLayout, PoseOptions, batch_poses, resolv
 from pictrain.data.labels import class_folders, class_index, known_annotations
 from pictrain.data.obb import object_rectangles
 from pictrain.data.polygons import outlines
-from pictrain.data.splits import SPLITS
 from pictrain.data.summary import ConversionSummary
+from pictrain.splitnames import SPLITS
 
 
 def convert_detection(

@@ -10,7 +10,7 @@ points, else 1/K for each (ultralytics' defaults); the same numbers train and sc
 
 Picsellia's KEYPOINT export (its SDK's `COCOFileBuilder`) writes the hull of the labelled points
 as `bbox`, 1.0 as `area`, and a box of infinities for an object without a labelled point. Per
-object (`image_poses`), in order:
+object (`batch_poses`, the rules as numpy masks over a batch of images), in order:
 - `keypoints` must be 3 x K numbers, each visibility 0, 1 or 2, else the object is dropped;
 - a labelled point (v 1 or 2) outside the image is made unlabelled (0, 0, 0);
 - an object left without a labelled point is dropped;
@@ -42,28 +42,34 @@ from pictrain.data.labels import known_annotations
 from pictrain.data.polygons import CLIP_TOLERANCE
 from pictrain.data.summary import ConversionSummary
 from pictrain.errors import UserError
+from pictrain.params import DEFAULT_BOX_PADDING, Parameters
 
 log = logging.getLogger(__name__)
 
-# COCO's person keypoints (pycocotools' defaults, ultralytics' OKS_SIGMA).
-COCO_SIGMAS = tuple(
-    v / 10 for v in (0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62)
-) + tuple(v / 10 for v in (1.07, 1.07, 0.87, 0.87, 0.89, 0.89))
+# COCO's person keypoints, as pycocotools writes them (ultralytics' OKS_SIGMA: in float32).
+_COCO_TENTHS = (0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07)
+COCO_SIGMAS = tuple(v / 10 for v in (*_COCO_TENTHS, 0.87, 0.87, 0.89, 0.89))
 AREA_PER_BOX = 0.53  # ultralytics' object area from its box, for OKS
 HULL_TOLERANCE = 0.5  # px: a box this close to the labelled points' hull is that hull
 HOLD_TOLERANCE = 1.0  # px: a rectangle holds a point this far outside it
-DEFAULT_BOX_PADDING = 0.1
-_REAL = (int, float)
 _SIDE = re.compile(r"^(left|right)([_\- ].*)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class PoseOptions:
-    """The parameters that shape a pose dataset (`Parameters.pose_options()`)."""
+    """The parameters that shape a pose dataset."""
 
     box_padding: float = DEFAULT_BOX_PADDING
     flip_idx: tuple[int, ...] | None = None
     sigmas: tuple[float, ...] | None = None
+
+    @classmethod
+    def of(cls, params: Parameters) -> PoseOptions:
+        return cls(
+            box_padding=params.keypoint_box_padding,
+            flip_idx=tuple(params.flip_idx) if params.flip_idx is not None else None,
+            sigmas=tuple(params.kpt_oks_sigmas) if params.kpt_oks_sigmas is not None else None,
+        )
 
 
 @dataclass(frozen=True)

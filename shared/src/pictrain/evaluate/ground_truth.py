@@ -20,7 +20,7 @@ list or the labelmap lacks, boxes that are not four finite numbers with w, h >= 
 objects without a polygon part of 3 points or a valid mask (segm), and objects the converter
 finds no oriented box for (obb).
 
-Pose: the objects are the converter's (`pictrain.data.keypoints.image_poses`), so Picsellia's
+Pose: the objects are the converter's (`pictrain.data.keypoints.batch_poses`), so Picsellia's
 KEYPOINT export is scored with the boxes and areas trained on, not its hull boxes and its area
 1.0; `keypoints` with unlabelled points as 0, 0, 0 and `num_keypoints` the labelled ones (COCO
 ignores an object without any, and crowds); objects dropped there are left out and counted.

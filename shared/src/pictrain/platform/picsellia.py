@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from picsellia import exceptions as px
-from picsellia.types.enums import ExperimentStatus, InferenceType, LogType
+from picsellia.types.enums import ExperimentStatus, LogType
 from picsellia.types.enums import JobStatus as LegacyJobStatus
 
-from pictrain.config import TaskSpec, task_spec
-from pictrain.data.splits import canonical_split
+from pictrain.config import task_spec
 from pictrain.errors import PlatformError, TokenRefused, UserError
 from pictrain.platform.assets import asset_id_of, fetch_split
 from pictrain.platform.base import (
@@ -27,11 +26,11 @@ from pictrain.platform.base import (
     PUBLISHED_WEIGHTS_ARTIFACT,
     DatasetSplit,
     Evaluation,
-    JobStatus,
     is_sendable,
 )
 from pictrain.platform.connect import call_platform, connect, find_experiment
 from pictrain.platform.curves import CurveWriter
+from pictrain.platform.enums import dataset_type_problem, inference_type
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.evaluations import (
     EVALUATIONS_PER_CALL,
@@ -44,6 +43,8 @@ from pictrain.platform.retry import RetryPolicy
 from pictrain.platform.sender import BackgroundSender
 from pictrain.platform.uploads import UploadMeter
 from pictrain.platform.weights import choose_model_file
+from pictrain.runstatus import JobStatus
+from pictrain.splitnames import canonical_split
 
 log = logging.getLogger(__name__)
 # On a stop, a checkpoint stored this recently is kept rather than replaced by an upload that
@@ -343,25 +344,3 @@ class PicselliaBackend:
         if not path.is_file():
             raise PlatformError(f"{what} ({downloadable.filename}) did not download")
         return path
-
-
-def inference_type(spec: TaskSpec) -> InferenceType:
-    """The task's Picsellia type: its model versions', and its evaluations' metrics."""
-    return InferenceType(spec.dataset_types[0])
-
-
-def dataset_type_problem(spec: TaskSpec, kind: Any) -> str | None:
-    """None when a dataset version of type `kind` trains this task; else what is wrong
-    ("a SEGMENTATION dataset; ..."), to end a sentence naming the version."""
-    name = _name(kind)
-    if name in spec.dataset_types:
-        return None
-    return (
-        f"a {name} dataset; this image trains {spec.name} and needs "
-        f"{' or '.join(spec.dataset_types)} datasets"
-    )
-
-
-def _name(kind: Any) -> str:
-    """`OBJECT_DETECTION`, not `InferenceType.OBJECT_DETECTION`."""
-    return str(getattr(kind, "value", kind))
