@@ -70,7 +70,7 @@ variable "CREATED" {
 variable "MODEL_IMAGES" {
   # comma-separated folders of images/; the targets of group "default" (a test checks the list
   # against the folders)
-  default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolo11-detection,yolo11-segmentation,yolo11-classification,rtdetr-detection"
+  default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolov8-pose,yolov8-obb,yolo11-detection,yolo11-segmentation,yolo11-classification,yolo11-pose,yolo11-obb,rtdetr-detection"
 }
 
 variable "PRETRAINED_URL" {

@@ -31,10 +31,12 @@ def export(
     labelmap: dict[str, str],
     calibration: Path | None = None,
     device: str = "cpu",
+    skeleton: dict[str, Any] | None = None,
 ) -> Path:
     """Export `weights` as `spec` to `out_dir/<artifact><suffix>` (`.zip` for a folder) and
     return that path. INT8 needs `calibration` (`pictrain.exports.calibration`); GPU formats
-    build on `device`. Raises whatever ultralytics raises when the format cannot be made."""
+    build on `device`; a pose model's ONNX file carries its point layout, `skeleton`. Raises
+    whatever ultralytics raises when the format cannot be made."""
     from ultralytics import YOLO
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +46,7 @@ def export(
         shutil.copyfile(weights, source)
         made = Path(YOLO(str(source)).export(**_arguments(spec, image_size, calibration, device)))
         if spec.format == "onnx":
-            _add_metadata(made, task, image_size, labelmap)
+            _add_metadata(made, task, image_size, labelmap, skeleton)
         if made.is_dir():
             return _zipped(made, out_dir / f"{spec.artifact}.zip")
         dest = out_dir / f"{spec.artifact}{made.suffix}"
@@ -74,15 +76,24 @@ def _arguments(
     return arguments
 
 
-def _add_metadata(path: Path, task: str, image_size: int, labelmap: dict[str, str]) -> None:
+def _add_metadata(
+    path: Path,
+    task: str,
+    image_size: int,
+    labelmap: dict[str, str],
+    skeleton: dict[str, Any] | None,
+) -> None:
     """What a consumer needs to read the outputs, beside what ultralytics writes: `task`,
-    `image_size` and `labelmap` (JSON, index -> name, the order of the class outputs)."""
+    `image_size`, `labelmap` (JSON, index -> name, the order of the class outputs), and for pose
+    `skeleton` (JSON, the points' names and edges: `PoseLayout.skeleton`)."""
     import onnx
 
-    from pictrain.evaluate.onnx_model import IMAGE_SIZE_KEY, LABELMAP_KEY, TASK_KEY
+    from pictrain.evaluate.onnx_model import IMAGE_SIZE_KEY, LABELMAP_KEY, SKELETON_KEY, TASK_KEY
 
     model = onnx.load(str(path))
     ours = {TASK_KEY: task, IMAGE_SIZE_KEY: str(image_size), LABELMAP_KEY: json.dumps(labelmap)}
+    if skeleton is not None:
+        ours[SKELETON_KEY] = json.dumps(skeleton)
     kept = [p for p in model.metadata_props if p.key not in ours]
     del model.metadata_props[:]
     for key, value in [*((p.key, p.value) for p in kept), *ours.items()]:
