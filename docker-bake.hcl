@@ -68,7 +68,7 @@ variable "CREATED" {
 variable "MODEL_IMAGES" {
   # comma-separated folders of images/; the targets of group "default" (a test checks the list
   # against the folders)
-  default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolo11-detection,yolo11-segmentation,yolo11-classification,rtdetr-detection"
+  default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolo11-detection,yolo11-segmentation,yolo11-classification,yolo26-detection,yolo26-segmentation,yolo26-classification,rtdetr-detection"
 }
 
 # CUDA flavour -> pyproject extra, base image tag, image tag suffix.
