@@ -17,6 +17,7 @@ from pictrain.evaluate.instance import (
     Instance,
 )
 from pictrain.platform.base import Detection, Evaluation, Polygon
+from pictrain.train.models import head_arguments
 
 
 def predict(
@@ -25,7 +26,8 @@ def predict(
     """Yield each image with its predicted instances (masks and outlines for segmentation)."""
     from ultralytics import YOLO
 
-    results = YOLO(str(weights)).predict(
+    model = YOLO(str(weights))
+    results = model.predict(
         source=[str(i.path) for i in images],
         imgsz=image_size,
         conf=SCORING_CONFIDENCE,
@@ -34,6 +36,7 @@ def predict(
         device=device or None,
         stream=True,
         verbose=False,
+        **head_arguments(model),
     )
     for image, result in zip(images, results, strict=True):
         boxes = result.boxes
