@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pytest
 
+# torch (>= 2.10, CUDA builds) registers Triton kernels for some GPU ops, which imports Triton even
+# on a CPU; Triton's bindings then print ~30 lines of "nanobind: leaked ..." when the interpreter
+# exits, after pytest's summary. The tests run on the CPU, where those kernels never run: off.
+os.environ.setdefault("TORCH_DISABLE_NATIVE_JIT", "1")
+
 pytest_plugins = ["tests.emulator.fixtures"]
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pictrain import artifacts
+from pictrain.checksums import sha256
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
 from pictrain.envvars import STOP_TIMEOUT
@@ -28,10 +29,9 @@ from pictrain.platform.base import (
     MANIFEST_ARTIFACT,
     MODEL_ARTIFACT,
     Backend,
-    JobStatus,
 )
 from pictrain.redact import redact
-from pictrain.runstatus import report_failure, write_status
+from pictrain.runstatus import JobStatus, report_failure, write_status
 from pictrain.stopsignal import raise_if_stopped, signals_raise
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot, weights_only
 from pictrain.train.devices import Devices, resolve_devices
@@ -86,14 +86,15 @@ class Job:
         parsed = parse_parameters(self.backend.parameters(), self.config.defaults)
         params = parsed.params
         model_name = params.model or self.config.model
-        check_model_name(self.config.task, model_name)
+        check_model_name(self.config.task, model_name, image=self.config.file is not None)
         devices = resolve_devices(params.device, params.batch_size)
         for note in parsed.notes:
             log.warning("%s", note)
         if parsed.ignored:
             log.warning("%s", parsed.ignored_warning())
             self.backend.log_table(IGNORED_TABLE, parsed.ignored_table())
-        log.info("parameters: %s", params.model_dump(exclude_defaults=True))
+        log.info("parameters given: %s", parsed.values(parsed.given))
+        log.info("image defaults: %s", parsed.values(parsed.from_image))
         log.info("left at their default: %s", ", ".join(parsed.defaulted))
         # Weights first: an ambiguous base model fails before the dataset is downloaded.
         weights = self.backend.base_weights(self.run_dir / "weights")
@@ -115,7 +116,7 @@ class Job:
             self.backend.log_table(f"{split}/conversion", summary.table())
             self.backend.log_bar(f"{split}/label-distribution", summary.label_distribution())
         if weights is not None:  # which weights a run started from, checkable against a file
-            log.info("starting weights %s: sha256 %s", weights.name, artifacts.sha256(weights))
+            log.info("starting weights %s: sha256 %s", weights.name, sha256(weights))
         resume = self._resumable(dataset, params)
         self._training = True
         result = train(
@@ -132,8 +133,8 @@ class Job:
         self._training = False
         raise_if_stopped()
         self.backend.discard_checkpoint()
-        for plot in result.plots:
-            self.backend.log_image(plot.stem, plot)
+        for name, plot in result.plots.items():
+            self.backend.log_image(name, plot)
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
         values = self._evaluate(result, dataset, params, devices)
         raise_if_stopped()
@@ -186,8 +187,8 @@ class Job:
             self.backend.log_table(name, table)
         for name, heatmap in evaluation.heatmaps.items():
             self.backend.log_heatmap(name, heatmap)
-        for plot in evaluation.plots:
-            self.backend.log_image(plot.stem, plot)
+        for name, plot in evaluation.plots.items():
+            self.backend.log_image(name, plot)
         self.backend.add_evaluations(evaluation.evaluations)
         return evaluation.values
 
@@ -245,7 +246,7 @@ class Job:
         inputs = {
             "splits": dataset.checksums(),
             "base_weights": (
-                {"file": weights.name, "sha256": artifacts.sha256(weights)} if weights else None
+                {"file": weights.name, "sha256": sha256(weights)} if weights else None
             ),
             "devices": devices.manifest(),
         }
