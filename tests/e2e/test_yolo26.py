@@ -27,6 +27,8 @@ from tests.e2e.test_local_run import PARAMETERS
 pytestmark = pytest.mark.slow
 
 MODELS = {"detect": "yolo26n", "segment": "yolo26n-seg"}
+# Formats besides model-latest.onnx: they carry no `outputs` key, their kind is told by shape.
+OTHER_EXPORTS = {"openvino": "model-openvino.zip", "torchscript": "model-torchscript.torchscript"}
 SCORE_FLOOR = 0.001  # what the job scores down to: every row of these models is above it
 
 
@@ -35,7 +37,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     task = request.param  # the run folder's name
     root = tmp_path_factory.mktemp(f"yolo26-{task}")
     DATASET_MAKERS[task](root / "dataset", n_images=16, image_size=64, seed=0)
-    parameters = {**PARAMETERS, "model": MODELS[task]}
+    parameters = {**PARAMETERS, "model": MODELS[task], "export_formats": list(OTHER_EXPORTS)}
     (root / "dataset" / "parameters.json").write_text(json.dumps(parameters))
     command = ["run", "--local", str(root / "dataset"), "--task", task, "--name", task]
     result = subprocess.run(
@@ -115,3 +117,19 @@ def test_predict_command_on_the_export(run, capsys, tmp_path):
     answer = json.loads(printed.out.splitlines()[-1])
     key = "polygons" if run.name == "segment" else "boxes"
     assert answer[key] and all(len(found["box"]) == 4 for found in answer[key])
+
+
+def test_every_export_format_has_the_nms_free_head(run):
+    """OpenVINO and TorchScript files of the same weights: recognised as end2end by their
+    outputs' shape, and predicting what model-latest.onnx predicts (same rows, same scores up to
+    each runtime's arithmetic)."""
+    latest = OnnxModel.load(run / "artifacts" / "model-latest.onnx")
+    for name in OTHER_EXPORTS.values():
+        export = OnnxModel.load(run / "artifacts" / name)
+        assert export.outputs == END2END, name
+        for image in _test_images(run):
+            ours = export.predict(image, conf=SCORE_FLOOR)
+            reference = latest.predict(image, conf=SCORE_FLOOR)
+            assert len(ours) == len(reference) > 0, name
+            scores = [sorted(i.score for i in side) for side in (ours, reference)]
+            np.testing.assert_allclose(scores[0], scores[1], atol=1e-3, err_msg=name)

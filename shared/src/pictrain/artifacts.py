@@ -19,47 +19,15 @@ TRACKED_PACKAGES = ("pictrain", "ultralytics", "torch", "torchvision", "picselli
 def export_onnx(
     weights: Path, image_size: int, dest: Path, task: str, labelmap: dict[str, str]
 ) -> Path:
-    """The export Picsellia's pre-annotation and serving consume: static 1x3xNxN, opset 18,
-    inputs `images`; the raw head (NMS outside the graph) as Picsellia's own images export it,
-    or, for a model with an NMS-free head (YOLO26), that head, whose rows are the detections
-    (`pictrain.train.models.head_arguments`). Its metadata carries, beside what ultralytics
-    writes, what a consumer needs to read the outputs: `task`, `image_size`, `labelmap` (JSON,
-    index -> name, the order of the class outputs) and, but for classification, `outputs`:
-    `raw` (NMS to run), `end2end` (the rows are the detections) or `queries` (RT-DETR's), as
-    `pictrain.evaluate.onnx_model` reads them."""
-    import onnx
-    from ultralytics import YOLO
+    """The export Picsellia's pre-annotation and serving consume (`model-latest`): static
+    1x3xNxN, opset 18, the raw head (NMS outside the graph) or YOLO26's NMS-free one, input
+    `images`, pictrain's metadata (`pictrain.exports.export`)."""
+    from pictrain.exports.export import export
+    from pictrain.exports.formats import LATEST
 
-    from pictrain.evaluate.onnx_model import (
-        END2END,
-        IMAGE_SIZE_KEY,
-        LABELMAP_KEY,
-        OUTPUTS_KEY,
-        QUERIES,
-        RAW,
-        RTDETR_HEAD,
-        TASK_KEY,
-    )
-    from pictrain.train.models import head_arguments
-
-    yolo = YOLO(str(weights))
-    selected = head_arguments(yolo)
-    exported = yolo.export(
-        format="onnx", imgsz=image_size, dynamic=False, batch=1, opset=18, simplify=True, **selected
-    )
-    model = onnx.load(str(exported))
-    ours = {TASK_KEY: task, IMAGE_SIZE_KEY: str(image_size), LABELMAP_KEY: json.dumps(labelmap)}
-    if task != "classify":
-        rtdetr = any(p.key == "head" and p.value == RTDETR_HEAD for p in model.metadata_props)
-        ours[OUTPUTS_KEY] = QUERIES if rtdetr else END2END if selected else RAW
-    kept = [p for p in model.metadata_props if p.key not in ours]
-    del model.metadata_props[:]
-    for key, value in [*((p.key, p.value) for p in kept), *ours.items()]:
-        model.metadata_props.add(key=key, value=value)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(dest))
-    if Path(exported).resolve() != dest.resolve():
-        Path(exported).unlink()
+    made = export(weights, LATEST, image_size, dest.parent, task, labelmap)
+    if made.resolve() != dest.resolve():
+        made.replace(dest)
     return dest
 
 

@@ -1,12 +1,14 @@
-"""The deployable `model-latest.onnx`, run with onnxruntime as ultralytics runs its weights.
+"""The deployable `model-latest.onnx` (and every other export: OpenVINO, TorchScript, TensorRT)
+run as ultralytics runs its weights.
 
-numpy, onnxruntime, OpenCV and Pillow only (no torch), so a serving process or a laptop can use
-it. The metadata key `outputs` says what a detect / segment file's rows are
-(`pictrain.artifacts.export_onnx`; files without it are recognised by their shape): `raw`, one
-per anchor (4 box + class scores [+ mask coefficients]) with NMS to run; `end2end`, the
-NMS-free head of YOLO26 (and YOLOv10), the detections, best first (x1, y1, x2, y2, score,
-class [+ mask coefficients]); `queries`, RT-DETR's. What ultralytics does around the network
-is done here the same way:
+numpy, onnxruntime, OpenCV and Pillow only for ONNX (no torch), so a serving process or a laptop
+can use it. Each format's runtime (`pictrain.evaluate.runtimes`) only loads the file and runs the
+network; every export of a run has the same head (`pictrain.exports.export`), decoded here. The
+ONNX metadata key `outputs` says what its rows are (files without it are recognised by their
+shape): `raw`, one per anchor (4 box + class scores [+ mask coefficients]) with NMS to run;
+`end2end`, the NMS-free head of YOLO26 (and YOLOv10), the detections, best first (x1, y1, x2,
+y2, score, class [+ mask coefficients]); `queries`, RT-DETR's. What ultralytics does around the
+network is done here the same way:
 
 - detect / segment: letterbox (scale to fit, centred, grey 114 padding), BGR -> RGB, /255;
   raw: best class per anchor above `conf`, class-aware NMS (IoU `iou`, at most `max_det` kept,
@@ -24,11 +26,8 @@ is done here the same way:
 
 from __future__ import annotations
 
-import ast
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -36,6 +35,7 @@ from PIL import Image
 
 from pictrain.data.polygons import merge_parts
 from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance
+from pictrain.evaluate.runtimes import Runtime, metadata_value, open_runtime
 
 # Keys pictrain adds to the ONNX metadata (ultralytics writes its own `task`, `imgsz`, `names`,
 # and `head`, the output layer's class).
@@ -60,17 +60,13 @@ class _Letterbox:
 
 
 class OnnxModel:
-    """`OnnxModel.load(path).predict(image)`: instances in the image's pixels."""
+    """`OnnxModel.load(path).predict(image)`: instances in the image's pixels. The name says
+    ONNX because the heads it decodes are the ONNX graph's; any format's runtime feeds it."""
 
     def __init__(
-        self,
-        session: Any,
-        task: str,
-        names: list[str],
-        image_size: int,
-        outputs: str = RAW,
+        self, runtime: Runtime, task: str, names: list[str], image_size: int, outputs: str = RAW
     ) -> None:
-        self.session = session
+        self.runtime = runtime
         self.task = task
         self.names = names
         self.image_size = image_size
@@ -78,20 +74,24 @@ class OnnxModel:
 
     @classmethod
     def load(cls, path: Path) -> OnnxModel:
-        """Task, labelmap, input size and kind of outputs from the file's metadata."""
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        meta = session.get_modelmeta().custom_metadata_map
+        """Task, labelmap, input size and kind of outputs from the file's metadata: pictrain's
+        keys where it wrote them (ONNX), else ultralytics' own (`names`, `imgsz`), which every
+        format has, and the outputs' shape. KeyError when the file has no task or no class
+        names, or its shape says no one kind of outputs."""
+        runtime = open_runtime(path)
+        meta = runtime.metadata
         if LABELMAP_KEY in meta:
-            labelmap = json.loads(meta[LABELMAP_KEY])
+            labelmap = metadata_value(meta, LABELMAP_KEY)
             names = [labelmap[str(i)] for i in range(len(labelmap))]
-        else:  # exported by ultralytics alone: a Python dict literal
-            names = list(ast.literal_eval(meta["names"]).values())
-        image_size = int(meta.get(IMAGE_SIZE_KEY) or session.get_inputs()[0].shape[-1])
-        task, head = meta[TASK_KEY], meta.get("head", "")
-        outputs = meta.get(OUTPUTS_KEY) or _recognised_outputs(session, task, head, len(names))
-        return cls(session, task, names, image_size, outputs)
+        else:  # exported by ultralytics alone: {index: name}
+            named = metadata_value(meta, "names")
+            names = [named[i] for i in sorted(named, key=int)]
+        size = metadata_value(meta, IMAGE_SIZE_KEY) if IMAGE_SIZE_KEY in meta else None
+        if size is None:
+            size = metadata_value(meta, "imgsz")[-1]
+        task = meta[TASK_KEY]
+        outputs = meta.get(OUTPUTS_KEY) or _recognised_outputs(runtime, task, len(names), int(size))
+        return cls(runtime, task, names, int(size), outputs)
 
     def predict(
         self,
@@ -111,13 +111,20 @@ class OnnxModel:
         if self.outputs == QUERIES:
             return self._queries(pixels, conf, max_det)
         tensor, box = _letterbox(pixels, self.image_size)
-        outputs = self.session.run(None, {self.session.get_inputs()[0].name: tensor})
+        outputs = self.runtime.run(tensor)
         return self._instances(outputs, box, pixels.shape[:2], conf, iou, max_det)
 
+    def network_input(self, pixels: np.ndarray) -> np.ndarray:
+        """The (1, 3, N, N) tensor `predict` feeds the network for this image: what the
+        latency of a format is timed on."""
+        if self.task == "classify":
+            return _centre_crop(pixels, self.image_size)
+        if self.outputs == QUERIES:
+            return _tensor(_stretch(pixels, self.image_size))
+        return _letterbox(pixels, self.image_size)[0]
+
     def _queries(self, pixels: np.ndarray, conf: float, max_det: int) -> list[Instance]:
-        size = self.image_size
-        stretched = cv2.resize(pixels, (size, size), interpolation=cv2.INTER_LINEAR)
-        (output,) = self.session.run(None, {self.session.get_inputs()[0].name: _tensor(stretched)})
+        (output,) = self.runtime.run(_tensor(_stretch(pixels, self.image_size)))
         rows = output[0][output[0][:, 4] > conf][:max_det]  # cx, cy, w, h (0-1), score, class
         height, width = pixels.shape[:2]
         xyxy = _xyxy(rows[:, :4]) * np.array([width, height] * 2, dtype=np.float32)
@@ -128,9 +135,7 @@ class OnnxModel:
         ]
 
     def _classify(self, pixels: np.ndarray, conf: float) -> list[Instance]:
-        (probabilities,) = self.session.run(
-            None, {self.session.get_inputs()[0].name: _centre_crop(pixels, self.image_size)}
-        )
+        (probabilities,) = self.runtime.run(_centre_crop(pixels, self.image_size))
         height, width = pixels.shape[:2]
         ranked = np.argsort(-probabilities[0], kind="stable")[:TOP_CLASSES]
         return [
@@ -171,15 +176,16 @@ class OnnxModel:
         ]
 
 
-def _recognised_outputs(session: Any, task: str, head: str, classes: int) -> str:
-    """The kind of a file without `outputs` (exported by ultralytics alone): RT-DETR's by its
-    `head`, the YOLO heads' by the first output's shape, (1, 4 + classes + extras, anchors) raw,
-    (1, rows, 6 + extras) end2end; KeyError(`outputs`) when it says neither, or both."""
+def _recognised_outputs(runtime: Runtime, task: str, classes: int, size: int) -> str:
+    """The kind of a file without `outputs` (exported by ultralytics alone; the formats but
+    ONNX): RT-DETR's by its `head`, the YOLO heads' by the shape of the first output of one run
+    on a blank image, (1, 4 + classes + extras, anchors) raw, (1, rows, 6 + extras) end2end.
+    KeyError(`outputs`) when the shape says neither, or both."""
     if task == "classify":
         return RAW
-    if head == RTDETR_HEAD:
+    if runtime.metadata.get("head") == RTDETR_HEAD:
         return QUERIES
-    shapes = [output.shape for output in session.get_outputs()]
+    shapes = [output.shape for output in runtime.run(np.zeros((1, 3, size, size), np.float32))]
     extras = shapes[1][1] if task == "segment" else 0  # one coefficient per prototype
     raw, end2end = shapes[0][1] == 4 + classes + extras, shapes[0][2] == 6 + extras
     if raw == end2end:
@@ -213,7 +219,10 @@ def _selected(rows: np.ndarray, conf: float, max_det: int) -> tuple[np.ndarray, 
 
 def read_image(path: Path) -> np.ndarray:
     """BGR pixels as OpenCV reads them; ValueError when it cannot."""
-    pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+    data = np.fromfile(path, np.uint8)
+    if data.size == 0:  # OpenCV asserts on an empty buffer instead of answering None
+        raise ValueError(f"{path} is empty (0 bytes)")
+    pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if pixels is None:
         raise ValueError(f"{path} is not an image OpenCV can read")
     return pixels
@@ -233,6 +242,10 @@ def _letterbox(pixels: np.ndarray, size: int) -> tuple[np.ndarray, _Letterbox]:
         pixels, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(_PADDING,) * 3
     )
     return _tensor(padded), _Letterbox(new_w, new_h, left, top)
+
+
+def _stretch(pixels: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(pixels, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 def _centre_crop(pixels: np.ndarray, size: int) -> np.ndarray:
