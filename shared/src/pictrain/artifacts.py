@@ -25,8 +25,9 @@ def export_onnx(
     skeleton: dict[str, Any] | None = None,
 ) -> Path:
     """The export Picsellia's pre-annotation and serving consume (`model-latest`): static
-    1x3xNxN, opset 18, raw head (NMS outside the graph), input `images`, pictrain's metadata
-    (`pictrain.exports.export`; for pose also the point layout, `skeleton`)."""
+    1x3xNxN, opset 18, the raw head (NMS outside the graph) or YOLO26's NMS-free one, input
+    `images`, pictrain's metadata (`pictrain.exports.export`; for pose also the point layout,
+    `skeleton`)."""
     from pictrain.exports.export import export
     from pictrain.exports.formats import LATEST
 

@@ -3,12 +3,17 @@ run as ultralytics runs its weights.
 
 numpy, onnxruntime, OpenCV and Pillow only for ONNX (no torch), so a serving process or a laptop
 can use it. Each format's runtime (`pictrain.evaluate.runtimes`) only loads the file and runs the
-network; every export has the same raw head (`pictrain.exports.export`), decoded here. What
-ultralytics does around the network is done here the same way:
+network; every export of a run has the same head (`pictrain.exports.export`), decoded here. The
+ONNX metadata key `outputs` says what its rows are (files without it are recognised by their
+shape): `raw`, one per anchor (4 box + class scores [+ mask coefficients]) with NMS to run;
+`end2end`, the NMS-free head of YOLO26 (and YOLOv10), the detections, best first (x1, y1, x2,
+y2, score, class [+ mask coefficients]); `queries`, RT-DETR's. What ultralytics does around the
+network is done here the same way:
 
 - detect / segment: letterbox (scale to fit, centred, grey 114 padding), BGR -> RGB, /255;
-  best class per anchor above `conf`, class-aware NMS (IoU `iou`, at most `max_det` kept, by
-  score), boxes scaled back to the image and clipped; for segmentation each mask is its
+  raw: best class per anchor above `conf`, class-aware NMS (IoU `iou`, at most `max_det` kept,
+  by score); end2end: the rows above `conf`, at most `max_det`; boxes scaled back to the image
+  and clipped; for segmentation each mask is its
   coefficients times the prototypes, upsampled to the input size, > 0, cropped to its box,
   then scaled to the image (bilinear, > 0.5), as ultralytics scales masks for its COCO
   scoring; instances whose mask is empty are dropped; the outline is the mask's outer
@@ -47,6 +52,7 @@ from pictrain.evaluate.runtimes import Runtime, metadata_value, open_runtime
 # category keys (`keypoints` names, `skeleton` edges numbered from 1).
 TASK_KEY, LABELMAP_KEY, IMAGE_SIZE_KEY = "task", "labelmap", "image_size"
 SKELETON_KEY = "skeleton"
+OUTPUTS_KEY, RAW, END2END, QUERIES = "outputs", "raw", "end2end", "queries"
 RTDETR_HEAD = "RTDETRDecoder"
 DEFAULT_CONFIDENCE = 0.25  # ultralytics' predict default
 TOP_CLASSES = 5
@@ -67,7 +73,7 @@ class _Letterbox:
 
 class OnnxModel:
     """`OnnxModel.load(path).predict(image)`: instances in the image's pixels. The name says
-    ONNX because the raw head it decodes is the ONNX graph's; any format's runtime feeds it."""
+    ONNX because the heads it decodes are the ONNX graph's; any format's runtime feeds it."""
 
     def __init__(
         self,
@@ -75,21 +81,22 @@ class OnnxModel:
         task: str,
         names: list[str],
         image_size: int,
-        head: str = "",
+        outputs: str = RAW,
         skeleton: dict[str, Any] | None = None,
     ) -> None:
         self.runtime = runtime
         self.task = task
         self.names = names
         self.image_size = image_size
-        self.head = head
+        self.outputs = outputs  # unused for classification: class probabilities
         self.skeleton = skeleton  # pose: {"keypoints": names, "skeleton": edges from 1}
 
     @classmethod
     def load(cls, path: Path) -> OnnxModel:
-        """Task, labelmap and input size from the file's metadata: pictrain's keys where it
-        wrote them (ONNX), else ultralytics' own (`names`, `imgsz`), which every format has.
-        KeyError when the file has no task or no class names."""
+        """Task, labelmap, input size and kind of outputs from the file's metadata: pictrain's
+        keys where it wrote them (ONNX), else ultralytics' own (`names`, `imgsz`), which every
+        format has, and the outputs' shape. KeyError when the file has no task or no class
+        names, or its shape says no one kind of outputs."""
         runtime = open_runtime(path)
         meta = runtime.metadata
         if LABELMAP_KEY in meta:
@@ -101,8 +108,10 @@ class OnnxModel:
         size = metadata_value(meta, IMAGE_SIZE_KEY) if IMAGE_SIZE_KEY in meta else None
         if size is None:
             size = metadata_value(meta, "imgsz")[-1]
+        task = meta[TASK_KEY]
+        outputs = meta.get(OUTPUTS_KEY) or _recognised_outputs(runtime, task, len(names), int(size))
         skeleton = metadata_value(meta, SKELETON_KEY) if SKELETON_KEY in meta else None
-        return cls(runtime, meta[TASK_KEY], names, int(size), meta.get("head", ""), skeleton)
+        return cls(runtime, task, names, int(size), outputs, skeleton)
 
     def predict(
         self,
@@ -119,7 +128,7 @@ class OnnxModel:
         pixels = read_image(image) if isinstance(image, Path) else image
         if task_spec(self.task).per_image:
             return self._classify(pixels, conf)
-        if self.head == RTDETR_HEAD:
+        if self.outputs == QUERIES:
             return self._queries(pixels, conf, max_det)
         tensor, box = _letterbox(pixels, self.image_size)
         outputs = self.runtime.run(tensor)
@@ -131,7 +140,7 @@ class OnnxModel:
         latency of a format is timed on."""
         if self.task == "classify":
             return _centre_crop(pixels, self.image_size)
-        if self.head == RTDETR_HEAD:
+        if self.outputs == QUERIES:
             return _tensor(_stretch(pixels, self.image_size))
         return _letterbox(pixels, self.image_size)[0]
 
@@ -156,21 +165,6 @@ class OnnxModel:
             if (p := probabilities[0][c]) >= conf
         ]
 
-    def _candidates(
-        self, outputs: list[np.ndarray], conf: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The rows whose best class scores above `conf` (at most _MAX_NMS, best first), that
-        score, and that class."""
-        classes = len(self.names)
-        rows = outputs[0][0].T  # (anchors, 4 + classes [+ what the task's head adds])
-        scores = rows[:, 4 : 4 + classes]
-        best = scores.max(1)
-        rows, best, cls = rows[best > conf], best[best > conf], scores[best > conf].argmax(1)
-        if len(rows) > _MAX_NMS:
-            first = np.argsort(-best, kind="stable")[:_MAX_NMS]
-            rows, best, cls = rows[first], best[first], cls[first]
-        return rows, best, cls
-
     def _instances(
         self,
         outputs: list[np.ndarray],
@@ -180,15 +174,16 @@ class OnnxModel:
         iou: float,
         max_det: int,
     ) -> list[Instance]:
-        classes = len(self.names)
-        rows, best, cls = self._candidates(outputs, conf)
-        xyxy = _xyxy(rows[:, :4])
-        kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
-        xyxy, best, cls = xyxy[kept], best[kept], cls[kept]
-        extras: list[dict[str, Any]] = [{} for _ in kept]
+        if self.outputs == END2END:
+            xyxy, best, cls, values = _selected(outputs[0][0], conf, max_det)
+        else:
+            xyxy, best, cls, values = _suppressed(
+                outputs[0][0], len(self.names), conf, iou, max_det
+            )
+        extras: list[dict[str, Any]] = [{} for _ in best]
         decode = EXTRAS.get(self.task)
         if decode is not None:
-            head = _Head(rows[kept, 4 + classes :], outputs[1:], xyxy, box, shape, self.image_size)
+            head = _Head(values, outputs[1:], xyxy, box, shape, self.image_size)
             found, extras = decode(head)
             xyxy, best, cls = xyxy[found], best[found], cls[found]
         scaled = _scale_boxes(xyxy, box, shape)
@@ -208,12 +203,16 @@ class OnnxModel:
         iou: float,
         max_det: int,
     ) -> list[Instance]:
-        rows, best, cls = self._candidates(outputs, conf)
-        xywhr = np.concatenate([rows[:, :4], rows[:, -1:]], axis=1)  # the angle is last
-        offset = xywhr.copy()
-        offset[:, :2] += (cls * _MAX_WH)[:, None].astype(np.float32)
-        kept = _fast_nms(offset, best, iou)[:max_det]
-        xywhr, best, cls = xywhr[kept], best[kept], cls[kept]
+        if self.outputs == END2END:  # x, y, w, h, score, class, angle: no NMS to run
+            xywh, best, cls, angle = _selected(outputs[0][0], conf, max_det)
+            xywhr = np.concatenate([xywh, angle[:, :1]], axis=1)
+        else:
+            rows, best, cls = _candidates(outputs[0][0], len(self.names), conf)
+            xywhr = np.concatenate([rows[:, :4], rows[:, -1:]], axis=1)  # the angle is last
+            offset = xywhr.copy()
+            offset[:, :2] += (cls * _MAX_WH)[:, None].astype(np.float32)
+            kept = _fast_nms(offset, best, iou)[:max_det]
+            xywhr, best, cls = xywhr[kept], best[kept], cls[kept]
         gain = np.array([box.width / shape[1], box.height / shape[0]] * 2, dtype=np.float32)
         xywhr[:, :2] -= np.array([box.left, box.top], dtype=np.float32)
         xywhr[:, :4] /= gain
@@ -267,6 +266,71 @@ EXTRAS: dict[str, Callable[[_Head], tuple[np.ndarray, list[dict[str, Any]]]]] = 
 
 # Task -> its decoder of the raw outputs, where NMS itself differs (the rest: `_instances`).
 DECODERS: dict[str, Callable[..., list[Instance]]] = {"obb": OnnxModel._oriented}
+
+
+def _recognised_outputs(runtime: Runtime, task: str, classes: int, size: int) -> str:
+    """The kind of a file without `outputs` (exported by ultralytics alone; the formats but
+    ONNX): RT-DETR's by its `head`, the YOLO heads' by the shape of the first output of one run
+    on a blank image, (1, 4 + classes + extras, anchors) raw, (1, rows, 6 + extras) end2end.
+    KeyError(`outputs`) when the shape says neither, or both."""
+    if task == "classify":
+        return RAW
+    if runtime.metadata.get("head") == RTDETR_HEAD:
+        return QUERIES
+    shapes = [output.shape for output in runtime.run(np.zeros((1, 3, size, size), np.float32))]
+    extras = _values_per_row(runtime, task, shapes)
+    raw, end2end = shapes[0][1] == 4 + classes + extras, shapes[0][2] == 6 + extras
+    if raw == end2end:
+        raise KeyError(OUTPUTS_KEY)
+    return END2END if end2end else RAW
+
+
+def _values_per_row(runtime: Runtime, task: str, shapes: list[tuple[int, ...]]) -> int:
+    """What a task's head adds to each row beyond box and classes: a mask coefficient per
+    prototype (segment), x, y and confidence per keypoint (pose), the angle (obb). KeyError
+    for a pose file that says neither its `kpt_shape` nor its `skeleton`."""
+    if task == "segment":
+        return shapes[1][1]
+    if task == "pose":  # ultralytics' (points, 3), else pictrain's skeleton: names per point
+        meta = runtime.metadata
+        if "kpt_shape" in meta:
+            points, values = metadata_value(meta, "kpt_shape")
+            return int(points) * int(values)
+        return 3 * len(metadata_value(meta, SKELETON_KEY)["keypoints"])
+    return 1 if task == "obb" else 0
+
+
+def _candidates(
+    head: np.ndarray, classes: int, conf: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw outputs (4 + classes [+ extras], anchors): the rows whose best class scores above
+    `conf` (at most _MAX_NMS, best first), that score, and that class."""
+    rows = head.T
+    scores = rows[:, 4 : 4 + classes]
+    best = scores.max(1)
+    rows, best, cls = rows[best > conf], best[best > conf], scores[best > conf].argmax(1)
+    if len(rows) > _MAX_NMS:
+        first = np.argsort(-best, kind="stable")[:_MAX_NMS]
+        rows, best, cls = rows[first], best[first], cls[first]
+    return rows, best, cls
+
+
+def _suppressed(
+    head: np.ndarray, classes: int, conf: float, iou: float, max_det: int
+) -> tuple[np.ndarray, ...]:
+    """Raw outputs (4 + classes [+ extras], anchors): each anchor's best class above `conf`,
+    then class-aware NMS. xyxy boxes, scores, classes and extras, best first."""
+    rows, best, cls = _candidates(head, classes, conf)
+    xyxy = _xyxy(rows[:, :4])
+    kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
+    return xyxy[kept], best[kept], cls[kept], rows[kept, 4 + classes :]
+
+
+def _selected(rows: np.ndarray, conf: float, max_det: int) -> tuple[np.ndarray, ...]:
+    """End-to-end rows (x1, y1, x2, y2, score, class [+ extras]), already best first: those
+    above `conf`, at most `max_det`, as ultralytics filters them."""
+    rows = rows[rows[:, 4] > conf][:max_det]
+    return rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64), rows[:, 6:]
 
 
 def read_image(path: Path) -> np.ndarray:
