@@ -359,6 +359,8 @@ def test_convert_without_its_image_folder_fails_in_one_line(tmp_path):
     [
         ("segment", "test/mAP50-95(M)", "coco_stats_segm.json"),
         ("classify", "test/accuracy_top1", "classification_report.json"),
+        ("pose", "test/mAP50-95(P)", "coco_stats_keypoints.json"),
+        ("obb", "test/mAP50-95(B)", "coco_stats.json"),
     ],
 )
 def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
@@ -394,8 +396,22 @@ def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
     evaluations = [
         json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()
     ]
-    shape = {"segment": "polygons", "classify": "classifications"}[task]
+    shape = {
+        "segment": "polygons",
+        "classify": "classifications",
+        "pose": "keypoints",
+        "obb": "polygons",
+    }[task]
     assert evaluations and all(not e["detections"] for e in evaluations)
+    if task == "pose":  # the layout trained, in the config and the deployable file
+        from pictrain.evaluate.onnx_model import OnnxModel
+        from pictrain.synthetic import POSE_EDGES, POSE_POINTS
+
+        assert config["keypoints"]["keypoints"] == list(POSE_POINTS)
+        assert config["keypoints"]["flip_idx"] == [0, 2, 1, 3, 4]
+        onnx = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx")
+        assert onnx.skeleton == {"keypoints": list(POSE_POINTS), "skeleton": POSE_EDGES}
+        assert "boxes made from the labelled keypoints, padded" in result.stderr
     if task == "classify":
         assert all(len(e[shape]) == 1 for e in evaluations)
         heatmap = json.loads((run_dir / "heatmaps" / "test_confusion-matrix.json").read_text())

@@ -116,6 +116,57 @@ def test_segmentation_post_processing_is_ultralytics(tmp_path, kind, height, wid
     assert all(len(p) >= 3 for p in outlines) and len(outlines) > len(ours) / 2
 
 
+@pytest.mark.parametrize(("height", "width"), SHAPES)
+def test_oriented_box_post_processing_is_ultralytics(tmp_path, height, width):
+    """Rotated NMS with probiou, then centres and sides scaled back, as its OBB predictor."""
+    from ultralytics.utils import nms, ops
+
+    raw = _raw_head(extra=1)
+    raw[0, -1] = np.random.default_rng(3).uniform(-np.pi / 4, 3 * np.pi / 4, raw.shape[-1])
+    path = constant_model(tmp_path / "m.onnx", [raw], "obb", NAMES, SIZE, "OBB")
+    ours = OnnxModel.load(path).predict(_image(height, width), conf=0.001)
+    (pred,) = nms.non_max_suppression(
+        torch.from_numpy(raw), 0.001, 0.7, max_det=100, nc=len(NAMES), rotated=True
+    )
+    rboxes = torch.cat([pred[:, :4], pred[:, -1:]], dim=-1)
+    rboxes[:, :4] = ops.scale_boxes((SIZE, SIZE), rboxes[:, :4], (height, width), xywh=True)
+    corners = ops.xywhr2xyxyxyxy(rboxes).numpy()
+    assert len(ours) == len(pred) > 10
+    assert [i.cls for i in ours] == pred[:, 5].int().tolist()
+    np.testing.assert_allclose([i.score for i in ours], pred[:, 4].numpy(), rtol=1e-6)
+    np.testing.assert_allclose([i.corners for i in ours], corners, atol=1e-3)
+    for instance in ours:  # shown inside the image, boxed upright around the corners
+        shown = np.array(instance.polygon)
+        assert (shown >= 0).all() and (shown <= [width, height]).all()
+        x, y, w, h = instance.box
+        upright = [*instance.corners.min(0), *instance.corners.max(0)]
+        assert [x, y, x + w, y + h] == pytest.approx(upright)
+
+
+@pytest.mark.parametrize(("height", "width"), SHAPES)
+def test_pose_post_processing_is_ultralytics(tmp_path, height, width):
+    """Keypoints (x, y in input pixels, a confidence) of the anchors NMS keeps, scaled to the
+    image and clipped as ultralytics' `scale_coords` does."""
+    from ultralytics.utils import ops
+
+    points = 4
+    raw = _raw_head(extra=points * 3)
+    rng = np.random.default_rng(5)
+    raw[0, 4 + len(NAMES) :] = rng.uniform(-8, SIZE + 8, (points * 3, raw.shape[2]))
+    raw[0, 4 + len(NAMES) + 2 :: 3] = rng.uniform(0, 1, (points, raw.shape[2]))
+    path = constant_model(tmp_path / "m.onnx", [raw], "pose", NAMES, SIZE, "Pose", kind="raw")
+    ours = OnnxModel.load(path).predict(_image(height, width), conf=0.001)
+    pred, boxes = _ultralytics_boxes(raw, (height, width), nc=len(NAMES))
+    expected = ops.scale_coords(
+        (SIZE, SIZE), pred[:, 6:].view(len(pred), points, 3), (height, width)
+    )
+    assert len(ours) == len(pred) > 10
+    assert [i.cls for i in ours] == pred[:, 5].int().tolist()
+    xyxy = [(x, y, x + w, y + h) for x, y, w, h in (i.box for i in ours)]
+    np.testing.assert_allclose(xyxy, boxes.numpy(), atol=1e-3)
+    np.testing.assert_allclose([i.keypoints for i in ours], expected.numpy(), atol=1e-3)
+
+
 def test_rtdetr_queries_are_scaled_to_the_image_unclipped(tmp_path):
     queries = np.array([[[0.5, 0.5, 0.2, 0.4, 0.9, 2], [0.95, 0.1, 0.3, 0.3, 0.5, 0]]])
     queries = np.concatenate([queries, np.zeros((1, 298, 6))], axis=1)

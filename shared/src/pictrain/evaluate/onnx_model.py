@@ -18,6 +18,12 @@ network is done here the same way:
   then scaled to the image (bilinear, > 0.5), as ultralytics scales masks for its COCO
   scoring; instances whose mask is empty are dropped; the outline is the mask's outer
   contours at the input size, joined into one polygon and scaled to the image;
+- pose: as detection, then each kept anchor's keypoints (x, y in input pixels, confidence)
+  scaled back to the image as its box is, and clipped to it;
+- obb: the same letterbox and candidates; each row is x, y, w, h, the class scores, then the
+  angle; class-aware NMS with ultralytics' probiou (its fast NMS: a box goes when any better
+  box of its class overlaps it above `iou`, kept or not), centres and sides scaled back to
+  the image, corners from them (not clipped);
 - RT-DETR (detect, its decoder picks 300 queries, no NMS): the image stretched to the input
   size; queries scoring above `conf`, at most `max_det`, boxes scaled to the image (not clipped);
 - classify: shorter side resized to the input size (Pillow bilinear), centre crop, /255; the
@@ -26,20 +32,26 @@ network is done here the same way:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from pictrain.config import task_spec
 from pictrain.data.polygons import merge_parts
-from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance
+from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance, oriented
+from pictrain.evaluate.rotated import corners_of, probiou
 from pictrain.evaluate.runtimes import Runtime, metadata_value, open_runtime
 
 # Keys pictrain adds to the ONNX metadata (ultralytics writes its own `task`, `imgsz`, `names`,
-# and `head`, the output layer's class).
+# and `head`, the output layer's class); pose adds `skeleton`, the point layout as COCO's
+# category keys (`keypoints` names, `skeleton` edges numbered from 1).
 TASK_KEY, LABELMAP_KEY, IMAGE_SIZE_KEY = "task", "labelmap", "image_size"
+SKELETON_KEY = "skeleton"
 OUTPUTS_KEY, RAW, END2END, QUERIES = "outputs", "raw", "end2end", "queries"
 RTDETR_HEAD = "RTDETRDecoder"
 DEFAULT_CONFIDENCE = 0.25  # ultralytics' predict default
@@ -64,13 +76,20 @@ class OnnxModel:
     ONNX because the heads it decodes are the ONNX graph's; any format's runtime feeds it."""
 
     def __init__(
-        self, runtime: Runtime, task: str, names: list[str], image_size: int, outputs: str = RAW
+        self,
+        runtime: Runtime,
+        task: str,
+        names: list[str],
+        image_size: int,
+        outputs: str = RAW,
+        skeleton: dict[str, Any] | None = None,
     ) -> None:
         self.runtime = runtime
         self.task = task
         self.names = names
         self.image_size = image_size
         self.outputs = outputs  # unused for classification: class probabilities
+        self.skeleton = skeleton  # pose: {"keypoints": names, "skeleton": edges from 1}
 
     @classmethod
     def load(cls, path: Path) -> OnnxModel:
@@ -91,7 +110,8 @@ class OnnxModel:
             size = metadata_value(meta, "imgsz")[-1]
         task = meta[TASK_KEY]
         outputs = meta.get(OUTPUTS_KEY) or _recognised_outputs(runtime, task, len(names), int(size))
-        return cls(runtime, task, names, int(size), outputs)
+        skeleton = metadata_value(meta, SKELETON_KEY) if SKELETON_KEY in meta else None
+        return cls(runtime, task, names, int(size), outputs, skeleton)
 
     def predict(
         self,
@@ -106,13 +126,14 @@ class OnnxModel:
         with the whole image as its box.
         """
         pixels = read_image(image) if isinstance(image, Path) else image
-        if self.task == "classify":
+        if task_spec(self.task).per_image:
             return self._classify(pixels, conf)
         if self.outputs == QUERIES:
             return self._queries(pixels, conf, max_det)
         tensor, box = _letterbox(pixels, self.image_size)
         outputs = self.runtime.run(tensor)
-        return self._instances(outputs, box, pixels.shape[:2], conf, iou, max_det)
+        decode = DECODERS.get(self.task, OnnxModel._instances)
+        return decode(self, outputs, box, pixels.shape[:2], conf, iou, max_det)
 
     def network_input(self, pixels: np.ndarray) -> np.ndarray:
         """The (1, 3, N, N) tensor `predict` feeds the network for this image: what the
@@ -154,26 +175,97 @@ class OnnxModel:
         max_det: int,
     ) -> list[Instance]:
         if self.outputs == END2END:
-            xyxy, best, cls, extras = _selected(outputs[0][0], conf, max_det)
+            xyxy, best, cls, values = _selected(outputs[0][0], conf, max_det)
         else:
-            xyxy, best, cls, extras = _suppressed(
+            xyxy, best, cls, values = _suppressed(
                 outputs[0][0], len(self.names), conf, iou, max_det
             )
-        polygons: list[list[tuple[float, float]] | None] = [None] * len(best)
-        masks: list[np.ndarray | None] = [None] * len(best)
-        if self.task == "segment":
-            small = _masks(extras, outputs[1][0], xyxy, self.image_size)
-            filled = small.any(axis=(1, 2))
-            xyxy, best, cls, small = xyxy[filled], best[filled], cls[filled], small[filled]
-            masks = [_to_image(m, box, shape) for m in small]
-            polygons = [_outline(m, box, shape) for m in small]
+        extras: list[dict[str, Any]] = [{} for _ in best]
+        decode = EXTRAS.get(self.task)
+        if decode is not None:
+            head = _Head(values, outputs[1:], xyxy, box, shape, self.image_size)
+            found, extras = decode(head)
+            xyxy, best, cls = xyxy[found], best[found], cls[found]
         scaled = _scale_boxes(xyxy, box, shape)
         return [
-            Instance(int(c), (x1, y1, x2 - x1, y2 - y1), polygon, float(score), mask)
-            for (x1, y1, x2, y2), score, c, polygon, mask in zip(
-                scaled.tolist(), best, cls, polygons, masks, strict=True
+            Instance(int(c), (x1, y1, x2 - x1, y2 - y1), score=float(score), **extra)
+            for (x1, y1, x2, y2), score, c, extra in zip(
+                scaled.tolist(), best, cls, extras, strict=True
             )
         ]
+
+    def _oriented(
+        self,
+        outputs: list[np.ndarray],
+        box: _Letterbox,
+        shape: tuple[int, int],
+        conf: float,
+        iou: float,
+        max_det: int,
+    ) -> list[Instance]:
+        if self.outputs == END2END:  # x, y, w, h, score, class, angle: no NMS to run
+            xywh, best, cls, angle = _selected(outputs[0][0], conf, max_det)
+            xywhr = np.concatenate([xywh, angle[:, :1]], axis=1)
+        else:
+            rows, best, cls = _candidates(outputs[0][0], len(self.names), conf)
+            xywhr = np.concatenate([rows[:, :4], rows[:, -1:]], axis=1)  # the angle is last
+            offset = xywhr.copy()
+            offset[:, :2] += (cls * _MAX_WH)[:, None].astype(np.float32)
+            kept = _fast_nms(offset, best, iou)[:max_det]
+            xywhr, best, cls = xywhr[kept], best[kept], cls[kept]
+        gain = np.array([box.width / shape[1], box.height / shape[0]] * 2, dtype=np.float32)
+        xywhr[:, :2] -= np.array([box.left, box.top], dtype=np.float32)
+        xywhr[:, :4] /= gain
+        return [
+            oriented(int(c), corners, float(score), shape)
+            for corners, score, c in zip(corners_of(xywhr), best, cls, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class _Head:
+    """What a task's decoder reads for the instances NMS kept: the values its head adds to
+    each row, the model's other outputs, the boxes in input pixels, where the image sits."""
+
+    values: np.ndarray  # (kept, values per row after the class scores)
+    outputs: list[np.ndarray]  # the outputs after output0
+    xyxy: np.ndarray  # (kept, 4) in the model input's pixels
+    box: _Letterbox
+    shape: tuple[int, int]  # the image's height, width
+    size: int  # the model input's side
+
+
+def _segment_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Masks and outlines; instances whose mask is empty are dropped."""
+    small = _masks(head.values, head.outputs[0][0], head.xyxy, head.size)
+    filled = small.any(axis=(1, 2))
+    return filled, [
+        {"polygon": _outline(m, head.box, head.shape), "mask": _to_image(m, head.box, head.shape)}
+        for m in small[filled]
+    ]
+
+
+def _pose_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Keypoints: x, y in the image's pixels (clipped to it), confidence as the head gives it
+    (a sigmoid in the graph)."""
+    points = head.values.reshape(len(head.values), -1, 3).astype(np.float64)
+    height, width = head.shape
+    box = head.box
+    points[..., 0] = ((points[..., 0] - box.left) / (box.width / width)).clip(0, width)
+    points[..., 1] = ((points[..., 1] - box.top) / (box.height / height)).clip(0, height)
+    return np.ones(len(points), bool), [{"keypoints": p} for p in points]
+
+
+# Task -> its decoder of what the head adds beyond box and classes: which kept instances stay
+# (a mask over them) and the `Instance` fields each gets. Tasks with a box head only: none.
+EXTRAS: dict[str, Callable[[_Head], tuple[np.ndarray, list[dict[str, Any]]]]] = {
+    "segment": _segment_extras,
+    "pose": _pose_extras,
+}
+
+
+# Task -> its decoder of the raw outputs, where NMS itself differs (the rest: `_instances`).
+DECODERS: dict[str, Callable[..., list[Instance]]] = {"obb": OnnxModel._oriented}
 
 
 def _recognised_outputs(runtime: Runtime, task: str, classes: int, size: int) -> str:
@@ -186,18 +278,33 @@ def _recognised_outputs(runtime: Runtime, task: str, classes: int, size: int) ->
     if runtime.metadata.get("head") == RTDETR_HEAD:
         return QUERIES
     shapes = [output.shape for output in runtime.run(np.zeros((1, 3, size, size), np.float32))]
-    extras = shapes[1][1] if task == "segment" else 0  # one coefficient per prototype
+    extras = _values_per_row(runtime, task, shapes)
     raw, end2end = shapes[0][1] == 4 + classes + extras, shapes[0][2] == 6 + extras
     if raw == end2end:
         raise KeyError(OUTPUTS_KEY)
     return END2END if end2end else RAW
 
 
-def _suppressed(
-    head: np.ndarray, classes: int, conf: float, iou: float, max_det: int
-) -> tuple[np.ndarray, ...]:
-    """Raw outputs (4 + classes [+ extras], anchors): each anchor's best class above `conf`,
-    then class-aware NMS. xyxy boxes, scores, classes and extras, best first."""
+def _values_per_row(runtime: Runtime, task: str, shapes: list[tuple[int, ...]]) -> int:
+    """What a task's head adds to each row beyond box and classes: a mask coefficient per
+    prototype (segment), x, y and confidence per keypoint (pose), the angle (obb). KeyError
+    for a pose file that says neither its `kpt_shape` nor its `skeleton`."""
+    if task == "segment":
+        return shapes[1][1]
+    if task == "pose":  # ultralytics' (points, 3), else pictrain's skeleton: names per point
+        meta = runtime.metadata
+        if "kpt_shape" in meta:
+            points, values = metadata_value(meta, "kpt_shape")
+            return int(points) * int(values)
+        return 3 * len(metadata_value(meta, SKELETON_KEY)["keypoints"])
+    return 1 if task == "obb" else 0
+
+
+def _candidates(
+    head: np.ndarray, classes: int, conf: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw outputs (4 + classes [+ extras], anchors): the rows whose best class scores above
+    `conf` (at most _MAX_NMS, best first), that score, and that class."""
     rows = head.T
     scores = rows[:, 4 : 4 + classes]
     best = scores.max(1)
@@ -205,6 +312,15 @@ def _suppressed(
     if len(rows) > _MAX_NMS:
         first = np.argsort(-best, kind="stable")[:_MAX_NMS]
         rows, best, cls = rows[first], best[first], cls[first]
+    return rows, best, cls
+
+
+def _suppressed(
+    head: np.ndarray, classes: int, conf: float, iou: float, max_det: int
+) -> tuple[np.ndarray, ...]:
+    """Raw outputs (4 + classes [+ extras], anchors): each anchor's best class above `conf`,
+    then class-aware NMS. xyxy boxes, scores, classes and extras, best first."""
+    rows, best, cls = _candidates(head, classes, conf)
     xyxy = _xyxy(rows[:, :4])
     kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
     return xyxy[kept], best[kept], cls[kept], rows[kept, 4 + classes :]
@@ -284,6 +400,14 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> np.nd
         overlap = width * height
         order = rest[overlap / (areas[first] + areas[rest] - overlap) <= iou]
     return np.array(kept, dtype=np.int64)
+
+
+def _fast_nms(xywhr: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """ultralytics' fast NMS of rotated boxes: indexes by descending score of the boxes that
+    no better box overlaps (probiou) above `iou`, whether that box was kept or not."""
+    order = np.argsort(-scores, kind="stable")
+    overlaps = np.triu(probiou(xywhr[order], xywhr[order]), k=1)
+    return order[(overlaps > iou).sum(axis=0) <= 0]
 
 
 def _masks(coefficients: np.ndarray, protos: np.ndarray, xyxy: np.ndarray, size: int) -> np.ndarray:

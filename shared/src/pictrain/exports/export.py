@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from pictrain.config import task_spec
 from pictrain.exports.calibration import CALIBRATION_SPLIT
 from pictrain.exports.formats import QUANTIZE, ExportSpec
 
@@ -33,10 +34,12 @@ def export(
     labelmap: dict[str, str],
     calibration: Path | None = None,
     device: str = "cpu",
+    skeleton: dict[str, Any] | None = None,
 ) -> Path:
     """Export `weights` as `spec` to `out_dir/<artifact><suffix>` (`.zip` for a folder) and
     return that path. INT8 needs `calibration` (`pictrain.exports.calibration`); GPU formats
-    build on `device`. Raises whatever ultralytics raises when the format cannot be made."""
+    build on `device`; a pose model's ONNX file carries its point layout, `skeleton`. Raises
+    whatever ultralytics raises when the format cannot be made."""
     from ultralytics import YOLO
 
     from pictrain.train.models import head_arguments
@@ -51,7 +54,7 @@ def export(
         arguments = _arguments(spec, image_size, calibration, device)
         made = Path(model.export(**arguments, **selected))
         if spec.format == "onnx":
-            _add_metadata(made, task, image_size, labelmap, nms_free=bool(selected))
+            _add_metadata(made, task, image_size, labelmap, skeleton, nms_free=bool(selected))
         if made.is_dir():
             return _zipped(made, out_dir / f"{spec.artifact}.zip")
         dest = out_dir / f"{spec.artifact}{made.suffix}"
@@ -82,10 +85,16 @@ def _arguments(
 
 
 def _add_metadata(
-    path: Path, task: str, image_size: int, labelmap: dict[str, str], nms_free: bool
+    path: Path,
+    task: str,
+    image_size: int,
+    labelmap: dict[str, str],
+    skeleton: dict[str, Any] | None,
+    nms_free: bool,
 ) -> None:
     """What a consumer needs to read the outputs, beside what ultralytics writes: `task`,
-    `image_size`, `labelmap` (JSON, index -> name, the order of the class outputs) and, but for
+    `image_size`, `labelmap` (JSON, index -> name, the order of the class outputs), for pose
+    `skeleton` (JSON, the points' names and edges: `PoseLayout.skeleton`) and, but for
     classification, `outputs`: `raw` (NMS to run), `end2end` (the rows are the detections) or
     `queries` (RT-DETR's), as `pictrain.evaluate.onnx_model` reads them."""
     import onnx
@@ -98,12 +107,15 @@ def _add_metadata(
         QUERIES,
         RAW,
         RTDETR_HEAD,
+        SKELETON_KEY,
         TASK_KEY,
     )
 
     model = onnx.load(str(path))
     ours = {TASK_KEY: task, IMAGE_SIZE_KEY: str(image_size), LABELMAP_KEY: json.dumps(labelmap)}
-    if task != "classify":
+    if skeleton is not None:
+        ours[SKELETON_KEY] = json.dumps(skeleton)
+    if not task_spec(task).per_image:
         rtdetr = any(p.key == "head" and p.value == RTDETR_HEAD for p in model.metadata_props)
         ours[OUTPUTS_KEY] = QUERIES if rtdetr else END2END if nms_free else RAW
     kept = [p for p in model.metadata_props if p.key not in ours]

@@ -5,13 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pictrain.config import task_spec
 from pictrain.errors import UserError
-
-EXAMPLES = {
-    "detect": "yolov8n, yolov8s, yolo11n, yolo26n, rtdetr-l",
-    "segment": "yolov8n-seg, yolo11s-seg, yolo26n-seg",
-    "classify": "yolov8n-cls, yolo11s-cls, yolo26n-cls",
-}
 
 
 def check_model_name(task: str, name: str, *, image: bool = True) -> None:
@@ -19,19 +14,18 @@ def check_model_name(task: str, name: str, *, image: bool = True) -> None:
     `--task` a bare local run was given, when no `image`)."""
     from ultralytics.nn.tasks import guess_model_task, yaml_model_load
 
+    examples = task_spec(task).model_examples
     if name.endswith((".pt", ".pth", ".onnx")):
         raise UserError(
             f"model {name!r} names a weights file; `model` is an architecture such as "
-            f"{EXAMPLES[task].split(',')[0]}, and starting weights come from the experiment's "
+            f"{examples.split(',')[0]}, and starting weights come from the experiment's "
             "files (pretrained-weights), its base model version or the image's own "
             "pretrained weights for that architecture"
         )
     try:
         config = yaml_model_load(f"{name}.yaml")
     except FileNotFoundError:
-        raise UserError(
-            f"unknown model {name!r}; {task} models are e.g. {EXAMPLES[task]}"
-        ) from None
+        raise UserError(f"unknown model {name!r}; {task} models are e.g. {examples}") from None
     # guess_model_task does not recognise RT-DETR's decoder head; RT-DETR only detects.
     model_task = guess_model_task(config) or ("detect" if name.startswith("rtdetr") else None)
     if model_task != task and not image:
@@ -42,7 +36,7 @@ def check_model_name(task: str, name: str, *, image: bool = True) -> None:
     if model_task != task:
         raise UserError(
             f"model {name!r} is a {model_task} model; this image trains {task} models "
-            f"(e.g. {EXAMPLES[task]})"
+            f"(e.g. {examples})"
         )
 
 
