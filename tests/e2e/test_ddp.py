@@ -4,7 +4,7 @@ group itself), with pictrain's trainer class and the parent's relay to a real ba
 
 What a multi-GPU run needs from the workers: curves that reach the backend while training still
 runs, each epoch once (rank 1 sends nothing), a periodic checkpoint behind its epoch's points,
-and the offline AMP check in every worker.
+the offline AMP check and restricted weights loading in every worker.
 """
 
 from __future__ import annotations
@@ -130,4 +130,5 @@ def test_ddp_workers_stream_curves_and_checkpoints_through_the_relay(tmp_path: P
     for rank in (0, 1):
         check = (notes / f"amp-check-rank{rank}.txt").read_text()
         assert check == "pictrain.train.amp.check_amp_offline", rank
+        assert (notes / f"safe-load-rank{rank}.txt").read_text() == "True", rank
     assert (save_dir / "results.csv").is_file()

@@ -17,6 +17,7 @@ import pytest
 import torch
 import yaml
 
+from pictrain import safeload
 from pictrain.envvars import CHECKPOINT_MINUTES
 from pictrain.train.checkpoint import read_checkpoint
 from tests.e2e.test_local_run import _dataset
@@ -140,8 +141,6 @@ def test_a_relaunch_on_other_devices_at_another_image_size_resumes_with_both(
 ) -> None:
     """A checkpoint trained on 2 GPUs resumes on this machine's CPU, and an image size changed
     since is the one the rest of the training uses, as evaluation and export do."""
-    from ultralytics.utils.patches import torch_load
-
     parameters = {**PARAMETERS, "epochs": 2}
     dataset = _dataset(tmp_path / "dataset", parameters)
     runs = tmp_path / "runs"
@@ -151,7 +150,7 @@ def test_a_relaunch_on_other_devices_at_another_image_size_resumes_with_both(
     env = {**os.environ, CHECKPOINT_MINUTES.name: "0"}
     with subprocess.Popen([*command, "--name", "first"], cwd=tmp_path, env=env) as process:
         wait_for(first.is_file)
-        checkpoint = torch_load(first, map_location="cpu")
+        checkpoint = safeload.load(first)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=JOB_TIMEOUT)
     checkpoint["train_args"]["device"] = "0,1"  # as DDP on two GPUs writes it

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from pictrain import safeload
 from pictrain.envvars import GIT_SHA
 
 TRACKED_PACKAGES = ("pictrain", "ultralytics", "torch", "torchvision", "picsellia", "pycocotools")
@@ -29,7 +30,7 @@ def export_onnx(
 
     from pictrain.evaluate.onnx_model import IMAGE_SIZE_KEY, LABELMAP_KEY, TASK_KEY
 
-    exported = YOLO(str(weights)).export(
+    exported = safeload.model(YOLO, weights).export(
         format="onnx", imgsz=image_size, dynamic=False, batch=1, opset=18, simplify=True
     )
     model = onnx.load(str(exported))

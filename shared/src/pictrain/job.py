@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pictrain import artifacts
+from pictrain import artifacts, safeload
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
 from pictrain.envvars import STOP_TIMEOUT
@@ -33,9 +33,9 @@ from pictrain.platform.base import (
 from pictrain.redact import redact
 from pictrain.runstatus import report_failure, write_status
 from pictrain.stopsignal import raise_if_stopped, signals_raise
-from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot, weights_only
+from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
 from pictrain.train.devices import Devices, resolve_devices
-from pictrain.train.models import check_model_name
+from pictrain.train.models import check_model_name, check_starting_weights
 from pictrain.train.runner import TrainResult, saved_weights, train
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,11 @@ class Job:
             self.backend.log_table(IGNORED_TABLE, parsed.ignored_table())
         log.info("parameters: %s", params.model_dump(exclude_defaults=True))
         log.info("left at their default: %s", ", ".join(parsed.defaulted))
-        # Weights first: an ambiguous base model fails before the dataset is downloaded.
+        # Weights first: an ambiguous base model, or weights that would run code, fail before
+        # the dataset is downloaded.
         weights = self.backend.base_weights(self.run_dir / "weights")
+        if weights is not None:
+            check_starting_weights(weights)
         splits = self.backend.datasets(self.run_dir / "downloads")
         dataset = prepare_dataset(
             self.config.task,
@@ -160,12 +163,15 @@ class Job:
 
     def _restore_best(self, folder: Path) -> None:
         """A resumed run rewrites best.pt only when an epoch beats the earlier best: in a fresh
-        container, bring the earlier attempt's best back first, or it is lost."""
+        container, bring the earlier attempt's best back first, or it is lost. ultralytics
+        unpickles best.pt unrestricted at the end (`pictrain.safeload`): it must load safely."""
         best = self._train_dir / "weights" / "best.pt"
         if best.is_file():
-            return
+            if _loads(best):
+                return
+            best.unlink()
         stored = self.backend.stored_artifact(BEST_MODEL_ARTIFACT, folder)
-        if stored:
+        if stored and _loads(stored):
             best.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(stored, best)
             log.info("restored the earlier attempt's best weights")
@@ -261,12 +267,8 @@ class Job:
         reason = redact(reason)
         try:
             kept = saved_weights(self._train_dir)
-            for weights in kept[:1]:
-                slim = weights_only(
-                    weights, self.run_dir / "checkpoints" / f"{weights.stem}-weights.pt"
-                )
-                self.backend.store_artifact(BEST_MODEL_ARTIFACT, slim)
-                log.info("storing the weights trained so far (%s)", weights.name)
+            if kept:
+                self._store_weights_so_far(kept[0])
             last = self._train_dir / "weights" / "last.pt"
             if self._training and last in kept:
                 copy = snapshot(last, self.run_dir / "checkpoints", last.name)
@@ -277,6 +279,28 @@ class Job:
         except Exception:
             log.exception("could not report the failure")
         return exit_code
+
+    def _store_weights_so_far(self, weights: Path) -> None:
+        try:
+            slim = safeload.stripped_copy(
+                weights, self.run_dir / "checkpoints" / f"{weights.stem}-weights.pt"
+            )
+        except safeload.UnsafeWeights as exc:
+            log.warning("not storing the weights left in the run folder: %s", exc)
+            return
+        self.backend.store_artifact(BEST_MODEL_ARTIFACT, slim)
+        log.info("storing the weights trained so far (%s)", weights.name)
+
+
+def _loads(best: Path) -> bool:
+    """Whether an earlier attempt's best weights can be kept; raises for weights that would
+    run code."""
+    try:
+        safeload.load(best)
+    except safeload.UnreadableWeights as exc:
+        log.warning("not keeping the earlier attempt's best weights: %s", exc)
+        return False
+    return True
 
 
 def stop_deadline(signalled_at: float) -> float:

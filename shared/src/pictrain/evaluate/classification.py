@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pictrain import safeload
+
 
 @dataclass(frozen=True)
 class ClassificationReport:
@@ -34,7 +36,7 @@ def predict_top5(
     """For each image, its five best classes with their probabilities, best first."""
     from ultralytics import YOLO
 
-    results = YOLO(str(weights)).predict(
+    results = safeload.model(YOLO, weights).predict(
         source=[str(p) for p in images],
         imgsz=image_size,
         device=device or None,

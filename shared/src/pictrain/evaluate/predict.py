@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from pictrain import safeload
 from pictrain.evaluate.ground_truth import EvalImage
 from pictrain.evaluate.instance import (
     MAX_DETECTIONS,
@@ -25,7 +26,7 @@ def predict(
     """Yield each image with its predicted instances (masks and outlines for segmentation)."""
     from ultralytics import YOLO
 
-    results = YOLO(str(weights)).predict(
+    results = safeload.model(YOLO, weights).predict(
         source=[str(i.path) for i in images],
         imgsz=image_size,
         conf=SCORING_CONFIDENCE,

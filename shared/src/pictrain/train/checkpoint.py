@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pictrain import safeload
 from pictrain.envvars import CHECKPOINT_MINUTES
 from pictrain.train.relay import TrainingSink
 
@@ -46,23 +47,28 @@ class Checkpoint:
 
 
 def read_checkpoint(path: Path) -> Checkpoint | None:
-    """None when the file is no ultralytics checkpoint (corrupt, truncated upload...)."""
-    from ultralytics.utils.patches import torch_load
-
+    """None when the file is no ultralytics checkpoint (corrupt, truncated upload...); raises
+    `UnsafeWeights` for one whose loading would run code."""
     try:
-        ckpt = torch_load(path, map_location="cpu")
+        ckpt = safeload.load(path)
         model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
         names = [str(name) for _, name in sorted(dict(model.names).items())]
         optimizer_saved = ckpt.get("optimizer") is not None
         epochs_done = ckpt.get("epoch", -1) + 1 if optimizer_saved else 0
-        return Checkpoint(path, epochs_done, dict(ckpt.get("train_args") or {}), names)
+        args = dict(ckpt.get("train_args") or {})
+    except safeload.UnsafeWeights:
+        raise
     except Exception as exc:
         log.warning("ignoring checkpoint %s: cannot be read (%s)", path.name, exc)
         return None
+    return Checkpoint(path, epochs_done, args, names)
 
 
 def resume_problem(
-    checkpoint: Checkpoint, task: str, names: list[str], overrides: Mapping[str, Any]
+    checkpoint: Checkpoint,
+    task: str,
+    names: list[str],
+    overrides: Mapping[str, Any],
 ) -> str | None:
     """Why this checkpoint cannot continue the training asked for now, or None if it can."""
     if not checkpoint.resumable:
@@ -90,7 +96,10 @@ def resume_arguments(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def pick_resumable(
-    candidates: list[Path], task: str, names: list[str], overrides: Mapping[str, Any]
+    candidates: list[Path],
+    task: str,
+    names: list[str],
+    overrides: Mapping[str, Any],
 ) -> Checkpoint | None:
     """The furthest-trained candidate that continues this training; each rejection logged."""
     usable = []
@@ -110,16 +119,6 @@ def snapshot(last: Path, folder: Path, name: str) -> Path:
     """A private copy for the backend to take: ultralytics rewrites last.pt every epoch."""
     folder.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copyfile(last, folder / name))
-
-
-def weights_only(weights: Path, dest: Path) -> Path:
-    """A copy without the optimizer state a training checkpoint carries (4-5x smaller: what
-    deployment and fine-tuning read, as ultralytics leaves best.pt after training). `weights`
-    itself when it is no ultralytics checkpoint."""
-    from ultralytics.utils.torch_utils import strip_optimizer
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return dest if strip_optimizer(weights, str(dest)) else weights
 
 
 def interval_seconds() -> float:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pictrain import safeload
 from pictrain.params import Parameters
 from pictrain.platform.base import Backend
 from pictrain.stopsignal import raise_if_stopped
@@ -109,7 +110,7 @@ def _resumed(
         resume.path,
     )
     args = {"resume": True, "save_dir": str(save_dir.resolve()), **resume_arguments(overrides)}
-    return model_family(model_name)(str(resume.path)), args
+    return safeload.model(model_family(model_name), resume.path), args
 
 
 def _best_weights(save_dir: Path) -> Path:
