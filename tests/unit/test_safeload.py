@@ -1,7 +1,7 @@
 """Weights files load without running code (`pictrain.safeload`): a planted pickle is refused
 with one line and never runs, whichever loader meets it; a damaged file is reported as
 unreadable and never unpickled; the checkpoints ultralytics writes (trained, stripped, of every
-family) still load."""
+family) still load, with the record of what they train."""
 
 from __future__ import annotations
 
@@ -19,7 +19,11 @@ from pictrain import safeload
 from pictrain.data.convert import convert_detection, write_data_yaml
 from pictrain.data.labels import labelmap_from
 from pictrain.synthetic import make_detection_dataset
+from pictrain.train import origin
+from pictrain.train.origin import TrainingOrigin
 from tests.planted_weights import PAYLOADS, plant_bare_pickle, plant_checkpoint
+
+ORIGIN = TrainingOrigin(model="yolov8n", weights_sha256="c" * 64)
 
 
 def _yolo(path: Path) -> Any:
@@ -53,19 +57,20 @@ def _train(root: Path, epochs: int, **callbacks: Callable[[Any], None]) -> Path:
     model = YOLO("yolov8n.yaml")
     for event, callback in callbacks.items():
         model.add_callback(event, callback)
-    model.train(
-        trainer=DetectionTrainer,
-        data=str(data),
-        epochs=epochs,
-        imgsz=32,
-        batch=2,
-        workers=0,
-        device="cpu",
-        plots=False,
-        project=str(root),
-        name="train",
-        exist_ok=True,
-    )
+    with origin.handed_to_trainers(ORIGIN):
+        model.train(
+            trainer=DetectionTrainer,
+            data=str(data),
+            epochs=epochs,
+            imgsz=32,
+            batch=2,
+            workers=0,
+            device="cpu",
+            plots=False,
+            project=str(root),
+            name="train",
+            exist_ok=True,
+        )
     return root / "train"
 
 
@@ -194,6 +199,33 @@ def test_saved_models_of_every_family_load(tmp_path: Path, name: str) -> None:
     family(f"{name}.yaml").save(str(tmp_path / "weights.pt"))
     loaded = safeload.model(family, tmp_path / "weights.pt")
     assert loaded.model.yaml["yaml_file"] == f"{name}.yaml"
+
+
+@pytest.mark.slow
+def test_a_trainer_records_what_it_trains_in_each_last_pt(
+    tmp_path: Path, trained: dict[str, Path]
+) -> None:
+    """The record resumes are decided by; last.pt stripped at the end no longer needs it."""
+    assert origin.read(trained["epoch1"]) == ORIGIN
+    assert origin.read(trained["last"]) is None
+    copy = shutil.copyfile(trained["best"], tmp_path / "best.pt")
+    assert origin.read(copy) is None
+    origin.tag(copy, ORIGIN)
+    assert origin.read(copy) == ORIGIN
+    assert _yolo(copy).task == "detect"  # torch and ultralytics read only their own records
+
+
+def test_a_record_that_is_not_ours_is_no_record(tmp_path: Path) -> None:
+    import zipfile
+
+    from ultralytics import YOLO
+
+    YOLO("yolov8n.yaml").save(str(tmp_path / "w.pt"))
+    with zipfile.ZipFile(tmp_path / "w.pt", "a") as archive:
+        archive.writestr(f"w/{origin.RECORD}", '{"model": "yolov8n", "unknown": 1}')
+    assert origin.read(tmp_path / "w.pt") is None
+    (tmp_path / "not-a-zip.pt").write_bytes(b"\x80\x02}q\x00.")
+    assert origin.read(tmp_path / "not-a-zip.pt") is None
 
 
 @pytest.mark.slow

@@ -36,6 +36,7 @@ from pictrain.stopsignal import raise_if_stopped, signals_raise
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
 from pictrain.train.devices import Devices, resolve_devices
 from pictrain.train.models import check_model_name, check_starting_weights
+from pictrain.train.origin import TrainingOrigin
 from pictrain.train.runner import TrainResult, saved_weights, train
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ class Job:
         weights = self.backend.base_weights(self.run_dir / "weights")
         if weights is not None:
             check_starting_weights(weights)
+        origin = TrainingOrigin(
+            model=model_name, weights_sha256=artifacts.sha256(weights) if weights else None
+        )
         splits = self.backend.datasets(self.run_dir / "downloads")
         dataset = prepare_dataset(
             self.config.task,
@@ -118,12 +122,12 @@ class Job:
             self.backend.log_table(f"{split}/conversion", summary.table())
             self.backend.log_bar(f"{split}/label-distribution", summary.label_distribution())
         if weights is not None:  # which weights a run started from, checkable against a file
-            log.info("starting weights %s: sha256 %s", weights.name, artifacts.sha256(weights))
-        resume = self._resumable(dataset, params)
+            log.info("starting weights %s: sha256 %s", weights.name, origin.weights_sha256)
+        resume = self._resumable(dataset, params, origin)
         self._training = True
         result = train(
             self.config.task,
-            model_name,
+            origin,
             weights,
             dataset.train_data,
             params,
@@ -140,23 +144,31 @@ class Job:
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
         values = self._evaluate(result, dataset, params, devices)
         raise_if_stopped()
-        onnx = self._publish(result, dataset, params, model_name, weights, devices)
+        onnx = self._publish(result, dataset, params, origin, weights, devices)
         self._check_deploy_parity(onnx, dataset, params, values)
 
     @property
     def _train_dir(self) -> Path:
         return self.run_dir / "train"
 
-    def _resumable(self, dataset: PreparedDataset, params: Parameters) -> Checkpoint | None:
+    def _resumable(
+        self, dataset: PreparedDataset, params: Parameters, origin: TrainingOrigin
+    ) -> Checkpoint | None:
         """This run's own last.pt (a relaunch on the same machine) or the stored checkpoint,
-        whichever trained further, when it continues the same training."""
-        candidates = [p for p in saved_weights(self._train_dir) if p.name == "last.pt"]
+        whichever trained further, when it continues the same training. The weights of the run
+        folder stay only when its last.pt is the one resumed: any other belong to another or
+        an earlier training, and must not be uploaded as this one's."""
+        local = self._train_dir / "weights" / "last.pt"
+        candidates = [p for p in saved_weights(self._train_dir) if p == local]
         stored_dir = self.run_dir / "checkpoints" / "stored"
         stored = self.backend.stored_artifact(CHECKPOINT_ARTIFACT, stored_dir)
         if stored:
             candidates.append(stored)
         overrides = params.ultralytics_overrides()
-        resume = pick_resumable(candidates, self.config.task, dataset.names, overrides)
+        resume = pick_resumable(candidates, self.config.task, dataset.names, overrides, origin)
+        if resume is None or resume.path != local:
+            for stale in saved_weights(self._train_dir):
+                stale.unlink()
         if resume:
             self._restore_best(stored_dir)
         return resume
@@ -226,7 +238,7 @@ class Job:
         result: TrainResult,
         dataset: PreparedDataset,
         params: Parameters,
-        model_name: str,
+        origin: TrainingOrigin,
         weights: Path | None,
         devices: Devices,
     ) -> Path:
@@ -242,7 +254,7 @@ class Job:
         self.backend.store_artifact(MODEL_ARTIFACT, onnx)
         config = {
             "task": self.config.task,
-            "model": model_name,
+            "model": origin.model,
             "labelmap": dataset.labelmap,
             "parameters": params.model_dump(),
         }
@@ -251,7 +263,7 @@ class Job:
         inputs = {
             "splits": dataset.checksums(),
             "base_weights": (
-                {"file": weights.name, "sha256": artifacts.sha256(weights)} if weights else None
+                {"file": weights.name, "sha256": origin.weights_sha256} if weights else None
             ),
             "devices": devices.manifest(),
         }

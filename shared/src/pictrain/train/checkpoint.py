@@ -12,6 +12,8 @@ from typing import Any
 
 from pictrain import safeload
 from pictrain.envvars import CHECKPOINT_MINUTES
+from pictrain.train import origin
+from pictrain.train.origin import TrainingOrigin
 from pictrain.train.relay import TrainingSink
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class Checkpoint:
     epochs_done: int  # 0 for a checkpoint without optimizer state (a finished, stripped run)
     args: Mapping[str, Any]
     names: list[str]
+    origin: TrainingOrigin | None  # None: not written by the job's trainers
 
     @property
     def resumable(self) -> bool:
@@ -61,7 +64,7 @@ def read_checkpoint(path: Path) -> Checkpoint | None:
     except Exception as exc:
         log.warning("ignoring checkpoint %s: cannot be read (%s)", path.name, exc)
         return None
-    return Checkpoint(path, epochs_done, args, names)
+    return Checkpoint(path, epochs_done, args, names, origin.read(path))
 
 
 def resume_problem(
@@ -69,12 +72,17 @@ def resume_problem(
     task: str,
     names: list[str],
     overrides: Mapping[str, Any],
+    now: TrainingOrigin,
 ) -> str | None:
     """Why this checkpoint cannot continue the training asked for now, or None if it can."""
     if not checkpoint.resumable:
         return "its training is finished"
     if checkpoint.args.get("task") != task:
         return f"it trains {checkpoint.args.get('task')}, not {task}"
+    if checkpoint.origin is None:
+        return "it does not record which model and starting weights it trains"
+    if different := checkpoint.origin.difference(now):
+        return different
     if checkpoint.names != names:
         return f"its classes {checkpoint.names} differ from the dataset's {names}"
     free = RESUME_ADJUSTABLE | (
@@ -100,6 +108,7 @@ def pick_resumable(
     task: str,
     names: list[str],
     overrides: Mapping[str, Any],
+    now: TrainingOrigin,
 ) -> Checkpoint | None:
     """The furthest-trained candidate that continues this training; each rejection logged."""
     usable = []
@@ -107,7 +116,7 @@ def pick_resumable(
         checkpoint = read_checkpoint(path)
         if checkpoint is None:
             continue
-        problem = resume_problem(checkpoint, task, names, overrides)
+        problem = resume_problem(checkpoint, task, names, overrides, now)
         if problem:
             log.info("not resuming from checkpoint %s: %s; training from the start", path, problem)
         else:

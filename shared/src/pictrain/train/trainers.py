@@ -6,9 +6,9 @@ and name for a class of an installed package, and builds it with the parent's ar
 callbacks. Callbacks bound to the parent's backend cannot cross that boundary (ultralytics #6168),
 but this class does: in every worker it installs the offline AMP check and checks that weights
 load safely (`pictrain.safeload`), on rank 0 the same epoch-metric and periodic-checkpoint
-callbacks as a single-process run, writing to the parent's relay (`pictrain.train.relay`); the
-files ultralytics' final validation unpickles unrestricted are loaded with the restricted loader
-first.
+callbacks as a single-process run, writing to the parent's relay (`pictrain.train.relay`); each
+last.pt it saves records what it trains (`pictrain.train.origin`), and the files ultralytics'
+final validation unpickles unrestricted are loaded with the restricted loader first.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ultralytics.utils import RANK
 
 from pictrain import safeload
 from pictrain.envvars import DDP_RELAY
-from pictrain.train import amp
+from pictrain.train import amp, origin
 from pictrain.train.checkpoint import PeriodicCheckpoint, interval_seconds
 from pictrain.train.metrics import EpochMetrics
 from pictrain.train.relay import SpoolWriter, TrainingSink
@@ -69,6 +69,11 @@ class _JobTrainer:
         if self.ddp and self.args.batch < 1:  # type: ignore[attr-defined]
             self._auto_batch_per_gpu()
         super().train()  # type: ignore[misc]
+
+    def save_model(self) -> bool:
+        saved: bool = super().save_model()  # type: ignore[misc]
+        origin.tag_saved(self.last)  # type: ignore[attr-defined]
+        return saved
 
     def final_eval(self) -> None:
         """ultralytics strips last.pt and best.pt with an unrestricted unpickler first."""
