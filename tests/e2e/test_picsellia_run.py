@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from pictrain import safeload
 from pictrain.envvars import PLATFORM, RETRY_BASE_DELAY, YOLO_CONFIG_DIR
 from pictrain.synthetic import make_detection_dataset
 from tests.emulator import Emulator
@@ -561,9 +562,7 @@ def test_sigterm_fails_the_job_and_keeps_the_weights(
     weights = finished.run_dir / "checkpoints" / "best-weights.pt"
     assert stored == weights.read_bytes()
     assert len(stored) < (finished.run_dir / "train/weights/best.pt").stat().st_size / 2
-    from ultralytics.utils.patches import torch_load  # after the session's ultralytics settings
-
-    checkpoint = torch_load(weights)
+    checkpoint = safeload.load(weights)
     assert checkpoint["optimizer"] is None and checkpoint["model"] is not None
 
 
