@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class UserError(Exception):
     """Bad input from the user or their data: the message is the whole story, no traceback."""
@@ -46,3 +48,13 @@ class DeployParityError(Exception):
     user's; the weights and the export are stored all the same."""
 
     exit_code = INTERNAL_ERROR_EXIT_CODE
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, then what caused it, down the chain (a cycle is walked once)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import pickle
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pictrain.errors import UserError
+from pictrain.errors import UserError, exception_chain
 
 
 class UnsafeWeights(UserError):
@@ -107,7 +107,7 @@ def _guarded(path: Path, what: str | None, loader: Callable[[], Any]) -> Any:
 def _failure(path: Path, what: str, exc: Exception) -> Exception:
     """Refused by the restricted unpickler (a torch archive asking for more than the
     allow-list), or unreadable for any other reason."""
-    chain = list(_chain(exc))
+    chain = list(exception_chain(exc))
     refused = any(isinstance(e, pickle.UnpicklingError) for e in chain)
     if refused and zipfile.is_zipfile(path):
         return UnsafeWeights(f"{what} refused: {_refusal(path, chain[-1])}")
@@ -131,15 +131,6 @@ def _refusal(path: Path, innermost: BaseException) -> str:
             "checkpoint types does not hold"
         )
     return f"the restricted unpickler refused it ({_first_line(innermost)})"
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def _first_line(exc: BaseException) -> str:
