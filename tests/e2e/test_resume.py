@@ -280,5 +280,6 @@ def test_a_planted_best_model_is_refused_before_the_resume(
     done, _ = _relaunch(tmp_path, epoch1)
     output = done.stdout + done.stderr
     assert done.returncode == 2, output[-3000:]
-    assert re.search(r"FAILED: best-model.pt refused: unpickling it would call", output)
+    refused = r"FAILED: earlier best weights \S+/artifacts/best-model\.pt refused: unpickling"
+    assert re.search(refused, output), output[-3000:]
     assert "Traceback" not in output and not marker.exists()

@@ -35,16 +35,17 @@ REFUSAL = r"{} refused: unpickling it would call [\w., ]+, which ultralytics' al
 
 
 def assert_refused(code: int, output: str, run_dir: Path, what: str, marker: Path) -> None:
-    """Exit 2, one error line naming the file and why, the same reason in status.json."""
+    """Exit 2, one error line naming the file (`what`, a pattern) and why, the same reason in
+    status.json."""
     assert code == 2, output[-3000:]
     assert not marker.exists()
     errors = [line for line in output.splitlines() if " ERROR " in line]
     assert len(errors) == 1, errors
-    assert re.search("FAILED: " + REFUSAL.format(re.escape(what)), errors[0]), errors[0]
+    assert re.search("FAILED: " + REFUSAL.format(what), errors[0]), errors[0]
     assert "Traceback" not in output
     status = json.loads((run_dir / "status.json").read_text())
     assert (status["status"], status["exit_code"]) == ("failed", 2)
-    assert re.match(REFUSAL.format(re.escape(what)), status["reason"]), status
+    assert re.match(REFUSAL.format(what), status["reason"]), status
 
 
 def test_local_starting_weights(tmp_path: Path) -> None:
@@ -54,7 +55,7 @@ def test_local_starting_weights(tmp_path: Path) -> None:
     plant_checkpoint(dataset / "pretrained-weights.pt", marker, RunsShell)
     done = _run(dataset, tmp_path / "runs", "planted")
     run_dir = tmp_path / "runs" / "planted"
-    what = "starting weights pretrained-weights.pt"
+    what = re.escape(f"starting weights {dataset / 'pretrained-weights.pt'}")
     assert_refused(done.returncode, done.stdout + done.stderr, run_dir, what, marker)
     assert not (run_dir / "dataset").exists()
 
@@ -66,7 +67,8 @@ def test_local_relaunch_with_a_planted_last_pt(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "relaunch"
     plant_checkpoint(run_dir / "train" / "weights" / "last.pt", marker, WritesMarker)
     done = _run(dataset, tmp_path / "runs", "relaunch")
-    assert_refused(done.returncode, done.stdout + done.stderr, run_dir, "last.pt", marker)
+    what = re.escape(f"checkpoint {run_dir / 'train' / 'weights' / 'last.pt'}")
+    assert_refused(done.returncode, done.stdout + done.stderr, run_dir, what, marker)
     assert not list((run_dir / "artifacts").glob("best-model*"))
 
 
@@ -92,8 +94,12 @@ def test_platform_files(
     finished: Finished = run_job(
         tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id
     )
-    what = "weights.pt" if place == "stored last-checkpoint" else "starting weights weights.pt"
+    what = {  # under the run folder, where each was downloaded
+        "experiment pretrained-weights": r"starting weights runs/[\w-]+/weights/experiment/",
+        "base model version weights": r"starting weights runs/[\w-]+/weights/base-model/",
+        "stored last-checkpoint": r"checkpoint runs/[\w-]+/checkpoints/stored/",
+    }[place] + r"weights\.pt"
     assert_refused(finished.code, finished.output, finished.run_dir, what, marker)
-    assert_failed(emulator, ids, finished, REFUSAL.format(re.escape(what)))
+    assert_failed(emulator, ids, finished, REFUSAL.format(what))
     exported = bool(emulator.requests("POST", "*/annotations/export"))
     assert exported == (place == "stored last-checkpoint")  # weights: before any download

@@ -99,7 +99,7 @@ def test_a_planted_pickle_is_refused_by_every_loader(
     with pytest.raises(safeload.UnsafeWeights) as refused:
         LOADERS[loader](planted)
     message = str(refused.value)
-    assert message.startswith("pretrained-weights.pt refused: unpickling it would call ")
+    assert message.startswith(f"{planted} refused: unpickling it would call ")
     assert "allow-list" in message and "\n" not in message
     assert refused.value.exit_code == 2
     assert not marker.exists()
@@ -167,7 +167,7 @@ def test_damaged_files_are_unreadable_and_never_unpickled(
     files.append(plant_bare_pickle(tmp_path / "bare.pt", marker))
     for path in files:
         for loader in ("load", "model", "network"):
-            with pytest.raises(safeload.UnreadableWeights, match=f"^{path.name} cannot be read"):
+            with pytest.raises(safeload.UnreadableWeights, match=f"{path.name} cannot be read"):
                 LOADERS[loader](path)
         assert safeload.stripped_copy(path, tmp_path / "copy.pt") == path  # as it was
     assert not marker.exists()
@@ -229,6 +229,26 @@ def test_a_record_that_is_not_ours_is_no_record(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_resume_ignores_a_damaged_checkpoint_and_refuses_a_planted_one(
+    tmp_path: Path, trained: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    from pictrain.train.checkpoint import read_checkpoint
+
+    checkpoint = read_checkpoint(trained["epoch1"])
+    assert checkpoint is not None and checkpoint.resumable and checkpoint.origin == ORIGIN
+    truncated = tmp_path / "last.pt"
+    truncated.write_bytes(trained["epoch1"].read_bytes()[:4096])  # an upload cut short
+    with caplog.at_level("WARNING"):
+        assert read_checkpoint(truncated) is None
+    assert f"not resuming: checkpoint {truncated} cannot be read" in caplog.text
+    marker = tmp_path / "marker"
+    planted = plant_checkpoint(tmp_path / "planted.pt", marker)
+    with pytest.raises(safeload.UnsafeWeights, match=f"^checkpoint {planted} refused"):
+        read_checkpoint(planted)
+    assert not marker.exists()
+
+
+@pytest.mark.slow
 def test_the_final_validation_refuses_weights_planted_during_training(tmp_path: Path) -> None:
     """ultralytics strips best.pt with an unrestricted unpickler after the last epoch: a file
     put there meanwhile is loaded with the restricted one first, and refused."""
@@ -237,6 +257,6 @@ def test_the_final_validation_refuses_weights_planted_during_training(tmp_path: 
     def plant(trainer: Any) -> None:
         plant_checkpoint(trainer.best, marker)
 
-    with pytest.raises(safeload.UnsafeWeights, match=r"^best\.pt refused"):
+    with pytest.raises(safeload.UnsafeWeights, match=r"weights/best\.pt refused"):
         _train(tmp_path, epochs=1, on_fit_epoch_end=plant)
     assert not marker.exists()

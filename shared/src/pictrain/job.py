@@ -308,9 +308,9 @@ def _loads(best: Path) -> bool:
     """Whether an earlier attempt's best weights can be kept; raises for weights that would
     run code."""
     try:
-        safeload.load(best)
+        safeload.load(best, f"earlier best weights {best}")
     except safeload.UnreadableWeights as exc:
-        log.warning("not keeping the earlier attempt's best weights: %s", exc)
+        log.warning("not restored: %s", exc)
         return False
     return True
 

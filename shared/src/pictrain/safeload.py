@@ -63,7 +63,7 @@ def require_safe_mode() -> None:
 
 
 def load(path: Path, what: str | None = None) -> dict[str, Any]:
-    """The checkpoint's dictionary. `what` names the file in errors (default: its name)."""
+    """The checkpoint's dictionary. `what` names the file in errors (default: its path)."""
     from ultralytics.nn.tasks import torch_safe_load
 
     return _guarded(path, what, lambda: torch_safe_load(path, safe_only=True)[0])
@@ -101,7 +101,7 @@ def _guarded(path: Path, what: str | None, loader: Callable[[], Any]) -> Any:
     try:
         return loader()
     except Exception as exc:
-        raise _failure(path, what or path.name, exc) from None
+        raise _failure(path, what or str(path), exc) from None
 
 
 def _failure(path: Path, what: str, exc: Exception) -> Exception:

@@ -53,16 +53,18 @@ def read_checkpoint(path: Path) -> Checkpoint | None:
     """None when the file is no ultralytics checkpoint (corrupt, truncated upload...); raises
     `UnsafeWeights` for one whose loading would run code."""
     try:
-        ckpt = safeload.load(path)
+        ckpt = safeload.load(path, f"checkpoint {path}")
+    except safeload.UnreadableWeights as exc:
+        log.warning("not resuming: %s", exc)
+        return None
+    try:
         model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
         names = [str(name) for _, name in sorted(dict(model.names).items())]
         optimizer_saved = ckpt.get("optimizer") is not None
         epochs_done = ckpt.get("epoch", -1) + 1 if optimizer_saved else 0
         args = dict(ckpt.get("train_args") or {})
-    except safeload.UnsafeWeights:
-        raise
     except Exception as exc:
-        log.warning("ignoring checkpoint %s: cannot be read (%s)", path.name, exc)
+        log.warning("not resuming: checkpoint %s is no ultralytics checkpoint (%s)", path, exc)
         return None
     return Checkpoint(path, epochs_done, args, names, origin.read(path))
 

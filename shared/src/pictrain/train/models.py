@@ -71,6 +71,6 @@ def build_model(task: str, name: str, weights: Path | None) -> Any:
 def _starting_weights(weights: Path) -> Iterator[str]:
     """How errors name them; unreadable ones are the user's to fix too."""
     try:
-        yield f"starting weights {weights.name}"
+        yield f"starting weights {weights}"
     except safeload.UnreadableWeights as exc:
         raise UserError(str(exc)) from None
