@@ -228,14 +228,27 @@ def _relaunch(
 
 
 def _trained_architecture(run_dir: Path) -> str:
-    return safeload.network(run_dir / "train" / "weights" / "best.pt").yaml["yaml_file"]
+    """Of the weights the run stored as its best (evaluated, exported, published)."""
+    return safeload.network(run_dir / "artifacts" / "best-model.pt").yaml["yaml_file"]
 
 
-def test_the_same_training_resumes(tmp_path: Path, epoch1: tuple[Path, Path]) -> None:
-    done, _ = _relaunch(tmp_path, epoch1)
+def test_the_same_training_resumes_without_another_trainings_best(
+    tmp_path: Path, epoch1: tuple[Path, Path]
+) -> None:
+    """The experiment's `best-model` of an earlier run is not brought back as the best of the
+    resumed training: it would be evaluated and published as this run's."""
+    from ultralytics import YOLO
+
+    foreign = tmp_path / "runs" / "relaunch" / "artifacts" / "best-model.pt"
+    foreign.parent.mkdir(parents=True)
+    YOLO("yolov8s.yaml").save(str(foreign))
+    done, run_dir = _relaunch(tmp_path, epoch1)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     assert "resuming from epoch 2 of 2" in output and ANEW not in output
+    assert f"not restoring the best weights {foreign}: another training's" in output
+    assert "restored the earlier attempt's best weights" not in output
+    assert _trained_architecture(run_dir) == "yolov8n.yaml"
 
 
 def test_a_relaunch_with_another_model_trains_it_anew(

@@ -170,20 +170,22 @@ class Job:
             for stale in saved_weights(self._train_dir):
                 stale.unlink()
         if resume:
-            self._restore_best(stored_dir)
+            self._restore_best(stored_dir, resume)
         return resume
 
-    def _restore_best(self, folder: Path) -> None:
+    def _restore_best(self, folder: Path, resume: Checkpoint) -> None:
         """A resumed run rewrites best.pt only when an epoch beats the earlier best: in a fresh
-        container, bring the earlier attempt's best back first, or it is lost. ultralytics
-        unpickles best.pt unrestricted at the end (`pictrain.safeload`): it must load safely."""
+        container, bring the earlier attempt's best back first, or it is lost. Only the best
+        of the resumed training (its fitness is the checkpoint's best): another training's
+        would be evaluated and published as this one's. ultralytics unpickles best.pt
+        unrestricted at the end (`pictrain.safeload`): it must load safely."""
         best = self._train_dir / "weights" / "best.pt"
         if best.is_file():
-            if _loads(best):
+            if _is_best_of(best, resume):
                 return
             best.unlink()
         stored = self.backend.stored_artifact(BEST_MODEL_ARTIFACT, folder)
-        if stored and _loads(stored):
+        if stored and _is_best_of(stored, resume):
             best.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(stored, best)
             log.info("restored the earlier attempt's best weights")
@@ -304,13 +306,23 @@ class Job:
         log.info("storing the weights trained so far (%s)", weights.name)
 
 
-def _loads(best: Path) -> bool:
-    """Whether an earlier attempt's best weights can be kept; raises for weights that would
-    run code."""
+def _is_best_of(weights: Path, resume: Checkpoint) -> bool:
+    """Whether earlier best weights are those of the resumed training; raises for weights that
+    would run code."""
     try:
-        safeload.load(best, f"earlier best weights {best}")
+        best = safeload.load(weights, f"earlier best weights {weights}")
     except safeload.UnreadableWeights as exc:
         log.warning("not restored: %s", exc)
+        return False
+    fitness = (best.get("train_metrics") or {}).get("fitness")
+    if fitness != resume.best_fitness:
+        log.warning(
+            "not restoring the best weights %s: another training's (fitness %s, the best of "
+            "the resumed one %s)",
+            weights,
+            fitness,
+            resume.best_fitness,
+        )
         return False
     return True
 

@@ -43,6 +43,7 @@ class Checkpoint:
     args: Mapping[str, Any]
     names: list[str]
     origin: TrainingOrigin | None  # None: not written by the job's trainers
+    best_fitness: float | None = None  # of its training's best epoch so far: that best.pt's
 
     @property
     def resumable(self) -> bool:
@@ -63,10 +64,11 @@ def read_checkpoint(path: Path) -> Checkpoint | None:
         optimizer_saved = ckpt.get("optimizer") is not None
         epochs_done = ckpt.get("epoch", -1) + 1 if optimizer_saved else 0
         args = dict(ckpt.get("train_args") or {})
+        best_fitness = ckpt.get("best_fitness")
     except Exception as exc:
         log.warning("not resuming: checkpoint %s is no ultralytics checkpoint (%s)", path, exc)
         return None
-    return Checkpoint(path, epochs_done, args, names, origin.read(path))
+    return Checkpoint(path, epochs_done, args, names, origin.read(path), best_fitness)
 
 
 def resume_problem(
