@@ -10,6 +10,10 @@ import pytest
 
 from pictrain import offline
 
+# torch (>= 2.10, CUDA builds) registers Triton kernels for some GPU ops, which imports Triton even
+# on a CPU; Triton's bindings then print ~30 lines of "nanobind: leaked ..." when the interpreter
+# exits, after pytest's summary. The tests run on the CPU, where those kernels never run: off.
+os.environ.setdefault("TORCH_DISABLE_NATIVE_JIT", "1")
 # As every pictrain command does, before anything imports ultralytics (test modules included):
 # ultralytics reads its switches, weights_only loading among them, once, at import.
 offline.configure_environment()

@@ -194,9 +194,16 @@ def test_evaluation_folder(finished_run):
 
 
 def test_training_plots(finished_run):
+    """Named for the split they show; the val confusion matrix redrawn with true on rows (ours is
+    square, ultralytics' own 3000 x 2250 pixels)."""
+    import cv2
+
     run_dir, _ = finished_run
     plots = {p.name for p in (run_dir / "plots").glob("*.png")}
-    assert "results.png" in plots and "confusion_matrix.png" in plots
+    assert "results.png" in plots and "val_confusion_matrix.png" in plots
+    assert not {p for p in plots if p != "results.png" and not p.startswith("val_")}
+    height, width = cv2.imread(str(run_dir / "plots" / "val_confusion_matrix.png")).shape[:2]
+    assert height == width
 
 
 def test_readme_lists_what_a_run_leaves(finished_run):

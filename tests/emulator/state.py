@@ -323,6 +323,9 @@ class Settings:
     # Artifacts the platform copies into the model version on publish: assumed, the strictest
     # reading of the notes (the SDK's reserved names); a test may narrow it further.
     published_artifacts: tuple[str, ...] = ("model-latest", "config", "checkpoint-*-latest")
+    # Every "already there" the emulator only assumes (README: assumption) answers a 409; True
+    # makes the twin instead (or replaces what a name holds), as a server without that check.
+    twins: bool = False
     sdk_version: str = "6.37.0"
     username: str = "emulator"
 

@@ -10,6 +10,7 @@ import pytest
 pytest_plugins = ["tests.emulator.fixtures"]  # sets the SDK's logging switch before its import
 
 from pictrain.evaluate.parity import FAIL_ABOVE, WARN_ABOVE  # noqa: E402
+from pictrain.evaluate.predict import INFERENCE_BATCH  # noqa: E402
 from pictrain.job import DEFAULT_STOP_TIMEOUT_S, STOP_RESERVE_S  # noqa: E402
 from pictrain.platform.assets import EXPORT_BATCH  # noqa: E402
 from pictrain.platform.downloads import DOWNLOAD_WORKERS  # noqa: E402
@@ -39,6 +40,7 @@ QUOTED = [
     ("README.md", "over {:g} the job fails", FAIL_ABOVE),
     ("docs/evaluation.md", "Over {:g} the table and the log carry a warning", WARN_ABOVE),
     ("docs/evaluation.md", "over {:g} the job fails", FAIL_ABOVE),
+    ("docs/evaluation.md", "the weights {:d} images per inference call", INFERENCE_BATCH),
     ("docs/gpus.md", "as it grows (every {:g} s", POLL_S),
     ("docs/gpus.md", "(at most every {:g} s)", HEARTBEAT_S),
     ("docs/gpus.md", "SIGKILL {:g} s later", STOP_GRACE_S),

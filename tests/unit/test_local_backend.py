@@ -74,3 +74,21 @@ def test_non_finite_values_are_not_written(tmp_path):
     backend.log_series("train/box_loss", 2, 2.0)
     backend.log_value("test/mAP50", math.inf)
     assert _records(tmp_path / "run") == [{"name": "train/box_loss", "step": 2, "value": 2.0}]
+
+
+@pytest.mark.parametrize("content", [[], ["images/", "parameters.json"], ["val/"]])
+def test_a_folder_without_train_names_what_is_missing_and_what_is_there(tmp_path, content):
+    data = tmp_path / "data"
+    data.mkdir()
+    for entry in content:
+        if entry.endswith("/"):
+            (data / entry / "images").mkdir(parents=True)
+            (data / entry / "annotations.json").write_text("{}")
+        else:
+            (data / entry).write_text("{}")
+    with pytest.raises(UserError) as error:
+        LocalBackend(data, tmp_path / "run").datasets(tmp_path / "downloads")
+    message = str(error.value)
+    assert f"{data} has no train/ folder" in message
+    assert "train/images/ + train/annotations.json" in message
+    assert f"(found: {', '.join(content) or 'nothing'})" in message

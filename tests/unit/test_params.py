@@ -56,6 +56,17 @@ def test_experiment_overrides_image_defaults_and_defaulted_keys_are_listed():
     assert "lr0" in parsed.defaulted
 
 
+def test_what_the_experiment_gave_is_listed_even_where_it_equals_a_default():
+    """The job logs it: a value the user set to the default is still the user's."""
+    parsed = parse_parameters(
+        {"epochs": 100, "lr0": 0.01, "imgsz": 330}, defaults={"epochs": 50, "batch_size": 8}
+    )
+    assert parsed.given == ["epochs", "lr0", "image_size"]
+    assert parsed.from_image == ["batch_size"]
+    assert parsed.values(parsed.given) == "epochs=100, lr0=0.01, image_size=352"
+    assert parse_parameters({}).values(parse_parameters({}).given) == "none"
+
+
 def test_same_parameter_under_two_names_is_an_error():
     with pytest.raises(UserError, match=r"'epochs' is given twice in parameters \(as 'epochs'"):
         parse_parameters({"epochs": 1, "epoch": 2})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_convert import CATEGORIES, annotation, image_entry, make_coco, make_image
 
-from pictrain.artifacts import sha256
+from pictrain.checksums import sha256
 from pictrain.data import coco
 from pictrain.data.prepare import prepare_dataset
 from pictrain.data.splits import DatasetSplit

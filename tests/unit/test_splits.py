@@ -10,8 +10,9 @@ import pytest
 
 from pictrain.data import coco
 from pictrain.data.coco import load_coco
-from pictrain.data.splits import DatasetSplit, canonical_split, resolve_splits
+from pictrain.data.splits import DatasetSplit, resolve_splits
 from pictrain.errors import UserError
+from pictrain.splitnames import canonical_split
 
 CATEGORIES = [{"id": 4, "name": "a"}, {"id": 9, "name": "b"}]
 

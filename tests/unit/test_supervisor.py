@@ -27,7 +27,7 @@ WORKER = textwrap.dedent(
     """
     import os, signal, sys, time
     from pathlib import Path
-    from pictrain.platform.base import JobStatus
+    from pictrain.runstatus import JobStatus
     from pictrain.runstatus import write_status
 
     run_dir, behaviour = Path(sys.argv[1]), sys.argv[2]

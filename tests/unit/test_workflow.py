@@ -1,5 +1,6 @@
 """The workflow commands against the emulator, without training: each converges when run twice
-(nothing duplicated), and each bad input is one line, exit 2, nothing created."""
+(nothing duplicated, whether the server refuses twins or makes them), and each bad input is one
+line, exit 2, nothing created."""
 
 from __future__ import annotations
 
@@ -10,69 +11,33 @@ from pathlib import Path
 import pytest
 
 from tests.emulator import Emulator
-from tests.emulator.dataset_dir import write_sample_dataset
+from tests.unit.workflow_project import (
+    IMAGES,
+    STEPS,
+    edit,
+    one_error_line,
+    pictrain,
+    up_to,
+    write_project,
+)
 
 pytest_plugins = ["tests.emulator.fixtures"]
 
-from pictrain.cli import main  # noqa: E402  (after the plugin set PICSELLIA_SDK_CUSTOM_LOGGING)
-from pictrain.envvars import RETRY_BASE_DELAY  # noqa: E402
+from pictrain.platform.env import read_env_file  # noqa: E402
 from pictrain.workflow.progress import Progress  # noqa: E402
-from pictrain.workflow.session import read_env_file  # noqa: E402
-
-REPO = Path(__file__).parents[2]
-EXAMPLE = REPO / "picsellia.example.toml"
-IMAGES = REPO / "images"
 
 
-@pytest.fixture
-def project(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The shipped example file, on a tiny cat/dog dataset, pointing at the emulator."""
-    write_sample_dataset(tmp_path / "dataset")
-    text = EXAMPLE.read_text().replace("data/platform-demo/", "dataset/")
-    text = text.replace('# images_dir = "images"', f'images_dir = "{IMAGES}"')
-    path = tmp_path / "picsellia.toml"
-    path.write_text(text)
-    for name, value in {**emulator.user_env(), RETRY_BASE_DELAY.name: "0.01"}.items():
-        monkeypatch.setenv(name, value)
-    return path
-
-
-def pictrain(capsys: pytest.CaptureFixture[str], project: Path, *args: str) -> tuple[int, str]:
-    """Exit code and what was printed (stdout, then stderr)."""
-    flags = ["--project", str(project), "--env-file", str(project.parent / "no.env")]
-    with pytest.raises(SystemExit) as exited:
-        main([*args, *flags])
-    out = capsys.readouterr()
-    return int(exited.value.code or 0), out.out + out.err
-
-
-# The README's order: each step needs the ones before it.
-STEPS = (
-    ("register", "yolov8-detection"),
-    ("data", "upload"),
-    ("data", "dataset"),
-    ("experiment", "create"),
-)
-
-
-def up_to(capsys: pytest.CaptureFixture[str], project: Path, *last: str) -> None:
-    """Run the workflow's steps in order, up to and including `last`; each must succeed."""
-    for command in STEPS[: STEPS.index(last) + 1]:
-        code, output = pictrain(capsys, project, *command)
-        assert code == 0, output
-
-
-def edit(project: Path, old: str, new: str) -> None:
-    text = project.read_text()
-    assert old in text, old
-    project.write_text(text.replace(old, new, 1))
-
-
-def one_error_line(output: str) -> str:
-    errors = [line for line in output.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, output
-    assert "Traceback" not in output
-    return errors[0]
+@pytest.fixture(params=[False, True], ids=["409", "twins"])
+def project(
+    tmp_path: Path,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Path:
+    """Each test twice: on a server that refuses what is there already (409), and on one that
+    makes the twin (tests/emulator/README.md)."""
+    emulator.state.settings.twins = request.param
+    return write_project(tmp_path, emulator, monkeypatch)
 
 
 def test_register_to_launch_twice_duplicates_nothing(

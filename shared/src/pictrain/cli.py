@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pictrain import offline
 from pictrain.config import TASKS
-from pictrain.data.splits import SPLITS
 from pictrain.envvars import MODEL_CONFIG
+from pictrain.splitnames import SPLITS
 from pictrain.workflow.cli import add_commands as add_workflow_commands
 
 DEMO_IMAGE_SIZE = 160

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from pictrain.errors import UserError
 
@@ -25,6 +25,12 @@ class ModelConfig(BaseModel):
     task: Task = "detect"
     model: str = ""
     defaults: dict[str, Any] = {}
+    # The image's model.toml; None for a bare local run, whose task `--task` chose.
+    _file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def file(self) -> Path | None:
+        return self._file
 
     @model_validator(mode="before")
     @classmethod
@@ -41,8 +47,10 @@ def load_model_config(path: Path | None, task: Task | None = None) -> ModelConfi
     if task is not None:
         raise UserError(f"--task {task} and a model config ({path}) both given: pick one")
     try:
-        return ModelConfig.model_validate(tomllib.loads(path.read_text()))
+        config = ModelConfig.model_validate(tomllib.loads(path.read_text()))
     except FileNotFoundError:
         raise UserError(f"model config {path} does not exist") from None
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         raise UserError(f"model config {path} is invalid: {exc}") from None
+    config._file = path
+    return config

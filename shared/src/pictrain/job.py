@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pictrain import artifacts, safeload
+from pictrain.checksums import sha256
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
 from pictrain.envvars import STOP_TIMEOUT
@@ -28,10 +29,9 @@ from pictrain.platform.base import (
     MANIFEST_ARTIFACT,
     MODEL_ARTIFACT,
     Backend,
-    JobStatus,
 )
 from pictrain.redact import redact
-from pictrain.runstatus import report_failure, write_status
+from pictrain.runstatus import JobStatus, report_failure, write_status
 from pictrain.stopsignal import raise_if_stopped, signals_raise
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
 from pictrain.train.devices import Devices, resolve_devices
@@ -87,14 +87,15 @@ class Job:
         parsed = parse_parameters(self.backend.parameters(), self.config.defaults)
         params = parsed.params
         model_name = params.model or self.config.model
-        check_model_name(self.config.task, model_name)
+        check_model_name(self.config.task, model_name, image=self.config.file is not None)
         devices = resolve_devices(params.device, params.batch_size)
         for note in parsed.notes:
             log.warning("%s", note)
         if parsed.ignored:
             log.warning("%s", parsed.ignored_warning())
             self.backend.log_table(IGNORED_TABLE, parsed.ignored_table())
-        log.info("parameters: %s", params.model_dump(exclude_defaults=True))
+        log.info("parameters given: %s", parsed.values(parsed.given))
+        log.info("image defaults: %s", parsed.values(parsed.from_image))
         log.info("left at their default: %s", ", ".join(parsed.defaulted))
         # Weights first: an ambiguous base model, or weights that would run code, fail before
         # the dataset is downloaded.
@@ -102,7 +103,7 @@ class Job:
         if weights is not None:
             check_starting_weights(weights)
         origin = TrainingOrigin(
-            model=model_name, weights_sha256=artifacts.sha256(weights) if weights else None
+            model=model_name, weights_sha256=sha256(weights) if weights else None
         )
         splits = self.backend.datasets(self.run_dir / "downloads")
         dataset = prepare_dataset(
@@ -139,8 +140,8 @@ class Job:
         self._training = False
         raise_if_stopped()
         self.backend.discard_checkpoint()
-        for plot in result.plots:
-            self.backend.log_image(plot.stem, plot)
+        for name, plot in result.plots.items():
+            self.backend.log_image(name, plot)
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
         values = self._evaluate(result, dataset, params, devices)
         raise_if_stopped()
@@ -206,8 +207,8 @@ class Job:
             self.backend.log_table(name, table)
         for name, heatmap in evaluation.heatmaps.items():
             self.backend.log_heatmap(name, heatmap)
-        for plot in evaluation.plots:
-            self.backend.log_image(plot.stem, plot)
+        for name, plot in evaluation.plots.items():
+            self.backend.log_image(name, plot)
         self.backend.add_evaluations(evaluation.evaluations)
         return evaluation.values
 

@@ -394,6 +394,12 @@ class ParsedParameters:
     defaulted: list[str]
     ignored_keys: list[IgnoredKey]
     notes: list[str]
+    given: list[str]  # canonical names the experiment set, a default's value or not
+    from_image: list[str]  # canonical names the image's model.toml set and the experiment not
+
+    def values(self, names: list[str]) -> str:
+        """`name=value, ...` as resolved (image_size rounded), for the log."""
+        return ", ".join(f"{name}={getattr(self.params, name)!r}" for name in names) or "none"
 
     @property
     def ignored(self) -> list[str]:
@@ -431,7 +437,8 @@ def parse_parameters(
         raise UserError(_describe(exc, {**image.spelled, **given.spelled})) from None
     params, notes = _round_image_size(params)
     defaulted = sorted(set(Parameters.model_fields) - set(merged))
-    return ParsedParameters(params, defaulted, given.ignored, notes)
+    from_image = [name for name in image.values if name not in given.values]
+    return ParsedParameters(params, defaulted, given.ignored, notes, list(given.values), from_image)
 
 
 def base_parameters(defaults: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from pictrain.platform.base import JobStatus
 from pictrain.redact import redact
 
 STATUS_FILE = "status.json"
 FAILURE_MARK = "FAILED: "  # the job's last console line on failure, for people reading logs
 
 log = logging.getLogger("pictrain")
+
+
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class RunStatus(BaseModel):

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from pycocotools import mask as coco_mask
 
-from pictrain.data.splits import canonical_split
+from pictrain.splitnames import canonical_split
 
 # Large, saturated, one colour per class on muted backgrounds: easy to learn from scratch.
 SHAPES = {"circle": (220, 40, 40), "square": (40, 190, 60), "triangle": (40, 90, 230)}

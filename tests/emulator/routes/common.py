@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from tests.emulator.routing import ApiError, Request
+from tests.emulator.state import State
 
 T = TypeVar("T")
 Owner = TypeVar("Owner")
@@ -56,3 +57,11 @@ def owned_by_id(
             if item.id == item_id:
                 return owner, item
     raise ApiError(404, f"{kind} {item_id} not found")
+
+
+def refuse_twin(state: State, message: str) -> None:
+    """What is created is there already: a 409, the emulator's assumption; with
+    `settings.twins` nothing is refused and the handler goes on to make the twin (or, where a
+    name holds one thing, to replace it), as a server without that check would."""
+    if not state.settings.twins:
+        raise ApiError(409, message)

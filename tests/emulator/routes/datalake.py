@@ -13,9 +13,9 @@ import uuid
 from typing import Any
 
 from tests.emulator import views
-from tests.emulator.routes.common import field, lookup, require_object
+from tests.emulator.routes.common import field, lookup, refuse_twin, require_object
 from tests.emulator.routes.platform import check_org
-from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply
+from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply, no_content
 from tests.emulator.state import Data, State, Tag
 
 ROUTES = Router()
@@ -78,7 +78,7 @@ def create_tag(req: Request) -> Reply:
     _datalake(req)
     name = field(req.json(), "name")
     if data_tag(req.state, name) is not None:
-        raise ApiError(409, f"data tag {name!r} already exists")
+        refuse_twin(req.state, f"data tag {name!r} already exists")
     tag = Tag(name, "DATA")
     req.state.tags[tag.id] = tag
     return json_reply(views.tag(tag), 201)
@@ -197,6 +197,31 @@ def find_data(req: Request) -> Reply:
     if not criteria or len(found) != 1:
         raise ApiError(404, f"{len(found)} data match {criteria}")
     return json_reply(views.data(req.state, found[0]))
+
+
+def delete_data(state: State, data: Data) -> None:
+    """The data, its assets in every dataset version (SDK: `Data.delete` "and all assets linked
+    to this data"), and its stored file: that the platform deletes the file even when another
+    data points at it is an **assumption**, the strict side."""
+    del state.datas[data.id]
+    for version in state.dataset_versions.values():
+        version.assets = [a for a in version.assets if a.data_id != data.id]
+    state.storage.objects.pop(data.object_name, None)
+
+
+@route("DELETE", "/api/data/{id}")
+def delete_one_data(req: Request) -> Reply:
+    delete_data(req.state, data_of(req, req.params["id"]))
+    return no_content()
+
+
+@route("DELETE", "/api/datalake/{id}/datas")
+def delete_datas(req: Request) -> Reply:
+    _datalake(req)
+    found = [data_of(req, data_id) for data_id in field(req.json(), "ids", list)]
+    for data in found:
+        delete_data(req.state, data)
+    return no_content()
 
 
 def data_of(req: Request, data_id: Any) -> Data:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.emulator import views
 from tests.emulator.coco import DATASET_TYPES
-from tests.emulator.routes.common import field, lookup
+from tests.emulator.routes.common import field, lookup, refuse_twin
 from tests.emulator.routes.platform import check_org
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply
 from tests.emulator.state import (
@@ -64,6 +64,12 @@ def create_dataset(req: Request) -> Reply:
     return json_reply(views.dataset(dataset), 201)
 
 
+@route("GET", "/api/organization/{org}/datasets")
+def list_datasets(req: Request) -> Reply:
+    check_org(req)
+    return json_reply(views.page([views.dataset(d) for d in req.state.datasets.values()]))
+
+
 @route("GET", "/api/organization/{org}/datasets/find")
 def find_dataset(req: Request) -> Reply:
     check_org(req)
@@ -96,7 +102,7 @@ def create_version(req: Request) -> Reply:
     payload = req.json()
     name = field(payload, "version")
     if any(v.version == name for v in _versions_of(req, dataset)):
-        raise ApiError(409, f"version {name!r} of {dataset.name} already exists")
+        refuse_twin(req.state, f"version {name!r} of {dataset.name} already exists")
     version = DatasetVersion(
         dataset.id,
         dataset.name,
@@ -149,7 +155,7 @@ def create_label(req: Request) -> Reply:
     version = _version(req)
     name = field(req.json(), "name")
     if any(label.name == name for label in version.labels):
-        raise ApiError(409, f"label {name!r} already exists")
+        refuse_twin(req.state, f"label {name!r} already exists")
     return json_reply(views.label(_add_label(version, name)), 201)
 
 
@@ -201,7 +207,7 @@ def create_label_group(req: Request) -> Reply:
     payload = req.json()
     name = field(payload, "name")
     if any(g.name == name for g in version.label_groups):
-        raise ApiError(409, f"label group {name!r} already exists")
+        refuse_twin(req.state, f"label group {name!r} already exists")
     parent = payload.get("parent_id")
     group = LabelGroup(name, uuid.UUID(str(parent)) if parent else None)
     version.label_groups.append(group)
@@ -245,7 +251,7 @@ def add_data(req: Request) -> Reply:
     for data_id in data_ids:
         lookup(req.state.datas, data_id, "data")
         if data_id in present:
-            raise ApiError(409, f"data {data_id} is already in this version")
+            refuse_twin(req.state, f"data {data_id} is already in this version")
     version.assets.extend(Asset(data_id) for data_id in data_ids)
     job = TaskJob()
     req.state.task_jobs[job.id] = job

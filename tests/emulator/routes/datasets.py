@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.emulator import coco, views
 from tests.emulator.routes.common import field, lookup
-from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply
+from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply, no_content
 from tests.emulator.state import Asset, DatasetVersion
 
 ROUTES = Router()
@@ -97,6 +97,17 @@ def get_asset(req: Request) -> Reply:
     if found is None:
         raise ApiError(404, f"asset {req.params['id']} not found")
     return json_reply(views.asset(req.state, found[1]))
+
+
+@route("DELETE", "/api/asset/{id}")
+def delete_asset(req: Request) -> Reply:
+    """The asset and its annotation leave the version; the data stays (SDK: `Asset.delete`)."""
+    found = req.state.find_asset(req.uuid("id"))
+    if found is None:
+        raise ApiError(404, f"asset {req.params['id']} not found")
+    version, asset = found
+    version.assets.remove(asset)
+    return no_content()
 
 
 @route("GET", "/api/data/{id}")

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from tests.emulator import views
-from tests.emulator.routes.common import field, lookup
+from tests.emulator.routes.common import field, lookup, refuse_twin
 from tests.emulator.routes.platform import check_org
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply, no_content
 from tests.emulator.state import ContinuousTraining, Deployment, ModelVersion
@@ -44,7 +44,7 @@ def _deploy(req: Request, version: ModelVersion, payload: dict[str, Any]) -> Rep
         raise ApiError(400, problem)
     name = payload.get("name") or f"deployment-{uuid.uuid4().hex[:8]}"
     if any(d.name == name for d in req.state.deployments.values()):
-        raise ApiError(409, f"deployment {name!r} already exists")
+        refuse_twin(req.state, f"deployment {name!r} already exists")
     deployment = Deployment(
         name, version.id, version.type, float(payload.get("min_threshold") or 0.0)
     )
@@ -144,7 +144,7 @@ def list_deployment_labels(req: Request) -> Reply:
 def setup_feedback_loop(req: Request) -> Reply:
     deployment = deployment_of(req)
     if deployment.feedback_loop:
-        raise ApiError(409, "the feedback loop is already set up")
+        refuse_twin(req.state, "the feedback loop is already set up")
     deployment.feedback_loop = True
     return no_content()
 
@@ -160,7 +160,7 @@ def attach_feedback_loop_dataset(req: Request) -> Reply:
         raise ApiError(400, "set up the feedback loop first")
     version_id = _version_id(req, req.json())
     if version_id in deployment.feedback_loop_datasets:
-        raise ApiError(409, "this dataset version is already attached to the feedback loop")
+        refuse_twin(req.state, "this dataset version is already attached to the feedback loop")
     deployment.feedback_loop_datasets.append(version_id)
     return no_content()
 
@@ -221,7 +221,7 @@ def attach_continuous_training_dataset(req: Request) -> Reply:
     payload = req.json()
     alias = field(payload, "name")
     if alias in training.datasets:
-        raise ApiError(409, f"alias {alias!r} is already attached to continuous training")
+        refuse_twin(req.state, f"alias {alias!r} is already attached to continuous training")
     training.datasets[alias] = _version_id(req, payload)
     return no_content()
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from tests.emulator import views
-from tests.emulator.routes.common import field, find_by_name, lookup, owned_by_id, require_object
+from tests.emulator.routes.common import (
+    field,
+    find_by_name,
+    lookup,
+    owned_by_id,
+    refuse_twin,
+    require_object,
+)
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply, no_content
 from tests.emulator.state import Experiment, Log, LoggingLine, StoredFile
 
@@ -65,7 +72,7 @@ def attach_dataset(req: Request) -> Reply:
     payload = req.json()
     alias = field(payload, "name")
     if alias in experiment.datasets:
-        raise ApiError(409, f"alias {alias!r} already attached")
+        refuse_twin(req.state, f"alias {alias!r} already attached")
     version = lookup(req.state.dataset_versions, field(payload, "dataset_version_id"), "version")
     experiment.datasets[alias] = version.id
     return json_reply(_attachment(req, alias, version.id), 201)
@@ -186,7 +193,7 @@ def create_artifact(req: Request) -> Reply:
     experiment = experiment_of(req)
     artifact = stored_file_from(req, req.json())
     if artifact.name in experiment.artifacts:
-        raise ApiError(409, f"artifact {artifact.name!r} already exists")
+        refuse_twin(req.state, f"artifact {artifact.name!r} already exists")
     experiment.artifacts[artifact.name] = artifact
     return json_reply(views.stored_file(artifact), 201)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import fnmatch
 
 from tests.emulator import views
-from tests.emulator.routes.common import field, find_by_name, lookup, owned_by_id
+from tests.emulator.routes.common import field, find_by_name, lookup, owned_by_id, refuse_twin
 from tests.emulator.routes.experiments import experiment_of, stored_file_from
-from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply, no_content
+from tests.emulator.routing import Reply, Request, Router, json_reply, no_content
 from tests.emulator.state import Experiment, Model, ModelVersion, StoredFile
 
 ROUTES = Router()
@@ -62,7 +62,7 @@ def store_model_file(req: Request) -> Reply:
     version = _model_version(req)
     model_file = stored_file_from(req, req.json())
     if model_file.name in version.files:
-        raise ApiError(409, f"model file {model_file.name!r} already exists")
+        refuse_twin(req.state, f"model file {model_file.name!r} already exists")
     version.files[model_file.name] = model_file
     return json_reply(views.stored_file(model_file), 201)
 
@@ -115,7 +115,7 @@ def export_as_model(req: Request) -> Reply:
     experiment = experiment_of(req)
     name = field(req.json(), "name")
     if any(m.name == name for m in req.state.models.values()):
-        raise ApiError(409, f"model {name!r} already exists")
+        refuse_twin(req.state, f"model {name!r} already exists")
     model = Model(name)
     req.state.models[model.id] = model
     return _publish(req, experiment, model)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.emulator import views
-from tests.emulator.routes.common import field, lookup
+from tests.emulator.routes.common import field, lookup, refuse_twin
 from tests.emulator.routes.experiments import experiment_of
 from tests.emulator.routes.jobs import FINAL_STATUSES
 from tests.emulator.routes.platform import check_org
@@ -39,7 +39,7 @@ def create_project(req: Request) -> Reply:
     payload = req.json()
     name = field(payload, "name")
     if any(p.name == name for p in req.state.projects.values()):
-        raise ApiError(409, f"project {name!r} already exists")
+        refuse_twin(req.state, f"project {name!r} already exists")
     project = Project(name, payload.get("description") or "")
     req.state.projects[project.id] = project
     return json_reply(views.project(project), 201)
@@ -55,7 +55,7 @@ def create_experiment(
 ) -> Experiment:
     """An experiment as the platform makes it, from the API or for continuous training."""
     if any(e.name == name and e.project_id == project.id for e in state.experiments.values()):
-        raise ApiError(409, f"experiment {name!r} already exists in {project.name}")
+        refuse_twin(state, f"experiment {name!r} already exists in {project.name}")
     experiment = Experiment(name, project.id, description=description)
     if base is not None:
         experiment.base_model_version_id = base.id
@@ -101,7 +101,7 @@ def launch(state: State, experiment: Experiment, gpus: int) -> Job:
     for job in state.jobs.values():
         mine = job.launch is not None and job.launch.experiment_id == experiment.id
         if mine and job.status not in FINAL_STATUSES:
-            raise ApiError(409, f"experiment {experiment.name} already has a job {job.status}")
+            refuse_twin(state, f"experiment {experiment.name} already has a job {job.status}")
     version = state.model_versions.get(experiment.base_model_version_id)  # type: ignore[arg-type]
     image = version.settings.get("docker_image") if version else None
     if version is None or not image:

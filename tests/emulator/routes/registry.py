@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.emulator import views
-from tests.emulator.routes.common import field, lookup
+from tests.emulator.routes.common import field, lookup, refuse_twin
 from tests.emulator.routes.models import SETTINGS_KEYS
 from tests.emulator.routes.platform import check_org
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply
@@ -45,7 +45,7 @@ def create_model(req: Request) -> Reply:
     payload = req.json()
     name = field(payload, "name")
     if any(m.name == name for m in req.state.models.values()):
-        raise ApiError(409, f"model {name!r} already exists")
+        refuse_twin(req.state, f"model {name!r} already exists")
     model = Model(name, description=payload.get("description") or "")
     req.state.models[model.id] = model
     return json_reply(views.model(model), 201)
@@ -75,7 +75,7 @@ def create_version(req: Request) -> Reply:
     number = max((v.version for v in siblings), default=-1) + 1
     name = payload.get("name") or f"{model.name}-{number}"
     if any(v.name == name for v in siblings):
-        raise ApiError(409, f"version {name!r} of {model.name} already exists")
+        refuse_twin(req.state, f"version {name!r} of {model.name} already exists")
     version = ModelVersion(
         model_id=model.id,
         name=name,

@@ -31,8 +31,8 @@ from pictrain.data.decimals import label_files
 from pictrain.data.images import SourceImage, convert_images, prepare_output, write_labels
 from pictrain.data.labels import class_folders, class_index
 from pictrain.data.polygons import CLIP_TOLERANCE, Flat, object_shape, plain_polygons
-from pictrain.data.splits import SPLITS
 from pictrain.data.summary import ConversionSummary
+from pictrain.splitnames import SPLITS
 
 
 def convert_detection(

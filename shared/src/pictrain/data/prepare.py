@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pictrain.artifacts import sha256
+from pictrain.checksums import sha256
 from pictrain.data.coco import CocoIndex
 from pictrain.data.convert import (
     ConversionSummary,

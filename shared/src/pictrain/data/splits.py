@@ -14,18 +14,7 @@ from pathlib import Path
 from pictrain.data.coco import CocoIndex, cut_coco, load_coco, long_lived, read_coco
 from pictrain.errors import UserError
 from pictrain.params import DEFAULT_HOLDOUT_FRACTION
-
-SPLITS = ("train", "val", "test")
-_ALIASES = {
-    "train": "train",
-    "training": "train",
-    "val": "val",
-    "valid": "val",
-    "validation": "val",
-    "eval": "val",
-    "test": "test",
-    "testing": "test",
-}
+from pictrain.splitnames import ALIASES, SPLITS, canonical_split
 
 
 @dataclass(frozen=True)
@@ -53,11 +42,6 @@ class ResolvedSplits:
     splits: dict[str, DatasetSplit]
     indexes: dict[str, CocoIndex]
     notes: list[str] = field(default_factory=list)
-
-
-def canonical_split(alias: str) -> str | None:
-    """train / val / test for a user-facing split name, None if it is none of them."""
-    return _ALIASES.get(alias.strip().lower())
 
 
 def resolve_splits(
@@ -110,7 +94,7 @@ def _canonical(attached: Mapping[str, DatasetSplit]) -> dict[str, DatasetSplit]:
     for name, split in attached.items():
         canonical = canonical_split(name)
         if canonical is None:
-            valid = ", ".join(sorted(_ALIASES))
+            valid = ", ".join(sorted(ALIASES))
             raise UserError(f"unknown split name {name!r}; valid names: {valid}")
         if canonical in given:
             raise UserError(f"two attached splits are the {canonical} split")

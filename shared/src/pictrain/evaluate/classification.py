@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pictrain import safeload
+from pictrain.evaluate.predict import ultralytics_results
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,7 @@ def predict_top5(
     weights: Path, images: list[Path], image_size: int, device: str
 ) -> Iterator[list[tuple[int, float]]]:
     """For each image, its five best classes with their probabilities, best first."""
-    from ultralytics import YOLO
-
-    results = safeload.model(YOLO, weights).predict(
-        source=[str(p) for p in images],
-        imgsz=image_size,
-        device=device or None,
-        stream=True,
-        verbose=False,
-    )
-    for result in results:
+    for result in ultralytics_results(weights, images, image_size, device):
         probs = result.probs
         yield list(zip(probs.top5, (float(c) for c in probs.top5conf), strict=True))
 
@@ -68,30 +59,3 @@ def classification_report(
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
     return ClassificationReport(top1, float(top5), per_class, confusion)
-
-
-def plot_confusion(confusion: np.ndarray, names: list[str], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    size = max(4.0, 0.5 * len(names) + 2)
-    figure, axes = plt.subplots(figsize=(size, size))
-    axes.imshow(confusion, cmap="Blues")
-    axes.set(
-        xticks=range(len(names)),
-        yticks=range(len(names)),
-        xticklabels=names,
-        yticklabels=names,
-        xlabel="predicted",
-        ylabel="true",
-        title="test confusion matrix",
-    )
-    plt.setp(axes.get_xticklabels(), rotation=45, ha="right")
-    for (row, col), count in np.ndenumerate(confusion):
-        axes.text(col, row, str(count), ha="center", va="center")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path

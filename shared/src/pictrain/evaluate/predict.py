@@ -19,22 +19,45 @@ from pictrain.evaluate.instance import (
 )
 from pictrain.platform.base import Detection, Evaluation, Polygon
 
+# Images per inference call. ultralytics reads a list of paths whole into memory and runs it as
+# ONE batch (`autocast_list` then `LoadPilAndNumpy`): a test split of thousands of images given
+# at once would be one batch of thousands. So the split goes in pieces of this many.
+INFERENCE_BATCH = 16
+
+
+def ultralytics_results(
+    weights: Path, paths: Sequence[Path], image_size: int, device: str, **settings: Any
+) -> Iterator[Any]:
+    """ultralytics' predictions for `paths`, in order, a bounded batch at a time. Every image is
+    letterboxed to the square `image_size` (`rect=False`): the input a static export takes, so
+    the weights and their deployable file see the same pixels, whatever the batch holds."""
+    from ultralytics import YOLO
+
+    model = safeload.model(YOLO, weights)
+    for start in range(0, len(paths), INFERENCE_BATCH):
+        yield from model.predict(
+            source=[str(p) for p in paths[start : start + INFERENCE_BATCH]],
+            imgsz=image_size,
+            rect=False,
+            device=device or None,
+            stream=True,
+            verbose=False,
+            **settings,
+        )
+
 
 def predict(
     weights: Path, images: list[EvalImage], image_size: int, device: str
 ) -> Iterator[tuple[EvalImage, list[Instance]]]:
     """Yield each image with its predicted instances (masks and outlines for segmentation)."""
-    from ultralytics import YOLO
-
-    results = safeload.model(YOLO, weights).predict(
-        source=[str(i.path) for i in images],
-        imgsz=image_size,
+    results = ultralytics_results(
+        weights,
+        [i.path for i in images],
+        image_size,
+        device,
         conf=SCORING_CONFIDENCE,
         iou=NMS_IOU,
         max_det=MAX_DETECTIONS,
-        device=device or None,
-        stream=True,
-        verbose=False,
     )
     for image, result in zip(images, results, strict=True):
         boxes = result.boxes

@@ -16,11 +16,11 @@ from typing import Any
 from pictrain.data.prepare import PreparedDataset
 from pictrain.evaluate.classification import (
     classification_report,
-    plot_confusion,
     predict_top5,
     read_class_split,
 )
 from pictrain.evaluate.coco_eval import evaluate_coco
+from pictrain.evaluate.confusion import plot_confusion
 from pictrain.evaluate.ground_truth import EvalImage, IouType, build_ground_truth
 from pictrain.evaluate.instance import SCORING_CONFIDENCE, Instance
 from pictrain.evaluate.predict import coco_results, predict, to_evaluation
@@ -41,7 +41,7 @@ class TestEvaluation:
     values: dict[str, float] = field(default_factory=dict)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     heatmaps: dict[str, dict[str, Any]] = field(default_factory=dict)
-    plots: list[Path] = field(default_factory=list)
+    plots: dict[str, Path] = field(default_factory=dict)  # IMAGE log name -> file
     evaluations: list[Evaluation] = field(default_factory=list)
 
 
@@ -166,7 +166,14 @@ def _classification(
         heatmaps={
             CONFUSION_MATRIX: {"categories": names, "values": report.confusion.tolist()},
         },
-        plots=[plot_confusion(report.confusion, names, out_dir / "test_confusion_matrix.png")],
+        plots={
+            "test/confusion_matrix": plot_confusion(
+                report.confusion,
+                names,
+                out_dir / "test_confusion_matrix.png",
+                "test split confusion matrix (best weights)",
+            )
+        },
         evaluations=[
             Evaluation(
                 file_name=dataset.source_name(path.name),

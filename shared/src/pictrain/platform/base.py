@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 # The data layer owns what a split is; backends produce them.
 from pictrain.data.splits import DatasetSplit
+from pictrain.runstatus import JobStatus
 
 # The names a run stores under, one place for all (README: "What a run produces").
 # Read back on a relaunch: the latest training checkpoint (ultralytics' last.pt) of an unfinished
@@ -52,12 +52,6 @@ def is_sendable(name: str, value: float, step: int | None, warned: set[str]) -> 
             "%s is %s%s: not sent (nor any later non-finite value of it)", name, value, when
         )
     return False
-
-
-class JobStatus(StrEnum):
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,12 @@ from picsellia import exceptions as px
 from pictrain.errors import PlatformError, TokenRefused, UserError
 from pictrain.platform.env import NO_EXPERIMENT, PicselliaContext
 from pictrain.platform.retry import RetryPolicy, exception_chain, is_transient
+from pictrain.platform.transport import guarded_session
 
 
 def connect(context: PicselliaContext, policy: RetryPolicy) -> Client:
-    """The SDK's client, retried; a refused token or organization is the user's error.
+    """The SDK's client, retried; a refused token or organization is the user's error. Its
+    session sends no POST twice by itself (`transport.py`).
 
     The client's constructor wraps every failure of its first calls in a plain PicselliaError:
     the cause is found down the exception chain."""
@@ -25,6 +27,7 @@ def connect(context: PicselliaContext, policy: RetryPolicy) -> Client:
             organization_id=context.organization_id,
             organization_name=context.organization_name,
             host=context.host,
+            session=guarded_session(context.host),
         )
 
     try:
@@ -38,23 +41,49 @@ def connect(context: PicselliaContext, policy: RetryPolicy) -> Client:
 
 
 def find_experiment(client: Client, context: PicselliaContext, call: Callable[..., Any]) -> Any:
-    """By id, else by name in the project given by token (its id, as Picsellia's own images
-    read it) or by name. The job and its supervisor both find it here; `call` is the caller's
-    retried call."""
-    project_ref = context.project_token or context.project_name
-    if not context.experiment_id and not (project_ref and context.experiment_name):
+    """The job's experiment, as its context names it (by id, else by name in the project given
+    by token, its id as Picsellia's own images read it, or by name); the job and its supervisor
+    both find it here."""
+    if not context.experiment_id and not (
+        (context.project_token or context.project_name) and context.experiment_name
+    ):
         raise UserError(NO_EXPERIMENT)
-    try:
-        if context.experiment_id:
-            return call("find the experiment", client.get_experiment_by_id, context.experiment_id)
-        if context.project_token:
-            project = call("find the project", client.get_project_by_id, context.project_token)
-        else:
-            project = call("find the project", client.get_project, context.project_name)
-        return call("find the experiment", project.get_experiment, context.experiment_name)
-    except px.ResourceNotFoundError:
+    experiment = lookup_experiment(
+        client,
+        call,
+        experiment_id=context.experiment_id,
+        name=context.experiment_name,
+        project_id=context.project_token,
+        project_name=context.project_name,
+    )
+    if experiment is None:
         wanted = context.experiment_label
-        raise UserError(f"experiment {wanted} not found in this organization") from None
+        raise UserError(f"experiment {wanted} not found in this organization")
+    return experiment
+
+
+def lookup_experiment(
+    client: Client,
+    call: Callable[..., Any],
+    *,
+    experiment_id: str | None = None,
+    name: str | None = None,
+    project_id: str | None = None,
+    project_name: str | None = None,
+) -> Any | None:
+    """The one experiment lookup (the job's and the workflow commands'): by id, else by name in
+    the project given by id or by name; None when the project or the experiment does not exist.
+    `call` is the caller's retried call."""
+    try:
+        if experiment_id:
+            return call("find the experiment", client.get_experiment_by_id, experiment_id)
+        if project_id:
+            project = call("find the project", client.get_project_by_id, project_id)
+        else:
+            project = call(f"find project {project_name}", client.get_project, project_name)
+        return call(f"find experiment {name}", project.get_experiment, name)
+    except px.ResourceNotFoundError:
+        return None
 
 
 # Answers a caller handles itself (a lookup that finds nothing is not a failure).

@@ -1,8 +1,11 @@
-"""The platform context, read once from the container variables (named in pictrain.envvars)."""
+"""The platform context, read once from the container variables (named in pictrain.envvars),
+or for the workflow commands from the environment and a `.env` file: one reader for both."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -10,6 +13,7 @@ from pictrain.envvars import PLATFORM
 from pictrain.errors import UserError
 
 DEFAULT_HOST = "https://app.picsellia.com"
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 NO_EXPERIMENT = (
     "no experiment: set experiment_id (or experiment_name with project_token or project_name) "
     "with api_token to train on Picsellia, or pass --local DIR"
@@ -63,3 +67,19 @@ def read_credentials(environ: Mapping[str, str]) -> PicselliaContext:
         names = " / ".join(PLATFORM["api_token"].names)
         raise UserError(f"no API token: set {names} in the environment or in .env")
     return PicselliaContext.model_validate({k: v for k, v in values.items() if v})
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines as users keep them (comments, `export`, quotes); read, never sourced."""
+    if not path.is_file():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        match = _ENV_LINE.match(line)
+        if match is None or line.lstrip().startswith("#"):
+            continue
+        value = match.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[match.group(1)] = value
+    return values

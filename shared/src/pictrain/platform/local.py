@@ -17,16 +17,17 @@ from typing import Any
 
 import yaml
 
-from pictrain.data.splits import DatasetSplit, canonical_split
+from pictrain.data.splits import DatasetSplit
 from pictrain.errors import UserError
 from pictrain.platform.base import (
     CHECKPOINT_ARTIFACT,
     LABELMAP_LOG,
     PRETRAINED_ARTIFACT,
     Evaluation,
-    JobStatus,
     is_sendable,
 )
+from pictrain.runstatus import JobStatus
+from pictrain.splitnames import canonical_split
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
 WEIGHTS_FILE = f"{PRETRAINED_ARTIFACT}.pt"
@@ -65,6 +66,13 @@ class LocalBackend:
             if not coco.is_file():
                 raise UserError(f"{folder} has no annotations.json (COCO)")
             splits[name] = DatasetSplit(name, folder / "images", coco)
+        if "train" not in splits:
+            entries = sorted(self.dataset_dir.iterdir())
+            found = ", ".join(p.name + "/" * p.is_dir() for p in entries) or "nothing"
+            raise UserError(
+                f"{self.dataset_dir} has no train/ folder (found: {found}); a local dataset is "
+                "train/images/ + train/annotations.json (COCO), val/ and test/ alike and optional"
+            )
         return splits
 
     def base_weights(self, dest: Path) -> Path | None:

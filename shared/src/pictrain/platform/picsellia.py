@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from picsellia import exceptions as px
-from picsellia.types.enums import ExperimentStatus, InferenceType, LogType
+from picsellia.types.enums import ExperimentStatus, LogType
 from picsellia.types.enums import JobStatus as LegacyJobStatus
 
-from pictrain.data.splits import canonical_split
 from pictrain.errors import PlatformError, TokenRefused, UserError
 from pictrain.platform.assets import asset_id_of, fetch_split
 from pictrain.platform.base import (
@@ -26,11 +25,11 @@ from pictrain.platform.base import (
     PUBLISHED_WEIGHTS_ARTIFACT,
     DatasetSplit,
     Evaluation,
-    JobStatus,
     is_sendable,
 )
 from pictrain.platform.connect import call_platform, connect, find_experiment
 from pictrain.platform.curves import CurveWriter
+from pictrain.platform.enums import DATASET_TYPE
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.evaluations import (
     EVALUATIONS_PER_CALL,
@@ -43,16 +42,13 @@ from pictrain.platform.retry import RetryPolicy
 from pictrain.platform.sender import BackgroundSender
 from pictrain.platform.uploads import UploadMeter
 from pictrain.platform.weights import choose_model_file
+from pictrain.runstatus import JobStatus
+from pictrain.splitnames import canonical_split
 
 log = logging.getLogger(__name__)
 # On a stop, a checkpoint stored this recently is kept rather than replaced by an upload that
 # would not finish before the SIGKILL: a relaunch loses at most this much training.
 FRESH_CHECKPOINT_MINUTES = 30
-DATASET_TYPE = {
-    "detect": InferenceType.OBJECT_DETECTION,
-    "segment": InferenceType.SEGMENTATION,
-    "classify": InferenceType.CLASSIFICATION,
-}
 # The experiment's own status, as Picsellia's base image sets it (`experiment.update`), and the
 # older per-experiment job status (`update_job_status`), a different field kept as an extra.
 EXPERIMENT_STATUS = {

@@ -1,4 +1,11 @@
-"""Retry idempotent platform calls: the SDK itself never retries an HTTP error status."""
+"""Retry platform calls: the SDK itself never retries an HTTP error status, and no longer
+re-sends a POST whose reply was lost (`transport.py`), so what is sent again is decided here.
+
+Every call given to a policy must be safe to repeat: idempotent (reads, updates, deletes, logs
+that replace), or a function that looks at what the platform holds before it acts (creates,
+uploads, adding data: see `session.Platform.get_or_create`). A 502 or a lost reply does not
+say whether the call was carried out; only such a look can.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from picsellia import exceptions as px
 
 from pictrain.envvars import RETRY_BASE_DELAY
 from pictrain.errors import TokenRefused, exception_chain
+from pictrain.platform.transport import ReplyLost
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,11 +36,12 @@ _TRANSIENT = (
     requests.ConnectionError,
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
+    ReplyLost,
 )
 
 
 def is_transient(exc: BaseException) -> bool:
-    """429, 5xx and dropped connections, however the SDK wrapped them.
+    """429, 5xx, dropped connections and lost replies, however the SDK wrapped them.
 
     Statuses without an exception class of their own (503, 504) come as a generic
     PicselliaError "[503] ..."; the SDK's upload helpers raise requests' HTTPError; the client

@@ -22,7 +22,7 @@ from typing import Any
 from picsellia.types.enums import JobRunStatus, LogType
 
 from pictrain.errors import JobInterrupted, PlatformError, UserError
-from pictrain.platform.base import FAILURE_REASON_LOG, JOB_LOG_ARTIFACT, JobStatus
+from pictrain.platform.base import FAILURE_REASON_LOG, JOB_LOG_ARTIFACT
 from pictrain.platform.connect import connect, find_experiment
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.joblog import JobLogForwarder
@@ -30,7 +30,7 @@ from pictrain.platform.logstream import LogLine, ProgressCollapser
 from pictrain.platform.picsellia import EXPERIMENT_STATUS
 from pictrain.platform.retry import BestEffort, RetryPolicy
 from pictrain.redact import redact
-from pictrain.runstatus import FAILURE_MARK, STATUS_FILE, read_status, write_status
+from pictrain.runstatus import FAILURE_MARK, STATUS_FILE, JobStatus, read_status, write_status
 
 log = logging.getLogger(__name__)
 

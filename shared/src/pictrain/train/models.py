@@ -17,8 +17,9 @@ EXAMPLES = {
 }
 
 
-def check_model_name(task: str, name: str) -> None:
-    """Fail before any download when `name` is no architecture of this image's task."""
+def check_model_name(task: str, name: str, *, image: bool = True) -> None:
+    """Fail before any download when `name` is no architecture of this image's task (of the
+    `--task` a bare local run was given, when no `image`)."""
     from ultralytics.nn.tasks import guess_model_task, yaml_model_load
 
     if name.endswith((".pt", ".pth", ".onnx")):
@@ -35,6 +36,11 @@ def check_model_name(task: str, name: str) -> None:
         ) from None
     # guess_model_task does not recognise RT-DETR's decoder head; RT-DETR only detects.
     model_task = guess_model_task(config) or ("detect" if name.startswith("rtdetr") else None)
+    if model_task != task and not image:
+        raise UserError(
+            f"model {name!r} is a {model_task} model and this run trains {task} models: "
+            f"run it with --task {model_task}"
+        )
     if model_task != task:
         raise UserError(
             f"model {name!r} is a {model_task} model; this image trains {task} models "

@@ -21,6 +21,8 @@ from pictrain.train.shm import fit_workers
 
 log = logging.getLogger(__name__)
 
+TRAINING_CURVES = "results"  # ultralytics' results.png: every curve, epoch by epoch
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -28,8 +30,14 @@ class TrainResult:
     best: Path
 
     @property
-    def plots(self) -> list[Path]:
-        return sorted(self.save_dir.glob("*.png"))
+    def plots(self) -> dict[str, Path]:
+        """ultralytics' plots by IMAGE log name: `results` (the train and val curves) as it is,
+        the others under `val/`, for they show the final validation of the best weights on the
+        val split, not the test split the `test/` values score."""
+        return {
+            plot.stem if plot.stem == TRAINING_CURVES else f"val/{plot.stem}": plot
+            for plot in sorted(self.save_dir.glob("*.png"))
+        }
 
 
 def saved_weights(save_dir: Path) -> list[Path]:

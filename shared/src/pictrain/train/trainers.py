@@ -25,6 +25,7 @@ from ultralytics.utils import RANK
 
 from pictrain import safeload
 from pictrain.envvars import DDP_RELAY
+from pictrain.evaluate.confusion import redraw_validation
 from pictrain.train import amp, origin
 from pictrain.train.checkpoint import PeriodicCheckpoint, interval_seconds
 from pictrain.train.metrics import EpochMetrics
@@ -58,6 +59,7 @@ class _JobTrainer:
         amp.install()  # every process: each worker imports a fresh ultralytics
         safeload.require_safe_mode()  # before a resume's check_resume loads the checkpoint
         super().__init__(cfg, overrides, _callbacks)  # type: ignore[call-arg]
+        self.add_callback("on_train_end", _redraw_confusion)  # type: ignore[attr-defined]
         relay = DDP_RELAY.read()
         if RANK == 0 and relay:  # a DDP worker, rank 0: the one that validates and saves
             writer = SpoolWriter(Path(relay))
@@ -114,6 +116,14 @@ class _JobTrainer:
             trainer.batch_size,
             trainer.world_size,
         )
+
+
+def _redraw_confusion(trainer: Any) -> None:
+    """After the final validation (rank 0 only: ultralytics calls on_train_end there): its
+    confusion matrices with the true class on rows, as every other matrix of the run."""
+    confusion = getattr(trainer.validator, "confusion_matrix", None)
+    if trainer.args.plots and confusion is not None:
+        redraw_validation(confusion, Path(trainer.save_dir))
 
 
 class DetectionTrainer(_JobTrainer, yolo.detect.DetectionTrainer):

@@ -12,13 +12,13 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from pictrain.workflow.project import DEFAULT_FILE
 
-Handler = Callable[[argparse.Namespace], list[str]]
+Handler = Callable[[argparse.Namespace], Iterable[str]]
 
 
 def add_commands(sub: Any) -> None:
@@ -56,6 +56,11 @@ def add_commands(sub: Any) -> None:
     _handle(actions.add_parser("create", parents=[common], help="on the registered image"), _create)
     launch = actions.add_parser("launch", parents=[common], help="train on Picsellia's GPUs")
     launch.add_argument("--gpus", type=int, help="GPUs (default: [experiment] gpus, 1)")
+    launch.add_argument(
+        "--again",
+        action="store_true",
+        help="launch although an earlier launch got no answer (none of its jobs is there)",
+    )
     _handle(launch, _launch)
 
     model = sub.add_parser("model", help="publish the trained experiment").add_subparsers(
@@ -129,7 +134,7 @@ def _project(args: argparse.Namespace) -> Any:
 
 
 def _platform(args: argparse.Namespace) -> Any:
-    from pictrain.workflow.session import open_platform
+    from pictrain.platform.session import open_platform
 
     return open_platform(args.env_file)
 
@@ -154,14 +159,27 @@ def _register(args: argparse.Namespace) -> list[str]:
     return [register(platform, registration) for registration in planned]
 
 
-def _upload(args: argparse.Namespace) -> list[str]:
+def _upload(args: argparse.Namespace) -> Iterator[str]:
+    """The summary of every split, then exit 3 when a file could not be sent (a rerun sends
+    it), or 2 when twins are left that only the user can remove (each line says how)."""
+    from pictrain.errors import PlatformError, UserError
     from pictrain.workflow.datalake import plan_upload, upload
 
     project = _project(args)
     splits = project.need("data")
     plans = plan_upload({name: (project.path(s.images), s) for name, s in splits.items()})
     upload(_platform(args), plans)
-    return [plan.summary() for plan in plans]
+    for plan in plans:
+        yield plan.summary()
+        yield from (f"  twins left: {line}" for line in plan.twins_left)
+    failed = sum(len(plan.failed) for plan in plans)
+    if failed:
+        raise PlatformError(
+            f"{failed} files were not uploaded (see above): run `pictrain data upload` again"
+        )
+    left = sum(len(plan.twins_left) for plan in plans)
+    if left:
+        raise UserError(f"{left} files have twins pictrain cannot remove alone (see above)")
 
 
 def _dataset(args: argparse.Namespace) -> list[str]:
@@ -181,10 +199,10 @@ def _create(args: argparse.Namespace) -> list[str]:
 
 
 def _launch(args: argparse.Namespace) -> list[str]:
-    from pictrain.workflow.experiment import launch
+    from pictrain.workflow.launch import launch
 
     project = _project(args)
-    return [launch(_platform(args), project, args.gpus)]
+    return [launch(_platform(args), project, args.gpus, args.again)]
 
 
 def _publish(args: argparse.Namespace) -> list[str]:

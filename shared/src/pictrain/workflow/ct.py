@@ -3,23 +3,18 @@ dataset version; past a threshold the platform trains a new experiment on the de
 current model version (so with our image, from the published weights) with the versions
 attached by alias; a continuous-deployment policy says what becomes of the new model.
 
-The SDK has no reader for these settings, so a rerun posts them again: a set-up or attachment
-the platform already holds answers 409, which means done.
+The SDK reads back the feedback loop's versions only: the set-ups and the continuous-training
+attachments are posted again on a rerun, and a 409 means done (`Platform.once`).
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
-from picsellia import exceptions as px
-from picsellia.types.enums import ContinuousDeploymentPolicy, ContinuousTrainingTrigger
-
 from pictrain.errors import UserError
+from pictrain.platform.enums import ContinuousDeploymentPolicy, ContinuousTrainingTrigger
+from pictrain.platform.session import Platform
 from pictrain.workflow.deploy import find_deployment
 from pictrain.workflow.project import POLICIES, ContinuousTrainingSection, ProjectFile
 from pictrain.workflow.register import of_project, resolved_parameters
-from pictrain.workflow.session import Platform
 
 
 def setup(platform: Platform, project: ProjectFile) -> list[str]:
@@ -56,15 +51,12 @@ def setup(platform: Platform, project: ProjectFile) -> list[str]:
         lambda: dataset.create_version(section.feedback_version, type=dataset_section.type),
     )
 
-    _once(platform, "set up the feedback loop", deployment.setup_feedback_loop)
-    attached = platform.call("list feedback loop versions", deployment.list_feedback_loop_datasets)
-    if all(v.id != feedback.id for v in attached):
-        _once(
-            platform,
-            "attach the feedback version",
-            deployment.attach_dataset_version_to_feedback_loop,
-            feedback,
-        )
+    platform.once("set up the feedback loop", deployment.setup_feedback_loop)
+    platform.ensure(
+        "attach the feedback version",
+        lambda: any(v.id == feedback.id for v in deployment.list_feedback_loop_datasets()),
+        lambda: deployment.attach_dataset_version_to_feedback_loop(feedback),
+    )
     trigger = ContinuousTrainingTrigger(section.trigger)
     platform.call(
         "set up continuous training",
@@ -75,8 +67,7 @@ def setup(platform: Platform, project: ProjectFile) -> list[str]:
         experiment_parameters=parameters,
     )
     for alias, version in versions.items():
-        _once(
-            platform,
+        platform.once(
             f"attach {alias} to continuous training",
             deployment.attach_dataset_version_to_continuous_training,
             alias,
@@ -93,8 +84,3 @@ def setup(platform: Platform, project: ProjectFile) -> list[str]:
         f"{len(parameters)} parameters",
         f"continuous deployment: {policy.value}",
     ]
-
-
-def _once(platform: Platform, what: str, fn: Any, *args: Any) -> None:
-    with contextlib.suppress(px.ResourceConflictError):  # already there: done
-        platform.call(what, fn, *args)

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from picsellia.types.enums import ImportAnnotationMode
-
-from pictrain.errors import UserError
+from pictrain.errors import PlatformError, UserError
+from pictrain.platform.enums import ImportAnnotationMode, TaskStatus
+from pictrain.platform.session import Platform
 from pictrain.workflow.progress import Progress
 from pictrain.workflow.project import DatasetSection, ProjectFile, version_name, version_query
-from pictrain.workflow.session import Platform
 
 log = logging.getLogger(__name__)
 ADD_BATCH = 1000
@@ -112,7 +112,8 @@ def _check_coco(version: VersionPlan, dataset_type: str) -> None:
     if twins:
         raise UserError(
             f"split {version.split}: the data tagged {version.query} hold several files named "
-            f"{', '.join(twins[:3])}: annotations are matched by file name"
+            f"{', '.join(twins[:3])}: annotations are matched by file name (twins of one "
+            "file: `pictrain data upload` removes them)"
         )
     missing = sorted(version.coco.file_names - set(names))
     if missing:
@@ -167,6 +168,7 @@ def _build_version(platform: Platform, dataset: Any, plan: DatasetPlan, wanted: 
     if version.type.value != kind:
         platform.call(f"set the type of {wanted.name}", version.set_type, kind)
     added = _add_missing(platform, version, wanted)
+    removed = _remove_twin_assets(platform, version, wanted.name)
     present = {label.name for label in platform.call("list labels", version.list_labels)}
     for name in plan.labels:
         if name not in present:
@@ -185,27 +187,41 @@ def _build_version(platform: Platform, dataset: Any, plan: DatasetPlan, wanted: 
     state = "created" if created else "updated"
     return (
         f"{wanted.split}: version {dataset.name}/{wanted.name} {state} ({kind}): "
-        f"{len(wanted.data)} assets ({added} added), {annotated} annotated, "
+        f"{len(wanted.data)} assets ({added} added{removed}), {annotated} annotated, "
         f"labels {', '.join(plan.labels)}"
     )
 
 
 def _add_missing(platform: Platform, version: Any, wanted: VersionPlan) -> int:
-    """Add the data the version lacks; a retry lists again first, so nothing is added twice."""
+    """Add the data the version lacks. Every attempt lists the version first, so a retry after
+    a lost answer adds nothing twice."""
     added = 0
 
     def attempt() -> None:
         nonlocal added
-        assets = platform.find("assets", version.list_assets) or []
-        present = {asset.data_id for asset in assets}
+        present = {asset.data_id for asset in platform.find("assets", version.list_assets) or []}
         missing = [d for d in wanted.data if d.id not in present]
         with Progress(len(missing), f"add data to {wanted.name}", unit="asset") as progress:
             for start in range(0, len(missing), ADD_BATCH):
                 batch = missing[start : start + ADD_BATCH]
-                job = version.add_data(batch, wait=False)
-                job.wait_for_done(*ADD_WAIT)
+                status = version.add_data(batch, wait=False).wait_for_done(*ADD_WAIT)
+                if status != TaskStatus.SUCCESS:  # returned, not raised
+                    raise PlatformError(f"adding data to {wanted.name} ended {status.value}")
                 added += len(batch)
                 progress.update(len(batch))
 
     platform.call(f"add data to {wanted.name}", attempt)
     return added
+
+
+def _remove_twin_assets(platform: Platform, version: Any, name: str) -> str:
+    """Assets of one data added twice (two runs at once, on a server that does not refuse it)
+    are removed, the first by id kept, before the annotations are imported. Returns the
+    summary's words, empty when there were none."""
+    by_data: dict[Any, list[Any]] = defaultdict(list)
+    for asset in platform.find("assets", version.list_assets) or []:
+        by_data[asset.data_id].append(asset)
+    twins = [a for group in by_data.values() for a in sorted(group, key=lambda a: str(a.id))[1:]]
+    for twin in twins:
+        platform.remove(f"remove a twin asset from {name}", twin.delete)
+    return f", {len(twins)} twins removed" if twins else ""

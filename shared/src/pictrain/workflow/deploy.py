@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from pictrain.errors import UserError
+from pictrain.platform.session import Platform
 from pictrain.workflow.experiment import find_experiment
 from pictrain.workflow.model import published_version
 from pictrain.workflow.project import DeploymentSection, ModelSection, ProjectFile
-from pictrain.workflow.session import Platform
 
 
 def find_deployment(platform: Platform, project: ProjectFile) -> Any:

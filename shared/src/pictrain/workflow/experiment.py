@@ -1,6 +1,5 @@
-"""`pictrain experiment create` and `launch`: an experiment on the registered image's model
-version, with the dataset versions attached by alias and every parameter set, then run on
-Picsellia's GPUs.
+"""`pictrain experiment create`: an experiment on the registered image's model version, with
+the dataset versions attached by alias and every parameter set (`launch.py` runs it).
 
 The experiment gets every parameter (the image's defaults, then the file's), not only the
 file's: the platform copies a version's base parameters only when none are given.
@@ -8,26 +7,17 @@ file's: the platform copies a version's base parameters only when none are given
 
 from __future__ import annotations
 
-import contextlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from picsellia import exceptions as px
-from picsellia.types.enums import ExperimentStatus, JobRunStatus
-
-from pictrain.errors import PlatformError, UserError
+from pictrain.errors import UserError
 from pictrain.platform.base import PARAMETERS_LOG, PRETRAINED_ARTIFACT
-from pictrain.platform.connect import first_line
-from pictrain.platform.picsellia import DATASET_TYPE
-from pictrain.platform.retry import is_transient
+from pictrain.platform.connect import lookup_experiment
+from pictrain.platform.enums import DATASET_TYPE, ExperimentStatus
+from pictrain.platform.session import Platform
 from pictrain.workflow.project import ExperimentSection, ProjectFile, ProjectSection
 from pictrain.workflow.register import Registration, find_version, of_project, resolved_parameters
-from pictrain.workflow.session import Platform
-
-LAUNCHES_FILE = Path(".pictrain") / "launches.json"
-UNFINISHED = (JobRunStatus.PENDING, JobRunStatus.QUEUED, JobRunStatus.RUNNING)
 
 
 @dataclass
@@ -78,11 +68,11 @@ def plan_experiment(platform: Platform, project: ProjectFile) -> ExperimentPlan:
 def _read_existing(platform: Platform, plan: ExperimentPlan) -> None:
     """An experiment of that name is reused only if it is the same experiment: same image
     version, same versions under the same aliases, and its parameters if it already ran."""
-    project_name = plan.project.name
-    project = platform.find(f"project {project_name}", platform.client.get_project, project_name)
     name = plan.section.name
-    experiment = project and platform.find(f"experiment {name}", project.get_experiment, name)
-    if not experiment:
+    experiment = lookup_experiment(
+        platform.client, platform.call, project_name=plan.project.name, name=name
+    )
+    if experiment is None:
         return
     base = platform.find("the base model version", experiment.get_base_model_version)
     if base is None or base.id != plan.base_version.id:
@@ -123,11 +113,12 @@ def create(platform: Platform, plan: ExperimentPlan) -> str:
     )
     if not created and experiment.status == ExperimentStatus.WAITING:
         platform.call("log the parameters", experiment.log_parameters, plan.parameters)
-    attached = platform.call("list attached versions", experiment.get_attached_dataset_versions)
     for alias, version in plan.datasets.items():
-        if alias not in attached:
-            with contextlib.suppress(px.ResourceConflictError):  # our own attach, answer lost
-                platform.call(f"attach {alias}", experiment.attach_dataset, alias, version)
+        platform.ensure(
+            f"attach {alias}",
+            lambda alias=alias: alias in experiment.get_attached_dataset_versions(),
+            lambda alias=alias, version=version: experiment.attach_dataset(alias, version),
+        )
     if plan.weights is not None:
         stored = platform.find(PRETRAINED_ARTIFACT, experiment.get_artifact, PRETRAINED_ARTIFACT)
         if stored is None:
@@ -148,53 +139,11 @@ def create(platform: Platform, plan: ExperimentPlan) -> str:
 def find_experiment(platform: Platform, project: ProjectFile) -> Any:
     project_name = project.need("project").name
     name = project.need("experiment").name
-    found = platform.find(f"project {project_name}", platform.client.get_project, project_name)
-    experiment = found and platform.find(f"experiment {name}", found.get_experiment, name)
-    if not experiment:
+    experiment = lookup_experiment(
+        platform.client, platform.call, project_name=project_name, name=name
+    )
+    if experiment is None:
         raise UserError(
             f"experiment {project_name}/{name} does not exist: run `pictrain experiment create`"
         )
     return experiment
-
-
-def launch(platform: Platform, project: ProjectFile, gpus: int | None) -> str:
-    """Once: a running or queued experiment is refused, a finished one is left as it is."""
-    gpus = gpus if gpus is not None else project.need("experiment").gpus
-    if gpus < 1:
-        raise UserError(f"--gpus {gpus}: at least one GPU")
-    experiment = find_experiment(platform, project)
-    platform.call("read the experiment", experiment.sync)
-    if experiment.status == ExperimentStatus.RUNNING:
-        raise UserError(f"experiment {experiment.name} is already running")
-    if experiment.status == ExperimentStatus.SUCCESS:
-        return f"experiment {experiment.name} already trained (SUCCESS): nothing launched"
-    launches = project.path(LAUNCHES_FILE)
-    known = json.loads(launches.read_text()) if launches.is_file() else {}
-    earlier = known.get(str(experiment.id))
-    if earlier:
-        job = platform.find(f"job {earlier}", platform.client.get_job_by_id, earlier)
-        if job is not None and job.status in UNFINISHED:
-            raise UserError(
-                f"experiment {experiment.name} was already launched: "
-                f"job {earlier} is {job.status.value}"
-            )
-    try:
-        job = experiment.launch(gpus=gpus)  # not retried: a lost answer must not launch twice
-    except px.ResourceConflictError:
-        raise UserError(f"experiment {experiment.name} is already running") from None
-    except px.BadRequestError as exc:
-        raise UserError(
-            f"Picsellia refused to launch {experiment.name}: {first_line(exc)}"
-        ) from None
-    except Exception as exc:
-        if not (is_transient(exc) or isinstance(exc, px.PicselliaError)):
-            raise
-        raise PlatformError(
-            f"could not launch {experiment.name} ({first_line(exc)}); it may have started: "
-            "look at the experiment before launching again"
-        ) from None
-    launches.parent.mkdir(parents=True, exist_ok=True)
-    launches.write_text(json.dumps({**known, str(experiment.id): str(job.id)}, indent=1))
-    return (
-        f"experiment {experiment.name} launched on {gpus} GPU(s): job {job.id} ({job.status.value})"
-    )

@@ -14,9 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from picsellia.types.enums import ExperimentStatus, Framework
-
-from pictrain.artifacts import sha256
+from pictrain.checksums import sha256
 from pictrain.errors import PlatformError, UserError
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
@@ -24,11 +22,12 @@ from pictrain.platform.base import (
     MODEL_ARTIFACT,
     PUBLISHED_WEIGHTS_ARTIFACT,
 )
+from pictrain.platform.enums import ExperimentStatus, Framework
+from pictrain.platform.session import Platform
 from pictrain.platform.weights import starting_weights_file
 from pictrain.workflow.experiment import find_experiment
 from pictrain.workflow.project import ModelSection, ProjectFile
 from pictrain.workflow.register import of_project
-from pictrain.workflow.session import Platform
 
 REQUIRED_ARTIFACTS = (MODEL_ARTIFACT, PUBLISHED_WEIGHTS_ARTIFACT, BEST_MODEL_ARTIFACT)
 

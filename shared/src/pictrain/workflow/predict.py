@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.errors import PlatformError, UserError
-from pictrain.platform.picsellia import DATASET_TYPE
+from pictrain.platform.enums import DATASET_TYPE
 
 log = logging.getLogger(__name__)
 TASK_OF_TYPE = {kind.value: task for task, kind in DATASET_TYPE.items()}

@@ -1,5 +1,6 @@
 """The project file (`picsellia.toml`): every setting of the path from a folder of images to a
-deployed model, in one place. Credentials never live here (see `credentials.py`).
+deployed model, in one place. Credentials never live here: they come from the environment and
+`.env` (`pictrain.platform.env`).
 
 Relative paths are relative to the file. Each command reads the sections it needs and says
 which one is missing; a misspelt key is refused, not ignored.

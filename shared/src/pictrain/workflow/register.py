@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from picsellia.types.enums import Framework
-
 from pictrain.config import ModelConfig, load_model_config
 from pictrain.errors import UserError
 from pictrain.params import parse_parameters
-from pictrain.platform.picsellia import DATASET_TYPE
+from pictrain.platform.enums import DATASET_TYPE, Framework
+from pictrain.platform.session import Platform
 from pictrain.workflow.project import ImageSection, ProjectFile
-from pictrain.workflow.session import Platform
 
 DOCKER_FLAGS = ["--gpus all", "--ipc host", "--name training"]
 MODEL_CONFIG = "model.toml"

@@ -1,0 +1,65 @@
+"""The workflow commands as a user runs them, on the shipped example project file pointing at
+the emulator: shared by the workflow test modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pictrain.cli import main
+from pictrain.envvars import RETRY_BASE_DELAY
+from tests.emulator import Emulator
+from tests.emulator.dataset_dir import write_sample_dataset
+
+REPO = Path(__file__).parents[2]
+EXAMPLE = REPO / "picsellia.example.toml"
+IMAGES = REPO / "images"
+# The README's order: each step needs the ones before it.
+STEPS = (
+    ("register", "yolov8-detection"),
+    ("data", "upload"),
+    ("data", "dataset"),
+    ("experiment", "create"),
+)
+
+
+def write_project(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shipped example file, on a tiny cat/dog dataset, pointing at the emulator."""
+    write_sample_dataset(tmp_path / "dataset")
+    text = EXAMPLE.read_text().replace("data/platform-demo/", "dataset/")
+    text = text.replace('# images_dir = "images"', f'images_dir = "{IMAGES}"')
+    path = tmp_path / "picsellia.toml"
+    path.write_text(text)
+    for name, value in {**emulator.user_env(), RETRY_BASE_DELAY.name: "0.01"}.items():
+        monkeypatch.setenv(name, value)
+    return path
+
+
+def pictrain(capsys: pytest.CaptureFixture[str], project: Path, *args: str) -> tuple[int, str]:
+    """Exit code and what was printed (stdout, then stderr)."""
+    flags = ["--project", str(project), "--env-file", str(project.parent / "no.env")]
+    with pytest.raises(SystemExit) as exited:
+        main([*args, *flags])
+    out = capsys.readouterr()
+    return int(exited.value.code or 0), out.out + out.err
+
+
+def up_to(capsys: pytest.CaptureFixture[str], project: Path, *last: str) -> None:
+    """Run the workflow's steps in order, up to and including `last`; each must succeed."""
+    for command in STEPS[: STEPS.index(last) + 1]:
+        code, output = pictrain(capsys, project, *command)
+        assert code == 0, output
+
+
+def edit(project: Path, old: str, new: str) -> None:
+    text = project.read_text()
+    assert old in text, old
+    project.write_text(text.replace(old, new, 1))
+
+
+def one_error_line(output: str) -> str:
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    assert "Traceback" not in output
+    return errors[0]
