@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from pictrain import offline
 # on a CPU; Triton's bindings then print ~30 lines of "nanobind: leaked ..." when the interpreter
 # exits, after pytest's summary. The tests run on the CPU, where those kernels never run: off.
 os.environ.setdefault("TORCH_DISABLE_NATIVE_JIT", "1")
+# A training in this process imports it all the same (ultralytics' seeding sets torch's
+# deterministic mode, which imports torch._inductor, which looks for Triton): not here.
+sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
 # As every pictrain command does, before anything imports ultralytics (test modules included):
 # ultralytics reads its switches, weights_only loading among them, once, at import.
 offline.configure_environment()
