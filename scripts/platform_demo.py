@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import re
 import subprocess
 import sys
 import time
@@ -22,7 +21,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "picsellia.example.toml"
-_STARTING_WEIGHTS = re.compile(r"starting weights (\S+): sha256 ([0-9a-f]{64})")
 
 Command = Callable[[list[str]], tuple[int, str]]
 
@@ -35,8 +33,10 @@ class JobRun:
 
     @property
     def starting_weights_sha256(self) -> str | None:
-        match = _STARTING_WEIGHTS.search(self.log.read_text())
-        return match.group(2) if match else None
+        from pictrain.starting import LOGGED
+
+        match = LOGGED.search(self.log.read_text())
+        return match.group(3) if match else None
 
 
 @dataclass

@@ -11,13 +11,6 @@ import pytest
 
 from pictrain import offline
 
-# torch (>= 2.10, CUDA builds) registers Triton kernels for some GPU ops, which imports Triton even
-# on a CPU; Triton's bindings then print ~30 lines of "nanobind: leaked ..." when the interpreter
-# exits, after pytest's summary. The tests run on the CPU, where those kernels never run: off.
-os.environ.setdefault("TORCH_DISABLE_NATIVE_JIT", "1")
-# A training in this process imports it all the same (ultralytics' seeding sets torch's
-# deterministic mode, which imports torch._inductor, which looks for Triton): not here.
-sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
 # As every pictrain command does, before anything imports ultralytics (test modules included):
 # ultralytics reads its switches, weights_only loading among them, once, at import.
 offline.configure_environment()
@@ -38,3 +31,20 @@ def ultralytics_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without the interpreter's finalisation once pytest is done, so that its summary is
+    the last line. torch's CUDA build imports Triton (`torch._dynamo`, through torchvision), and
+    Triton's bindings print ~30 lines of "nanobind: leaked ..." at exit, after the summary."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(config.stash.get(_EXIT_STATUS, 0))
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)

@@ -24,8 +24,7 @@ from pictrain.envvars import CHECKPOINT_MINUTES
 from pictrain.train import origin
 from pictrain.train.checkpoint import read_checkpoint
 from pictrain.train.origin import TrainingOrigin
-from tests.e2e.test_local_run import _dataset
-from tests.e2e.test_picsellia_run import (
+from tests.e2e.jobs import (
     EPOCH_CURVES,
     JOB_TIMEOUT,
     PARAMETERS,
@@ -33,17 +32,16 @@ from tests.e2e.test_picsellia_run import (
     assert_failed,
     background_job,
     job_env,
+    local_dataset,
     run_job,
+    run_local,
     seed,
-    splits,  # noqa: F401 (fixture)
     wait_for,
-    yolo_config_dir,  # noqa: F401 (fixture)
 )
 from tests.emulator import Emulator
 from tests.emulator.state import Job as PlatformJob
 from tests.planted_weights import plant_checkpoint
 
-pytest_plugins = ["tests.emulator.fixtures"]
 pytestmark = pytest.mark.slow
 
 EPOCHS = 4
@@ -52,8 +50,8 @@ STALE = 99.0  # a point the stopped attempt logged after its checkpoint
 
 def test_picsellia_relaunch_resumes(
     emulator: Emulator,
-    splits: dict,  # noqa: F811 (the imported fixture)
-    yolo_config_dir: Path,  # noqa: F811
+    splits: dict,
+    yolo_config_dir: Path,
     tmp_path: Path,
 ) -> None:
     ids = seed(emulator, splits, parameters={**PARAMETERS, "epochs": EPOCHS})
@@ -66,7 +64,7 @@ def test_picsellia_relaunch_resumes(
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=JOB_TIMEOUT)
     stopped = Finished(process.returncode, output, first / "runs" / str(ids.experiment_id))
-    assert_failed(emulator, ids, stopped, "stopped by SIGTERM")
+    assert_failed(emulator, ids, stopped, "stopped by SIGTERM", code=143)
     stored = tmp_path / "stored.pt"
     stored.write_bytes(emulator.state.artifact_bytes(ids.experiment_id, "last-checkpoint"))
     checkpoint = read_checkpoint(stored)
@@ -101,7 +99,7 @@ def test_picsellia_relaunch_resumes(
 def test_local_rerun_resumes_and_trims_the_curves(tmp_path: Path) -> None:
     """The relaunch resumes from an older stored checkpoint than the stopped run reached: the
     points logged after it are replaced, not duplicated."""
-    dataset = _dataset(tmp_path / "dataset", {**PARAMETERS, "epochs": EPOCHS})
+    dataset = local_dataset(tmp_path / "dataset", {**PARAMETERS, "epochs": EPOCHS})
     run_dir = tmp_path / "runs" / "tiny"
     stored = run_dir / "artifacts" / "last-checkpoint.pt"
     command = [sys.executable, "-m", "pictrain", "run", "--local", str(dataset)]
@@ -149,7 +147,7 @@ def test_a_relaunch_on_other_devices_at_another_image_size_resumes_with_both(
     """A checkpoint trained on 2 GPUs resumes on this machine's CPU, and an image size changed
     since is the one the rest of the training uses, as evaluation and export do."""
     parameters = {**PARAMETERS, "epochs": 2}
-    dataset = _dataset(tmp_path / "dataset", parameters)
+    dataset = local_dataset(tmp_path / "dataset", parameters)
     runs = tmp_path / "runs"
     command = [sys.executable, "-m", "pictrain", "run", "--local", str(dataset)]
     command += ["--runs-dir", str(runs)]
@@ -194,7 +192,7 @@ def epoch1(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A local dataset (yolov8n from scratch, 2 epochs) and the checkpoint its run stored after
     epoch 1: what a relaunch of a preempted run finds."""
     root = tmp_path_factory.mktemp("epoch1")
-    dataset = _dataset(root / "dataset", {**PARAMETERS, "epochs": 2})
+    dataset = local_dataset(root / "dataset", {**PARAMETERS, "epochs": 2})
     stored = root / "runs" / "first" / "artifacts" / "last-checkpoint.pt"
     command = [sys.executable, "-m", "pictrain", "run", "--local", str(dataset)]
     command += ["--name", "first", "--runs-dir", str(root / "runs")]
@@ -221,10 +219,7 @@ def _relaunch(
     run_dir = tmp_path / "runs" / "relaunch"
     (run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(checkpoint, run_dir / "artifacts" / "last-checkpoint.pt")
-    command = [sys.executable, "-m", "pictrain", "run", "--local", str(dataset)]
-    command += ["--name", "relaunch", "--runs-dir", str(tmp_path / "runs")]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    return done, run_dir
+    return run_local(dataset, tmp_path / "runs", "relaunch"), run_dir
 
 
 def _trained_architecture(run_dir: Path) -> str:

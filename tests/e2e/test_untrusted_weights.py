@@ -14,21 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_local_run import _dataset, _run
-from tests.e2e.test_picsellia_run import (
+from tests.e2e.jobs import (
     PARAMETERS,
     Finished,
     assert_failed,
     job_env,
+    local_dataset,
     run_job,
+    run_local,
     seed,
-    splits,  # noqa: F401 (fixture)
-    yolo_config_dir,  # noqa: F401 (fixture)
 )
 from tests.emulator import Emulator
 from tests.planted_weights import RunsShell, WritesMarker, plant_checkpoint
 
-pytest_plugins = ["tests.emulator.fixtures"]
 pytestmark = pytest.mark.slow
 
 REFUSAL = r"{} refused: unpickling it would call [\w., ]+, which ultralytics' allow-list"
@@ -50,10 +48,10 @@ def assert_refused(code: int, output: str, run_dir: Path, what: str, marker: Pat
 
 def test_local_starting_weights(tmp_path: Path) -> None:
     """Refused before the dataset is read."""
-    dataset = _dataset(tmp_path / "dataset", PARAMETERS)
+    dataset = local_dataset(tmp_path / "dataset", PARAMETERS)
     marker = tmp_path / "marker"
     plant_checkpoint(dataset / "pretrained-weights.pt", marker, RunsShell)
-    done = _run(dataset, tmp_path / "runs", "planted")
+    done = run_local(dataset, tmp_path / "runs", "planted")
     run_dir = tmp_path / "runs" / "planted"
     what = re.escape(f"starting weights {dataset / 'pretrained-weights.pt'}")
     assert_refused(done.returncode, done.stdout + done.stderr, run_dir, what, marker)
@@ -62,11 +60,11 @@ def test_local_starting_weights(tmp_path: Path) -> None:
 
 def test_local_relaunch_with_a_planted_last_pt(tmp_path: Path) -> None:
     """The run folder's own last.pt, read to decide on a resume; not uploaded either."""
-    dataset = _dataset(tmp_path / "dataset", PARAMETERS)
+    dataset = local_dataset(tmp_path / "dataset", PARAMETERS)
     marker = tmp_path / "marker"
     run_dir = tmp_path / "runs" / "relaunch"
     plant_checkpoint(run_dir / "train" / "weights" / "last.pt", marker, WritesMarker)
-    done = _run(dataset, tmp_path / "runs", "relaunch")
+    done = run_local(dataset, tmp_path / "runs", "relaunch")
     what = re.escape(f"checkpoint {run_dir / 'train' / 'weights' / 'last.pt'}")
     assert_refused(done.returncode, done.stdout + done.stderr, run_dir, what, marker)
     assert not list((run_dir / "artifacts").glob("best-model*"))
@@ -78,8 +76,8 @@ def test_local_relaunch_with_a_planted_last_pt(tmp_path: Path) -> None:
 )
 def test_platform_files(
     emulator: Emulator,
-    splits: dict,  # noqa: F811 (the imported fixture)
-    yolo_config_dir: Path,  # noqa: F811
+    splits: dict,
+    yolo_config_dir: Path,
     tmp_path: Path,
     place: str,
 ) -> None:

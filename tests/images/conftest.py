@@ -16,10 +16,9 @@ Environment:
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -28,33 +27,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.dockerutil import REPO, Docker, daemon_problem, docker_cli
-
-IMAGES_DIR = REPO / "images"
-MODEL_IMAGES = sorted(
-    p.name for p in IMAGES_DIR.iterdir() if p.name != "base" and (p / "Dockerfile").exists()
+from tests.images.build_inputs import (
+    IMAGES_DIR,
+    MODEL_IMAGES,
+    SENTINEL_TOKEN,
+    bake_env,
+    bake_overrides,
+    default_model,
+    image_tag,
 )
-STAND_IN = "pictrain-stand-in/cuda:bookworm"
-TEST_REGISTRY = "pictrain-test"
-TEST_TAG = os.environ.get("PICTRAIN_TEST_TAG", "test")
-CUDA = os.environ.get("PICTRAIN_TEST_CUDA", "12.8")
-FLAVOUR = {"12.8": "cu128", "13.0": "cu130"}[CUDA]
-# Put in every place a careless build could pick a token up from (.env in the build context,
-# the builder's environment); the tests then look for it in the images.
-SENTINEL_TOKEN = "pictrain-sentinel-" + secrets.token_hex(12)
-
-
-def image_tag(name: str) -> str:
-    return f"{TEST_REGISTRY}/{name}:{TEST_TAG}-{FLAVOUR}"
-
-
-@functools.cache
-def checkout_sha() -> str:
-    """The commit the test build is made from, as `make images` bakes it ("" outside git)."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=30
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else ""
+from tests.images.dockerutil import REPO, Docker, daemon_problem, docker_cli
 
 
 @pytest.fixture(scope="session")
@@ -107,34 +89,54 @@ def build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def build_ca() -> Path | None:
-    """The host's CA bundle, given to the build as the secret "ca" (as the Makefile's CA_CERT)."""
-    ca = Path(os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt")
-    return ca if ca.is_file() else None
+@pytest.fixture(scope="session")
+def pretrained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test build's `PRETRAINED_DIR`: the files `baked_weights` makes."""
+    folder = tmp_path_factory.mktemp("pretrained")
+    folder.chmod(0o755)  # the build step reads it as the image's user
+    return folder
 
 
 @pytest.fixture(scope="session")
-def built(docker: Docker, base_image: str, build_context: Path) -> dict[str, str]:
+def baked_weights(pretrained_dir: Path) -> dict[str, str]:
+    """The pretrained weights the test build bakes instead of the release's: a small untrained
+    checkpoint of each image's default model, made here (RT-DETR's would be 64 MB: that image
+    bakes none, and shows that a run then starts from scratch). {image: "<model>=<sha256>" or
+    ""}, as docker-bake.hcl's PRETRAINED gives them."""
+    from ultralytics import YOLO
+
+    pins = {}
+    for name in MODEL_IMAGES:
+        model = default_model(name)
+        if model.startswith("rtdetr"):
+            pins[name] = ""
+            continue
+        path = pretrained_dir / f"{model}.pt"
+        YOLO(f"{model}.yaml").save(str(path))
+        path.chmod(0o644)
+        pins[name] = f"{model}={hashlib.sha256(path.read_bytes()).hexdigest()}"
+    return pins
+
+
+@pytest.fixture(scope="session")
+def built(
+    docker: Docker,
+    base_image: str,
+    build_context: Path,
+    pretrained_dir: Path,
+    baked_weights: dict[str, str],
+) -> dict[str, str]:
     """Bake group "default" once: {target name: image tag}. Its log is kept next to the copy."""
-    env = {
-        **os.environ,
-        "CUDA": CUDA,
-        "REGISTRY": TEST_REGISTRY,
-        "TAG": TEST_TAG,
-        "BASE_IMAGE": base_image,
-        "GIT_SHA": checkout_sha(),
-        "API_TOKEN": SENTINEL_TOKEN,
-        "api_token": SENTINEL_TOKEN,
-        "PICSELLIA_TOKEN": SENTINEL_TOKEN,
-    }
-    ca = build_ca()
-    if ca is not None:
-        env["CA_CERT"] = str(ca)
+    env = bake_env(base_image, pretrained_dir)
     log = build_context / "bake.log"
     start = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.run(
-            [docker.cli, "buildx", "bake", "--progress=plain", "--load", "default"],
+            [
+                *(docker.cli, "buildx", "bake", "--progress=plain", "--load"),
+                *bake_overrides(baked_weights),
+                "default",
+            ],
             cwd=build_context,
             env=env,
             stdout=out,
@@ -157,8 +159,9 @@ def model_image(request: pytest.FixtureRequest, built: dict[str, str]) -> str:
 @pytest.fixture(params=["yolov8-detection"])
 def detection_image(request: pytest.FixtureRequest, built: dict[str, str]) -> str:
     """For the heavy checks (layer scan, a training run): the model images differ from each
-    other only by their model.toml layer, so one of them stands for all. Its name is in the
-    test ids, so `make test-image-yolov8-detection` (-k '[yolov8-detection]') selects them."""
+    other only by their model.toml and weights layers, so one of them stands for all. Its name
+    is in the test ids, so `make test-image-yolov8-detection` (-k '[yolov8-detection]') selects
+    them."""
     return built[request.param]
 
 

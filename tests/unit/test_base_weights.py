@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.errors import UserError
+from pictrain.platform.env import PicselliaContext
+from pictrain.platform.picsellia import PicselliaBackend
+from pictrain.platform.retry import RetryPolicy
+from pictrain.platform.weights import MODEL_WEIGHT_NAMES, choose_model_file
 from tests.emulator import Emulator
 from tests.emulator.dataset_dir import read_dataset_dir
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.errors import UserError  # noqa: E402  (after the plugin set the SDK logging)
-from pictrain.platform.env import PicselliaContext  # noqa: E402
-from pictrain.platform.picsellia import PicselliaBackend  # noqa: E402
-from pictrain.platform.retry import RetryPolicy  # noqa: E402
-from pictrain.platform.weights import MODEL_WEIGHT_NAMES, choose_model_file  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -72,11 +69,12 @@ def test_the_backend_downloads_the_chosen_file_and_says_which(
     backend = backend_for(emulator, sample_dataset, **files)
     try:
         with caplog.at_level(logging.INFO, logger="pictrain"):
-            path = backend.base_weights(tmp_path / "weights")
+            found = backend.base_weights(tmp_path / "weights")
     finally:
         backend.close()
-    assert path is not None and path.read_bytes() == b"checkpoint_index_latest"
-    assert "starting weights: file checkpoint-index-latest (checkpoint_index_latest.pt)" in (
+    assert found is not None and found.source == "model-version"
+    assert found.path is not None and found.path.read_bytes() == b"checkpoint_index_latest"
+    assert ": file checkpoint-index-latest (checkpoint_index_latest.pt), by its name" in (
         caplog.text
     )
 

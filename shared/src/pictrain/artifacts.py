@@ -11,7 +11,6 @@ from typing import Any
 
 import yaml
 
-from pictrain import safeload
 from pictrain.envvars import GIT_SHA
 
 TRACKED_PACKAGES = ("pictrain", "ultralytics", "torch", "torchvision", "picsellia", "pycocotools")
@@ -20,28 +19,15 @@ TRACKED_PACKAGES = ("pictrain", "ultralytics", "torch", "torchvision", "picselli
 def export_onnx(
     weights: Path, image_size: int, dest: Path, task: str, labelmap: dict[str, str]
 ) -> Path:
-    """The export Picsellia's pre-annotation and serving consume: static 1x3xNxN, opset 18,
-    raw head (NMS outside the graph), inputs `images`. Its metadata carries, beside what
-    ultralytics writes, what a consumer needs to read the outputs: `task`, `image_size` and
-    `labelmap` (JSON, index -> name, the order of the class outputs)."""
-    import onnx
-    from ultralytics import YOLO
+    """The export Picsellia's pre-annotation and serving consume (`model-latest`): static
+    1x3xNxN, opset 18, raw head (NMS outside the graph), input `images`, pictrain's metadata
+    (`pictrain.exports.export`)."""
+    from pictrain.exports.export import export
+    from pictrain.exports.formats import LATEST
 
-    from pictrain.evaluate.onnx_model import IMAGE_SIZE_KEY, LABELMAP_KEY, TASK_KEY
-
-    exported = safeload.model(YOLO, weights).export(
-        format="onnx", imgsz=image_size, dynamic=False, batch=1, opset=18, simplify=True
-    )
-    model = onnx.load(str(exported))
-    ours = {TASK_KEY: task, IMAGE_SIZE_KEY: str(image_size), LABELMAP_KEY: json.dumps(labelmap)}
-    kept = [p for p in model.metadata_props if p.key not in ours]
-    del model.metadata_props[:]
-    for key, value in [*((p.key, p.value) for p in kept), *ours.items()]:
-        model.metadata_props.add(key=key, value=value)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(dest))
-    if Path(exported).resolve() != dest.resolve():
-        Path(exported).unlink()
+    made = export(weights, LATEST, image_size, dest.parent, task, labelmap)
+    if made.resolve() != dest.resolve():
+        made.replace(dest)
     return dest
 
 

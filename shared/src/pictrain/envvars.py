@@ -84,6 +84,11 @@ TRAINING_ORIGIN = EnvVar(
     "set by the job for its trainers: the model and starting weights each last.pt records",
 )
 GIT_SHA = EnvVar(("PICTRAIN_GIT_SHA",), "the source revision, baked into images")
+WEIGHTS_DIR = EnvVar(
+    ("PICTRAIN_WEIGHTS_DIR",),
+    "a folder of `<model>.pt` pretrained weights a run starts from when the experiment brings "
+    "none (each image sets it to the weights it carries)",
+)
 DOWNLOAD_WORKERS = EnvVar(
     ("PICTRAIN_DOWNLOAD_WORKERS",), "parallel downloads of dataset and weight files (default 64)"
 )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pictrain import artifacts, safeload
-from pictrain.checksums import sha256
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
 from pictrain.envvars import STOP_TIMEOUT
@@ -18,9 +18,12 @@ from pictrain.errors import (
     JobInterrupted,
     PlatformError,
     UserError,
+    user_facing,
 )
 from pictrain.evaluate import parity
 from pictrain.evaluate.run import evaluate_test_split, weights_predictor
+from pictrain.exports import deployment
+from pictrain.exports.formats import requested, unavailable
 from pictrain.params import IGNORED_TABLE, Parameters, fit_batch, parse_parameters
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
@@ -32,6 +35,8 @@ from pictrain.platform.base import (
 )
 from pictrain.redact import redact
 from pictrain.runstatus import JobStatus, report_failure, write_status
+from pictrain.starting import StartingWeights
+from pictrain.starting import choose as choose_starting_weights
 from pictrain.stopsignal import raise_if_stopped, signals_raise
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
 from pictrain.train.devices import Devices, resolve_devices
@@ -58,12 +63,12 @@ class Job:
 
     def run(self) -> int:
         """Run to the end; return the process exit code. Never raises for a failed job."""
-        write_status(self.run_dir, JobStatus.RUNNING)
         with signals_raise():
             return self._run()
 
     def _run(self) -> int:
         try:
+            write_status(self.run_dir, JobStatus.RUNNING)
             self.backend.set_status(JobStatus.RUNNING)
             self._pipeline()
             self.backend.flush()
@@ -76,6 +81,9 @@ class Job:
         except JobInterrupted as exc:
             return self._fail(exc.reason, exc.exit_code, stop_deadline(exc.at))
         except Exception as exc:
+            known = user_facing(exc, self.run_dir)  # a full disk, a read-only folder...
+            if known is not None:
+                return self._fail(str(known), known.exit_code)
             log.exception("internal error")
             return self._fail(
                 f"internal error: {type(exc).__name__}: {exc}", INTERNAL_ERROR_EXIT_CODE
@@ -89,6 +97,9 @@ class Job:
         model_name = params.model or self.config.model
         check_model_name(self.config.task, model_name, image=self.config.file is not None)
         devices = resolve_devices(params.device, params.batch_size)
+        exports = requested(params.export_formats)
+        if reason := unavailable(exports, bool(devices.gpus)):
+            raise UserError(reason)
         for note in parsed.notes:
             log.warning("%s", note)
         if parsed.ignored:
@@ -99,12 +110,14 @@ class Job:
         log.info("left at their default: %s", ", ".join(parsed.defaulted))
         # Weights first: an ambiguous base model, or weights that would run code, fail before
         # the dataset is downloaded.
-        weights = self.backend.base_weights(self.run_dir / "weights")
-        if weights is not None:
-            check_starting_weights(weights)
-        origin = TrainingOrigin(
-            model=model_name, weights_sha256=sha256(weights) if weights else None
+        starting = choose_starting_weights(
+            params.pretrained,
+            model_name,
+            lambda: self.backend.base_weights(self.run_dir / "weights"),
         )
+        if starting.path is not None:
+            check_starting_weights(starting.path)
+        origin = TrainingOrigin(model=model_name, weights_sha256=starting.sha256)
         splits = self.backend.datasets(self.run_dir / "downloads")
         dataset = prepare_dataset(
             self.config.task,
@@ -122,14 +135,12 @@ class Job:
         for split, summary in dataset.summaries.items():  # the data-health report
             self.backend.log_table(f"{split}/conversion", summary.table())
             self.backend.log_bar(f"{split}/label-distribution", summary.label_distribution())
-        if weights is not None:  # which weights a run started from, checkable against a file
-            log.info("starting weights %s: sha256 %s", weights.name, origin.weights_sha256)
         resume = self._resumable(dataset, params, origin)
         self._training = True
         result = train(
             self.config.task,
             origin,
-            weights,
+            starting.path,
             dataset.train_data,
             params,
             devices,
@@ -145,8 +156,11 @@ class Job:
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
         values = self._evaluate(result, dataset, params, devices)
         raise_if_stopped()
-        onnx = self._publish(result, dataset, params, origin, weights, devices)
-        self._check_deploy_parity(onnx, dataset, params, values)
+        onnx = self._publish(result, dataset, params, model_name, starting, devices)
+        gate = self._check_deploy_parity(onnx, dataset, params, values)
+        self._deployment(result, dataset, params, devices, values, onnx, gate)
+        if gate is not None:  # after the table: it tells which formats score as the weights
+            gate.enforce()
 
     @property
     def _train_dir(self) -> Path:
@@ -214,8 +228,8 @@ class Job:
 
     def _check_deploy_parity(
         self, onnx: Path, dataset: PreparedDataset, params: Parameters, values: dict[str, float]
-    ) -> None:
-        """Score the stored ONNX export as the weights were scored; fail when it differs."""
+    ) -> parity.Parity | None:
+        """Score the stored ONNX export as the weights were scored; the caller enforces."""
         outcome = parity.check_export(
             self.config.task,
             onnx,
@@ -226,7 +240,7 @@ class Job:
         )
         if outcome is None:
             log.info("deploy parity not checked: the test split has nothing to score")
-            return
+            return None
         for name, value in outcome.values.items():
             self.backend.log_value(f"test/{name}", value)
         self.backend.log_table(parity.TABLE, outcome.table)
@@ -234,15 +248,49 @@ class Job:
             log.info("%s", outcome.message)
         else:
             log.warning("%s", outcome.message)
-        outcome.enforce()
+        return outcome
+
+    def _deployment(
+        self,
+        result: TrainResult,
+        dataset: PreparedDataset,
+        params: Parameters,
+        devices: Devices,
+        values: dict[str, float],
+        latest: Path,
+        gate: parity.Parity | None,
+    ) -> None:
+        """Every other export asked for, stored, scored and timed: the `deployment` table."""
+        exports = deployment.Exports(
+            task=self.config.task,
+            weights=result.best,
+            dataset=dataset,
+            labelmap=dataset.labelmap,
+            image_size=params.image_size,
+            device=devices.first,
+            min_score=params.conf_threshold,
+            seed=params.seed,
+            calibration_images=params.int8_calibration_images,
+            export_dir=self.run_dir / "export",
+            eval_dir=self.run_dir / "evaluation" / "exports",
+            store=self.backend.store_artifact,
+        )
+        rows = exports.rows(
+            requested(params.export_formats),
+            latest,
+            gate.onnx if gate else None,
+            gate.weights if gate else None,
+        )
+        deployment.write_rows(rows, self.run_dir / "evaluation" / deployment.EXPORTS_FILE)
+        self.backend.log_table(deployment.TABLE, deployment.table(rows))
 
     def _publish(
         self,
         result: TrainResult,
         dataset: PreparedDataset,
         params: Parameters,
-        origin: TrainingOrigin,
-        weights: Path | None,
+        model_name: str,
+        starting: StartingWeights,
         devices: Devices,
     ) -> Path:
         out = self.run_dir / "export"
@@ -257,7 +305,7 @@ class Job:
         self.backend.store_artifact(MODEL_ARTIFACT, onnx)
         config = {
             "task": self.config.task,
-            "model": origin.model,
+            "model": model_name,
             "labelmap": dataset.labelmap,
             "parameters": params.model_dump(),
         }
@@ -265,9 +313,7 @@ class Job:
         self.backend.store_artifact(CONFIG_ARTIFACT, config_file)
         inputs = {
             "splits": dataset.checksums(),
-            "base_weights": (
-                {"file": weights.name, "sha256": origin.weights_sha256} if weights else None
-            ),
+            "starting_weights": starting.record(),
             "devices": devices.manifest(),
         }
         manifest = artifacts.write_manifest(out / f"{MANIFEST_ARTIFACT}.json", inputs)
@@ -281,30 +327,52 @@ class Job:
         report_failure(self.run_dir, reason, exit_code)
         reason = redact(reason)
         try:
-            kept = saved_weights(self._train_dir)
-            if kept:
-                self._store_weights_so_far(kept[0])
-            last = self._train_dir / "weights" / "last.pt"
-            if self._training and last in kept:
-                copy = snapshot(last, self.run_dir / "checkpoints", last.name)
-                self.backend.store_checkpoint(copy, deadline)
+            self._store_trained(deadline)
             self.backend.set_status(JobStatus.FAILED, reason)
         except UserError as exc:  # the token was refused: nothing more gets through
             log.warning("could not report the failure to the platform: %s", exc)
-        except Exception:
-            log.exception("could not report the failure")
+        except Exception as exc:
+            known = user_facing(exc, self.run_dir)
+            if known is None:
+                log.exception("could not report the failure")
+            else:  # the disk that failed the job, full again: said once above
+                log.warning("could not report the failure: %s", known)
         return exit_code
 
-    def _store_weights_so_far(self, weights: Path) -> None:
-        try:
-            slim = safeload.stripped_copy(
-                weights, self.run_dir / "checkpoints" / f"{weights.stem}-weights.pt"
-            )
-        except safeload.UnsafeWeights as exc:
-            log.warning("not storing the weights left in the run folder: %s", exc)
-            return
-        self.backend.store_artifact(BEST_MODEL_ARTIFACT, slim)
-        log.info("storing the weights trained so far (%s)", weights.name)
+    def _store_trained(self, deadline: float | None) -> None:
+        """The weights trained so far, and the checkpoint when training was under way. Their
+        copies (stripped, or safe from ultralytics' rewrites) are skipped on a disk without
+        room for them: the files themselves are stored."""
+        kept = saved_weights(self._train_dir)
+        checkpoints = self.run_dir / "checkpoints"
+        for weights in kept[:1]:
+            try:
+                stored = _storable(weights, checkpoints)
+            except safeload.UnsafeWeights as exc:
+                log.warning("not storing the weights left in the run folder: %s", exc)
+                continue
+            self.backend.store_artifact(BEST_MODEL_ARTIFACT, stored)
+            log.info("storing the weights trained so far (%s)", weights.name)
+        last = self._train_dir / "weights" / "last.pt"
+        if self._training and last in kept:
+            if _room_for(last, checkpoints):
+                last = snapshot(last, checkpoints, last.name)
+            self.backend.store_checkpoint(last, deadline)
+
+
+def _room_for(path: Path, folder: Path) -> bool:
+    """Whether the disk of `folder` (of the run) has room for a copy of `path`."""
+    return shutil.disk_usage(folder.parent).free > path.stat().st_size
+
+
+def _storable(weights: Path, folder: Path) -> Path:
+    """What to store of weights left in the run folder: a stripped copy in `folder` where the
+    disk has room for it, else the file itself; raises for weights that would run code."""
+    if _room_for(weights, folder):
+        return safeload.stripped_copy(weights, folder / f"{weights.stem}-weights.pt")
+    with contextlib.suppress(safeload.UnreadableWeights):  # stored as it is, as before
+        safeload.load(weights)
+    return weights
 
 
 def _is_best_of(weights: Path, resume: Checkpoint) -> bool:

@@ -84,7 +84,7 @@ class Launches:
         with path.with_name(f"{path.name}.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                yield cls(path, json.loads(path.read_text()) if path.is_file() else {})
+                yield cls(path, _read(path))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -96,3 +96,20 @@ class Launches:
         partial = self.path.with_name(f"{self.path.name}.part")
         partial.write_text(json.dumps(self._known, indent=1))
         partial.replace(self.path)
+
+
+def _read(path: Path) -> dict[str, str]:
+    """A damaged file (cut off by a crash or a full disk before launches were written whole) is
+    refused, not read as "never launched": it is what keeps a launch from being sent twice."""
+    if not path.is_file():
+        return {}
+    try:
+        known = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        known = None
+    if not isinstance(known, dict):
+        raise UserError(
+            f"{path} is damaged (not the JSON object pictrain writes): check the experiment's "
+            "jobs on Picsellia, then delete the file"
+        )
+    return known

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pictrain.errors import UserError
+from pictrain.userfiles import read_text
 
 DEFAULT_FILE = Path("picsellia.toml")
 POLICIES = {
@@ -145,7 +146,7 @@ def version_query(split: SplitSection) -> list[str]:
 
 def load_project(path: Path) -> ProjectFile:
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(read_text(path))
     except FileNotFoundError:
         raise UserError(
             f"no project file {path}: copy picsellia.example.toml to {DEFAULT_FILE} and edit it"
