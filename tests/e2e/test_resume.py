@@ -274,7 +274,8 @@ def test_a_relaunch_from_other_starting_weights_trains_anew(
     reason = r"it started from scratch, this run from weights sha256 [0-9a-f]{12}\.\.\.; "
     assert re.search(r"not resuming from checkpoint \S+: " + reason + ANEW, output), output
     manifest = json.loads((run_dir / "artifacts" / "manifest.json").read_text())
-    assert manifest["inputs"]["base_weights"]["file"] == "pretrained-weights.pt"
+    started = manifest["inputs"]["starting_weights"]
+    assert (started["source"], started["file"]) == ("experiment", "pretrained-weights.pt")
 
 
 def test_a_planted_best_model_is_refused_before_the_resume(

@@ -98,6 +98,6 @@ def test_platform_files(
         "stored last-checkpoint": r"checkpoint runs/[\w-]+/checkpoints/stored/",
     }[place] + r"weights\.pt"
     assert_refused(finished.code, finished.output, finished.run_dir, what, marker)
-    assert_failed(emulator, ids, finished, REFUSAL.format(what))
+    assert_failed(emulator, ids, finished, REFUSAL.format(what), 2)
     exported = bool(emulator.requests("POST", "*/annotations/export"))
     assert exported == (place == "stored last-checkpoint")  # weights: before any download
