@@ -20,8 +20,8 @@ def export_onnx(
     weights: Path, image_size: int, dest: Path, task: str, labelmap: dict[str, str]
 ) -> Path:
     """The export Picsellia's pre-annotation and serving consume (`model-latest`): static
-    1x3xNxN, opset 18, raw head (NMS outside the graph), input `images`, pictrain's metadata
-    (`pictrain.exports.export`)."""
+    1x3xNxN, opset 18, the raw head (NMS outside the graph) or YOLO26's NMS-free one, input
+    `images`, pictrain's metadata (`pictrain.exports.export`)."""
     from pictrain.exports.export import export
     from pictrain.exports.formats import LATEST
 
