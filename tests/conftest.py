@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from pictrain import offline
+
+# As every pictrain command does, before anything imports ultralytics (test modules included):
+# ultralytics reads its switches, weights_only loading among them, once, at import.
+offline.configure_environment()
+
 pytest_plugins = ["tests.emulator.fixtures"]
 
 

@@ -79,9 +79,10 @@ def run(work: Path, task: str, images: int, epochs: int, repeats: int, seed: int
 
     def theirs() -> Any:
         import torch
-        from ultralytics import YOLO
 
-        network = YOLO(str(run_dir / "artifacts" / "best-model.pt")).model.fuse().eval()
+        from pictrain import safeload
+
+        network = safeload.network(run_dir / "artifacts" / "best-model.pt").fuse().eval()
         inputs = [torch.from_numpy(t) for t in tensors]
 
         def forward() -> None:

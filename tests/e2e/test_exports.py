@@ -137,10 +137,11 @@ def test_int8_classifier_probabilities_stay_close(finished):
 def test_fp32_exports_compute_what_the_weights_compute(finished):
     """The raw head outputs, before any decoding, on a test image."""
     import torch
-    from ultralytics import YOLO
+
+    from pictrain import safeload
 
     _task, run_dir = finished
-    network = YOLO(str(run_dir / "artifacts" / "best-model.pt")).model.fuse().eval()
+    network = safeload.network(run_dir / "artifacts" / "best-model.pt").fuse().eval()
     reference = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx")
     image = sorted((run_dir / "dataset").rglob("test/**/*.jpg"))[0]
     tensor = reference.network_input(read_image(image))

@@ -16,7 +16,7 @@ import yaml
 
 from pictrain.evaluate.coco_eval import STAT_NAMES
 from pictrain.synthetic import make_detection_dataset
-from tests.e2e.jobs import local_dataset
+from tests.e2e.jobs import local_dataset, run_local
 
 pytestmark = pytest.mark.slow
 
@@ -28,16 +28,6 @@ def _pictrain(*args: str) -> list[str]:
     return [sys.executable, "-m", "pictrain", *args]
 
 
-def _run(dataset: Path, runs: Path, name: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        _pictrain("run", "--local", str(dataset), "--name", name, "--runs-dir", str(runs)),
-        cwd=dataset.parent,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 @pytest.fixture(scope="module")
 def finished_run(
     tmp_path_factory: pytest.TempPathFactory,
@@ -45,7 +35,7 @@ def finished_run(
     root = tmp_path_factory.mktemp("local-run")
     # A size ultralytics would round, a batch larger than the train split: both adjusted.
     dataset = local_dataset(root / "dataset", {**PARAMETERS, "image_size": 48, "batch_size": 64})
-    result = _run(dataset, root / "runs", "tiny")
+    result = run_local(dataset, root / "runs", "tiny")
     return root / "runs" / "tiny", result
 
 
@@ -225,7 +215,7 @@ def test_readme_lists_what_a_run_leaves(finished_run):
 
 def test_unknown_parameter_fails_with_the_reason_and_no_traceback(tmp_path):
     dataset = local_dataset(tmp_path / "dataset", {**PARAMETERS, "epochz": 3}, n_images=4)
-    result = _run(dataset, tmp_path / "runs", "bad")
+    result = run_local(dataset, tmp_path / "runs", "bad")
     assert result.returncode == 2
     status = json.loads((tmp_path / "runs" / "bad" / "status.json").read_text())
     assert status["status"] == "failed" and "'epochz'" in status["reason"]
@@ -258,7 +248,7 @@ def test_dataset_without_usable_images_fails_clearly(tmp_path):
     dataset = local_dataset(tmp_path / "dataset", PARAMETERS, n_images=4)
     for image in (dataset / "train" / "images").iterdir():
         image.write_bytes(b"not a jpeg")
-    result = _run(dataset, tmp_path / "runs", "corrupt")
+    result = run_local(dataset, tmp_path / "runs", "corrupt")
     assert result.returncode == 2
     status = json.loads((tmp_path / "runs" / "corrupt" / "status.json").read_text())
     assert "0 usable images" in status["reason"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pictrain import safeload
 from pictrain.checksums import sha256
 from pictrain.envvars import YOLO_CONFIG_DIR
 from tests.e2e.jobs import (
@@ -484,9 +485,7 @@ def test_sigterm_fails_the_job_and_keeps_the_weights(
     weights = finished.run_dir / "checkpoints" / "best-weights.pt"
     assert stored == weights.read_bytes()
     assert len(stored) < (finished.run_dir / "train/weights/best.pt").stat().st_size / 2
-    from ultralytics.utils.patches import torch_load  # after the session's ultralytics settings
-
-    checkpoint = torch_load(weights)
+    checkpoint = safeload.load(weights)
     assert checkpoint["optimizer"] is None and checkpoint["model"] is not None
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pictrain import artifacts
+from pictrain import artifacts, safeload
 from pictrain.config import ModelConfig
 from pictrain.data.keypoints import PoseOptions
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
@@ -38,9 +39,10 @@ from pictrain.runstatus import JobStatus, report_failure, write_status
 from pictrain.starting import StartingWeights
 from pictrain.starting import choose as choose_starting_weights
 from pictrain.stopsignal import raise_if_stopped, signals_raise
-from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot, weights_only
+from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot
 from pictrain.train.devices import Devices, resolve_devices
-from pictrain.train.models import check_model_name
+from pictrain.train.models import check_model_name, check_starting_weights
+from pictrain.train.origin import TrainingOrigin
 from pictrain.train.runner import TrainResult, saved_weights, train
 
 log = logging.getLogger(__name__)
@@ -107,12 +109,16 @@ class Job:
         log.info("parameters given: %s", parsed.values(parsed.given))
         log.info("image defaults: %s", parsed.values(parsed.from_image))
         log.info("left at their default: %s", ", ".join(parsed.defaulted))
-        # Weights first: an ambiguous base model fails before the dataset is downloaded.
+        # Weights first: an ambiguous base model, or weights that would run code, fail before
+        # the dataset is downloaded.
         starting = choose_starting_weights(
             params.pretrained,
             model_name,
             lambda: self.backend.base_weights(self.run_dir / "weights"),
         )
+        if starting.path is not None:
+            check_starting_weights(starting.path)
+        origin = TrainingOrigin(model=model_name, weights_sha256=starting.sha256)
         splits = self.backend.datasets(self.run_dir / "downloads")
         dataset = prepare_dataset(
             self.config.task,
@@ -135,11 +141,11 @@ class Job:
         for split, summary in dataset.summaries.items():  # the data-health report
             self.backend.log_table(f"{split}/conversion", summary.table())
             self.backend.log_bar(f"{split}/label-distribution", summary.label_distribution())
-        resume = self._resumable(dataset, params)
+        resume = self._resumable(dataset, params, origin)
         self._training = True
         result = train(
             self.config.task,
-            model_name,
+            origin,
             starting.path,
             dataset.train_data,
             params,
@@ -166,28 +172,41 @@ class Job:
     def _train_dir(self) -> Path:
         return self.run_dir / "train"
 
-    def _resumable(self, dataset: PreparedDataset, params: Parameters) -> Checkpoint | None:
+    def _resumable(
+        self, dataset: PreparedDataset, params: Parameters, origin: TrainingOrigin
+    ) -> Checkpoint | None:
         """This run's own last.pt (a relaunch on the same machine) or the stored checkpoint,
-        whichever trained further, when it continues the same training."""
-        candidates = [p for p in saved_weights(self._train_dir) if p.name == "last.pt"]
+        whichever trained further, when it continues the same training. The weights of the run
+        folder stay only when its last.pt is the one resumed: any other belong to another or
+        an earlier training, and must not be uploaded as this one's."""
+        local = self._train_dir / "weights" / "last.pt"
+        candidates = [p for p in saved_weights(self._train_dir) if p == local]
         stored_dir = self.run_dir / "checkpoints" / "stored"
         stored = self.backend.stored_artifact(CHECKPOINT_ARTIFACT, stored_dir)
         if stored:
             candidates.append(stored)
         overrides = params.ultralytics_overrides()
-        resume = pick_resumable(candidates, self.config.task, dataset.names, overrides)
+        resume = pick_resumable(candidates, self.config.task, dataset.names, overrides, origin)
+        if resume is None or resume.path != local:
+            for stale in saved_weights(self._train_dir):
+                stale.unlink()
         if resume:
-            self._restore_best(stored_dir)
+            self._restore_best(stored_dir, resume)
         return resume
 
-    def _restore_best(self, folder: Path) -> None:
+    def _restore_best(self, folder: Path, resume: Checkpoint) -> None:
         """A resumed run rewrites best.pt only when an epoch beats the earlier best: in a fresh
-        container, bring the earlier attempt's best back first, or it is lost."""
+        container, bring the earlier attempt's best back first, or it is lost. Only the best
+        of the resumed training (its fitness is the checkpoint's best): another training's
+        would be evaluated and published as this one's. ultralytics unpickles best.pt
+        unrestricted at the end (`pictrain.safeload`): it must load safely."""
         best = self._train_dir / "weights" / "best.pt"
         if best.is_file():
-            return
+            if _is_best_of(best, resume):
+                return
+            best.unlink()
         stored = self.backend.stored_artifact(BEST_MODEL_ARTIFACT, folder)
-        if stored:
+        if stored and _is_best_of(stored, resume):
             best.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(stored, best)
             log.info("restored the earlier attempt's best weights")
@@ -336,9 +355,11 @@ class Job:
         kept = saved_weights(self._train_dir)
         checkpoints = self.run_dir / "checkpoints"
         for weights in kept[:1]:
-            stored = weights
-            if _room_for(weights, checkpoints):
-                stored = weights_only(weights, checkpoints / f"{weights.stem}-weights.pt")
+            try:
+                stored = _storable(weights, checkpoints)
+            except safeload.UnsafeWeights as exc:
+                log.warning("not storing the weights left in the run folder: %s", exc)
+                continue
             self.backend.store_artifact(BEST_MODEL_ARTIFACT, stored)
             log.info("storing the weights trained so far (%s)", weights.name)
         last = self._train_dir / "weights" / "last.pt"
@@ -351,6 +372,37 @@ class Job:
 def _room_for(path: Path, folder: Path) -> bool:
     """Whether the disk of `folder` (of the run) has room for a copy of `path`."""
     return shutil.disk_usage(folder.parent).free > path.stat().st_size
+
+
+def _storable(weights: Path, folder: Path) -> Path:
+    """What to store of weights left in the run folder: a stripped copy in `folder` where the
+    disk has room for it, else the file itself; raises for weights that would run code."""
+    if _room_for(weights, folder):
+        return safeload.stripped_copy(weights, folder / f"{weights.stem}-weights.pt")
+    with contextlib.suppress(safeload.UnreadableWeights):  # stored as it is, as before
+        safeload.load(weights)
+    return weights
+
+
+def _is_best_of(weights: Path, resume: Checkpoint) -> bool:
+    """Whether earlier best weights are those of the resumed training; raises for weights that
+    would run code."""
+    try:
+        best = safeload.load(weights, f"earlier best weights {weights}")
+    except safeload.UnreadableWeights as exc:
+        log.warning("not restored: %s", exc)
+        return False
+    fitness = (best.get("train_metrics") or {}).get("fitness")
+    if fitness != resume.best_fitness:
+        log.warning(
+            "not restoring the best weights %s: another training's (fitness %s, the best of "
+            "the resumed one %s)",
+            weights,
+            fitness,
+            resume.best_fitness,
+        )
+        return False
+    return True
 
 
 def stop_deadline(signalled_at: float) -> float:

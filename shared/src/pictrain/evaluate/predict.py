@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from pictrain import safeload
 from pictrain.config import IouType
 from pictrain.evaluate.ground_truth import EvalImage
 from pictrain.evaluate.instance import (
@@ -38,7 +39,7 @@ def ultralytics_results(
     with the head that is exported (`head_arguments`: YOLO26's NMS-free one)."""
     from ultralytics import YOLO
 
-    model = YOLO(str(weights))
+    model = safeload.model(YOLO, weights)
     for start in range(0, len(paths), INFERENCE_BATCH):
         yield from model.predict(
             source=[str(p) for p in paths[start : start + INFERENCE_BATCH]],

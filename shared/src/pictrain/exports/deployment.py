@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from pictrain import safeload
 from pictrain.config import task_spec
 from pictrain.data.prepare import PreparedDataset
 from pictrain.evaluate.classification import read_class_split
@@ -82,9 +83,8 @@ def weights_row(
     """The trained `.pt` as ultralytics runs it (fused, eval mode) on the job's device, fed
     what the exports are fed."""
     import torch
-    from ultralytics import YOLO
 
-    network = YOLO(str(weights)).model.fuse().eval()
+    network = safeload.network(weights).fuse().eval()
     target = torch.device(device if device in ("cpu", "mps") else f"cuda:{device}")
     network.to(target)
     tensor = torch.from_numpy(network_input).to(target)

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from pictrain import safeload
 from pictrain.config import task_spec
 from pictrain.exports.calibration import CALIBRATION_SPLIT
 from pictrain.exports.formats import QUANTIZE, ExportSpec
@@ -49,7 +50,7 @@ def export(
         # ultralytics writes the export beside the weights, named after them.
         source = Path(tmp) / f"{spec.artifact}.pt"
         shutil.copyfile(weights, source)
-        model = YOLO(str(source))
+        model = safeload.model(YOLO, source, str(weights))
         selected = head_arguments(model)
         arguments = _arguments(spec, image_size, calibration, device)
         made = Path(model.export(**arguments, **selected))
