@@ -248,7 +248,8 @@ def _segment_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
 def _pose_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Keypoints: x, y in the image's pixels (clipped to it), confidence as the head gives it
     (a sigmoid in the graph)."""
-    points = head.values.reshape(len(head.values), -1, 3).astype(np.float64)
+    points = head.values.reshape(len(head.values), head.values.shape[1] // 3, 3)
+    points = points.astype(np.float64)
     height, width = head.shape
     box = head.box
     points[..., 0] = ((points[..., 0] - box.left) / (box.width / width)).clip(0, width)
