@@ -13,7 +13,8 @@ import pytest
 # exits, after pytest's summary. The tests run on the CPU, where those kernels never run: off.
 os.environ.setdefault("TORCH_DISABLE_NATIVE_JIT", "1")
 
-pytest_plugins = ["tests.emulator.fixtures"]
+# The emulator's fixtures, and `project`: the workflow tests' project file, on both servers.
+pytest_plugins = ["tests.emulator.fixtures", "tests.unit.workflow_project"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,27 +17,14 @@ from tests.unit.workflow_project import (
     edit,
     one_error_line,
     pictrain,
+    trained,
     up_to,
-    write_project,
 )
 
 pytest_plugins = ["tests.emulator.fixtures"]
 
 from pictrain.platform.env import read_env_file  # noqa: E402
 from pictrain.workflow.progress import Progress  # noqa: E402
-
-
-@pytest.fixture(params=[False, True], ids=["409", "twins"])
-def project(
-    tmp_path: Path,
-    emulator: Emulator,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-) -> Path:
-    """Each test twice: on a server that refuses what is there already (409), and on one that
-    makes the twin (tests/emulator/README.md)."""
-    emulator.state.settings.twins = request.param
-    return write_project(tmp_path, emulator, monkeypatch)
 
 
 def test_register_to_launch_twice_duplicates_nothing(
@@ -207,29 +194,10 @@ def test_the_project_file_is_checked_before_the_credentials(
     assert "deployment.nmae" in one_error_line(output)
 
 
-def _trained(emulator: Emulator, project: Path, capsys, tmp_path: Path) -> None:
-    """Up to an experiment that trained: what its job stores, without training."""
-    up_to(capsys, project, "experiment", "create")
-    client = emulator.client()
-    (state,) = emulator.state.experiments.values()
-    experiment = client.get_experiment_by_id(state.id)
-    weights, onnx = tmp_path / "best.pt", tmp_path / "model-latest.onnx"
-    weights.write_bytes(b"trained weights")
-    onnx.write_bytes(b"an onnx model")
-    for name, path in (
-        ("best-model", weights),
-        ("checkpoint-weights-latest", weights),
-        ("model-latest", onnx),
-    ):
-        experiment.store(name, str(path))
-    experiment.log("labelmap", {"0": "cat", "1": "dog"}, "LABELMAP")
-    state.status = "SUCCESS"
-
-
 def test_publish_deploy_and_ct_setup_twice_duplicate_nothing(
     emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    _trained(emulator, project, capsys, tmp_path)
+    trained(emulator, project, capsys, tmp_path)
     state = emulator.state
     for command in (["model", "publish"], ["deploy"], ["ct", "setup"]):
         first = pictrain(capsys, project, *command)
@@ -248,9 +216,13 @@ def test_publish_deploy_and_ct_setup_twice_duplicate_nothing(
     assert (deployment.name, deployment.model_version_id) == ("shapes-detector", version.id)
     assert deployment.min_threshold == 0.25
     assert deployment.feedback_loop
-    (feedback,) = deployment.feedback_loop_datasets
-    assert state.dataset_versions[feedback].version == "feedback"
     training = deployment.continuous_training
+    # Reviews enrich the train version, the one continuous training reads as train.
+    assert deployment.feedback_loop_datasets == [training.datasets["train"]]
+    assert deployment.training_data == training.datasets["train"]
+    assert state.dataset_versions[training.datasets["train"]].version == "train"
+    assert "reviewed predictions enrich shapes/train" in again[1]
+    assert "nothing changed since the last" in again[1]
     assert training.trigger == "FEEDBACK_LOOP" and training.threshold == 50
     assert training.experiment_parameters["epochs"] == 5  # [continuous_training.parameters]
     assert training.experiment_parameters["image_size"] == 160  # [experiment.parameters]
@@ -261,7 +233,7 @@ def test_publish_deploy_and_ct_setup_twice_duplicate_nothing(
 def test_publish_stores_the_weights_the_platform_did_not_keep(
     emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    _trained(emulator, project, capsys, tmp_path)
+    trained(emulator, project, capsys, tmp_path)
     emulator.state.settings.published_artifacts = ("model-latest",)
     code, output = pictrain(capsys, project, "model", "publish")
     assert code == 0, output
