@@ -313,3 +313,36 @@ def test_pretrained_weights_are_stored_once(
     (experiment,) = emulator.state.experiments.values()
     assert emulator.state.artifact_bytes(experiment.id, "pretrained-weights") == b"starting weights"
     assert len(emulator.requests("POST", "/api/experiment/*/artifacts")) == 1
+
+
+def test_a_failed_add_data_job_is_bad_input_with_its_reason(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    up_to(capsys, project, "data", "upload")
+    emulator.state.settings.add_data_failure = "data 3f2a is not an image the platform reads"
+    code, output = pictrain(capsys, project, "data", "dataset")
+    assert code == 2
+    line = one_error_line(output)
+    assert "did not add the data to version train" in line
+    assert "ended FAILED: failure_reason: data 3f2a is not an image" in line
+    assert "created" not in output  # nothing reported as done
+
+
+def test_publish_and_deploy_find_the_version_past_the_first_page(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`model.list_versions()` reads one page: the published version is found on a later one,
+    so a rerun neither publishes it twice nor deploys another."""
+    trained(emulator, project, capsys, tmp_path)
+    model = emulator.client().create_model("shapes-detector")
+    for k in range(3):
+        model.create_version(f"older-{k}")
+    emulator.state.settings.page_size = 2
+    for command in (["model", "publish"], ["model", "publish"], ["deploy"]):
+        code, output = pictrain(capsys, project, *command)
+        assert code == 0, output
+    published = [v for v in emulator.state.model_versions.values() if v.experiment_id]
+    (version,) = published
+    assert version.version == 3  # after the three older ones: beyond the first page of 2
+    (deployment,) = emulator.state.deployments.values()
+    assert deployment.model_version_id == version.id

@@ -81,6 +81,13 @@ def add_commands(sub: Any) -> None:
         "--threshold", type=_score, default=0.25, help="with --model, 0 to 1 (default 0.25)"
     )
     predict.add_argument(
+        "--no-monitor",
+        dest="monitor",
+        action="store_false",
+        help="with the deployment: keep the images out of its monitoring (by default each "
+        "becomes a prediction to review there, and a datalake data)",
+    )
+    predict.add_argument(
         "--out",
         type=Path,
         default=Path("predictions"),
@@ -221,7 +228,12 @@ def _deploy(args: argparse.Namespace) -> list[str]:
 
 def _predict(args: argparse.Namespace) -> list[str]:
     from pictrain.errors import UserError
-    from pictrain.workflow.predict import draw, predict_deployed, predict_local
+    from pictrain.workflow.predict import (
+        draw,
+        predict_deployed,
+        predict_local,
+        say_where_images_go,
+    )
 
     missing = [str(p) for p in args.image_files if not p.is_file()]
     if missing:
@@ -234,7 +246,10 @@ def _predict(args: argparse.Namespace) -> list[str]:
         project = _project(args)
         platform = _platform(args)
         deployment = find_deployment(platform, project)
-        predictions = [predict_deployed(platform, deployment, p) for p in args.image_files]
+        say_where_images_go(deployment.name, args.monitor)
+        predictions = [
+            predict_deployed(platform, deployment, p, args.monitor) for p in args.image_files
+        ]
     lines = []
     for prediction, image in zip(predictions, args.image_files, strict=True):
         drawn = draw(prediction, image, args.out)

@@ -37,7 +37,11 @@ def published_version(platform: Platform, model_name: str, experiment: Any) -> A
     model = platform.find(f"model {model_name}", platform.client.get_model, model_name)
     if model is None:
         return None
-    for version in platform.call(f"list versions of {model_name}", model.list_versions):
+    versions = platform.pages(
+        f"list versions of {model_name}",
+        lambda limit, offset: model.list_versions(limit=limit, offset=offset),
+    )
+    for version in versions:
         context = platform.find(f"context of {version.name}", version.get_context)
         if context is not None and context.experiment_id == experiment.id:
             return version

@@ -104,14 +104,31 @@ def from_serving(
     return Prediction(str(image), source, task, found)
 
 
-def predict_deployed(platform: Any, deployment: Any, image: Path) -> Prediction:
+def predict_deployed(
+    platform: Any, deployment: Any, image: Path, monitor: bool = True
+) -> Prediction:
+    """`monitor`: the image goes to the deployment's monitoring (SDK default), as a prediction
+    to review and a datalake data (docs/continuous-training.md)."""
     version = platform.call("read the deployed version", deployment.get_model_version)
-    try:
-        response = deployment.predict(str(image))  # the SDK retries the serving's 5xx itself
+    try:  # the SDK retries the serving's 5xx itself
+        response = deployment.predict(str(image), monitor=monitor)
     except Exception as exc:
         raise PlatformError(f"the deployment could not predict {image.name}: {exc}") from None
     source = f"deployment {deployment.name}"
     return from_serving(response, image, source, deployment.type.value, version.labels or {})
+
+
+def say_where_images_go(deployment: str, monitor: bool) -> None:
+    """Said (on stderr: stdout is the JSON lines) before predicting on a deployment."""
+    if monitor:
+        log.info(
+            "the images go to deployment %s's monitoring: each is stored in the datalake as a "
+            "prediction to review, which continuous training may then learn from "
+            "(--no-monitor: predictions only)",
+            deployment,
+        )
+    else:
+        log.info("--no-monitor: the images stay out of deployment %s's monitoring", deployment)
 
 
 def draw(prediction: Prediction, image: Path, out: Path) -> Path | None:
