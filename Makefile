@@ -83,8 +83,12 @@ STAND_IN ?=
 STAND_IN_IMAGE := pictrain-stand-in/cuda:bookworm
 # The commit built, baked as PICTRAIN_GIT_SHA (the run manifest's git_sha).
 GIT_SHA ?= $(shell git rev-parse HEAD 2>/dev/null)
+# A folder of the pinned pretrained <model>.pt files, for builders that cannot reach the release
+# (docker-bake.hcl PRETRAINED_DIR); empty: downloaded at build.
+PRETRAINED_DIR ?=
 BAKE_ENV = CUDA=$(CUDA) REGISTRY=$(REGISTRY) TAG=$(TAG) CA_CERT=$(CA_CERT) \
-	BASE_IMAGE=$(if $(STAND_IN),$(STAND_IN_IMAGE),$(BASE_IMAGE)) GIT_SHA=$(GIT_SHA)
+	BASE_IMAGE=$(if $(STAND_IN),$(STAND_IN_IMAGE),$(BASE_IMAGE)) GIT_SHA=$(GIT_SHA) \
+	PRETRAINED_DIR=$(PRETRAINED_DIR)
 # Proxies reach build steps as the predefined build args (not kept in the image's history).
 BAKE_PROXY = $(foreach v,HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy,\
 	$(if $($(v)),--set '*.args.$(v)=$($(v))'))
@@ -115,7 +119,7 @@ stand-in-base: docker-daemon ## import the local stand-in for nvidia/cuda (deboo
 images-print: docker-tools ## show the resolved bake config (no daemon needed)
 	$(BAKE) --print
 
-images: docker-daemon $(if $(STAND_IN),stand-in-base) ## build every image (CUDA=12.8|13.0, STAND_IN=1)
+images: docker-daemon $(if $(STAND_IN),stand-in-base) ## build every image (CUDA=12.8|13.0, STAND_IN=1, PRETRAINED_DIR=)
 	$(BAKE) default
 
 $(IMAGE_TARGETS): image-%: docker-daemon $(if $(STAND_IN),stand-in-base) ## build one image (and its base)

@@ -7,10 +7,12 @@
 #   REGISTRY=ghcr.io/acme TAG=0.2.0 docker buildx bake --push
 #   BASE_IMAGE=pictrain-stand-in/cuda:bookworm docker buildx bake base   # a local stand-in base
 #   GIT_SHA=$(git rev-parse HEAD) docker buildx bake    # the commit in the image (make does it)
+#   PRETRAINED_DIR=/path/to/weights docker buildx bake  # pretrained weights from a local folder
 #
 # `make images`, `make image-<name>` wrap these. A new model image = a folder images/<name>/
-# (the four-line Dockerfile + model.toml + README.md) + its name in MODEL_IMAGES
-# (docs/images.md); tests/images/test_static.py checks that every folder has a target.
+# (the model Dockerfile + model.toml + README.md) + its name in MODEL_IMAGES and its pinned
+# weights in PRETRAINED (docs/images.md); tests/images/test_static.py checks that every folder
+# has a target and pins.
 
 variable "REGISTRY" {
   # image names are "${REGISTRY}/<target>": a registry path for CI, a plain prefix locally
@@ -69,6 +71,107 @@ variable "MODEL_IMAGES" {
   # comma-separated folders of images/; the targets of group "default" (a test checks the list
   # against the folders)
   default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolo11-detection,yolo11-segmentation,yolo11-classification,rtdetr-detection"
+}
+
+variable "PRETRAINED_URL" {
+  # where the images' pretrained weights are downloaded from at build: the ultralytics assets
+  # release ultralytics 8.4 itself downloads from (GITHUB_ASSETS_REPO, release v8.4.0)
+  default = "https://github.com/ultralytics/assets/releases/download/v8.4.0"
+}
+
+variable "PRETRAINED_DIR" {
+  # a folder of <model>.pt files for a builder that cannot reach PRETRAINED_URL: the files found
+  # there are taken from it, the others downloaded; each is checked against its pin either way.
+  # Empty: the image's own folder stands in (it holds no .pt), so every file is downloaded.
+  default = ""
+}
+
+# The official pretrained weights of each image's family, every size of its generation (COCO
+# for detection and segmentation, ImageNet for classification), pinned: <model> = the sha256 of
+# PRETRAINED_URL/<model>.pt. An image carries each pinned file as
+# /opt/pictrain/weights/<model>.pt; a file whose sha256 differs fails the build. "" = no sha256
+# verified yet: not baked, and that model starts from scratch unless the experiment brings
+# weights. Where each value comes from: docs/images.md, "Pretrained weights".
+variable "PRETRAINED" {
+  default = {
+    "yolov8-detection" = {
+      "yolov8n" = "f59b3d833e2ff32e194b5bb8e08d211dc7c5bdf144b90d2c8412c47ccfc83b36"
+      "yolov8s" = "1f47a78bf100391c2a140b7ac73a1caae18c32779be7d310658112f7ac9aa78a"
+      "yolov8m" = "5d4a90cdc7a21786cc59cd19778e9eafff836df9e2da32524737c7ee6efe4fe5"
+      "yolov8l" = "64c9115303f6a25575f82200d1b22ec409fa6bd7d08d0313884fc20d919478cd"
+      "yolov8x" = "3df4ada6b4dad6d657868f2fdf7faecfb34dcfccf3a25c4b82079064718524c8"
+    }
+    "yolov8-segmentation" = {
+      "yolov8n-seg" = "a7cd8f929e1903d78a12a48efecab430209f18dc46cb96c3599a5980c63c423c"
+      "yolov8s-seg" = "0bac0770b55e5eb5b76a61bc535673288dcec36c2bc0cd25ee0d584c632f3413"
+      "yolov8m-seg" = "51fa7e5ef385efa6d5b1d8e31b73399be6ed5d7ca71bda4bd4b2794bb445c4f4"
+      "yolov8l-seg" = "ca3ec94c445aeaf79c2b57982fb451060f18a7561e2c20b4d26bb9dc1fcabf93"
+      "yolov8x-seg" = "c333d6a7aff884ec821050eacdab29871f3edd10d996cf48746a02f8e01f1b5d"
+    }
+    "yolov8-classification" = {
+      "yolov8n-cls" = "11fa19f2aea79bc960d680a13f82f22105982b325eb9e17a4a5e1a9f8245980a"
+      "yolov8s-cls" = ""
+      "yolov8m-cls" = ""
+      "yolov8l-cls" = ""
+      "yolov8x-cls" = ""
+    }
+    "yolo11-detection" = {
+      "yolo11n" = "0ebbc80d4a7680d14987a577cd21342b65ecfd94632bd9a8da63ae6417644ee1"
+      "yolo11s" = "85a76fe86dd8afe384648546b56a7a78580c7cb7b404fc595f97969322d502d5"
+      "yolo11m" = "d5ffc1a674953a08e11a8d21e022781b1b23a19b730afc309290bd9fb5305b95"
+      "yolo11l" = "9ebd0e09d59811db4b1d61e2bc6730649608b1ac47f8dd01e2da6bca7c20023f"
+      "yolo11x" = "7bc158aa95c0ebfdd87f70f01653c1131b93e92522dbe15c228bcd742e773a24"
+    }
+    "yolo11-segmentation" = {
+      "yolo11n-seg" = "55ed65c56c91713d23e8402371c6c49a6fd84f257f7dce452e8d70e41dcbe152"
+      "yolo11s-seg" = "1caa81c0195412efa411b632bcfb8c184939dddb6ae41f6a80c41b211ff257c3"
+      "yolo11m-seg" = "eb9a06f63e2206c35d68d839b08c362429ebecf933ad54c1ad68b2fd001c17cf"
+      "yolo11l-seg" = "cabe90049795dfc9a370b7934d6dec7f6b9e44a20e573b0ff81b7e205512c872"
+      "yolo11x-seg" = "4e53a5f5fd3ee2ae3361c62169c6bb3ed4ae251dd0e57606e230955aa52d919c"
+    }
+    "yolo11-classification" = {
+      "yolo11n-cls" = "c62d41bf9625777760018bf914d2e6cd472420ccd01706d97a61cb6c82502bd7"
+      "yolo11s-cls" = "e2b605d1c8c212b434a75a32759a6f7adf1d2b29c35f76bdccd4c794cb653cf2"
+      "yolo11m-cls" = "80583b974e44292d56fc5ba4d26cd0bb04e77edc8bbf4317f7ce678147156dd5"
+      "yolo11l-cls" = "6b56513a5d8bdae6b8f0a36dacaf01b26d5a522ba1b34197c3bac9fa6463366c"
+      "yolo11x-cls" = "5b99af0f075efcd88349746fad4ff0a88cd591712b578a887286790544bd449c"
+    }
+    "rtdetr-detection" = {
+      "rtdetr-l" = "6de60b10d4bc566f00cda0f5b4d64afe4b66d48dc9695d2171effb7859d8e73f"
+      "rtdetr-x" = ""
+    }
+  }
+}
+
+variable "PRETRAINED_BYTES" {
+  # the size of each pinned file, as the release lists it, where known: what docs/images.md
+  # adds up as the size each image gains (nothing reads it at build)
+  default = {
+    "yolov8n"     = 6549796
+    "yolov8s"     = 22588772
+    "yolov8m"     = 52136884
+    "yolov8l"     = 87792836
+    "yolov8x"     = 136890692
+    "yolov8n-seg" = 7071756
+    "yolov8s-seg" = 23914764
+    "yolov8m-seg" = 54921020
+    "yolov8l-seg" = 92417004
+    "yolov8x-seg" = 144101612
+    "yolov8n-cls" = 5563076
+    "yolo11n"     = 5613764
+    "yolo11s"     = 19313732
+    "yolo11m"     = 40684120
+    "yolo11l"     = 51387343
+    "yolo11x"     = 114636239
+    "yolo11n-seg" = 6182636
+    "yolo11s-seg" = 20669228
+    "yolo11m-seg" = 45400152
+    "yolo11l-seg" = 56096965
+    "yolo11x-seg" = 125090821
+    "yolo11n-cls" = 5790624
+    "yolo11l-cls" = 28553700
+    "rtdetr-l"    = 66511432
+  }
 }
 
 # CUDA flavour -> pyproject extra, base image tag, image tag suffix.
@@ -146,7 +249,8 @@ target "base" {
 target "_model" {
   inherits = ["_common"]
   contexts = { pictrain-base = "target:base" }
-  args     = { BASE_IMAGE = "pictrain-base" }
+  args     = { BASE_IMAGE = "pictrain-base", PRETRAINED_URL = PRETRAINED_URL }
+  secret   = CA_CERT != "" ? ["id=ca,src=${CA_CERT}"] : []
   labels   = { "org.opencontainers.image.base.name" = "${REGISTRY}/base:${TAG}-${torch_extra(CUDA)}" }
 }
 
@@ -156,6 +260,10 @@ target "model" {
   matrix   = { img = split(",", MODEL_IMAGES) }
   inherits = ["_model"]
   context  = "images/${img}"
+  contexts = { pretrained = PRETRAINED_DIR != "" ? PRETRAINED_DIR : "images/${img}" }
+  args     = {
+    PRETRAINED = join(" ", [for model, sha256 in PRETRAINED[img] : "${model}=${sha256}" if sha256 != ""])
+  }
   tags     = image(img)
   labels   = { "org.opencontainers.image.title" = "pictrain-${img}" }
 }

@@ -11,12 +11,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pictrain import offline
-from scripts.bench import coldstart, convert, evaluate, machine, platform_calls, report, train
+from scripts.bench import (
+    coldstart,
+    convert,
+    evaluate,
+    finetune,
+    machine,
+    platform_calls,
+    report,
+    train,
+)
 
 # Each suite adds its size flags (`add_arguments(parser)`) and says what to run
 # (`benchmarks(args, work)` -> [(name, call returning a BenchResult)]). A new suite is a
 # module with those two functions, listed here.
-SUITES = (convert, evaluate, train, coldstart, platform_calls)
+SUITES = (convert, evaluate, train, coldstart, platform_calls, finetune)
 TMPFS = Path("/dev/shm")
 
 

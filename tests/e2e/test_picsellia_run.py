@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from pictrain.checksums import sha256
 from pictrain.envvars import PLATFORM, RETRY_BASE_DELAY, YOLO_CONFIG_DIR
 from pictrain.synthetic import make_detection_dataset
 from tests.emulator import Emulator
@@ -242,9 +243,11 @@ def test_run_publishes_everything(
     finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
     assert_published(emulator, ids, finished)
     assert_no_token(emulator, finished)
-    assert re.search(
-        r"starting weights: file weights \(.*\) of base model version", finished.output
+    assert f"starting weights: model-version tiny-yolov8n.pt, sha256 {sha256(tiny_weights)}" in (
+        finished.output
     )
+    manifest = json.loads((finished.run_dir / "export" / "manifest.json").read_text())
+    assert manifest["inputs"]["starting_weights"]["source"] == "model-version"
 
 
 def test_parameters_of_picsellia_engines_run_and_the_ignored_keys_are_shown(
@@ -350,7 +353,7 @@ def test_run_survives_faults_on_every_route(
     rules = inject_faults(emulator)
     finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
     assert_published(emulator, ids, finished)
-    assert "starting weights: the experiment's pretrained-weights file" in finished.output
+    assert "starting weights: experiment tiny-yolov8n.pt" in finished.output
     unfired = sorted({(r.method, r.path.pattern) for r in rules if r.fired == 0})
     assert not unfired, f"faults that never fired (route unused?): {unfired}"
 

@@ -17,6 +17,7 @@ Environment:
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -113,9 +115,41 @@ def build_ca() -> Path | None:
     return ca if ca.is_file() else None
 
 
+def default_model(name: str) -> str:
+    return tomllib.loads((IMAGES_DIR / name / "model.toml").read_text())["model"]
+
+
 @pytest.fixture(scope="session")
-def built(docker: Docker, base_image: str, build_context: Path) -> dict[str, str]:
-    """Bake group "default" once: {target name: image tag}. Its log is kept next to the copy."""
+def pretrained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test build's `PRETRAINED_DIR`: the files `baked_weights` makes."""
+    folder = tmp_path_factory.mktemp("pretrained")
+    folder.chmod(0o755)  # the build step reads it as the image's user
+    return folder
+
+
+@pytest.fixture(scope="session")
+def baked_weights(pretrained_dir: Path) -> dict[str, str]:
+    """The pretrained weights the test build bakes instead of the release's: a small untrained
+    checkpoint of each image's default model, made here (RT-DETR's would be 64 MB: that image
+    bakes none, and shows that a run then starts from scratch). {image: "<model>=<sha256>" or
+    ""}, as docker-bake.hcl's PRETRAINED gives them."""
+    from ultralytics import YOLO
+
+    pins = {}
+    for name in MODEL_IMAGES:
+        model = default_model(name)
+        if model.startswith("rtdetr"):
+            pins[name] = ""
+            continue
+        path = pretrained_dir / f"{model}.pt"
+        YOLO(f"{model}.yaml").save(str(path))
+        path.chmod(0o644)
+        pins[name] = f"{model}={hashlib.sha256(path.read_bytes()).hexdigest()}"
+    return pins
+
+
+def bake_env(base_image: str, pretrained_dir: Path) -> dict[str, str]:
+    """The test build's bake variables, and a token where a careless build could take it."""
     env = {
         **os.environ,
         "CUDA": CUDA,
@@ -126,15 +160,38 @@ def built(docker: Docker, base_image: str, build_context: Path) -> dict[str, str
         "API_TOKEN": SENTINEL_TOKEN,
         "api_token": SENTINEL_TOKEN,
         "PICSELLIA_TOKEN": SENTINEL_TOKEN,
+        "PRETRAINED_DIR": str(pretrained_dir),
     }
     ca = build_ca()
     if ca is not None:
         env["CA_CERT"] = str(ca)
+    return env
+
+
+def bake_overrides(pins: dict[str, str]) -> list[str]:
+    """`docker buildx bake` flags that bake `pins` (per image) instead of docker-bake.hcl's."""
+    return [f"--set={name}.args.PRETRAINED={pin}" for name, pin in pins.items()]
+
+
+@pytest.fixture(scope="session")
+def built(
+    docker: Docker,
+    base_image: str,
+    build_context: Path,
+    pretrained_dir: Path,
+    baked_weights: dict[str, str],
+) -> dict[str, str]:
+    """Bake group "default" once: {target name: image tag}. Its log is kept next to the copy."""
+    env = bake_env(base_image, pretrained_dir)
     log = build_context / "bake.log"
     start = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.run(
-            [docker.cli, "buildx", "bake", "--progress=plain", "--load", "default"],
+            [
+                *(docker.cli, "buildx", "bake", "--progress=plain", "--load"),
+                *bake_overrides(baked_weights),
+                "default",
+            ],
             cwd=build_context,
             env=env,
             stdout=out,
@@ -157,8 +214,9 @@ def model_image(request: pytest.FixtureRequest, built: dict[str, str]) -> str:
 @pytest.fixture(params=["yolov8-detection"])
 def detection_image(request: pytest.FixtureRequest, built: dict[str, str]) -> str:
     """For the heavy checks (layer scan, a training run): the model images differ from each
-    other only by their model.toml layer, so one of them stands for all. Its name is in the
-    test ids, so `make test-image-yolov8-detection` (-k '[yolov8-detection]') selects them."""
+    other only by their model.toml and weights layers, so one of them stands for all. Its name
+    is in the test ids, so `make test-image-yolov8-detection` (-k '[yolov8-detection]') selects
+    them."""
     return built[request.param]
 
 

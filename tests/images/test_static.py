@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -13,11 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from pictrain.envvars import MODEL_CONFIG
+from pictrain.envvars import MODEL_CONFIG, WEIGHTS_DIR
 from tests.images.conftest import IMAGES_DIR, MODEL_IMAGES
 from tests.images.dockerutil import REPO, buildx_cli
 
 BAKE = REPO / "docker-bake.hcl"
+BAKE_VARIABLES = {
+    "CUDA",
+    "TAG",
+    "REGISTRY",
+    "BASE_IMAGE",
+    "PLATFORMS",
+    "CA_CERT",
+    "GIT_SHA",
+    "PRETRAINED_DIR",
+    "PRETRAINED_URL",
+}
 
 
 def bake_print(*targets: str, **variables: str) -> dict:
@@ -27,11 +39,7 @@ def bake_print(*targets: str, **variables: str) -> dict:
         pytest.skip(
             "no docker buildx installed: `make docker-tools` unpacks one (`make test` does not)"
         )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"CUDA", "TAG", "REGISTRY", "BASE_IMAGE", "PLATFORMS", "CA_CERT", "GIT_SHA"}
-    }
+    env = {k: v for k, v in os.environ.items() if k not in BAKE_VARIABLES}
     env.update(variables, DOCKER_HOST="unix:///nonexistent/docker.sock")
     proc = subprocess.run(
         [*cli, "bake", "-f", str(BAKE), "--print", *targets],
@@ -60,7 +68,10 @@ def test_bake_resolves_without_daemon() -> None:
         assert any(re.search(r":\d+\.\d+\.\d+.*-cu128$", t) for t in tags), tags
         assert target["labels"]["org.opencontainers.image.source"]
         if name != "base":
-            assert target["contexts"] == {"pictrain-base": "target:base"}
+            assert target["contexts"] == {
+                "pictrain-base": "target:base",
+                "pretrained": f"images/{name}",  # holds no .pt: every file is downloaded
+            }
             assert target["args"]["BASE_IMAGE"] == "pictrain-base"
 
 
@@ -131,10 +142,11 @@ def test_make_images_bakes_the_checkout_sha() -> None:
 def test_model_dockerfile_is_thin(name: str) -> None:
     text = (IMAGES_DIR / name / "Dockerfile").read_text()
     code = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    assert len(code) <= 20, "a model image is the base + its config: keep it short"
+    assert len(code) <= 20, "a model image is the base + its config and weights: keep it short"
     assert code[0] == "ARG BASE_IMAGE=non-existing" and code[1] == "FROM ${BASE_IMAGE}"
     assert "ENTRYPOINT" not in text and "CMD" not in text, "the base's entrypoint is the contract"
     assert f"{MODEL_CONFIG.name}=/opt/pictrain/model.toml" in text
+    assert f"{WEIGHTS_DIR.name}=/opt/pictrain/weights" in text  # where fetch-weights puts them
     # docs/images.md, "Add a model image": a copy of this one, as it is
     assert text == (IMAGES_DIR / "yolov8-detection" / "Dockerfile").read_text()
 
@@ -229,3 +241,114 @@ def test_run_local_needs_a_token(tmp_path: Path) -> None:
         timeout=30,
     )
     assert proc.returncode == 2 and "API_TOKEN" in proc.stderr
+
+
+# --- pretrained weights: pinned once, in docker-bake.hcl; bake and docs/images.md read it -------
+
+RELEASE_SIZES = "nsmlx"
+
+
+def _variable_block(name: str) -> str:
+    """The body of `variable "NAME" { ... }` in docker-bake.hcl (braces balanced)."""
+    text = BAKE.read_text()
+    start = text.index(f'variable "{name}" {{') + len(f'variable "{name}" {{')
+    depth = 1
+    for end, char in enumerate(text[start:], start):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0:
+            return text[start:end]
+    raise AssertionError(f"variable {name} is not closed")
+
+
+def pretrained_pins() -> dict[str, dict[str, str]]:
+    """image -> {model: sha256 ("" = not pinned)}, in the file's order."""
+    block = _variable_block("PRETRAINED")
+    return {
+        image: dict(re.findall(r'"([\w.-]+)"\s*=\s*"([0-9a-f]*)"', body))
+        for image, body in re.findall(r'"([\w.-]+)"\s*=\s*\{([^{}]*)\}', block)
+    }
+
+
+def pretrained_bytes() -> dict[str, int]:
+    return {
+        m: int(n)
+        for m, n in re.findall(r'"([\w.-]+)"\s*=\s*(\d+)', _variable_block("PRETRAINED_BYTES"))
+    }
+
+
+def release_family(model: str) -> list[str]:
+    """Every size of `model`'s generation and task: yolov8n-seg -> yolov8{n,s,m,l,x}-seg."""
+    if model.startswith("rtdetr-"):
+        return ["rtdetr-l", "rtdetr-x"]
+    match = re.fullmatch(rf"(.+?)[{RELEASE_SIZES}]((?:-[a-z]+)?)", model)
+    assert match, model
+    return [f"{match[1]}{size}{match[2]}" for size in RELEASE_SIZES]
+
+
+def test_every_image_pins_every_size_of_its_family() -> None:
+    """Its default model first of all: a run that asks nothing starts pretrained."""
+    from pictrain.config import load_model_config
+    from pictrain.train.models import check_model_name
+
+    pins = pretrained_pins()
+    assert set(pins) == set(MODEL_IMAGES)
+    for name in MODEL_IMAGES:
+        config = load_model_config(IMAGES_DIR / name / "model.toml")
+        assert list(pins[name]) == release_family(config.model), name
+        assert pins[name][config.model], f"{name}: its default model {config.model} is not pinned"
+        for model, sha256 in pins[name].items():
+            assert sha256 == "" or re.fullmatch(r"[0-9a-f]{64}", sha256), (model, sha256)
+            check_model_name(config.task, model)  # an architecture of the image's task
+    pinned = [sha for family in pins.values() for sha in family.values() if sha]
+    assert len(pinned) == len(set(pinned)), "two files cannot have one sha256"
+
+
+def test_sizes_are_known_only_for_pinned_files() -> None:
+    pinned = {m for family in pretrained_pins().values() for m, sha in family.items() if sha}
+    sizes = pretrained_bytes()
+    assert set(sizes) <= pinned and all(n > 100_000 for n in sizes.values())
+
+
+def test_weights_come_from_the_release_ultralytics_itself_uses() -> None:
+    from ultralytics.utils.downloads import (
+        GITHUB_ASSETS_NAMES,
+        GITHUB_ASSETS_REPO,
+        attempt_download_asset,
+    )
+
+    release = inspect.signature(attempt_download_asset).parameters["release"].default
+    url = f"https://github.com/{GITHUB_ASSETS_REPO}/releases/download/{release}"
+    assert f'default = "{url}"' in _variable_block("PRETRAINED_URL")
+    models = {m for family in pretrained_pins().values() for m in family}
+    assert {f"{m}.pt" for m in models} <= GITHUB_ASSETS_NAMES
+
+
+def test_bake_gives_each_image_its_pins_and_the_local_folder() -> None:
+    config = bake_print("all", PRETRAINED_DIR="/srv/weights")
+    for name, pins in pretrained_pins().items():
+        target = config["target"][name]
+        given = target["args"]["PRETRAINED"].split()
+        assert sorted(given) == sorted(f"{m}={sha}" for m, sha in pins.items() if sha), name
+        assert target["args"]["PRETRAINED_URL"].startswith("https://github.com/ultralytics/")
+        assert target["contexts"]["pretrained"] == "/srv/weights"
+
+
+def pretrained_table() -> str:
+    """docs/images.md's table of what each image carries, from the pins."""
+    sizes = pretrained_bytes()
+    rows = ["| image | pretrained weights it carries | size they add |", "|---|---|---|"]
+    for name, pins in pretrained_pins().items():
+        carried = [m for m, sha in pins.items() if sha]
+        missing = [m for m, sha in pins.items() if not sha]
+        unsized = [m for m in carried if m not in sizes]
+        what = ", ".join(carried) + (f" (not pinned: {', '.join(missing)})" if missing else "")
+        size = f"{sum(sizes[m] for m in carried if m in sizes) / 1e6:.1f} MB"
+        if unsized:
+            size += f" + {', '.join(unsized)} (size not recorded)"
+        rows.append(f"| `{name}` | {what} | {size} |")
+    return "\n".join(rows)
+
+
+def test_docs_state_what_each_image_carries_and_what_it_adds() -> None:
+    table = pretrained_table()
+    assert table in (REPO / "docs" / "images.md").read_text(), f"docs/images.md:\n{table}"

@@ -72,11 +72,12 @@ def test_the_backend_downloads_the_chosen_file_and_says_which(
     backend = backend_for(emulator, sample_dataset, **files)
     try:
         with caplog.at_level(logging.INFO, logger="pictrain"):
-            path = backend.base_weights(tmp_path / "weights")
+            found = backend.base_weights(tmp_path / "weights")
     finally:
         backend.close()
-    assert path is not None and path.read_bytes() == b"checkpoint_index_latest"
-    assert "starting weights: file checkpoint-index-latest (checkpoint_index_latest.pt)" in (
+    assert found is not None and found.source == "model-version"
+    assert found.path is not None and found.path.read_bytes() == b"checkpoint_index_latest"
+    assert ": file checkpoint-index-latest (checkpoint_index_latest.pt), by its name" in (
         caplog.text
     )
 

@@ -80,6 +80,19 @@ def _parser() -> argparse.ArgumentParser:
         "setup-offline", help="write ultralytics settings and fonts (done at image build)"
     )
     setup.set_defaults(command=_setup_offline)
+
+    fetch = sub.add_parser(
+        "fetch-weights",
+        help="put the image's pretrained weights in place, each checked against its sha256 "
+        "(done at image build)",
+    )
+    fetch.add_argument("--into", type=Path, required=True, help="the image's weights folder")
+    fetch.add_argument(
+        "--local", type=Path, help="take the files found here instead of downloading them"
+    )
+    fetch.add_argument("--url", default="", help="the release the other files are downloaded from")
+    fetch.add_argument("pins", nargs="*", metavar="MODEL=SHA256", help="the files, pinned")
+    fetch.set_defaults(command=_fetch_weights)
     add_workflow_commands(sub)
     return parser
 
@@ -220,6 +233,19 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _setup_offline(args: argparse.Namespace) -> int:
     print(f"ultralytics settings and fonts in {offline.install_assets()}")
+    return 0
+
+
+def _fetch_weights(args: argparse.Namespace) -> int:
+    from pictrain.errors import UserError
+    from pictrain.pretrained import Pin, install
+    from pictrain.runstatus import FAILURE_MARK
+
+    try:
+        install([Pin.parse(pin) for pin in args.pins], args.into, args.local, args.url)
+    except UserError as exc:
+        logging.getLogger("pictrain").error("%s%s", FAILURE_MARK, exc)
+        return exc.exit_code
     return 0
 
 

@@ -80,6 +80,11 @@ DDP_RELAY = EnvVar(
     ("PICTRAIN_DDP_RELAY",), "set by the job for its DDP workers: the folder rank 0 reports to"
 )
 GIT_SHA = EnvVar(("PICTRAIN_GIT_SHA",), "the source revision, baked into images")
+WEIGHTS_DIR = EnvVar(
+    ("PICTRAIN_WEIGHTS_DIR",),
+    "a folder of `<model>.pt` pretrained weights a run starts from when the experiment brings "
+    "none (each image sets it to the weights it carries)",
+)
 DOWNLOAD_WORKERS = EnvVar(
     ("PICTRAIN_DOWNLOAD_WORKERS",), "parallel downloads of dataset and weight files (default 64)"
 )

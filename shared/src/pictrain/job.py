@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pictrain import artifacts
-from pictrain.checksums import sha256
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
 from pictrain.envvars import STOP_TIMEOUT
@@ -32,6 +31,8 @@ from pictrain.platform.base import (
 )
 from pictrain.redact import redact
 from pictrain.runstatus import JobStatus, report_failure, write_status
+from pictrain.starting import StartingWeights
+from pictrain.starting import choose as choose_starting_weights
 from pictrain.stopsignal import raise_if_stopped, signals_raise
 from pictrain.train.checkpoint import Checkpoint, pick_resumable, snapshot, weights_only
 from pictrain.train.devices import Devices, resolve_devices
@@ -97,7 +98,11 @@ class Job:
         log.info("image defaults: %s", parsed.values(parsed.from_image))
         log.info("left at their default: %s", ", ".join(parsed.defaulted))
         # Weights first: an ambiguous base model fails before the dataset is downloaded.
-        weights = self.backend.base_weights(self.run_dir / "weights")
+        starting = choose_starting_weights(
+            params.pretrained,
+            model_name,
+            lambda: self.backend.base_weights(self.run_dir / "weights"),
+        )
         splits = self.backend.datasets(self.run_dir / "downloads")
         dataset = prepare_dataset(
             self.config.task,
@@ -115,14 +120,12 @@ class Job:
         for split, summary in dataset.summaries.items():  # the data-health report
             self.backend.log_table(f"{split}/conversion", summary.table())
             self.backend.log_bar(f"{split}/label-distribution", summary.label_distribution())
-        if weights is not None:  # which weights a run started from, checkable against a file
-            log.info("starting weights %s: sha256 %s", weights.name, sha256(weights))
         resume = self._resumable(dataset, params)
         self._training = True
         result = train(
             self.config.task,
             model_name,
-            weights,
+            starting.path,
             dataset.train_data,
             params,
             devices,
@@ -138,7 +141,7 @@ class Job:
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
         values = self._evaluate(result, dataset, params, devices)
         raise_if_stopped()
-        onnx = self._publish(result, dataset, params, model_name, weights, devices)
+        onnx = self._publish(result, dataset, params, model_name, starting, devices)
         self._check_deploy_parity(onnx, dataset, params, values)
 
     @property
@@ -222,7 +225,7 @@ class Job:
         dataset: PreparedDataset,
         params: Parameters,
         model_name: str,
-        weights: Path | None,
+        starting: StartingWeights,
         devices: Devices,
     ) -> Path:
         out = self.run_dir / "export"
@@ -245,9 +248,7 @@ class Job:
         self.backend.store_artifact(CONFIG_ARTIFACT, config_file)
         inputs = {
             "splits": dataset.checksums(),
-            "base_weights": (
-                {"file": weights.name, "sha256": sha256(weights)} if weights else None
-            ),
+            "starting_weights": starting.record(),
             "devices": devices.manifest(),
         }
         manifest = artifacts.write_manifest(out / f"{MANIFEST_ARTIFACT}.json", inputs)

@@ -118,6 +118,20 @@ def _cache(value: Any) -> Any:
         raise ValueError("expected ram, disk or false (true means ram)") from None
 
 
+def _pretrained(value: Any) -> bool:
+    """ultralytics also takes a weights path here; this job's starting weights are files the
+    experiment brings, so a path is refused with where it belongs."""
+    from pictrain.platform.base import PRETRAINED_ARTIFACT  # the platform layer imports this one
+
+    try:
+        return _bool(value)
+    except ValueError:
+        raise ValueError(
+            f"expected true or false; a weights file goes on the experiment as "
+            f"{PRETRAINED_ARTIFACT} (locally, {PRETRAINED_ARTIFACT}.pt in the dataset folder)"
+        ) from None
+
+
 def _amp(value: Any) -> bool | str:
     if isinstance(value, str) and value.strip().lower() in {"fp16", "bf16", "fp32"}:
         return value.strip().lower()
@@ -208,6 +222,11 @@ class Parameters(BaseModel):
     fraction: Float = Field(1.0, gt=0, le=1, description="share of the train split used")
     freeze: Annotated[int | list[int] | None, BeforeValidator(_optional(_freeze))] = Field(
         None, description="freeze the first N layers, or the layers listed (`[0, 1, 2]`)"
+    )
+    pretrained: Annotated[bool, BeforeValidator(_pretrained)] = Field(
+        True,
+        description="`false`: from scratch; `true`: the experiment's weights, else the base "
+        "model version's, else the image's own for `model`",
     )
     cls_remap: Bool = Field(
         True, description="fine-tuning on other classes: keep the head rows of same-named ones"
@@ -315,7 +334,8 @@ class Parameters(BaseModel):
 
 
 # Fields that are pictrain's, not ultralytics' train arguments.
-_NOT_ULTRALYTICS = {"model", "holdout_fraction", "conf_threshold"}
+# `pretrained` is resolved by the job (pictrain.starting) before ultralytics builds the model.
+_NOT_ULTRALYTICS = {"model", "pretrained", "holdout_fraction", "conf_threshold"}
 
 
 # --- Picsellia's engines' keys that are not our names ------------------------------------------
@@ -356,7 +376,6 @@ NO_EFFECT: dict[str, str] = {
     "label_smoothing": _REMOVED,
     "crop_fraction": _REMOVED,
     "resume": "a relaunch resumes by itself from the stored checkpoint",
-    "pretrained": "starting weights: the experiment's pretrained-weights, else the base model's",
     "data": "the data are the experiment's dataset versions",
     "task": "the image's task",
 }

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-# The data layer owns what a split is; backends produce them.
+# The data layer owns what a split is, pictrain.starting what starting weights are; backends
+# produce them.
 from pictrain.data.splits import DatasetSplit
 from pictrain.runstatus import JobStatus
+from pictrain.starting import StartingWeights
 
 # The names a run stores under, one place for all (README: "What a run produces").
 # Read back on a relaunch: the latest training checkpoint (ultralytics' last.pt) of an unfinished
@@ -105,8 +107,9 @@ class Backend(Protocol):
         """Fetch the attached splits under `dest`, keyed by canonical name (train/val/test)."""
         ...
 
-    def base_weights(self, dest: Path) -> Path | None:
-        """Starting weights the user attached, downloaded under `dest`, or None."""
+    def base_weights(self, dest: Path) -> StartingWeights | None:
+        """The weights the experiment brings, downloaded under `dest`: its own file (source
+        `experiment`), else its base model version's (`model-version`); None when neither."""
         ...
 
     def stored_artifact(self, name: str, dest: Path) -> Path | None:

@@ -28,6 +28,7 @@ from pictrain.platform.base import (
 )
 from pictrain.runstatus import JobStatus
 from pictrain.splitnames import canonical_split
+from pictrain.starting import StartingWeights
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
 WEIGHTS_FILE = f"{PRETRAINED_ARTIFACT}.pt"
@@ -75,9 +76,10 @@ class LocalBackend:
             )
         return splits
 
-    def base_weights(self, dest: Path) -> Path | None:
+    def base_weights(self, dest: Path) -> StartingWeights | None:
+        """The folder's `pretrained-weights.pt`, as the experiment file of that name."""
         weights = self.dataset_dir / WEIGHTS_FILE
-        return weights if weights.is_file() else None
+        return StartingWeights.found("experiment", weights) if weights.is_file() else None
 
     def stored_artifact(self, name: str, dest: Path) -> Path | None:
         """What an earlier run of the same name (`--name`) stored."""

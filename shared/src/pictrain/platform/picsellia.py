@@ -44,6 +44,7 @@ from pictrain.platform.uploads import UploadMeter
 from pictrain.platform.weights import choose_model_file
 from pictrain.runstatus import JobStatus
 from pictrain.splitnames import canonical_split
+from pictrain.starting import StartingWeights
 
 log = logging.getLogger(__name__)
 # On a stop, a checkpoint stored this recently is kept rather than replaced by an upload that
@@ -119,7 +120,7 @@ class PicselliaBackend:
             splits[name] = fetched.split
         return splits
 
-    def base_weights(self, dest: Path) -> Path | None:
+    def base_weights(self, dest: Path) -> StartingWeights | None:
         """By name, in the order `pictrain.platform.weights` documents."""
         try:
             artifact = self._call(
@@ -129,10 +130,8 @@ class PicselliaBackend:
             pass
         else:
             path = self._download(artifact, dest / "experiment", PRETRAINED_ARTIFACT)
-            log.info(
-                "starting weights: the experiment's %s file (%s)", PRETRAINED_ARTIFACT, path.name
-            )
-            return path
+            log.info("the experiment's %s file: %s", PRETRAINED_ARTIFACT, path.name)
+            return StartingWeights.found("experiment", path)
         try:
             version = self._call(
                 "find the base model version", self.experiment.get_base_model_version
@@ -143,21 +142,15 @@ class PicselliaBackend:
         chosen = choose_model_file({name: f.filename for name, f in files.items()})
         if chosen is None:
             log.info(
-                "the base model version %s has no .pt file (%s): training from scratch",
+                "the base model version %s has no .pt file (%s)",
                 version.name,
                 ", ".join(sorted(files)) or "no files",
             )
             return None
         name, why = chosen
         path = self._download(files[name], dest / "base-model", name)
-        log.info(
-            "starting weights: file %s (%s) of base model version %s, %s",
-            name,
-            path.name,
-            version.name,
-            why,
-        )
-        return path
+        log.info("base model version %s: file %s (%s), %s", version.name, name, path.name, why)
+        return StartingWeights.found("model-version", path)
 
     def stored_artifact(self, name: str, dest: Path) -> Path | None:
         """The experiment's artifact of that name, downloaded, or None."""

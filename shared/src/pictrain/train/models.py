@@ -23,7 +23,8 @@ def check_model_name(task: str, name: str, *, image: bool = True) -> None:
         raise UserError(
             f"model {name!r} names a weights file; `model` is an architecture such as "
             f"{EXAMPLES[task].split(',')[0]}, and starting weights come from the experiment's "
-            "files (pretrained-weights) or its base model version"
+            "files (pretrained-weights), its base model version or the image's own "
+            "pretrained weights for that architecture"
         )
     try:
         config = yaml_model_load(f"{name}.yaml")
