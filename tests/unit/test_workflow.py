@@ -4,10 +4,12 @@ line, exit 2, nothing created."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.emulator import Emulator
@@ -346,3 +348,54 @@ def test_publish_and_deploy_find_the_version_past_the_first_page(
     assert version.version == 3  # after the three older ones: beyond the first page of 2
     (deployment,) = emulator.state.deployments.values()
     assert deployment.model_version_id == version.id
+
+
+def _log_table(emulator: Emulator, name: str, table: dict) -> None:
+    (experiment,) = emulator.state.experiments.values()
+    emulator.client().get_experiment_by_id(experiment.id).log(name, table, "TABLE")
+
+
+def test_a_challenger_worse_than_its_champion_is_refused_unless_forced(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """What the job logs when the base model version's weights score better on test."""
+    from pictrain.evaluate.champion import TABLE, Comparison
+
+    trained(emulator, project, capsys, tmp_path)
+    worse = Comparison(
+        "detect", "checkpoint-weights-latest", "0" * 64, 0.005, {"mAP50-95(B)": 0.41}
+    )
+    worse = dataclasses.replace(worse, champion={"mAP50-95(B)": 0.52})
+    _log_table(emulator, TABLE, worse.table)
+    for command in (["model", "publish"], ["deploy"]):
+        code, output = pictrain(capsys, project, *command)
+        assert code == 2
+        line = one_error_line(output)
+        assert "scores test mAP50-95(B) 0.4100, below the champion's 0.5200" in line
+        assert "`--force`" in line
+        if command == ["model", "publish"]:
+            assert not [v for v in emulator.state.model_versions.values() if v.experiment_id]
+            code, output = pictrain(capsys, project, *command, "--force")
+            assert code == 0 and "--force: published although" in output
+    code, output = pictrain(capsys, project, "deploy", "--force")
+    assert code == 0 and "--force: deployed although" in output
+
+
+def test_deploy_takes_the_threshold_of_the_operating_point_unless_the_file_gives_one(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from pictrain.evaluate.operating_point import TABLE, Report, Scored, Thresholds
+
+    trained(emulator, project, capsys, tmp_path)
+    point = Thresholds(0.37, {"cat": 0.4, "dog": 0.3}, ["cat", "dog"])
+    nothing = Scored(*(np.zeros(0) for _ in range(3)), np.zeros(2, dtype=int))
+    _log_table(emulator, TABLE, Report.of(point, nothing).table())
+    assert pictrain(capsys, project, "model", "publish")[0] == 0
+    code, output = pictrain(capsys, project, "deploy")
+    assert code == 0 and "threshold 0.37 (its operating point)" in output
+    (deployment,) = emulator.state.deployments.values()
+    assert deployment.min_threshold == 0.37
+    edit(project, "# threshold = 0.3", "threshold = 0.3")
+    code, output = pictrain(capsys, project, "deploy")
+    assert code == 0 and "threshold 0.3 ([deployment] threshold)" in output
+    assert deployment.min_threshold == 0.3

@@ -300,8 +300,26 @@ class Parameters(BaseModel):
         lt=0.5,
         description="share of train cut for each split not attached (val, test)",
     )
-    conf_threshold: Float = Field(
-        0.25, gt=0, lt=1, description="minimum score of predictions sent as evaluations"
+    conf_threshold: Annotated[float | None, BeforeValidator(_optional(_float))] = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="minimum score of predictions sent as evaluations; unset: the operating "
+        "point's, each class's threshold chosen on val",
+    )
+    target_precision: Annotated[float | None, BeforeValidator(_optional(_float))] = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="operating point: the lowest threshold reaching this precision on val; "
+        "unset: the F1-best threshold",
+    )
+    champion_tolerance: Float = Field(
+        0.005,
+        ge=0,
+        lt=1,
+        description="`model publish` and `deploy` refuse a model scoring more than this "
+        "below the base model version's weights on test",
     )
 
     @field_validator("batch_size")
@@ -335,7 +353,14 @@ class Parameters(BaseModel):
 
 # Fields that are pictrain's, not ultralytics' train arguments.
 # `pretrained` is resolved by the job (pictrain.starting) before ultralytics builds the model.
-_NOT_ULTRALYTICS = {"model", "pretrained", "holdout_fraction", "conf_threshold"}
+_NOT_ULTRALYTICS = {
+    "model",
+    "pretrained",
+    "holdout_fraction",
+    "conf_threshold",
+    "target_precision",
+    "champion_tolerance",
+}
 
 
 # --- Picsellia's engines' keys that are not our names ------------------------------------------

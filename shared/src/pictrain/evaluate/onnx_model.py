@@ -35,6 +35,7 @@ from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance
 # Keys pictrain adds to the ONNX metadata (ultralytics writes its own `task`, `imgsz`, `names`,
 # and `head`, the output layer's class).
 TASK_KEY, LABELMAP_KEY, IMAGE_SIZE_KEY = "task", "labelmap", "image_size"
+OPERATING_POINT_KEY = "operating_point"  # the thresholds chosen on val (JSON), when exported
 RTDETR_HEAD = "RTDETRDecoder"
 DEFAULT_CONFIDENCE = 0.25  # ultralytics' predict default
 TOP_CLASSES = 5
@@ -57,13 +58,20 @@ class OnnxModel:
     """`OnnxModel.load(path).predict(image)`: instances in the image's pixels."""
 
     def __init__(
-        self, session: Any, task: str, names: list[str], image_size: int, head: str = ""
+        self,
+        session: Any,
+        task: str,
+        names: list[str],
+        image_size: int,
+        head: str = "",
+        operating_point: dict[str, Any] | None = None,
     ) -> None:
         self.session = session
         self.task = task
         self.names = names
         self.image_size = image_size
         self.head = head
+        self.operating_point = operating_point  # `threshold`, `per_class`; None: not exported
 
     @classmethod
     def load(cls, path: Path) -> OnnxModel:
@@ -78,7 +86,8 @@ class OnnxModel:
         else:  # exported by ultralytics alone: a Python dict literal
             names = list(ast.literal_eval(meta["names"]).values())
         image_size = int(meta.get(IMAGE_SIZE_KEY) or session.get_inputs()[0].shape[-1])
-        return cls(session, meta[TASK_KEY], names, image_size, meta.get("head", ""))
+        point = json.loads(meta[OPERATING_POINT_KEY]) if OPERATING_POINT_KEY in meta else None
+        return cls(session, meta[TASK_KEY], names, image_size, meta.get("head", ""), point)
 
     def predict(
         self,

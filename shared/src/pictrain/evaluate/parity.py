@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pictrain.data.prepare import PreparedDataset
 from pictrain.errors import DeployParityError
+from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.run import evaluate_test_split, onnx_predictor
 
 # The metric the gate compares, as `evaluate_test_split` names it, and the name it is logged
@@ -79,13 +80,13 @@ def check_export(
     onnx: Path,
     dataset: PreparedDataset,
     weights_values: dict[str, float],
-    min_score: float,
+    thresholds: Thresholds,
     out_dir: Path,
 ) -> Parity | None:
     """Score `onnx` on the test split as the weights were scored (`weights_values`, from
     `evaluate_test_split`), writing its evaluation files under `out_dir`. None when the metric
     is undefined (COCO's -1: a test split without ground truth)."""
-    exported = evaluate_test_split(task, onnx_predictor(onnx), dataset, min_score, out_dir)
+    exported = evaluate_test_split(task, onnx_predictor(onnx), dataset, thresholds, out_dir)
     metric = GATE_METRIC[task][0]
     if metric not in weights_values or metric not in exported.values:
         return None

@@ -16,6 +16,7 @@ from pictrain.evaluate.instance import (
     SCORING_CONFIDENCE,
     Instance,
 )
+from pictrain.evaluate.operating_point import Thresholds
 from pictrain.platform.base import Detection, Evaluation, Polygon
 
 # Images per inference call. ultralytics reads a list of paths whole into memory and runs it as
@@ -132,10 +133,15 @@ def _json(rle: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_evaluation(
-    file_name: str, instances: list[Instance], names: list[str], min_score: float, polygons: bool
+    file_name: str,
+    instances: list[Instance],
+    names: list[str],
+    thresholds: Thresholds,
+    polygons: bool,
 ) -> Evaluation:
-    """What the platform shows: confident shapes only, integer pixels and float scores."""
-    confident = [i for i in instances if i.score >= min_score]
+    """What the platform shows: shapes at the operating point (each class's threshold),
+    integer pixels and float scores."""
+    confident = [i for i in instances if i.score >= thresholds.of(i.cls)]
     if polygons:
         return Evaluation(
             file_name=file_name,

@@ -21,8 +21,14 @@ from pictrain.evaluate.classification import (
 )
 from pictrain.evaluate.coco_eval import evaluate_coco
 from pictrain.evaluate.confusion import plot_confusion
-from pictrain.evaluate.ground_truth import EvalImage, IouType, build_ground_truth
+from pictrain.evaluate.ground_truth import EvalImage, GroundTruth, IouType, build_ground_truth
 from pictrain.evaluate.instance import SCORING_CONFIDENCE, Instance
+from pictrain.evaluate.operating_point import (
+    Scored,
+    Thresholds,
+    match_instances,
+    score_classes,
+)
 from pictrain.evaluate.predict import coco_results, predict, to_evaluation
 from pictrain.platform.base import Classification, Evaluation
 
@@ -31,6 +37,7 @@ log = logging.getLogger(__name__)
 # ultralytics' suffixes, as the validation curves carry them: (B) box metrics, (M) mask metrics.
 IOU_SUFFIX = {"bbox": "(B)", "segm": "(M)"}
 FILE_TAIL = {"bbox": "", "segm": "_segm"}
+OPERATING_IOU: dict[str, IouType] = {"detect": "bbox", "segment": "segm"}  # the task's own
 CONFUSION_MATRIX = "test/confusion-matrix"
 
 
@@ -43,6 +50,7 @@ class TestEvaluation:
     heatmaps: dict[str, dict[str, Any]] = field(default_factory=dict)
     plots: dict[str, Path] = field(default_factory=dict)  # IMAGE log name -> file
     evaluations: list[Evaluation] = field(default_factory=list)
+    scored: Scored | None = None  # each prediction right or wrong (the operating point's input)
 
 
 @dataclass(frozen=True)
@@ -81,41 +89,67 @@ def evaluate_test_split(
     task: str,
     predictor: Predictor,
     dataset: PreparedDataset,
-    min_score: float,
+    thresholds: Thresholds,
     out_dir: Path,
 ) -> TestEvaluation:
+    """Scored on the whole ranking (COCO, top-5); evaluations keep what `thresholds` keep."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if task == "classify":
         return _classification(predictor, dataset, out_dir)
-    return _instances(task, predictor, dataset, min_score, out_dir)
+    return _instances(task, predictor, dataset, thresholds, out_dir)
+
+
+def score_split(task: str, predictor: Predictor, dataset: PreparedDataset, split: str) -> Scored:
+    """Each prediction on `split` right or wrong: what the operating point is chosen from."""
+    if task == "classify":
+        labelled = read_class_split(dataset.root / split)
+        top5 = predictor.top5([path for path, _ in labelled])
+        return score_classes(
+            [cls for _, cls in labelled], [row[0] for row in top5], len(dataset.names)
+        )
+    iou_type = OPERATING_IOU[task]
+    truth, results, _ = _predictions(predictor, dataset, split, (iou_type,))
+    return match_instances(
+        truth.datasets[iou_type], results[iou_type], truth.category_ids, iou_type
+    )
+
+
+def _predictions(
+    predictor: Predictor, dataset: PreparedDataset, split: str, iou_types: tuple[IouType, ...]
+) -> tuple[GroundTruth, dict[str, list[dict[str, Any]]], list[tuple[EvalImage, list[Instance]]]]:
+    truth = build_ground_truth(
+        dataset.indexes[split],
+        dataset.summaries[split].written,
+        dataset.images_dir(split),
+        dataset.names,
+        iou_types,
+    )
+    if truth.left_out:
+        reasons = ", ".join(f"{n} ({why})" for why, n in truth.left_out.items())
+        log.warning("%s annotations not scored: %s", split, reasons)
+    results: dict[str, list[dict[str, Any]]] = {t: [] for t in iou_types}
+    predicted = []
+    for image, instances in predictor.instances(truth.images):
+        for iou_type in iou_types:
+            results[iou_type].extend(coco_results(image, instances, truth.category_ids, iou_type))
+        predicted.append((image, instances))
+    return truth, results, predicted
 
 
 def _instances(
     task: str,
     predictor: Predictor,
     dataset: PreparedDataset,
-    min_score: float,
+    thresholds: Thresholds,
     out_dir: Path,
 ) -> TestEvaluation:
     iou_types: tuple[IouType, ...] = ("bbox", "segm") if task == "segment" else ("bbox",)
-    truth = build_ground_truth(
-        dataset.indexes["test"],
-        dataset.summaries["test"].written,
-        dataset.images_dir("test"),
-        dataset.names,
-        iou_types,
-    )
-    if truth.left_out:
-        reasons = ", ".join(f"{n} ({why})" for why, n in truth.left_out.items())
-        log.warning("test annotations not scored: %s", reasons)
-    results: dict[str, list[dict[str, Any]]] = {t: [] for t in iou_types}
+    truth, results, predicted = _predictions(predictor, dataset, "test", iou_types)
     outcome = TestEvaluation()
-    for image, instances in predictor.instances(truth.images):
-        for iou_type in iou_types:
-            results[iou_type].extend(coco_results(image, instances, truth.category_ids, iou_type))
+    for image, instances in predicted:
         name = dataset.source_name(image.path.name)
         outcome.evaluations.append(
-            to_evaluation(name, instances, dataset.names, min_score, polygons=task == "segment")
+            to_evaluation(name, instances, dataset.names, thresholds, polygons=task == "segment")
         )
     for iou_type in iou_types:
         ground_truth = truth.datasets[iou_type]
@@ -134,6 +168,10 @@ def _instances(
         _write(out_dir, f"coco_stats{tail}.json", report.stats)
         _write(out_dir, f"per_class_ap{tail}.json", per_class)
         _write(out_dir, f"predictions{tail}.json", results[iou_type])
+    iou_type = OPERATING_IOU[task]
+    outcome.scored = match_instances(
+        truth.datasets[iou_type], results[iou_type], truth.category_ids, iou_type
+    )
     return outcome
 
 
@@ -153,7 +191,9 @@ def _classification(
     )
     names = dataset.names
     per_class = report.per_class
+    scored = score_classes([cls for _, cls in labelled], [row[0] for row in top5], len(names))
     outcome = TestEvaluation(
+        scored=scored,
         values={"accuracy_top1": report.accuracy_top1, "accuracy_top5": report.accuracy_top5},
         tables={
             "test/per-class": {

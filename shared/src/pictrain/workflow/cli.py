@@ -66,10 +66,25 @@ def add_commands(sub: Any) -> None:
     model = sub.add_parser("model", help="publish the trained experiment").add_subparsers(
         required=True, metavar="ACTION"
     )
-    _handle(model.add_parser("publish", parents=[common], help="as a model version"), _publish)
+    gated = argparse.ArgumentParser(add_help=False)
+    gated.add_argument(
+        "--experiment",
+        metavar="NAME",
+        help="another experiment than [experiment] name, in [project] or the continuous-training "
+        "project (a continuous-training run)",
+    )
+    gated.add_argument(
+        "--force",
+        action="store_true",
+        help="even when its job found it scores below the champion it was compared with",
+    )
+    _handle(
+        model.add_parser("publish", parents=[common, gated], help="as a model version"), _publish
+    )
 
     _handle(
-        sub.add_parser("deploy", parents=[common], help="deploy the published version"), _deploy
+        sub.add_parser("deploy", parents=[common, gated], help="deploy the published version"),
+        _deploy,
     )
 
     predict = sub.add_parser(
@@ -78,7 +93,10 @@ def add_commands(sub: Any) -> None:
     predict.add_argument("image_files", nargs="+", type=Path, metavar="IMAGE")
     predict.add_argument("--model", type=Path, help="a model-latest.onnx: predict locally")
     predict.add_argument(
-        "--threshold", type=_score, default=0.25, help="with --model, 0 to 1 (default 0.25)"
+        "--threshold",
+        type=_score,
+        help="with --model, 0 to 1 (default: the model's operating point, each class's "
+        "threshold chosen on val; 0.25 for an export without one)",
     )
     predict.add_argument(
         "--no-monitor",
@@ -216,14 +234,14 @@ def _publish(args: argparse.Namespace) -> list[str]:
     from pictrain.workflow.model import publish
 
     project = _project(args)
-    return publish(_platform(args), project)
+    return publish(_platform(args), project, args.experiment, args.force)
 
 
 def _deploy(args: argparse.Namespace) -> list[str]:
     from pictrain.workflow.deploy import deploy
 
     project = _project(args)
-    return [deploy(_platform(args), project)]
+    return deploy(_platform(args), project, args.experiment, args.force)
 
 
 def _predict(args: argparse.Namespace) -> list[str]:

@@ -48,8 +48,11 @@ class Prediction:
         return {"image": self.image, "source": self.source, KEY_OF_TASK[self.task]: items}
 
 
-def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction:
-    from pictrain.evaluate.onnx_model import OnnxModel, read_image
+def predict_local(model_path: Path, image: Path, threshold: float | None) -> Prediction:
+    """`threshold` None: the model's operating point (each class's threshold, chosen on val
+    by the job), else ultralytics' default for an export without one."""
+    from pictrain.evaluate.onnx_model import DEFAULT_CONFIDENCE, OnnxModel, read_image
+    from pictrain.evaluate.operating_point import Thresholds
 
     if not model_path.is_file():
         raise UserError(f"--model {model_path} does not exist")
@@ -68,6 +71,13 @@ def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction
         pixels = read_image(image)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if threshold is not None:
+        kept = Thresholds.fixed(threshold, model.names, "--threshold")
+    elif model.operating_point is not None:
+        kept = Thresholds.from_record(model.operating_point, model.names)
+    else:
+        kept = Thresholds.fixed(DEFAULT_CONFIDENCE, model.names, "no operating point exported")
+    lowest = min([kept.overall, *kept.per_class.values()])
     found = [
         Found(
             model.names[i.cls],
@@ -75,7 +85,8 @@ def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction
             None if model.task == "classify" else [round(float(v), 1) for v in i.box],
             [[round(float(x), 1), round(float(y), 1)] for x, y in i.polygon] if i.polygon else None,
         )
-        for i in model.predict(pixels, conf=threshold)
+        for i in model.predict(pixels, conf=lowest)
+        if i.score >= kept.of(i.cls)
     ]
     return Prediction(str(image), str(model_path), model.task, found)
 

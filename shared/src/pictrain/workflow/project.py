@@ -84,7 +84,7 @@ class ModelSection(_Section):
 
 class DeploymentSection(_Section):
     name: str
-    threshold: float = Field(0.25, ge=0, le=1)
+    threshold: float | None = Field(None, ge=0, le=1)  # None: the model's operating point
 
 
 class ContinuousTrainingSection(_Section):
