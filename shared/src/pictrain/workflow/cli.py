@@ -250,7 +250,7 @@ def _predict(args: argparse.Namespace) -> list[str]:
         draw,
         predict_deployed,
         predict_local,
-        say_where_images_go,
+        where_images_go,
     )
 
     missing = [str(p) for p in args.image_files if not p.is_file()]
@@ -264,7 +264,7 @@ def _predict(args: argparse.Namespace) -> list[str]:
         project = _project(args)
         platform = _platform(args)
         deployment = find_deployment(platform, project)
-        say_where_images_go(deployment.name, args.monitor)
+        print(where_images_go(deployment.name, args.monitor), file=sys.stderr, flush=True)
         predictions = [
             predict_deployed(platform, deployment, p, args.monitor) for p in args.image_files
         ]

@@ -129,17 +129,15 @@ def predict_deployed(
     return from_serving(response, image, source, deployment.type.value, version.labels or {})
 
 
-def say_where_images_go(deployment: str, monitor: bool) -> None:
-    """Said (on stderr: stdout is the JSON lines) before predicting on a deployment."""
+def where_images_go(deployment: str, monitor: bool) -> str:
+    """Said before predicting on a deployment (on stderr: stdout is the JSON lines)."""
     if monitor:
-        log.info(
-            "the images go to deployment %s's monitoring: each is stored in the datalake as a "
-            "prediction to review, which continuous training may then learn from "
-            "(--no-monitor: predictions only)",
-            deployment,
+        return (
+            f"the images go to deployment {deployment}'s monitoring: each is stored in the "
+            "datalake as a prediction to review, which continuous training may then learn from "
+            "(--no-monitor: predictions only)"
         )
-    else:
-        log.info("--no-monitor: the images stay out of deployment %s's monitoring", deployment)
+    return f"--no-monitor: the images stay out of deployment {deployment}'s monitoring"
 
 
 def draw(prediction: Prediction, image: Path, out: Path) -> Path | None:
