@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# torch (>= 2.10, CUDA builds) registers Triton kernels for some GPU ops, which imports Triton even
-# on a CPU; Triton's bindings then print ~30 lines of "nanobind: leaked ..." when the interpreter
-# exits, after pytest's summary. The tests run on the CPU, where those kernels never run: off.
-os.environ.setdefault("TORCH_DISABLE_NATIVE_JIT", "1")
 
 # The emulator's fixtures, and `project`: the workflow tests' project file, on both servers.
 pytest_plugins = ["tests.emulator.fixtures", "tests.unit.workflow_project"]
@@ -30,3 +26,20 @@ def ultralytics_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without the interpreter's finalisation once pytest is done, so that its summary is
+    the last line. torch's CUDA build imports Triton (`torch._dynamo`, through torchvision), and
+    Triton's bindings print ~30 lines of "nanobind: leaked ..." at exit, after the summary."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(config.stash.get(_EXIT_STATUS, 0))
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)

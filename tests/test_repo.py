@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.conftest import MODEL_IMAGES
+from tests.images.build_inputs import MODEL_IMAGES
 
 REPO = Path(__file__).resolve().parents[1]
 BAKE = REPO / "docker-bake.hcl"

@@ -15,6 +15,7 @@ from scripts.bench import (
     coldstart,
     convert,
     evaluate,
+    exports,
     finetune,
     machine,
     platform_calls,
@@ -25,7 +26,7 @@ from scripts.bench import (
 # Each suite adds its size flags (`add_arguments(parser)`) and says what to run
 # (`benchmarks(args, work)` -> [(name, call returning a BenchResult)]). A new suite is a
 # module with those two functions, listed here.
-SUITES = (convert, evaluate, train, coldstart, platform_calls, finetune)
+SUITES = (convert, evaluate, train, coldstart, platform_calls, exports, finetune)
 TMPFS = Path("/dev/shm")
 
 

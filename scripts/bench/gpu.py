@@ -7,7 +7,9 @@ runs: the time from process start to the first batch (`train_batch0.jpg`), the m
 epoch's row reaches results.csv and, for ours, the moment its curve points reach the backend
 (metrics.jsonl), and GPU utilisation sampled with nvidia-smi. Throughput is train images per
 second over the epochs after the first (results.csv's `time`). With several GPUs it then runs
-the job on all of them (DDP, AutoBatch per GPU, a checkpoint at every epoch).
+the job on all of them (DDP, AutoBatch per GPU, a checkpoint at every epoch). Last, the GPU
+exports (`GPU_EXPORTS`: TensorRT, TorchScript fp16) of one more run, each scored on the test
+split and timed: its deployment table (docs/exports.md).
 
 Figures go to a section of docs/benchmarks.md (kept by `make bench`) and a JSON file.
 """
@@ -36,6 +38,7 @@ TARGET_UTILISATION = 90.0
 # Differ by construction: where each run writes, and the data.yaml (each run of ours converts
 # the same dataset into its own folder; the raw runs read the first conversion).
 PATH_ARGS = frozenset({"project", "name", "save_dir", "data"})
+GPU_EXPORTS = ["torchscript:fp16", "engine:fp16", "engine:int8"]
 
 
 @dataclass
@@ -267,6 +270,13 @@ class Check:
             "images_per_s": throughput(folder / "results.csv", self.sizes.images),
         }
 
+    def exports(self) -> list[dict[str, Any]]:
+        """The deployment table of a run that also makes the GPU exports."""
+        parameters = self.parameters("yolov8n", export_formats=["onnx", *GPU_EXPORTS])
+        _require(self.ours("yolov8n-exports", parameters), "exports")
+        table = self.work / "runs" / "yolov8n-exports" / "evaluation" / "exports.json"
+        return json.loads(table.read_text())
+
     def _utilisation(self, seen: Watched, folder: Path) -> float | None:
         if seen.first_batch is None or not seen.epochs:
             return None
@@ -304,7 +314,12 @@ def gpu_names() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def section(facts: dict[str, Any], singles: list[dict[str, Any]], ddp: dict | str) -> str:
+def section(
+    facts: dict[str, Any],
+    singles: list[dict[str, Any]],
+    ddp: dict | str,
+    exports: list[dict[str, Any]],
+) -> str:
     lines = [
         START,
         "## GPU check",
@@ -352,8 +367,26 @@ def section(facts: dict[str, Any], singles: list[dict[str, Any]], ddp: dict | st
             f"{ddp['wall_s']:.1f} s); checkpoint stored at {_num(ddp['checkpoint_s'])} s; "
             f"{_num(ddp['images_per_s'])} img/s, GPU utilisation {_num(ddp['gpu_util'])}%."
         )
-    lines.append(END)
+    lines += ["", *_exports_table(exports), END]
     return "\n".join(lines)
+
+
+def _exports_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "GPU exports (yolov8n, same data; latency: the network on one test image, batch 1, "
+        "median of 50 warm runs):",
+        "",
+        "| format | precision | metric | value | delta | latency ms | images/s | size MB | note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        size = row["size_bytes"] / 1e6 if row["size_bytes"] is not None else None
+        lines.append(
+            f"| {row['format']} | {row['precision']} | {row['metric']} | {_num(row['value'], 4)} "
+            f"| {_num(row['delta'], 4)} | {_num(row['latency_ms'], 2)} | "
+            f"{_num(row['images_per_s'])} | {_num(size)} | {row['note'] or ''} |"
+        )
+    return lines
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -409,6 +442,7 @@ def main() -> None:
             else f"{len(gpus)} GPU on this machine, nothing to distribute (the DDP worker path "
             "is tested on the CPU by tests/e2e/test_ddp.py)"
         )
+        exports = check.exports()
     facts = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "gpus": gpus,
@@ -418,9 +452,13 @@ def main() -> None:
         "wall_s": time.perf_counter() - started,
     }
     (args.work / "results.json").write_text(
-        json.dumps({"facts": facts, "single_gpu": singles, "ddp": ddp}, indent=2, default=str)
+        json.dumps(
+            {"facts": facts, "single_gpu": singles, "ddp": ddp, "exports": exports},
+            indent=2,
+            default=str,
+        )
     )
-    write(args.out, section(facts, singles, ddp))
+    write(args.out, section(facts, singles, ddp, exports))
     print(f"gpu-check: wrote {args.out} and {args.work / 'results.json'}", file=sys.stderr)
 
 

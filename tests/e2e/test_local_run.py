@@ -16,17 +16,12 @@ import yaml
 
 from pictrain.evaluate.coco_eval import STAT_NAMES
 from pictrain.synthetic import make_detection_dataset
+from tests.e2e.jobs import local_dataset
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMETERS = {"epochs": 2, "batch_size": 4, "image_size": 64, "workers": 0, "seed": 1}
-
-
-def _dataset(root: Path, parameters: dict, n_images: int = 16) -> Path:
-    make_detection_dataset(root, n_images=n_images, image_size=64, seed=0)
-    (root / "parameters.json").write_text(json.dumps(parameters))
-    return root
 
 
 def _pictrain(*args: str) -> list[str]:
@@ -49,7 +44,7 @@ def finished_run(
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     root = tmp_path_factory.mktemp("local-run")
     # A size ultralytics would round, a batch larger than the train split: both adjusted.
-    dataset = _dataset(root / "dataset", {**PARAMETERS, "image_size": 48, "batch_size": 64})
+    dataset = local_dataset(root / "dataset", {**PARAMETERS, "image_size": 48, "batch_size": 64})
     result = _run(dataset, root / "runs", "tiny")
     return root / "runs" / "tiny", result
 
@@ -245,7 +240,7 @@ def test_readme_lists_what_a_run_leaves(finished_run):
 
 
 def test_unknown_parameter_fails_with_the_reason_and_no_traceback(tmp_path):
-    dataset = _dataset(tmp_path / "dataset", {**PARAMETERS, "epochz": 3}, n_images=4)
+    dataset = local_dataset(tmp_path / "dataset", {**PARAMETERS, "epochz": 3}, n_images=4)
     result = _run(dataset, tmp_path / "runs", "bad")
     assert result.returncode == 2
     status = json.loads((tmp_path / "runs" / "bad" / "status.json").read_text())
@@ -276,7 +271,7 @@ def test_a_failure_before_the_job_starts_writes_status_json(tmp_path, args, reas
 
 
 def test_dataset_without_usable_images_fails_clearly(tmp_path):
-    dataset = _dataset(tmp_path / "dataset", PARAMETERS, n_images=4)
+    dataset = local_dataset(tmp_path / "dataset", PARAMETERS, n_images=4)
     for image in (dataset / "train" / "images").iterdir():
         image.write_bytes(b"not a jpeg")
     result = _run(dataset, tmp_path / "runs", "corrupt")
@@ -287,7 +282,7 @@ def test_dataset_without_usable_images_fails_clearly(tmp_path):
 
 
 def test_sigterm_fails_the_run_and_keeps_the_weights_trained_so_far(tmp_path):
-    dataset = _dataset(tmp_path / "dataset", {**PARAMETERS, "epochs": 200}, n_images=8)
+    dataset = local_dataset(tmp_path / "dataset", {**PARAMETERS, "epochs": 200}, n_images=8)
     runs = tmp_path / "runs"
     process = subprocess.Popen(
         _pictrain(

@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_picsellia_run import (  # noqa: F401  (fixtures)
-    job_env,
-    run_job,
-    seed,
-    splits,
-    yolo_config_dir,
-)
+from tests.e2e.jobs import job_env, run_job, seed
 from tests.emulator import Emulator
 from tests.emulator.state import Rectangle
 
-pytest_plugins = ["tests.emulator.fixtures"]
 pytestmark = pytest.mark.slow
 
 
@@ -43,8 +36,8 @@ def same_name_test_split(source: tuple[Path, Path], folder: Path) -> tuple[Path,
 
 def test_same_file_names_and_never_annotated_assets(
     emulator: Emulator,
-    splits: dict,  # noqa: F811
-    yolo_config_dir: Path,  # noqa: F811
+    splits: dict,
+    yolo_config_dir: Path,
     tmp_path: Path,
 ) -> None:
     test = same_name_test_split(splits["test"], tmp_path / "test")

@@ -9,31 +9,35 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pictrain.checksums import sha256
-from pictrain.envvars import PLATFORM, RETRY_BASE_DELAY, YOLO_CONFIG_DIR
-from pictrain.synthetic import make_detection_dataset
+from pictrain.envvars import YOLO_CONFIG_DIR
+from tests.e2e.jobs import (
+    EPOCH_CURVES,
+    JOB_TIMEOUT,
+    PARAMETERS,
+    Finished,
+    assert_failed,
+    background_job,
+    job_env,
+    run_job,
+    seed,
+    synthetic_splits,
+    wait_for,
+)
 from tests.emulator import Emulator
-from tests.emulator.emulator import loopback_env
 from tests.emulator.seeding import SeededIds
 from tests.picsellia_parameters import NO_EFFECT_KEYS, PICSELLIA_ENGINE_PARAMETERS
 
-pytest_plugins = ["tests.emulator.fixtures"]
 pytestmark = pytest.mark.slow
 
-
-PICTRAIN = [sys.executable, "-m", "pictrain"]
-PARAMETERS = {"epochs": 1, "batch_size": 4, "image_size": 64, "workers": 0, "conf_threshold": 0.001}
-EPOCH_CURVES = ("train/box_loss", "val/mAP50(B)", "val/mAP50-95(B)", "lr/pg0")
 TEST_VALUES = (
     "test/mAP50-95(B)",
     "test/mAP50(B)",
@@ -48,36 +52,6 @@ ARTIFACT_FILES = {
     "config": "export/config.yaml",
     "manifest": "export/manifest.json",
 }
-JOB_TIMEOUT = 300
-
-
-@dataclass(frozen=True)
-class Finished:
-    code: int
-    output: str
-    run_dir: Path
-
-
-@pytest.fixture(scope="module")
-def splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """16 images of 64 px: 10 train, 3 val, 3 test (alias -> images dir, COCO file)."""
-    return synthetic_splits(tmp_path_factory.mktemp("synthetic"), make_detection_dataset)
-
-
-def synthetic_splits(
-    folder: Path, make: Callable[..., dict[str, Path]]
-) -> dict[str, tuple[Path, Path]]:
-    """16 synthetic images of 64 px, 10 train, 3 val, 3 test, as `seed_experiment` takes them."""
-    files = make(
-        folder, n_images=16, image_size=64, seed=0, splits={"train": 10, "val": 3, "test": 3}
-    )
-    return {name: (coco.parent / "images", coco) for name, coco in files.items()}
-
-
-@pytest.fixture(scope="module")
-def yolo_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """ultralytics settings for these runs only, not the user's."""
-    return tmp_path_factory.mktemp("ultralytics")
 
 
 @pytest.fixture(scope="module")
@@ -88,45 +62,6 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory, yolo_config_dir: Path
     env = {**os.environ, "YOLO_OFFLINE": "1", YOLO_CONFIG_DIR.name: str(yolo_config_dir)}
     subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=120)
     return path
-
-
-def job_env(emu: Emulator, ids: SeededIds, config_dir: Path, **overrides: str | None) -> dict:
-    """The container's variables as the platform sets them; nothing inherited may stand in."""
-    env = {k: v for k, v in os.environ.items() if not _platform_name(k)}
-    env.pop("PICSELLIA_SDK_CUSTOM_LOGGING", None)  # production does not set it
-    env.update(loopback_env())
-    env.update(emu.job_env(ids))
-    env.update({RETRY_BASE_DELAY.name: "0.05", YOLO_CONFIG_DIR.name: str(config_dir)})
-    for name, value in overrides.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
-
-
-def _platform_name(name: str) -> bool:
-    return any(name in var.names for var in PLATFORM.values())
-
-
-def run_job(cwd: Path, env: Mapping[str, str], experiment_id: Any, *args: str) -> Finished:
-    """`pictrain run ARGS` to its end, as the container runs it."""
-    done = subprocess.run(
-        [*PICTRAIN, "run", *args],
-        cwd=cwd,
-        env=dict(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=JOB_TIMEOUT,
-    )
-    (cwd / "output.txt").write_text(done.stdout)  # the whole story, next to the run, on failure
-    return Finished(done.returncode, done.stdout, cwd / "runs" / str(experiment_id))
-
-
-def seed(emu: Emulator, splits: Mapping[str, tuple[Path, Path]], **kwargs: Any) -> SeededIds:
-    kwargs.setdefault("parameters", PARAMETERS)
-    return emu.seed_experiment(splits, **kwargs)
 
 
 # --- what a finished job must have left on the platform ----------------------------------------
@@ -213,25 +148,6 @@ def assert_no_token(emu: Emulator, finished: Finished, token: str | None = None)
     assert not any(token in line for job in emu.state.jobs.values() for line in job.lines)
 
 
-def assert_failed(
-    emu: Emulator, ids: SeededIds, finished: Finished, reason: str, on_experiment: bool = True
-) -> None:
-    """Non-zero exit, one clear FAILED line, the reason on the job (and on the experiment
-    when the job could reach it)."""
-    assert finished.code != 0, finished.output[-3000:]
-    assert re.search(reason, finished.output), finished.output[-3000:]
-    assert "Traceback" not in finished.output, finished.output[-3000:]
-    experiment = emu.state.experiments[ids.experiment_id]
-    if on_experiment:
-        assert experiment.status == "FAILED"
-        assert re.search(reason, str(experiment.logs["failure reason"].data))
-    job = emu.state.jobs[ids.job_id]
-    assert job.status == "FAILED"
-    assert re.search(reason, job.lines[-1]), job.lines[-1]  # why, in the log's last line
-    assert job.exit_code == finished.code
-    assert job.logging_object_name is not None
-
-
 # --- the job succeeds --------------------------------------------------------------------------
 
 
@@ -279,8 +195,8 @@ def test_a_parameter_typo_fails_before_any_download(
 ) -> None:
     ids = seed(emulator, splits, parameters={**PARAMETERS, "epochss": 3})
     finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
-    assert finished.code == 2, finished.output[-3000:]
-    assert_failed(emulator, ids, finished, r"unknown parameter 'epochss': did you mean 'epochs'\?")
+    reason = r"unknown parameter 'epochss': did you mean 'epochs'\?"
+    assert_failed(emulator, ids, finished, reason, code=2)
     assert not emulator.requests("*", "/api/experiment/*/datasets")
     assert not emulator.requests("POST", "*/annotations/export")
     assert not emulator.requests("GET", "/_storage/object/*")
@@ -388,7 +304,7 @@ def test_bad_token_fails_in_one_line(
     ids = seed(emulator, splits)
     env = job_env(emulator, ids, yolo_config_dir, api_token="not-the-token")
     finished = run_job(tmp_path, env, ids.experiment_id)
-    assert finished.code != 0
+    assert finished.code == 2, finished.output[-3000:]
     assert "Traceback" not in finished.output, finished.output[-3000:]
     failed = [line for line in finished.output.splitlines() if "FAILED" in line]
     reasons = {line[line.index("FAILED") :] for line in failed}  # stated, then repeated last
@@ -439,7 +355,7 @@ def test_no_experiment_id_is_refused(
     ids = seed(emulator, splits)
     env = job_env(emulator, ids, yolo_config_dir, experiment_id=None)
     finished = run_job(tmp_path, env, ids.experiment_id)
-    assert finished.code != 0
+    assert finished.code == 2, finished.output[-3000:]
     assert "FAILED: no experiment: set experiment_id" in finished.output
     assert "Traceback" not in finished.output
     job = emulator.state.jobs[ids.job_id]  # the run is failed with the reason, not left pending
@@ -455,7 +371,8 @@ def test_unknown_experiment_fails_the_job(
     env = job_env(emulator, ids, yolo_config_dir, experiment_id=missing)
     finished = run_job(tmp_path, env, missing)
     emulator.state.unknown_routes.clear()
-    assert_failed(emulator, ids, finished, f"experiment {missing} not found", on_experiment=False)
+    reason = f"experiment {missing} not found"
+    assert_failed(emulator, ids, finished, reason, code=2, on_experiment=False)
     assert emulator.state.experiments[ids.experiment_id].status == "WAITING"
 
 
@@ -477,7 +394,7 @@ def test_bad_experiment_fails_with_its_reason(
 ) -> None:
     ids = seed_bad_experiment(emulator, splits, tmp_path / "bad-data", case)
     finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
-    assert_failed(emulator, ids, finished, reason)
+    assert_failed(emulator, ids, finished, reason, code=2)
     assert "best-model" not in emulator.state.experiments[ids.experiment_id].artifacts
 
 
@@ -503,9 +420,8 @@ def test_an_export_that_does_not_score_as_the_weights_fails_the_job(
     env["PYTHONPATH"] = os.pathsep.join([str(tampering), str(tampering.parents[2])])
     env["TAMPERED_BOX"] = ",".join(map(str, box))
     finished = run_job(tmp_path, env, ids.experiment_id)
-    assert finished.code == 1
     reason = r"the ONNX export does not score as the weights \(test mAP50-95\(B\): ONNX 1\.0000"
-    assert_failed(emulator, ids, finished, reason)
+    assert_failed(emulator, ids, finished, reason, code=1)
     status = json.loads((finished.run_dir / "status.json").read_text())
     assert status["status"] == "failed" and status["exit_code"] == 1
     assert re.search(reason, status["reason"]) and "over 0.05" in status["reason"]
@@ -557,7 +473,7 @@ def test_sigterm_fails_the_job_and_keeps_the_weights(
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=JOB_TIMEOUT)
     finished = Finished(process.returncode, output, tmp_path / "runs" / str(ids.experiment_id))
-    assert_failed(emulator, ids, finished, "stopped by SIGTERM")
+    assert_failed(emulator, ids, finished, "stopped by SIGTERM", code=143)
     # The weights without the optimizer state: what ultralytics leaves after training, and a
     # fraction of the checkpoint's size to upload before the SIGKILL.
     stored = emulator.state.artifact_bytes(ids.experiment_id, "best-model")
@@ -591,8 +507,7 @@ def test_a_killed_worker_fails_the_experiment_found_by_name(
         os.kill(worker, signal.SIGKILL)
         output, _ = process.communicate(timeout=JOB_TIMEOUT)
     finished = Finished(process.returncode, output, tmp_path / "runs" / name)
-    assert finished.code == 128 + signal.SIGKILL
-    assert_failed(emulator, ids, finished, "killed by SIGKILL")
+    assert_failed(emulator, ids, finished, "killed by SIGKILL", code=128 + signal.SIGKILL)
     status = json.loads((finished.run_dir / "status.json").read_text())
     assert status["exit_code"] == finished.code and "killed by SIGKILL" in status["reason"]
 
@@ -611,25 +526,6 @@ def child_pids(parent: int) -> list[int]:
 
 
 @contextmanager
-def background_job(cwd: Path, env: Mapping[str, str]) -> Iterator[subprocess.Popen[str]]:
-    """The job in the background; killed at exit if still running (a failed test)."""
-    process = subprocess.Popen(
-        [*PICTRAIN, "run"],
-        cwd=cwd,
-        env=dict(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-
-
-@contextmanager
 def training_job(
     emu: Emulator, ids: SeededIds, cwd: Path, env: Mapping[str, str]
 ) -> Iterator[subprocess.Popen[str]]:
@@ -637,13 +533,6 @@ def training_job(
     with background_job(cwd, env) as process:
         wait_for(lambda: "train/box_loss" in emu.state.experiments[ids.experiment_id].logs)
         yield process
-
-
-def wait_for(condition: Any, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the job"
-        time.sleep(0.2)
 
 
 # --- the other tasks ----------------------------------------------------------------------------

@@ -20,16 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.cli import main
 from pictrain.envvars import RETRY_BASE_DELAY
 from pictrain.synthetic import make_detection_dataset
 from scripts.platform_demo import EXAMPLE, clean_env, make_production, run_path
 from tests.emulator import Emulator
 from tests.emulator.emulator import loopback_env
 
-pytest_plugins = ["tests.emulator.fixtures"]
 pytestmark = pytest.mark.slow
-
-from pictrain.cli import main  # noqa: E402  (after the plugin set PICSELLIA_SDK_CUSTOM_LOGGING)
 
 IMAGES = Path(__file__).parents[2] / "images"
 REVIEWS = 4  # the continuous-training threshold: as many production images

@@ -19,8 +19,7 @@ import yaml
 
 from pictrain.envvars import CHECKPOINT_MINUTES
 from pictrain.train.checkpoint import read_checkpoint
-from tests.e2e.test_local_run import _dataset
-from tests.e2e.test_picsellia_run import (
+from tests.e2e.jobs import (
     EPOCH_CURVES,
     JOB_TIMEOUT,
     PARAMETERS,
@@ -28,16 +27,14 @@ from tests.e2e.test_picsellia_run import (
     assert_failed,
     background_job,
     job_env,
+    local_dataset,
     run_job,
     seed,
-    splits,  # noqa: F401 (fixture)
     wait_for,
-    yolo_config_dir,  # noqa: F401 (fixture)
 )
 from tests.emulator import Emulator
 from tests.emulator.state import Job as PlatformJob
 
-pytest_plugins = ["tests.emulator.fixtures"]
 pytestmark = pytest.mark.slow
 
 EPOCHS = 4
@@ -46,8 +43,8 @@ STALE = 99.0  # a point the stopped attempt logged after its checkpoint
 
 def test_picsellia_relaunch_resumes(
     emulator: Emulator,
-    splits: dict,  # noqa: F811 (the imported fixture)
-    yolo_config_dir: Path,  # noqa: F811
+    splits: dict,
+    yolo_config_dir: Path,
     tmp_path: Path,
 ) -> None:
     ids = seed(emulator, splits, parameters={**PARAMETERS, "epochs": EPOCHS})
@@ -60,7 +57,7 @@ def test_picsellia_relaunch_resumes(
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=JOB_TIMEOUT)
     stopped = Finished(process.returncode, output, first / "runs" / str(ids.experiment_id))
-    assert_failed(emulator, ids, stopped, "stopped by SIGTERM")
+    assert_failed(emulator, ids, stopped, "stopped by SIGTERM", code=143)
     stored = tmp_path / "stored.pt"
     stored.write_bytes(emulator.state.artifact_bytes(ids.experiment_id, "last-checkpoint"))
     checkpoint = read_checkpoint(stored)
@@ -93,7 +90,7 @@ def test_picsellia_relaunch_resumes(
 def test_local_rerun_resumes_and_trims_the_curves(tmp_path: Path) -> None:
     """The relaunch resumes from an older stored checkpoint than the stopped run reached: the
     points logged after it are replaced, not duplicated."""
-    dataset = _dataset(tmp_path / "dataset", {**PARAMETERS, "epochs": EPOCHS})
+    dataset = local_dataset(tmp_path / "dataset", {**PARAMETERS, "epochs": EPOCHS})
     run_dir = tmp_path / "runs" / "tiny"
     stored = run_dir / "artifacts" / "last-checkpoint.pt"
     command = [sys.executable, "-m", "pictrain", "run", "--local", str(dataset)]
@@ -143,7 +140,7 @@ def test_a_relaunch_on_other_devices_at_another_image_size_resumes_with_both(
     from ultralytics.utils.patches import torch_load
 
     parameters = {**PARAMETERS, "epochs": 2}
-    dataset = _dataset(tmp_path / "dataset", parameters)
+    dataset = local_dataset(tmp_path / "dataset", parameters)
     runs = tmp_path / "runs"
     command = [sys.executable, "-m", "pictrain", "run", "--local", str(dataset)]
     command += ["--runs-dir", str(runs)]

@@ -1,4 +1,4 @@
-"""Pytest fixtures; register with `pytest_plugins = ["tests.emulator.fixtures"]`.
+"""Pytest fixtures, registered once for every test by `tests/conftest.py`'s `pytest_plugins`.
 
 Importing this module sets PICSELLIA_SDK_CUSTOM_LOGGING first: otherwise importing the SDK
 reconfigures root logging for the whole test session.

@@ -12,24 +12,21 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import picsellia
+import picsellia.decorators
 import pytest
 import requests
-
-from tests.emulator import Emulator, Faults, SeededIds
-from tests.emulator.dataset_dir import png_bytes, read_dataset_dir, write_sample_dataset
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-import picsellia  # noqa: E402  (after the plugin set PICSELLIA_SDK_CUSTOM_LOGGING)
-import picsellia.decorators  # noqa: E402
-from picsellia import exceptions  # noqa: E402
-from picsellia.types.enums import (  # noqa: E402
+from picsellia import exceptions
+from picsellia.types.enums import (
     AnnotationFileType,
     InferenceType,
     JobRunStatus,
     JobStatus,
     LogType,
 )
+
+from tests.emulator import Emulator, Faults, SeededIds
+from tests.emulator.dataset_dir import png_bytes, read_dataset_dir, write_sample_dataset
 
 
 @pytest.fixture

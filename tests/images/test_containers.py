@@ -11,7 +11,7 @@ import pytest
 
 from pictrain.envvars import GIT_SHA, MODEL_CONFIG
 from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT
-from tests.images.conftest import SENTINEL_TOKEN, build_ca, checkout_sha
+from tests.images.build_inputs import SENTINEL_TOKEN, build_ca, checkout_sha
 from tests.images.dockerutil import Docker, offline_run_flags
 
 pytestmark = pytest.mark.images

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pictrain.envvars import WEIGHTS_DIR
-from tests.images.conftest import (
+from tests.images.build_inputs import (
     IMAGES_DIR,
     MODEL_IMAGES,
     bake_env,
@@ -85,17 +85,25 @@ def test_the_image_carries_exactly_its_pinned_weights(
 
 
 @pytest.mark.images
+@pytest.mark.parametrize("name", ["yolov8-detection"])  # every image runs the same build step
 def test_a_baked_file_whose_checksum_differs_fails_the_build(
-    docker: Docker, built: dict[str, str], base_image: str, build_context: Path, pretrained_dir
+    name: str,
+    docker: Docker,
+    built: dict[str, str],
+    baked_weights: dict[str, str],
+    base_image: str,
+    build_context: Path,
+    pretrained_dir: Path,
 ) -> None:
-    """The test's yolov8n.pt against another pin: the build stops at that file, saying so."""
+    """The test's own file against another pin: the build stops at that file, saying so."""
+    model = baked_weights[name].split("=")[0]
     wrong = "0" * 64
     proc = subprocess.run(
         [
             *(docker.cli, "buildx", "bake", "--progress=plain"),
-            f"--set=yolov8-detection.args.PRETRAINED=yolov8n={wrong}",
-            "--set=yolov8-detection.tags=pictrain-test/refused:never",
-            "yolov8-detection",
+            f"--set={name}.args.PRETRAINED={model}={wrong}",
+            f"--set={name}.tags=pictrain-test/refused:never",
+            name,
         ],
         cwd=build_context,
         env=bake_env(base_image, pretrained_dir),

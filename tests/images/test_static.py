@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pictrain.envvars import MODEL_CONFIG, WEIGHTS_DIR
-from tests.images.conftest import IMAGES_DIR, MODEL_IMAGES
+from tests.images.build_inputs import IMAGES_DIR, MODEL_IMAGES
 from tests.images.dockerutil import REPO, buildx_cli
 
 BAKE = REPO / "docker-bake.hcl"

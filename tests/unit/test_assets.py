@@ -11,14 +11,11 @@ from typing import Any
 
 import pytest
 
+from pictrain.errors import PlatformError
+from pictrain.platform.assets import UNKNOWN_ID, fetch_split, merge_exports
+from pictrain.platform.retry import RetryPolicy
 from tests.emulator import Emulator
 from tests.emulator.dataset_dir import read_dataset_dir, write_same_name_split
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.errors import PlatformError  # noqa: E402  (after the plugin set the SDK logging)
-from pictrain.platform.assets import UNKNOWN_ID, fetch_split, merge_exports  # noqa: E402
-from pictrain.platform.retry import RetryPolicy  # noqa: E402
 
 POLICY = RetryPolicy(base_delay=0.01)
 DATA_GETS = ("GET", re.compile(r"^/_storage/object/data/"))

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.errors import UserError
+from pictrain.platform.env import PicselliaContext
+from pictrain.platform.picsellia import PicselliaBackend
+from pictrain.platform.retry import RetryPolicy
+from pictrain.platform.weights import MODEL_WEIGHT_NAMES, choose_model_file
 from tests.emulator import Emulator
 from tests.emulator.dataset_dir import read_dataset_dir
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.errors import UserError  # noqa: E402  (after the plugin set the SDK logging)
-from pictrain.platform.env import PicselliaContext  # noqa: E402
-from pictrain.platform.picsellia import PicselliaBackend  # noqa: E402
-from pictrain.platform.retry import RetryPolicy  # noqa: E402
-from pictrain.platform.weights import MODEL_WEIGHT_NAMES, choose_model_file  # noqa: E402
 
 
 @pytest.mark.parametrize(

@@ -19,3 +19,17 @@ def test_only_refuses_a_misspelt_suite(capsys):
         parse_args(["--only", "convrt"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'convrt'" in capsys.readouterr().err
+
+
+def test_the_exports_suite_makes_every_cpu_format_and_precision():
+    from scripts.bench.exports import cpu_exports
+
+    assert cpu_exports() == [
+        "onnx",
+        "onnx:fp16",
+        "onnx:int8",
+        "openvino",
+        "openvino:fp16",
+        "openvino:int8",
+        "torchscript",
+    ]

@@ -8,11 +8,8 @@ import math
 
 import pytest
 
+from pictrain.platform.curves import CurveWriter
 from tests.emulator import Emulator, SeededIds
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.platform.curves import CurveWriter  # noqa: E402  (after the SDK logging switch)
 
 LOSS = "train/box_loss"
 

@@ -7,19 +7,17 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.emulator.fixtures"]  # sets the SDK's logging switch before its import
-
-from pictrain.evaluate.parity import FAIL_ABOVE, WARN_ABOVE  # noqa: E402
-from pictrain.evaluate.predict import INFERENCE_BATCH  # noqa: E402
-from pictrain.job import DEFAULT_STOP_TIMEOUT_S, STOP_RESERVE_S  # noqa: E402
-from pictrain.platform.assets import EXPORT_BATCH  # noqa: E402
-from pictrain.platform.downloads import DOWNLOAD_WORKERS  # noqa: E402
-from pictrain.platform.evaluations import EVALUATIONS_PER_CALL  # noqa: E402
-from pictrain.platform.joblog import JobLogForwarder  # noqa: E402
-from pictrain.platform.logstream import ProgressCollapser  # noqa: E402
-from pictrain.platform.picsellia import FRESH_CHECKPOINT_MINUTES  # noqa: E402
-from pictrain.train.checkpoint import DEFAULT_INTERVAL_MINUTES  # noqa: E402
-from pictrain.train.relay import DEFAULT_STALL_MINUTES, HEARTBEAT_S, POLL_S, STOP_GRACE_S  # noqa: E402
+from pictrain.evaluate.parity import FAIL_ABOVE, WARN_ABOVE
+from pictrain.evaluate.predict import INFERENCE_BATCH
+from pictrain.job import DEFAULT_STOP_TIMEOUT_S, STOP_RESERVE_S
+from pictrain.platform.assets import EXPORT_BATCH
+from pictrain.platform.downloads import DOWNLOAD_WORKERS
+from pictrain.platform.evaluations import EVALUATIONS_PER_CALL
+from pictrain.platform.joblog import JobLogForwarder
+from pictrain.platform.logstream import ProgressCollapser
+from pictrain.platform.picsellia import FRESH_CHECKPOINT_MINUTES
+from pictrain.train.checkpoint import DEFAULT_INTERVAL_MINUTES
+from pictrain.train.relay import DEFAULT_STALL_MINUTES, HEARTBEAT_S, POLL_S, STOP_GRACE_S
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,18 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulator import Emulator
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.errors import UserError  # noqa: E402  (after the plugin set the SDK logging)
-from pictrain.platform.downloads import (  # noqa: E402
+from pictrain.errors import UserError
+from pictrain.platform.downloads import (
     WORKERS_ENV,
     RemoteFile,
     download_all,
     download_workers,
 )
-from pictrain.platform.retry import RetryPolicy  # noqa: E402
+from pictrain.platform.retry import RetryPolicy
+from tests.emulator import Emulator
 
 POLICY = RetryPolicy(attempts=3, base_delay=0.01)
 

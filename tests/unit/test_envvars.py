@@ -10,15 +10,13 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.emulator.fixtures"]  # sets the SDK's logging switch before its import
-
-from pictrain import envvars  # noqa: E402
-from pictrain.job import DEFAULT_STOP_TIMEOUT_S  # noqa: E402
-from pictrain.platform.downloads import DOWNLOAD_WORKERS  # noqa: E402
-from pictrain.platform.env import DEFAULT_HOST  # noqa: E402
-from pictrain.platform.retry import DEFAULT_BASE_DELAY_S  # noqa: E402
-from pictrain.train.checkpoint import DEFAULT_INTERVAL_MINUTES  # noqa: E402
-from pictrain.train.relay import DEFAULT_STALL_MINUTES  # noqa: E402
+from pictrain import envvars
+from pictrain.job import DEFAULT_STOP_TIMEOUT_S
+from pictrain.platform.downloads import DOWNLOAD_WORKERS
+from pictrain.platform.env import DEFAULT_HOST
+from pictrain.platform.retry import DEFAULT_BASE_DELAY_S
+from pictrain.train.checkpoint import DEFAULT_INTERVAL_MINUTES
+from pictrain.train.relay import DEFAULT_STALL_MINUTES
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "shared" / "src" / "pictrain"

@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.platform.base import Detection, Evaluation, Polygon
+from pictrain.platform.env import PicselliaContext
+from pictrain.platform.evaluations import Unsendable, sendable
+from pictrain.platform.picsellia import PicselliaBackend
+from pictrain.platform.retry import RetryPolicy
 from tests.emulator import Emulator
 from tests.emulator.dataset_dir import read_dataset_dir
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.platform.base import Detection, Evaluation, Polygon  # noqa: E402  (SDK logging)
-from pictrain.platform.env import PicselliaContext  # noqa: E402
-from pictrain.platform.evaluations import Unsendable, sendable  # noqa: E402
-from pictrain.platform.picsellia import PicselliaBackend  # noqa: E402
-from pictrain.platform.retry import RetryPolicy  # noqa: E402
 
 
 @pytest.mark.parametrize(

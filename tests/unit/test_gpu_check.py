@@ -38,3 +38,9 @@ def test_its_section_is_replaced_by_a_rerun_and_kept_by_make_bench(tmp_path: Pat
     text = dest.read_text()
     assert "old figures" not in text  # make bench rewrites its own part
     assert f"{gpu.START}\nsecond\n{gpu.END}" in text
+
+
+def test_the_exports_table_shows_a_failed_row_with_its_reason() -> None:
+    row = dict.fromkeys(("value", "delta", "latency_ms", "images_per_s", "size_bytes"))
+    row |= {"format": "engine", "precision": "int8", "metric": "m", "note": "ImportError: x"}
+    assert "| engine | int8 | m | - | - | - | - | - | ImportError: x |" in gpu._exports_table([row])

@@ -4,12 +4,10 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.emulator.fixtures"]  # sets the SDK's logging switch before its import
-
-from pictrain.config import load_model_config  # noqa: E402
-from pictrain.params import parse_parameters  # noqa: E402
-from pictrain.platform.picsellia import DATASET_TYPE  # noqa: E402
-from pictrain.train.models import check_model_name  # noqa: E402
+from pictrain.config import load_model_config
+from pictrain.params import parse_parameters
+from pictrain.platform.picsellia import DATASET_TYPE
+from pictrain.train.models import check_model_name
 
 IMAGES = Path(__file__).parents[2] / "images"
 CONFIGS = sorted(IMAGES.glob("*/model.toml"))

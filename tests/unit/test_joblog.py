@@ -9,12 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pictrain.platform.joblog import JobLogForwarder
+from pictrain.platform.logstream import LogLine
 from tests.emulator import Emulator, SeededIds
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.platform.joblog import JobLogForwarder  # noqa: E402  (after the SDK logging switch)
-from pictrain.platform.logstream import LogLine  # noqa: E402
 
 
 def call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

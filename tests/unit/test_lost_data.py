@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.errors import PlatformError
+from pictrain.platform.env import PicselliaContext
+from pictrain.platform.picsellia import PicselliaBackend
+from pictrain.platform.retry import RetryPolicy
+from pictrain.runstatus import JobStatus
 from tests.emulator import Emulator, SeededIds
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.errors import PlatformError  # noqa: E402  (after the SDK logging switch)
-from pictrain.platform.env import PicselliaContext  # noqa: E402
-from pictrain.platform.picsellia import PicselliaBackend  # noqa: E402
-from pictrain.platform.retry import RetryPolicy  # noqa: E402
-from pictrain.runstatus import JobStatus  # noqa: E402
 
 POLICY = RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.01)  # patient() adds attempts
 

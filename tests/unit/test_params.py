@@ -189,7 +189,14 @@ def test_device_format(value, device):
         ({"batch_size": 0}, r"batch_size: 0 is no batch size"),
         ({"batch_size": MAX_BATCH_SIZE + 1}, r"batch_size: Input should be less than or equal"),
         ({"single_cls": "true"}, r"single_cls: true is not supported"),
-        ({"export_format": "tflite"}, r"export_format: this image exports ONNX only"),
+        (
+            {"export_format": "tflite"},
+            r"export_formats \(as 'export_format'\): 'tflite' is not an export this image "
+            r"offers \(.*\); offered: onnx, onnx:fp16, onnx:int8, openvino, ",
+        ),
+        ({"export_formats": ["openvino:int4"]}, r"openvino is offered in fp32, fp16, int8, not"),
+        ({"export_formats": [3]}, r"export_formats: expected a list of formats"),
+        ({"int8_calibration_images": 0}, r"int8_calibration_images: .*greater than or equal"),
         ({"prop_train_split": 1}, r"prop_train_split: expected a share of train kept"),
         ({"epochs": 0, "mosaic": 2}, r"epochs: .*greater than or equal to 1.*; mosaic: .*1"),
     ],
@@ -323,7 +330,27 @@ def test_train_split_ratio_and_holdout_are_one_parameter(raw):
 
 
 def test_export_format_onnx_is_accepted_in_any_case():
-    assert parse_parameters({"export_format": "ONNX"}).ignored == []
+    parsed = parse_parameters({"export_format": "ONNX"})
+    assert parsed.ignored == [] and parsed.params.export_formats == ["onnx"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ["onnx", "OpenVINO:INT8", "torchscript", "onnx:fp32", "openvino:int8"],
+        "onnx, openvino:int8,torchscript",  # a platform form's text
+        '["onnx", "openvino:int8", "torchscript"]',
+    ],
+)
+def test_export_formats_are_normalised_each_once(raw):
+    parsed = parse_parameters({"export_formats": raw}).params
+    assert parsed.export_formats == ["onnx", "openvino:int8", "torchscript"]
+    assert "export_formats" not in parsed.ultralytics_overrides()
+
+
+def test_export_formats_and_picsellias_export_format_are_one_parameter():
+    with pytest.raises(UserError, match="'export_formats' is given twice"):
+        parse_parameters({"export_format": "onnx", "export_formats": ["openvino"]})
 
 
 # The train arguments a user may reasonably set: each a typed parameter given to ultralytics.
@@ -456,6 +483,7 @@ def test_accepted_names_include_aliases_and_picsellia_keys():
     names = set(Parameters.accepted_names())
     assert {"epochs", "epoch", "imgsz", "img_size", "input_shape", "batch", "use_cache"} <= names
     assert {"prop_train_split", "train_set_split_ratio", "export_format"} <= names
+    assert "export_formats" in names
 
 
 # --- the documentation is rendered from the model ---------------------------------------------

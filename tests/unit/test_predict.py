@@ -74,12 +74,34 @@ def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     return printed.err
 
 
-def test_a_file_that_is_not_onnx_is_refused(capsys, tmp_path: Path, image: Path) -> None:
-    weights = tmp_path / "best-model.pt"
-    weights.write_bytes(b"PK\x03\x04 torch weights, not ONNX")
-    error = refused(capsys, str(image), "--model", str(weights), "--out", str(tmp_path / "out"))
-    assert f"--model {weights} is not an ONNX model onnxruntime can load" in error
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("best-model.pt", b"PK\x03\x04 torch weights", "is none of .engine, .onnx, .torchscript"),
+        ("model.onnx", b"truncated", ""),
+        ("model.torchscript", b"not a zip", ""),
+        ("model-openvino.zip", b"not a zip", "File is not a zip file"),
+    ],
+)
+def test_a_file_that_is_not_an_export_is_refused(
+    capsys, tmp_path: Path, image: Path, name: str, content: bytes, reason: str
+) -> None:
+    model = tmp_path / name
+    model.write_bytes(content)
+    error = refused(capsys, str(image), "--model", str(model), "--out", str(tmp_path / "out"))
+    assert f"--model {model} is not a model pictrain can run: " in error and reason in error
     assert len(error.strip().splitlines()) == 1
+
+
+def test_a_zip_reaching_outside_its_folder_is_refused(capsys, tmp_path: Path, image: Path):
+    import zipfile
+
+    model = tmp_path / "model-openvino.zip"
+    with zipfile.ZipFile(model, "w") as archive:
+        archive.writestr("../../escaped.xml", "<net/>")
+    error = refused(capsys, str(image), "--model", str(model), "--out", str(tmp_path / "out"))
+    assert "holds a path outside its folder: ../../escaped.xml" in error
+    assert not (tmp_path.parent / "escaped.xml").exists()
 
 
 def test_a_file_that_is_not_an_image_is_refused(capsys, tmp_path: Path) -> None:

@@ -20,12 +20,13 @@ from pictrain.train.relay import Relay, SpoolWriter, TrainingStalled
 from tests.unit.swallowed_signal import SignalsItselfWhenCollected
 
 # A worker stand-in: writes two epochs' points and a checkpoint to the spool the parent named,
-# pausing between epochs, then (with "hang") sleeps in a child of its own, as a stuck rank would.
+# pausing between epochs (or, given a file, waiting after epoch 1 until the parent has it, and
+# failing if it never comes), then (with "hang") sleeps in a child of its own, as a stuck rank
+# would.
 WORKER = """
 import os, sys, time
 from pathlib import Path
 from pictrain.envvars import DDP_RELAY
-from pictrain.errors import JobInterrupted
 from pictrain.train.relay import SpoolWriter
 
 folder = Path(os.environ[DDP_RELAY.name])
@@ -36,6 +37,12 @@ for step in (1, 2):
     if step == 1:
         (folder / "epoch1.pt").write_bytes(b"weights")
         writer.store_checkpoint(folder / "epoch1.pt")
+        if sys.argv[3] != "-":
+            deadline = time.monotonic() + 30
+            while not Path(sys.argv[3]).exists():
+                if time.monotonic() > deadline:
+                    sys.exit("epoch 1 did not reach the backend while the worker ran")
+                time.sleep(0.05)
     time.sleep(float(sys.argv[1]))
 if sys.argv[2] == "hang":
     import subprocess
@@ -44,45 +51,46 @@ if sys.argv[2] == "hang":
 
 
 class Recorder(LocalBackend):
-    """The local backend, noting when each call came (to compare with the worker's life)."""
+    """The local backend, noting each call in order; a checkpoint stored leaves the file
+    `checkpoint_stored` (the sign a waiting worker stand-in looks for)."""
 
     def __init__(self, root: Path) -> None:
         (root / "data").mkdir()
         super().__init__(root / "data", root / "run")
-        self.calls: list[tuple[float, str]] = []
+        self.calls: list[str] = []
+        self.checkpoint_stored = root / "checkpoint-stored"
 
     def log_series(self, name: str, step: int, value: float) -> None:
-        self.calls.append((time.time(), f"{name}@{step}"))
+        self.calls.append(f"{name}@{step}")
         super().log_series(name, step, value)
 
     def store_checkpoint(self, path: Path) -> None:
-        self.calls.append((time.time(), f"checkpoint {path.name}"))
+        self.calls.append(f"checkpoint {path.name}")
         super().store_checkpoint(path)
+        self.checkpoint_stored.touch()
 
 
-def worker(pause: float, then: str = "exit") -> list[str]:
-    return [sys.executable, "-c", WORKER, str(pause), then]
+def worker(pause: float, then: str = "exit", wait_for: Path | None = None) -> list[str]:
+    return [sys.executable, "-c", WORKER, str(pause), then, str(wait_for or "-")]
 
 
 def test_points_and_checkpoints_reach_the_backend_in_order_while_the_worker_runs(
     tmp_path: Path,
 ) -> None:
+    """The worker writes epoch 2 only once epoch 1's checkpoint reached the backend, and fails
+    if that never happens: a relay that delivered only after the workers ended fails this."""
     backend = Recorder(tmp_path)
     with Relay(tmp_path / "relay", backend, stall_s=60) as relay:
         assert os.environ[DDP_RELAY.name] == str((tmp_path / "relay").resolve())
-        started = time.time()
-        subprocess.run(worker(pause=1.0), check=True, timeout=60)
-        ended = time.time()
+        subprocess.run(worker(0, wait_for=backend.checkpoint_stored), check=True, timeout=60)
     assert DDP_RELAY.name not in os.environ
-    assert [what for _, what in backend.calls] == [
+    assert backend.calls == [
         "train/box_loss@1",
         "val/mAP50(B)@1",
         "checkpoint epoch1.pt",
         "train/box_loss@2",
         "val/mAP50(B)@2",
     ]
-    first_epoch = [at for at, what in backend.calls[:3]]
-    assert started < max(first_epoch) < ended - 0.5  # relayed during the worker's pause
     assert relay.steps == {1, 2}
     assert (backend.run_dir / "artifacts" / "last-checkpoint.pt").read_bytes() == b"weights"
     lines = (backend.run_dir / "metrics.jsonl").read_text().splitlines()
@@ -100,7 +108,7 @@ def test_a_partly_written_line_waits_for_its_end(tmp_path: Path) -> None:
             time.sleep(1.2)
             assert backend.calls == []
             stream.write(line[10:])
-    assert [what for _, what in backend.calls] == ["lr/pg0@1"]
+    assert backend.calls == ["lr/pg0@1"]
 
 
 def test_silent_workers_are_stopped_and_the_training_fails_with_the_reason(

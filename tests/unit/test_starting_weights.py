@@ -13,7 +13,7 @@ from pictrain.envvars import WEIGHTS_DIR
 from pictrain.errors import UserError
 from pictrain.params import parse_parameters
 from pictrain.platform.local import LocalBackend
-from pictrain.starting import StartingWeights, choose
+from pictrain.starting import LOGGED, StartingWeights, choose
 
 
 def _file(path: Path, content: bytes) -> Path:
@@ -59,6 +59,8 @@ def test_without_attached_weights_the_image_weights_for_the_model_asked(
     assert [r.getMessage() for r in caplog.records if "starting weights" in r.getMessage()] == [
         f"starting weights: image yolov8s.pt, sha256 {sha}"
     ]
+    logged = LOGGED.search(caplog.text)
+    assert logged is not None and logged.groups() == ("image", "yolov8s.pt", sha)
 
 
 def test_pretrained_false_trains_from_scratch_without_fetching_anything(

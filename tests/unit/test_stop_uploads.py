@@ -7,13 +7,10 @@ import re
 import time
 from pathlib import Path
 
+from pictrain.platform.env import PicselliaContext
+from pictrain.platform.picsellia import PicselliaBackend
+from pictrain.platform.uploads import UploadMeter
 from tests.emulator import Emulator, SeededIds
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.platform.env import PicselliaContext  # noqa: E402  (after the SDK logging switch)
-from pictrain.platform.picsellia import PicselliaBackend  # noqa: E402
-from pictrain.platform.uploads import UploadMeter  # noqa: E402
 
 
 class Clock:

@@ -11,15 +11,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from pictrain.platform.env import PicselliaContext
+from pictrain.platform.supervisor import supervise
 from tests.emulator import Emulator, SeededIds
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.platform.env import PicselliaContext  # noqa: E402  (after the SDK logging switch)
-from pictrain.platform.supervisor import supervise  # noqa: E402
 
 # A stand-in worker: writes status.json as the job does (pictrain.runstatus), then behaves as
 # told by its argument.
@@ -43,7 +41,11 @@ WORKER = textwrap.dedent(
     (run_dir / "ready").write_text(str(os.getpgid(0)))
     while not received:
         time.sleep(0.05)
-    time.sleep(1.0)  # room for a second SIGTERM to arrive
+    (run_dir / "first").touch()
+    deadline = time.monotonic() + 60
+    while not (run_dir / "second-sent").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # room for the second SIGTERM to arrive, were it to reach this process
     (run_dir / "sigterms").write_text(str(len(received)))
     write_status(run_dir, JobStatus.FAILED, "stopped by SIGTERM", 143)
     sys.exit(143)
@@ -97,12 +99,14 @@ SUPERVISOR = textwrap.dedent(
 )
 
 
-def _start_supervisor(
+@contextmanager
+def _supervisor(
     emulator: Emulator, seeded: SeededIds, tmp_path: Path, run_dir: Path
-) -> subprocess.Popen[str]:
+) -> Iterator[subprocess.Popen[str]]:
     """The supervisor of a worker that waits for its signal, in a process group of its own
-    (as under tini, and away from pytest's)."""
-    return subprocess.Popen(
+    (as under tini, and away from pytest's); killed with its group if the test left it
+    running."""
+    supervisor = subprocess.Popen(
         [sys.executable, "-c", SUPERVISOR, str(run_dir), *worker(tmp_path, run_dir, "wait")],
         env={**os.environ, **emulator.job_env(seeded)},
         stdout=subprocess.PIPE,
@@ -110,33 +114,36 @@ def _start_supervisor(
         text=True,
         start_new_session=True,
     )
-
-
-def _sigterm_group_when(supervisor: subprocess.Popen[str], ready: Callable[[], bool]) -> str:
-    """SIGTERM to the supervisor's whole group once `ready()`, as `tini -g` sends it; its
-    output."""
     try:
-        deadline = time.monotonic() + 60
-        while not ready():
-            assert supervisor.poll() is None and time.monotonic() < deadline, supervisor.stdout
-            time.sleep(0.05)
-        os.killpg(supervisor.pid, signal.SIGTERM)
-        output, _ = supervisor.communicate(timeout=60)
+        yield supervisor
     finally:
         if supervisor.poll() is None:
             os.killpg(supervisor.pid, signal.SIGKILL)
-    return output
+            supervisor.communicate()
+
+
+def _sigterm_group_when(supervisor: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
+    """SIGTERM to the supervisor's whole group once `ready()`, as `tini -g` sends it."""
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert supervisor.poll() is None and time.monotonic() < deadline, supervisor.stdout
+        time.sleep(0.05)
+    os.killpg(supervisor.pid, signal.SIGTERM)
 
 
 def test_sigterm_to_the_whole_group_reaches_the_worker_once(
     emulator: Emulator, seeded: SeededIds, tmp_path: Path
 ) -> None:
-    """As `tini -g` sends it: to every process of the supervisor's group."""
+    """As `tini -g` sends it: to every process of the supervisor's group, and again from an
+    impatient orchestrator. The second comes once the worker has handled the first (two sent
+    at once would merge into one pending signal and prove nothing): a worker in the group, or
+    a supervisor that forwards each signal, gives the worker two."""
     run_dir = tmp_path / "run"
-    supervisor = _start_supervisor(emulator, seeded, tmp_path, run_dir)
-    output = _sigterm_group_when(supervisor, (run_dir / "ready").exists)
-    # (two SIGTERMs sent at once merge into one pending signal: what proves the worker
-    # cannot get the group's is that it is in another group)
+    with _supervisor(emulator, seeded, tmp_path, run_dir) as supervisor:
+        _sigterm_group_when(supervisor, (run_dir / "ready").exists)
+        _sigterm_group_when(supervisor, (run_dir / "first").exists)
+        (run_dir / "second-sent").touch()
+        output, _ = supervisor.communicate(timeout=60)
     assert int((run_dir / "ready").read_text()) != supervisor.pid
     assert supervisor.returncode == 143, output
     assert (run_dir / "sigterms").read_text() == "1"
@@ -151,8 +158,9 @@ def test_sigterm_before_the_worker_starts_stops_the_job_there(
     run_dir = tmp_path / "run"
     job_route = re.compile(r"^/api/organization/[^/]+/jobv2s/find$")  # get_job_by_id
     emulator.faults.add("GET", job_route, latency=3.0)
-    supervisor = _start_supervisor(emulator, seeded, tmp_path, run_dir)
-    output = _sigterm_group_when(supervisor, lambda: bool(emulator.requests("GET", job_route)))
+    with _supervisor(emulator, seeded, tmp_path, run_dir) as supervisor:
+        _sigterm_group_when(supervisor, lambda: bool(emulator.requests("GET", job_route)))
+        output, _ = supervisor.communicate(timeout=60)
     assert supervisor.returncode == 143, output
     assert "worker started" not in output
     assert output.splitlines()[-1] == "job finished with exit code 143: stopped by SIGTERM"

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pictrain.platform.env import read_env_file
+from pictrain.workflow.progress import Progress
 from tests.emulator import Emulator
 from tests.unit.workflow_project import (
     IMAGES,
@@ -22,11 +24,6 @@ from tests.unit.workflow_project import (
     trained,
     up_to,
 )
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from pictrain.platform.env import read_env_file  # noqa: E402
-from pictrain.workflow.progress import Progress  # noqa: E402
 
 
 def test_register_to_launch_twice_duplicates_nothing(
@@ -243,6 +240,28 @@ def test_publish_stores_the_weights_the_platform_did_not_keep(
     (version,) = [v for v in emulator.state.model_versions.values() if v.experiment_id]
     stored = emulator.state.storage.get(version.files["checkpoint-weights-latest"].object_name)
     assert stored == b"trained weights"
+
+
+def test_publish_carries_every_export_into_the_version(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The platform keeps model-latest (the emulator's default rule); the other exports a run
+    stored (export_formats) are stored in the version by pictrain itself."""
+    trained(emulator, project, capsys, tmp_path)
+    (state,) = emulator.state.experiments.values()
+    experiment = emulator.client().get_experiment_by_id(state.id)
+    exports = {"model-openvino-int8": b"openvino zip", "model-torchscript": b"torchscript"}
+    for name, content in exports.items():
+        (tmp_path / name).write_bytes(content)
+        experiment.store(name, str(tmp_path / name))
+    code, output = pictrain(capsys, project, "model", "publish")
+    assert code == 0, output
+    (version,) = [v for v in emulator.state.model_versions.values() if v.experiment_id]
+    for name, content in exports.items():
+        assert f"did not keep {name}: stored it" in output
+        assert emulator.state.storage.get(version.files[name].object_name) == content
+    again = pictrain(capsys, project, "model", "publish")
+    assert again[0] == 0 and "did not keep" not in again[1]
 
 
 def test_publishing_an_untrained_experiment(

@@ -24,36 +24,18 @@ def export_onnx(
     labelmap: dict[str, str],
     operating_point: dict[str, Any] | None = None,
 ) -> Path:
-    """The export Picsellia's pre-annotation and serving consume: static 1x3xNxN, opset 18,
-    raw head (NMS outside the graph), inputs `images`. Its metadata carries, beside what
-    ultralytics writes, what a consumer needs to read the outputs: `task`, `image_size`,
-    `labelmap` (JSON, index -> name, the order of the class outputs), and the thresholds to
-    keep predictions at, `operating_point` (JSON: `threshold`, `per_class`)."""
-    import onnx
-    from ultralytics import YOLO
+    """The export Picsellia's pre-annotation and serving consume (`model-latest`): static
+    1x3xNxN, opset 18, raw head (NMS outside the graph), input `images`, pictrain's metadata
+    (`pictrain.exports.export`), with the thresholds to keep predictions at, `operating_point`
+    (JSON: `threshold`, `per_class`, `chosen_by`)."""
+    from pictrain.exports.export import export
+    from pictrain.exports.formats import LATEST
 
-    from pictrain.evaluate.onnx_model import (
-        IMAGE_SIZE_KEY,
-        LABELMAP_KEY,
-        OPERATING_POINT_KEY,
-        TASK_KEY,
+    made = export(
+        weights, LATEST, image_size, dest.parent, task, labelmap, operating_point=operating_point
     )
-
-    exported = YOLO(str(weights)).export(
-        format="onnx", imgsz=image_size, dynamic=False, batch=1, opset=18, simplify=True
-    )
-    model = onnx.load(str(exported))
-    ours = {TASK_KEY: task, IMAGE_SIZE_KEY: str(image_size), LABELMAP_KEY: json.dumps(labelmap)}
-    if operating_point is not None:
-        ours[OPERATING_POINT_KEY] = json.dumps(operating_point)
-    kept = [p for p in model.metadata_props if p.key not in ours]
-    del model.metadata_props[:]
-    for key, value in [*((p.key, p.value) for p in kept), *ours.items()]:
-        model.metadata_props.add(key=key, value=value)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(dest))
-    if Path(exported).resolve() != dest.resolve():
-        Path(exported).unlink()
+    if made.resolve() != dest.resolve():
+        made.replace(dest)
     return dest
 
 

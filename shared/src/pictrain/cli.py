@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +26,27 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     _setup_logging()
     offline.configure_environment()
-    sys.exit(args.command(args))
+    sys.exit(_command(args))
+
+
+def _command(args: argparse.Namespace) -> int:
+    """The command's exit code (README's). Whatever the user can fix (bad input, a full disk,
+    a read-only folder) and Ctrl-C end in one line, every command alike; only a bug shows its
+    traceback."""
+    from pictrain.errors import user_facing
+    from pictrain.redact import redact
+
+    try:
+        return args.command(args)
+    except KeyboardInterrupt:
+        print(f"stopped by {signal.SIGINT.name}", file=sys.stderr, flush=True)
+        return 128 + signal.SIGINT
+    except Exception as exc:
+        known = user_facing(exc, getattr(args, "out", None))  # --out: where it writes
+        if known is None:
+            raise
+        print(f"error: {redact(str(known))}", file=sys.stderr, flush=True)
+        return known.exit_code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,7 +134,7 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from pictrain.config import load_model_config
-    from pictrain.errors import PlatformError, UserError
+    from pictrain.errors import JobInterrupted, UserError, user_facing
     from pictrain.job import Job
     from pictrain.platform.env import NO_EXPERIMENT, read_context
     from pictrain.redact import add_secret
@@ -146,8 +167,14 @@ def _run(args: argparse.Namespace) -> int:
 
         config = load_model_config(args.config, args.task)
         backend = PicselliaBackend(context, config.task)
-    except (UserError, PlatformError) as exc:  # before the job starts: no platform to tell
-        return report_failure(run_dir, str(exc), exc.exit_code)
+    except KeyboardInterrupt:  # before the job starts: no platform to tell
+        stop = JobInterrupted(signal.SIGINT.name, 0.0)
+        return report_failure(run_dir, stop.reason, stop.exit_code)
+    except Exception as exc:
+        known = user_facing(exc, run_dir)
+        if known is None:
+            raise
+        return report_failure(run_dir, str(known), known.exit_code)
     return Job(backend, run_dir, config).run()
 
 
@@ -208,17 +235,12 @@ def _convert(args: argparse.Namespace) -> int:
     from pictrain.data.labels import labelmap_from
     from pictrain.data.prepare import CONVERTERS
     from pictrain.errors import UserError
-    from pictrain.runstatus import FAILURE_MARK
 
-    try:
-        if not args.images.is_dir():
-            raise UserError(f"image folder {args.images} does not exist")
-        index = load_coco(args.coco, keep_segmentation=args.task == "segment")
-        names = labelmap_from([index])
-        summary = CONVERTERS[args.task](index, args.images, args.out, args.split, names)
-    except UserError as exc:
-        logging.getLogger("pictrain").error("%s%s", FAILURE_MARK, exc)
-        return exc.exit_code
+    if not args.images.is_dir():
+        raise UserError(f"image folder {args.images} does not exist")
+    index = load_coco(args.coco, keep_segmentation=args.task == "segment")
+    names = labelmap_from([index])
+    summary = CONVERTERS[args.task](index, args.images, args.out, args.split, names)
     print(summary)
     if args.task == "classify":
         print(f"class folders in {args.out / args.split}")

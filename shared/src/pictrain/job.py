@@ -18,10 +18,13 @@ from pictrain.errors import (
     JobInterrupted,
     PlatformError,
     UserError,
+    user_facing,
 )
 from pictrain.evaluate import champion, operating_point, parity
 from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.run import evaluate_test_split, score_split, weights_predictor
+from pictrain.exports import deployment
+from pictrain.exports.formats import requested, unavailable
 from pictrain.params import IGNORED_TABLE, Parameters, fit_batch, parse_parameters
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
@@ -60,12 +63,12 @@ class Job:
 
     def run(self) -> int:
         """Run to the end; return the process exit code. Never raises for a failed job."""
-        write_status(self.run_dir, JobStatus.RUNNING)
         with signals_raise():
             return self._run()
 
     def _run(self) -> int:
         try:
+            write_status(self.run_dir, JobStatus.RUNNING)
             self.backend.set_status(JobStatus.RUNNING)
             self._pipeline()
             self.backend.flush()
@@ -78,6 +81,9 @@ class Job:
         except JobInterrupted as exc:
             return self._fail(exc.reason, exc.exit_code, stop_deadline(exc.at))
         except Exception as exc:
+            known = user_facing(exc, self.run_dir)  # a full disk, a read-only folder...
+            if known is not None:
+                return self._fail(str(known), known.exit_code)
             log.exception("internal error")
             return self._fail(
                 f"internal error: {type(exc).__name__}: {exc}", INTERNAL_ERROR_EXIT_CODE
@@ -91,6 +97,9 @@ class Job:
         model_name = params.model or self.config.model
         check_model_name(self.config.task, model_name, image=self.config.file is not None)
         devices = resolve_devices(params.device, params.batch_size)
+        exports = requested(params.export_formats)
+        if reason := unavailable(exports, bool(devices.gpus)):
+            raise UserError(reason)
         for note in parsed.notes:
             log.warning("%s", note)
         if parsed.ignored:
@@ -146,7 +155,10 @@ class Job:
         self._compare_champion(dataset, params, devices, values)
         raise_if_stopped()
         onnx = self._publish(result, dataset, params, model_name, starting, devices, point)
-        self._check_deploy_parity(onnx, dataset, params, values, point)
+        gate = self._check_deploy_parity(onnx, dataset, params, values, point)
+        self._deployment(result, dataset, params, devices, values, onnx, gate, point)
+        if gate is not None:  # after the table: it tells which formats score as the weights
+            gate.enforce()
 
     @property
     def _train_dir(self) -> Path:
@@ -259,14 +271,14 @@ class Job:
         params: Parameters,
         values: dict[str, float],
         point: Thresholds,
-    ) -> None:
-        """Score the stored ONNX export as the weights were scored; fail when it differs."""
+    ) -> parity.Parity | None:
+        """Score the stored ONNX export as the weights were scored; the caller enforces."""
         outcome = parity.check_export(
             self.config.task, onnx, dataset, values, point, self.run_dir / "evaluation" / "onnx"
         )
         if outcome is None:
             log.info("deploy parity not checked: the test split has nothing to score")
-            return
+            return None
         for name, value in outcome.values.items():
             self.backend.log_value(f"test/{name}", value)
         self.backend.log_table(parity.TABLE, outcome.table)
@@ -274,7 +286,42 @@ class Job:
             log.info("%s", outcome.message)
         else:
             log.warning("%s", outcome.message)
-        outcome.enforce()
+        return outcome
+
+    def _deployment(
+        self,
+        result: TrainResult,
+        dataset: PreparedDataset,
+        params: Parameters,
+        devices: Devices,
+        values: dict[str, float],
+        latest: Path,
+        gate: parity.Parity | None,
+        point: Thresholds,
+    ) -> None:
+        """Every other export asked for, stored, scored and timed: the `deployment` table."""
+        exports = deployment.Exports(
+            task=self.config.task,
+            weights=result.best,
+            dataset=dataset,
+            labelmap=dataset.labelmap,
+            image_size=params.image_size,
+            device=devices.first,
+            thresholds=point,
+            seed=params.seed,
+            calibration_images=params.int8_calibration_images,
+            export_dir=self.run_dir / "export",
+            eval_dir=self.run_dir / "evaluation" / "exports",
+            store=self.backend.store_artifact,
+        )
+        rows = exports.rows(
+            requested(params.export_formats),
+            latest,
+            gate.onnx if gate else None,
+            gate.weights if gate else None,
+        )
+        deployment.write_rows(rows, self.run_dir / "evaluation" / deployment.EXPORTS_FILE)
+        self.backend.log_table(deployment.TABLE, deployment.table(rows))
 
     def _publish(
         self,
@@ -322,23 +369,40 @@ class Job:
         report_failure(self.run_dir, reason, exit_code)
         reason = redact(reason)
         try:
-            kept = saved_weights(self._train_dir)
-            for weights in kept[:1]:
-                slim = weights_only(
-                    weights, self.run_dir / "checkpoints" / f"{weights.stem}-weights.pt"
-                )
-                self.backend.store_artifact(BEST_MODEL_ARTIFACT, slim)
-                log.info("storing the weights trained so far (%s)", weights.name)
-            last = self._train_dir / "weights" / "last.pt"
-            if self._training and last in kept:
-                copy = snapshot(last, self.run_dir / "checkpoints", last.name)
-                self.backend.store_checkpoint(copy, deadline)
+            self._store_trained(deadline)
             self.backend.set_status(JobStatus.FAILED, reason)
         except UserError as exc:  # the token was refused: nothing more gets through
             log.warning("could not report the failure to the platform: %s", exc)
-        except Exception:
-            log.exception("could not report the failure")
+        except Exception as exc:
+            known = user_facing(exc, self.run_dir)
+            if known is None:
+                log.exception("could not report the failure")
+            else:  # the disk that failed the job, full again: said once above
+                log.warning("could not report the failure: %s", known)
         return exit_code
+
+    def _store_trained(self, deadline: float | None) -> None:
+        """The weights trained so far, and the checkpoint when training was under way. Their
+        copies (stripped, or safe from ultralytics' rewrites) are skipped on a disk without
+        room for them: the files themselves are stored."""
+        kept = saved_weights(self._train_dir)
+        checkpoints = self.run_dir / "checkpoints"
+        for weights in kept[:1]:
+            stored = weights
+            if _room_for(weights, checkpoints):
+                stored = weights_only(weights, checkpoints / f"{weights.stem}-weights.pt")
+            self.backend.store_artifact(BEST_MODEL_ARTIFACT, stored)
+            log.info("storing the weights trained so far (%s)", weights.name)
+        last = self._train_dir / "weights" / "last.pt"
+        if self._training and last in kept:
+            if _room_for(last, checkpoints):
+                last = snapshot(last, checkpoints, last.name)
+            self.backend.store_checkpoint(last, deadline)
+
+
+def _room_for(path: Path, folder: Path) -> bool:
+    """Whether the disk of `folder` (of the run) has room for a copy of `path`."""
+    return shutil.disk_usage(folder.parent).free > path.stat().st_size
 
 
 def _write_json(path: Path, content: object) -> None:

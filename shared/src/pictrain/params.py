@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from pictrain.errors import UserError
+from pictrain.exports.formats import DEFAULT_EXPORTS, offered, parse_spec
 
 # ultralytics trains at a multiple of max(model stride, 32) (`check_imgsz`, rounding up).
 IMAGE_SIZE_MULTIPLE = 32
@@ -171,6 +172,23 @@ def _device(value: Any) -> str:
             "expected '' (every GPU, else the CPU), cpu, mps, or GPU indices: 0 or 0,1"
         )
     return device
+
+
+def _export_formats(value: Any) -> list[str]:
+    """`<format>` or `<format>:<precision>` each, as a list or the comma-separated text a
+    platform form sends; normalised (`openvino:int8`, `onnx` for onnx:fp32), each once."""
+    if isinstance(value, str):
+        value = [part.strip(" '\"") for part in value.strip().strip("[]").split(",")]
+        value = [part for part in value if part]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError('expected a list of formats, e.g. ["onnx", "openvino:int8"]')
+    specs = []
+    for item in value:
+        try:
+            specs.append(str(parse_spec(item)))
+        except ValueError as exc:
+            raise ValueError(f"{exc}; offered: {', '.join(offered())}") from None
+    return list(dict.fromkeys(specs))
 
 
 Int = Annotated[int, BeforeValidator(_int)]
@@ -321,6 +339,15 @@ class Parameters(BaseModel):
         description="`model publish` and `deploy` refuse a model scoring more than this "
         "below the base model version's weights on test",
     )
+    export_formats: Annotated[list[str], BeforeValidator(_export_formats)] = Field(
+        list(DEFAULT_EXPORTS),
+        validation_alias=_alias("export_formats", "export_format"),
+        description="`<format>` or `<format>:<precision>` (fp32, fp16, int8), each scored "
+        "and timed (docs/exports.md); `model-latest` is always the ONNX fp32 file",
+    )
+    int8_calibration_images: Int = Field(
+        300, ge=1, description="train images INT8 exports calibrate on (never test)"
+    )
 
     @field_validator("batch_size")
     @classmethod
@@ -343,7 +370,7 @@ class Parameters(BaseModel):
     def accepted_names(cls) -> list[str]:
         """Every name a parameter may be given under: canonical names, aliases, and the
         Picsellia engines' keys that set one (docs/parameters.md)."""
-        return sorted({*_alias_index(), *_CONVERTED, *_CHECKED})
+        return sorted({*_alias_index(), *_CONVERTED})
 
     def ultralytics_overrides(self) -> dict[str, Any]:
         """The subset ultralytics' trainer takes, under its own names."""
@@ -360,6 +387,8 @@ _NOT_ULTRALYTICS = {
     "conf_threshold",
     "target_precision",
     "champion_tolerance",
+    "export_formats",
+    "int8_calibration_images",
 }
 
 
@@ -377,18 +406,11 @@ def _holdout_from_train_ratio(value: Any) -> float:
     return round((1 - ratio) / 2, 6)
 
 
-def _check_export_format(value: Any) -> None:
-    if not (isinstance(value, str) and value.strip().lower() == "onnx"):
-        raise ValueError("this image exports ONNX only (artifact model-latest): use onnx")
-
-
 # key -> (parameter it sets, conversion)
 _CONVERTED: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "prop_train_split": ("holdout_fraction", _holdout_from_train_ratio),
     "train_set_split_ratio": ("holdout_fraction", _holdout_from_train_ratio),
 }
-# key -> check of a value that must match what this image does
-_CHECKED: dict[str, Callable[[Any], None]] = {"export_format": _check_export_format}
 # Keys that configure something this image does its own way (ultralytics' or the engines').
 _VALIDATES = "pictrain validates every epoch: the curves and the best-weights choice need it"
 _REMOVED = "removed from ultralytics 8.4 (it drops the key)"
@@ -527,9 +549,6 @@ def _read(raw: Mapping[str, Any], origin: str, strict: bool) -> _Read:
         elif key in _CONVERTED and not strict:
             name, convert = _CONVERTED[key]
             value = _converted(key, value, convert)
-        elif key in _CHECKED and not strict:
-            _converted(key, value, _CHECKED[key])
-            continue
         elif key in NO_EFFECT and not strict:
             ignored.append(IgnoredKey(key, value, NO_EFFECT[key]))
             continue

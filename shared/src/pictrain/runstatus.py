@@ -7,6 +7,7 @@ failed, and writes it for a worker that died without a word (out of memory, SIGK
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,15 +39,37 @@ class RunStatus(BaseModel):
 def write_status(
     run_dir: Path, status: JobStatus, reason: str | None = None, exit_code: int | None = None
 ) -> RunStatus:
-    """Replace the run's status atomically (a reader never sees half a file)."""
+    """Replace the run's status atomically (a reader never sees half a file). Never raises: it
+    is written on the way out of every failure, a full disk's included. There the file is
+    overwritten in place (the space it holds is enough); where even that fails (a read-only
+    folder) a warning says so, and the console and the platform still hear why."""
     record = RunStatus(
         status=status, reason=redact(reason) if reason else None, exit_code=exit_code
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    text = record.model_dump_json(indent=2) + "\n"
     staging = run_dir / f".{STATUS_FILE}.tmp"
-    staging.write_text(record.model_dump_json(indent=2) + "\n")
-    staging.replace(run_dir / STATUS_FILE)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        staging.write_text(text)
+        staging.replace(run_dir / STATUS_FILE)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            staging.unlink(missing_ok=True)
+        if not _overwrite(run_dir / STATUS_FILE, text):
+            log.warning("%s not written: %s", run_dir / STATUS_FILE, exc.strerror or exc)
     return record
+
+
+def _overwrite(path: Path, text: str) -> bool:
+    """`text` over the file's own bytes, in the blocks it already holds: what a full disk
+    still allows. False when there is no such file or it cannot be written either."""
+    try:
+        with path.open("r+b") as stream:
+            stream.write(text.encode())
+            stream.truncate()
+    except OSError:
+        return False
+    return True
 
 
 def read_status(run_dir: Path) -> RunStatus | None:
@@ -58,7 +81,8 @@ def read_status(run_dir: Path) -> RunStatus | None:
 
 
 def report_failure(run_dir: Path, reason: str, exit_code: int) -> int:
-    """One `FAILED: <reason>` line and the status file; the exit code, for returning."""
+    """One `FAILED: <reason>` line and the status file; the exit code, for returning. Never
+    raises (`write_status`)."""
     reason = redact(reason)
     log.error("%s%s", FAILURE_MARK, reason)
     write_status(run_dir, JobStatus.FAILED, reason, exit_code)

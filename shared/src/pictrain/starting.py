@@ -15,6 +15,7 @@ scratch whatever weights the model was loaded from.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from pictrain.envvars import WEIGHTS_DIR
 log = logging.getLogger(__name__)
 
 Source = Literal["experiment", "model-version", "image", "none"]
+# The log line of a run that starts from a file, as tools read it back from a job's log.
+LOGGED = re.compile(r"starting weights: (\S+) (\S+), sha256 ([0-9a-f]{64})")
 
 
 @dataclass(frozen=True)

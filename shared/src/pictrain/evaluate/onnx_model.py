@@ -1,8 +1,10 @@
-"""The deployable `model-latest.onnx`, run with onnxruntime as ultralytics runs its weights.
+"""The deployable `model-latest.onnx` (and every other export: OpenVINO, TorchScript, TensorRT)
+run as ultralytics runs its weights.
 
-numpy, onnxruntime, OpenCV and Pillow only (no torch), so a serving process or a laptop can use
-it. The export has the raw head (`pictrain.artifacts.export_onnx`); what ultralytics does around
-the network is done here the same way:
+numpy, onnxruntime, OpenCV and Pillow only for ONNX (no torch), so a serving process or a laptop
+can use it. Each format's runtime (`pictrain.evaluate.runtimes`) only loads the file and runs the
+network; every export has the same raw head (`pictrain.exports.export`), decoded here. What
+ultralytics does around the network is done here the same way:
 
 - detect / segment: letterbox (scale to fit, centred, grey 114 padding), BGR -> RGB, /255;
   best class per anchor above `conf`, class-aware NMS (IoU `iou`, at most `max_det` kept, by
@@ -19,8 +21,6 @@ the network is done here the same way:
 
 from __future__ import annotations
 
-import ast
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from PIL import Image
 
 from pictrain.data.polygons import merge_parts
 from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance
+from pictrain.evaluate.runtimes import Runtime, metadata_value, open_runtime
 
 # Keys pictrain adds to the ONNX metadata (ultralytics writes its own `task`, `imgsz`, `names`,
 # and `head`, the output layer's class).
@@ -55,18 +56,19 @@ class _Letterbox:
 
 
 class OnnxModel:
-    """`OnnxModel.load(path).predict(image)`: instances in the image's pixels."""
+    """`OnnxModel.load(path).predict(image)`: instances in the image's pixels. The name says
+    ONNX because the raw head it decodes is the ONNX graph's; any format's runtime feeds it."""
 
     def __init__(
         self,
-        session: Any,
+        runtime: Runtime,
         task: str,
         names: list[str],
         image_size: int,
         head: str = "",
         operating_point: dict[str, Any] | None = None,
     ) -> None:
-        self.session = session
+        self.runtime = runtime
         self.task = task
         self.names = names
         self.image_size = image_size
@@ -75,19 +77,22 @@ class OnnxModel:
 
     @classmethod
     def load(cls, path: Path) -> OnnxModel:
-        """Task, labelmap and input size from the file's metadata."""
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        meta = session.get_modelmeta().custom_metadata_map
+        """Task, labelmap and input size from the file's metadata: pictrain's keys where it
+        wrote them (ONNX), else ultralytics' own (`names`, `imgsz`), which every format has.
+        KeyError when the file has no task or no class names."""
+        runtime = open_runtime(path)
+        meta = runtime.metadata
         if LABELMAP_KEY in meta:
-            labelmap = json.loads(meta[LABELMAP_KEY])
+            labelmap = metadata_value(meta, LABELMAP_KEY)
             names = [labelmap[str(i)] for i in range(len(labelmap))]
-        else:  # exported by ultralytics alone: a Python dict literal
-            names = list(ast.literal_eval(meta["names"]).values())
-        image_size = int(meta.get(IMAGE_SIZE_KEY) or session.get_inputs()[0].shape[-1])
-        point = json.loads(meta[OPERATING_POINT_KEY]) if OPERATING_POINT_KEY in meta else None
-        return cls(session, meta[TASK_KEY], names, image_size, meta.get("head", ""), point)
+        else:  # exported by ultralytics alone: {index: name}
+            named = metadata_value(meta, "names")
+            names = [named[i] for i in sorted(named, key=int)]
+        size = metadata_value(meta, IMAGE_SIZE_KEY) if IMAGE_SIZE_KEY in meta else None
+        if size is None:
+            size = metadata_value(meta, "imgsz")[-1]
+        point = metadata_value(meta, OPERATING_POINT_KEY) if OPERATING_POINT_KEY in meta else None
+        return cls(runtime, meta[TASK_KEY], names, int(size), meta.get("head", ""), point)
 
     def predict(
         self,
@@ -107,13 +112,20 @@ class OnnxModel:
         if self.head == RTDETR_HEAD:
             return self._queries(pixels, conf, max_det)
         tensor, box = _letterbox(pixels, self.image_size)
-        outputs = self.session.run(None, {self.session.get_inputs()[0].name: tensor})
+        outputs = self.runtime.run(tensor)
         return self._instances(outputs, box, pixels.shape[:2], conf, iou, max_det)
 
+    def network_input(self, pixels: np.ndarray) -> np.ndarray:
+        """The (1, 3, N, N) tensor `predict` feeds the network for this image: what the
+        latency of a format is timed on."""
+        if self.task == "classify":
+            return _centre_crop(pixels, self.image_size)
+        if self.head == RTDETR_HEAD:
+            return _tensor(_stretch(pixels, self.image_size))
+        return _letterbox(pixels, self.image_size)[0]
+
     def _queries(self, pixels: np.ndarray, conf: float, max_det: int) -> list[Instance]:
-        size = self.image_size
-        stretched = cv2.resize(pixels, (size, size), interpolation=cv2.INTER_LINEAR)
-        (output,) = self.session.run(None, {self.session.get_inputs()[0].name: _tensor(stretched)})
+        (output,) = self.runtime.run(_tensor(_stretch(pixels, self.image_size)))
         rows = output[0][output[0][:, 4] > conf][:max_det]  # cx, cy, w, h (0-1), score, class
         height, width = pixels.shape[:2]
         xyxy = _xyxy(rows[:, :4]) * np.array([width, height] * 2, dtype=np.float32)
@@ -124,9 +136,7 @@ class OnnxModel:
         ]
 
     def _classify(self, pixels: np.ndarray, conf: float) -> list[Instance]:
-        (probabilities,) = self.session.run(
-            None, {self.session.get_inputs()[0].name: _centre_crop(pixels, self.image_size)}
-        )
+        (probabilities,) = self.runtime.run(_centre_crop(pixels, self.image_size))
         height, width = pixels.shape[:2]
         ranked = np.argsort(-probabilities[0], kind="stable")[:TOP_CLASSES]
         return [
@@ -174,7 +184,10 @@ class OnnxModel:
 
 def read_image(path: Path) -> np.ndarray:
     """BGR pixels as OpenCV reads them; ValueError when it cannot."""
-    pixels = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+    data = np.fromfile(path, np.uint8)
+    if data.size == 0:  # OpenCV asserts on an empty buffer instead of answering None
+        raise ValueError(f"{path} is empty (0 bytes)")
+    pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if pixels is None:
         raise ValueError(f"{path} is not an image OpenCV can read")
     return pixels
@@ -194,6 +207,10 @@ def _letterbox(pixels: np.ndarray, size: int) -> tuple[np.ndarray, _Letterbox]:
         pixels, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(_PADDING,) * 3
     )
     return _tensor(padded), _Letterbox(new_w, new_h, left, top)
+
+
+def _stretch(pixels: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(pixels, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 def _centre_crop(pixels: np.ndarray, size: int) -> np.ndarray:

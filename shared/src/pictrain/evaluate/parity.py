@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pictrain.data.prepare import PreparedDataset
 from pictrain.errors import DeployParityError
 from pictrain.evaluate.operating_point import Thresholds
-from pictrain.evaluate.run import evaluate_test_split, onnx_predictor
+from pictrain.evaluate.run import evaluate_test_split, export_predictor
 
 # The metric the gate compares, as `evaluate_test_split` names it, and the name it is logged
 # under (prefixed `test/onnx-`): the box mAP for detection, the mask mAP for segmentation.
@@ -86,7 +86,7 @@ def check_export(
     """Score `onnx` on the test split as the weights were scored (`weights_values`, from
     `evaluate_test_split`), writing its evaluation files under `out_dir`. None when the metric
     is undefined (COCO's -1: a test split without ground truth)."""
-    exported = evaluate_test_split(task, onnx_predictor(onnx), dataset, thresholds, out_dir)
+    exported = evaluate_test_split(task, export_predictor(onnx), dataset, thresholds, out_dir)
     metric = GATE_METRIC[task][0]
     if metric not in weights_values or metric not in exported.values:
         return None

@@ -70,8 +70,8 @@ def weights_predictor(weights: Path, image_size: int, device: str) -> Predictor:
     )
 
 
-def onnx_predictor(path: Path) -> Predictor:
-    """onnxruntime on the exported model, as a deployment runs it."""
+def export_predictor(path: Path) -> Predictor:
+    """An export (any format: `pictrain.evaluate.runtimes`), run as a deployment runs it."""
     from pictrain.evaluate.onnx_model import OnnxModel
 
     model = OnnxModel.load(path)

@@ -19,8 +19,10 @@ from pictrain.starting import StartingWeights
 # run, and the best weights so far.
 CHECKPOINT_ARTIFACT = "last-checkpoint"
 BEST_MODEL_ARTIFACT = "best-model"
-# The deployable ONNX: what Picsellia's deployment and pre-annotation load.
+# The deployable ONNX: what Picsellia's deployment and pre-annotation load (the other exports are
+# `model-<format>[-<precision>]`: pictrain.exports.formats).
 MODEL_ARTIFACT = "model-latest"
+EXPORT_ARTIFACT_PREFIX = "model-"
 CONFIG_ARTIFACT = "config"
 MANIFEST_ARTIFACT = "manifest"
 # The starting weights a user attaches (an experiment file; `<name>.pt` in a local folder).

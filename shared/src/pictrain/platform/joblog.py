@@ -14,6 +14,7 @@ post the same line twice: each post sets `line_nb` itself, and a retry lands on 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.platform.logstream import LogLine
+
+log = logging.getLogger(__name__)
 
 LOG_PART = "--#--Training"
 EXIT_PART = "--#--End job"  # the monitor's chapter for the exit code
@@ -67,8 +70,12 @@ class JobLogForwarder:
         self._stop.set()
         self._thread.join()
         self._send()
-        log_file.write_text(json.dumps(self._layout(exit_code), indent=1))
-        self._call("store the logging file", self._job.store_logging_file, str(log_file))
+        try:
+            log_file.write_text(json.dumps(self._layout(exit_code), indent=1))
+        except OSError as exc:  # a full disk: every line was sent all the same
+            log.warning("%s not written, not stored: %s", log_file, exc.strerror or exc)
+        else:
+            self._call("store the logging file", self._job.store_logging_file, str(log_file))
         self._call(
             "send the exit code", self._post, self._next, str(exit_code), EXIT_PART, EXIT_CODE
         )

@@ -29,6 +29,7 @@ from pictrain.platform.base import (
 from pictrain.runstatus import JobStatus
 from pictrain.splitnames import canonical_split
 from pictrain.starting import StartingWeights
+from pictrain.userfiles import read_text
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
 WEIGHTS_FILE = f"{PRETRAINED_ARTIFACT}.pt"
@@ -166,14 +167,9 @@ class LocalBackend:
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
+    text = read_text(path)
     try:
-        data = (
-            json.loads(path.read_text(encoding="utf-8"))
-            if path.suffix == ".json"
-            else yaml.safe_load(path.read_text(encoding="utf-8"))
-        )
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path.name} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise UserError(f"{path.name} is not valid: {exc}") from None
     if data is None:

@@ -9,6 +9,7 @@ comes from the run folder's status.json, never from its console.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from picsellia.types.enums import JobRunStatus, LogType
 
@@ -65,7 +66,7 @@ def _supervise(
     # A terminal gets the live progress bars; `docker logs` and other pipes get the collapsed
     # lines, like the log file and the platform.
     raw_console = sys.stdout.isatty()
-    with log_file.open("w") as sink:
+    with _LogFile(log_file) as sink:
 
         def emit(lines: list[LogLine]) -> None:
             # The token and presigned URLs never reach a file or the platform, whatever the
@@ -73,7 +74,6 @@ def _supervise(
             lines = [LogLine(redact(line.text), line.partial) for line in lines]
             text = "".join(f"{line.text}\n" for line in lines)
             sink.write(text)
-            sink.flush()
             if not raw_console:
                 sys.stdout.write(text)
                 sys.stdout.flush()
@@ -173,6 +173,37 @@ def _run_child(
     if console is not None:
         console.close()
     return child.wait()
+
+
+class _LogFile:
+    """job.log, written as lines come. A write the disk refuses (full) ends the file there, with
+    one warning: the console and the platform still get every line, and the job its exit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stream: TextIO | None = path.open("w")
+
+    def __enter__(self) -> _LogFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._close()
+
+    def write(self, text: str) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except OSError as exc:
+            log.warning("%s ends here: %s", self.path, exc.strerror or exc)
+            self._close()
+
+    def _close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with contextlib.suppress(OSError):  # what it still held is lost with the disk
+                stream.close()
 
 
 class _RawConsole:

@@ -1,6 +1,7 @@
 """The workflow command group of `pictrain`: register, data, experiment, model, deploy, predict,
 ct. Each command reads the project file, checks everything it can before changing anything,
-then converges: run twice, nothing is duplicated. Bad input is one line and exit 2.
+then converges: run twice, nothing is duplicated. Bad input is one line and exit 2
+(`pictrain.cli` reports it).
 
 Imports stay inside the handlers: `pictrain --help` must not load the SDK or torch.
 """
@@ -88,10 +89,14 @@ def add_commands(sub: Any) -> None:
     )
 
     predict = sub.add_parser(
-        "predict", parents=[common], help="predict on the deployment or with model-latest.onnx"
+        "predict", parents=[common], help="predict on the deployment or with an exported file"
     )
     predict.add_argument("image_files", nargs="+", type=Path, metavar="IMAGE")
-    predict.add_argument("--model", type=Path, help="a model-latest.onnx: predict locally")
+    predict.add_argument(
+        "--model",
+        type=Path,
+        help="an export (model-latest.onnx, .zip, .torchscript, .engine): predict locally",
+    )
     predict.add_argument(
         "--threshold",
         type=_score,
@@ -134,8 +139,7 @@ def _handle(parser: argparse.ArgumentParser, handler: Handler) -> None:
 
 
 def _run(handler: Handler, args: argparse.Namespace) -> int:
-    from pictrain.errors import PlatformError, UserError
-
+    """The handler's lines on stdout; its failures are `pictrain.cli`'s to report."""
     root = logging.getLogger()
     for handler_ in root.handlers:  # a command line tool's output, not a log
         handler_.setFormatter(logging.Formatter("%(message)s"))
@@ -143,12 +147,8 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     logging.getLogger("pictrain").setLevel(logging.INFO)
     if not sys.stderr.isatty():  # the SDK's own bars; ours print lines (progress.py)
         os.environ.setdefault("TQDM_DISABLE", "1")
-    try:
-        for line in handler(args):
-            print(line, flush=True)
-    except (UserError, PlatformError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return exc.exit_code
+    for line in handler(args):
+        print(line, flush=True)
     return 0
 
 

@@ -93,7 +93,11 @@ def setup(platform: Platform, project: ProjectFile) -> list[str]:
         policy=policy.value,
     )
     enriched = f"{dataset.name}/{train.version}"
-    with Records.locked(project.path(CT_FILE)) as records:
+    with Records.locked(
+        project.path(CT_FILE),
+        "delete it and run `pictrain ct setup` again (an alias it finds attached to another "
+        "version is then refused, loudly)",
+    ) as records:
         loop = _Loop(platform, deployment, records, versions)
         changes = [
             *loop.feedback_loop(train, enriched),

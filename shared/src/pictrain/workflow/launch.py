@@ -29,7 +29,10 @@ def launch(platform: Platform, project: ProjectFile, gpus: int | None, again: bo
         raise UserError(f"--gpus {gpus}: at least one GPU")
     experiment = find_experiment(platform, project)
     name = experiment.name
-    with Records.locked(project.path(LAUNCHES_FILE)) as launches:
+    with Records.locked(
+        project.path(LAUNCHES_FILE),
+        "check the experiment's jobs on Picsellia, then delete the file",
+    ) as launches:
         platform.call("read the experiment", experiment.sync)
         if experiment.status == ExperimentStatus.RUNNING:
             raise UserError(f"experiment {name} is already running")

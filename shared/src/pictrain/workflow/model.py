@@ -4,8 +4,9 @@ like the image it was trained with, holding the weights continuous training star
 Which experiment files the platform keeps in the version is not known (the SDK leaves it to the
 server; Picsellia's notes name model-latest, config and checkpoint-*-latest). So after
 publishing, the version's files are read back: the weights a job would start from must be the
-experiment's best weights (by checksum), and the served `model-latest` must be there; what the
-platform did not keep is stored from the experiment's artifacts.
+experiment's best weights (by checksum), and the served `model-latest` and every other export
+(`model-<format>[-<precision>]`, export_formats) must be there; what the platform did not keep is
+stored from the experiment's artifacts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from pictrain.checksums import sha256
 from pictrain.errors import PlatformError, UserError
 from pictrain.evaluate import champion
+from pictrain.exports.formats import is_export_artifact
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
     LABELMAP_LOG,
@@ -120,7 +122,8 @@ def _check_files(platform: Platform, version: Any, artifacts: dict[str, Any]) ->
     with tempfile.TemporaryDirectory(prefix="pictrain-publish-") as tmp:
         folder = Path(tmp)
         files = {f.name: f for f in platform.call("list model files", version.list_files)}
-        for name in (MODEL_ARTIFACT, PUBLISHED_WEIGHTS_ARTIFACT):
+        exports = sorted(name for name in artifacts if is_export_artifact(name))
+        for name in (*exports, PUBLISHED_WEIGHTS_ARTIFACT):
             if name == PUBLISHED_WEIGHTS_ARTIFACT and starting_weights_file(list(files.values())):
                 continue
             if name not in files:

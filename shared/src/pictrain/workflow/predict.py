@@ -1,6 +1,7 @@
-"""`pictrain predict`: one image through the deployment (`deployment.predict`) or through the
-deployable file itself (`--model model-latest.onnx`, onnxruntime, no platform); the result as
-JSON (boxes, polygons or classes, by label name) and drawn on a PNG.
+"""`pictrain predict`: one image through the deployment (`deployment.predict`) or through an
+exported file itself (`--model model-latest.onnx`, or any export a run stored: OpenVINO's
+`.zip` or folder, `.torchscript`, `.engine`; no platform); the result as JSON (boxes, polygons or
+classes, by label name) and drawn on a PNG.
 
 The serving's answer is read in Picsellia's prediction format (`detection_classes` as label
 indexes, `detection_scores`, `detection_boxes` as [top, left, bottom, right], `detection_masks`
@@ -54,19 +55,18 @@ def predict_local(model_path: Path, image: Path, threshold: float | None) -> Pre
     from pictrain.evaluate.onnx_model import DEFAULT_CONFIDENCE, OnnxModel, read_image
     from pictrain.evaluate.operating_point import Thresholds
 
-    if not model_path.is_file():
+    if not model_path.exists():
         raise UserError(f"--model {model_path} does not exist")
     try:
         model = OnnxModel.load(model_path)
     except KeyError as exc:
         raise UserError(
-            f"--model {model_path} has no {exc} in its metadata: not a model-latest.onnx"
+            f"--model {model_path} has no {exc} in its metadata: not an export of a pictrain "
+            "or ultralytics model"
         ) from None
-    except Exception as exc:  # onnxruntime's own kinds: a .pt, a truncated file, not ONNX
+    except Exception as exc:  # each runtime's own kinds: a .pt, a truncated file, another format
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(
-            f"--model {model_path} is not an ONNX model onnxruntime can load: {reason}"
-        ) from None
+        raise UserError(f"--model {model_path} is not a model pictrain can run: {reason}") from None
     try:
         pixels = read_image(image)
     except ValueError as exc:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from pictrain.errors import UserError
+from pictrain.userfiles import read_text
 
 DEFAULT_FILE = Path("picsellia.toml")
 POLICIES = {
@@ -164,7 +165,7 @@ def version_query(split: SplitSection) -> list[str]:
 
 def load_project(path: Path) -> ProjectFile:
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(read_text(path))
     except FileNotFoundError:
         raise UserError(
             f"no project file {path}: copy picsellia.example.toml to {DEFAULT_FILE} and edit it"

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pictrain.errors import UserError
+
 RECORDS_DIR = Path(".pictrain")
 
 
@@ -23,12 +25,13 @@ class Records:
 
     @classmethod
     @contextmanager
-    def locked(cls, path: Path) -> Iterator[Records]:
+    def locked(cls, path: Path, if_damaged: str) -> Iterator[Records]:
+        """`if_damaged`: what the user does about a file that is not what pictrain writes."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.with_name(f"{path.name}.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                yield cls(path, json.loads(path.read_text()) if path.is_file() else {})
+                yield cls(path, _read(path, if_damaged))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -40,3 +43,17 @@ class Records:
         partial = self.path.with_name(f"{self.path.name}.part")
         partial.write_text(json.dumps(self._known, indent=1))
         partial.replace(self.path)
+
+
+def _read(path: Path, if_damaged: str) -> dict[str, Any]:
+    """A damaged file (cut off by a crash or a full disk before it was written whole) is
+    refused, not read as "nothing done": what it records keeps a command from acting twice."""
+    if not path.is_file():
+        return {}
+    try:
+        known = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        known = None
+    if not isinstance(known, dict):
+        raise UserError(f"{path} is damaged (not the JSON object pictrain writes): {if_damaged}")
+    return known

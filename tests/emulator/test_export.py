@@ -9,14 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from picsellia import exceptions
+from picsellia.types.enums import AnnotationFileType
 
 from tests.emulator import Emulator
 from tests.emulator.dataset_dir import write_same_name_split
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-from picsellia import exceptions  # noqa: E402  (after the plugin set the SDK logging)
-from picsellia.types.enums import AnnotationFileType  # noqa: E402
 
 
 @pytest.fixture

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import picsellia
 import pytest
 import requests
+from picsellia import exceptions
 
 from tests.emulator import Emulator
 from tests.emulator.coco import export
 from tests.emulator.dataset_dir import png_bytes
-
-pytest_plugins = ["tests.emulator.fixtures"]
-
-import picsellia  # noqa: E402  (after the plugin set PICSELLIA_SDK_CUSTOM_LOGGING)
-from picsellia import exceptions  # noqa: E402
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Exports beyond model-latest: formats, calibration, export, scoring (docs/exports.md)."""

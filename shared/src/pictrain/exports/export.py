@@ -1,0 +1,114 @@
+"""One export of the trained weights, as ultralytics makes it, into one storable file.
+
+Every format gets the settings of `model-latest.onnx`: static 1x3xNxN, batch 1, the raw head
+(NMS outside the graph), so one decoder reads them all (`pictrain.evaluate.onnx_model`). ONNX
+files also carry pictrain's metadata keys; the other formats carry ultralytics' own (`task`,
+`names`, `imgsz`), which the runtimes read. A format that writes a folder (OpenVINO) is stored
+zipped, its files at the root.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from pictrain.exports.calibration import CALIBRATION_SPLIT
+from pictrain.exports.formats import QUANTIZE, ExportSpec
+
+ONNX_OPSET = 18
+
+
+def export(
+    weights: Path,
+    spec: ExportSpec,
+    image_size: int,
+    out_dir: Path,
+    task: str,
+    labelmap: dict[str, str],
+    calibration: Path | None = None,
+    device: str = "cpu",
+    operating_point: dict[str, Any] | None = None,
+) -> Path:
+    """Export `weights` as `spec` to `out_dir/<artifact><suffix>` (`.zip` for a folder) and
+    return that path. INT8 needs `calibration` (`pictrain.exports.calibration`); GPU formats
+    build on `device`; an ONNX file carries `operating_point` when given. Raises whatever
+    ultralytics raises when the format cannot be made."""
+    from ultralytics import YOLO
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{spec.artifact}-", dir=out_dir) as tmp:
+        # ultralytics writes the export beside the weights, named after them.
+        source = Path(tmp) / f"{spec.artifact}.pt"
+        shutil.copyfile(weights, source)
+        made = Path(YOLO(str(source)).export(**_arguments(spec, image_size, calibration, device)))
+        if spec.format == "onnx":
+            _add_metadata(made, task, image_size, labelmap, operating_point)
+        if made.is_dir():
+            return _zipped(made, out_dir / f"{spec.artifact}.zip")
+        dest = out_dir / f"{spec.artifact}{made.suffix}"
+        made.replace(dest)
+        return dest
+
+
+def _arguments(
+    spec: ExportSpec, image_size: int, calibration: Path | None, device: str
+) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "format": spec.format,
+        "imgsz": image_size,
+        "dynamic": False,
+        "batch": 1,
+    }
+    if spec.format in ("onnx", "engine"):  # TensorRT builds from the ONNX graph
+        arguments |= {"opset": ONNX_OPSET, "simplify": True}
+    if (quantize := QUANTIZE[spec.precision]) is not None:
+        arguments["quantize"] = quantize
+    if spec.precision == "int8":
+        if calibration is None:
+            raise ValueError(f"{spec} needs calibration images")
+        arguments |= {"data": str(calibration), "split": CALIBRATION_SPLIT}
+    if spec.gpu_only:
+        arguments["device"] = device
+    return arguments
+
+
+def _add_metadata(
+    path: Path,
+    task: str,
+    image_size: int,
+    labelmap: dict[str, str],
+    operating_point: dict[str, Any] | None,
+) -> None:
+    """What a consumer needs to read the outputs, beside what ultralytics writes: `task`,
+    `image_size` and `labelmap` (JSON, index -> name, the order of the class outputs); and
+    `operating_point` (JSON), the thresholds to keep predictions at, when given."""
+    import onnx
+
+    from pictrain.evaluate.onnx_model import (
+        IMAGE_SIZE_KEY,
+        LABELMAP_KEY,
+        OPERATING_POINT_KEY,
+        TASK_KEY,
+    )
+
+    model = onnx.load(str(path))
+    ours = {TASK_KEY: task, IMAGE_SIZE_KEY: str(image_size), LABELMAP_KEY: json.dumps(labelmap)}
+    if operating_point is not None:
+        ours[OPERATING_POINT_KEY] = json.dumps(operating_point)
+    kept = [p for p in model.metadata_props if p.key not in ours]
+    del model.metadata_props[:]
+    for key, value in [*((p.key, p.value) for p in kept), *ours.items()]:
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+
+
+def _zipped(folder: Path, dest: Path) -> Path:
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder))
+    return dest
