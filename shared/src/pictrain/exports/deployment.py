@@ -194,7 +194,7 @@ class Exports:
     labelmap: dict[str, str]
     image_size: int
     device: str
-    thresholds: Thresholds  # the operating point (the evaluations' filter; not sent here)
+    thresholds: Thresholds  # the operating point: in each ONNX file's metadata
     seed: int
     calibration_images: int
     export_dir: Path  # the files stored
@@ -251,6 +251,7 @@ class Exports:
             self.labelmap,
             calibration,
             self.device,
+            self.thresholds.record(),
         )
         self.store(spec.artifact, path)
         value = score(self.task, path, self.dataset, self.thresholds, self.eval_dir / spec.artifact)
