@@ -70,7 +70,7 @@ variable "CREATED" {
 variable "MODEL_IMAGES" {
   # comma-separated folders of images/; the targets of group "default" (a test checks the list
   # against the folders)
-  default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolo11-detection,yolo11-segmentation,yolo11-classification,rtdetr-detection"
+  default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolo11-detection,yolo11-segmentation,yolo11-classification,yolo26-detection,yolo26-segmentation,yolo26-classification,rtdetr-detection"
 }
 
 variable "PRETRAINED_URL" {
@@ -136,6 +136,27 @@ variable "PRETRAINED" {
       "yolo11l-cls" = "6b56513a5d8bdae6b8f0a36dacaf01b26d5a522ba1b34197c3bac9fa6463366c"
       "yolo11x-cls" = "5b99af0f075efcd88349746fad4ff0a88cd591712b578a887286790544bd449c"
     }
+    "yolo26-detection" = {
+      "yolo26n" = "9b09cc8bf347f0fc8a5f7657480587f25db09b34bf33b0652110fb03a8ad4fef"
+      "yolo26s" = "646f8bc3fe0a656803d95c294f7852321748cb29d13466a1af8862e2db384a1b"
+      "yolo26m" = "401cea9ab23ad19246ff7744859816bc599f350e93c9dd30367b6f0a0745d0b7"
+      "yolo26l" = "9fe3c544f2b19bebad7ea41e76d7ad3d88b7c2f10d11d24430c5311f6b32db26"
+      "yolo26x" = "9fdd44a31c504547ffb81d2c6d9e6dac3493c8eaa8b0398d3f43bae6c7003e92"
+    }
+    "yolo26-segmentation" = {
+      "yolo26n-seg" = "361fbfabab285c3237700b6bb91d7ecfa602cd945fffda8dbe1242829b71e73f"
+      "yolo26s-seg" = "3da1d83e31caec96f9300eb4064f4f62882c133c7c264d63dfe61a7c197837a4"
+      "yolo26m-seg" = "16b636f04e8fb6a325b3370f22dc5e5535ff473e384f4d041fd28d788f6ee9f5"
+      "yolo26l-seg" = "636024306410afa1732692322fba57d22ea2b1c2f07613fcee131a93d7dd380c"
+      "yolo26x-seg" = "92b3de0065766a17180d6219858717dc9d03cdce8a3ca9576c97fd75aabb64f3"
+    }
+    "yolo26-classification" = {
+      "yolo26n-cls" = "0dd6f8dbc448870ac98a3cbb7156f923f7ce21fed3755d4019169ffffd279e81"
+      "yolo26s-cls" = "816790029d5df3fef358f03c8144b96339d8824ee25577aeda8be0963e5c5f09"
+      "yolo26m-cls" = "9f6546f33a70d910e2cd6dcca5265c4617b5670b19a1f287c39e99258bade01a"
+      "yolo26l-cls" = "7a3aebb7de6f5d79f0153da627a5f68bd3d7df30e648c0fdb7f9217986ee129e"
+      "yolo26x-cls" = "ee88a0c71e9596cdfdbb71892725929cb4489b874d24fb581d20bffe79724386"
+    }
     "rtdetr-detection" = {
       "rtdetr-l" = "6de60b10d4bc566f00cda0f5b4d64afe4b66d48dc9695d2171effb7859d8e73f"
       "rtdetr-x" = ""
@@ -170,6 +191,16 @@ variable "PRETRAINED_BYTES" {
     "yolo11x-seg" = 125090821
     "yolo11n-cls" = 5790624
     "yolo11l-cls" = 28553700
+    "yolo26n"     = 5544453
+    "yolo26s"     = 20422725
+    "yolo26m"     = 44255705
+    "yolo26l"     = 53211173
+    "yolo26x"     = 118667365
+    "yolo26n-seg" = 6719965
+    "yolo26s-seg" = 23467933
+    "yolo26m-seg" = 54750385
+    "yolo26l-seg" = 63700037
+    "yolo26x-seg" = 142129861
     "rtdetr-l"    = 66511432
   }
 }

@@ -129,7 +129,14 @@ def test_artifacts(finished_run):
 def test_onnx_model_runs_in_onnxruntime(finished_run):
     import onnxruntime
 
-    from pictrain.evaluate.onnx_model import IMAGE_SIZE_KEY, LABELMAP_KEY, TASK_KEY, OnnxModel
+    from pictrain.evaluate.onnx_model import (
+        IMAGE_SIZE_KEY,
+        LABELMAP_KEY,
+        OUTPUTS_KEY,
+        RAW,
+        TASK_KEY,
+        OnnxModel,
+    )
 
     run_dir, _ = finished_run
     onnx = run_dir / "artifacts" / "model-latest.onnx"
@@ -141,8 +148,9 @@ def test_onnx_model_runs_in_onnxruntime(finished_run):
     meta = session.get_modelmeta().custom_metadata_map  # ours, beside ultralytics' own keys
     assert (meta[TASK_KEY], meta[IMAGE_SIZE_KEY]) == ("detect", "64")
     assert json.loads(meta[LABELMAP_KEY]) == {"0": "circle", "1": "square", "2": "triangle"}
+    assert meta[OUTPUTS_KEY] == RAW  # YOLOv8 has no NMS-free head: exported as Picsellia's are
     model = OnnxModel.load(onnx)
-    assert (model.task, model.image_size) == ("detect", 64)
+    assert (model.task, model.image_size, model.outputs) == ("detect", 64, RAW)
     assert model.names == ["circle", "square", "triangle"]
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import prepare_dataset
 from pictrain.errors import DeployParityError
+from pictrain.evaluate.onnx_model import END2END, RAW
 from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.parity import Parity, check_export
 from pictrain.job import Job
@@ -41,17 +42,23 @@ def dataset(tmp_path):
     return prepare_dataset("detect", splits, tmp_path / "dataset", seed=0)
 
 
-def _export(path, box):
-    """A detection head with one confident anchor: `box` (x, y, w, h) as class 1 (square)."""
+def _export(path, box, kind=RAW):
+    """A detection head that finds `box` (x, y, w, h) as class 1 (square): one confident anchor
+    of a raw head, or the first row of an NMS-free one."""
     x, y, w, h = box
-    raw = np.zeros((1, 4 + 2, 8), np.float32)
-    raw[0, :4, 0] = [x + w / 2, y + h / 2, w, h]
-    raw[0, 5, 0] = 0.9
-    return constant_model(path, [raw], "detect", ["circle", "square"], SIZE)
+    if kind == RAW:
+        head = np.zeros((1, 4 + 2, 8), np.float32)
+        head[0, :4, 0] = [x + w / 2, y + h / 2, w, h]
+        head[0, 5, 0] = 0.9
+    else:
+        head = np.zeros((1, 300, 6), np.float32)
+        head[0, 0] = [x, y, x + w, y + h, 0.9, 1]
+    return constant_model(path, [head], "detect", ["circle", "square"], SIZE, kind=kind)
 
 
-def test_an_export_that_scores_as_the_weights_passes(dataset, tmp_path):
-    onnx = _export(tmp_path / "good.onnx", BOX)
+@pytest.mark.parametrize("kind", [RAW, END2END])
+def test_an_export_that_scores_as_the_weights_passes(dataset, tmp_path, kind):
+    onnx = _export(tmp_path / "good.onnx", BOX, kind)
     parity = check_export("detect", onnx, dataset, {"mAP50-95(B)": 1.0}, AT, tmp_path / "out")
     assert parity.verdict == "ok" and parity.difference == 0.0
     assert parity.values == {"onnx-mAP50-95": 1.0, "onnx-mAP50-95-difference": 0.0}
@@ -59,9 +66,10 @@ def test_an_export_that_scores_as_the_weights_passes(dataset, tmp_path):
     assert (tmp_path / "out" / "predictions.json").is_file()
 
 
-def test_a_tampered_export_fails_the_gate_with_the_reason(dataset, tmp_path):
+@pytest.mark.parametrize("kind", [RAW, END2END])
+def test_a_tampered_export_fails_the_gate_with_the_reason(dataset, tmp_path, kind):
     shifted = [BOX[0] + 12, BOX[1], BOX[2], BOX[3]]
-    onnx = _export(tmp_path / "tampered.onnx", shifted)
+    onnx = _export(tmp_path / "tampered.onnx", shifted, kind)
     parity = check_export("detect", onnx, dataset, {"mAP50-95(B)": 1.0}, AT, tmp_path / "out")
     assert parity.verdict == "failed" and parity.onnx < 0.5
     with pytest.raises(DeployParityError, match=r"ONNX 0\.\d+, weights 1\.0000, over 0\.05"):

@@ -93,6 +93,14 @@ def test_a_file_that_is_not_an_export_is_refused(
     assert len(error.strip().splitlines()) == 1
 
 
+def test_a_file_whose_outputs_cannot_be_told_is_refused(capsys, tmp_path: Path, image: Path):
+    """No `outputs` key and a shape that fits neither kind (nor both): one line, not a guess."""
+    model = constant_model(tmp_path / "m.onnx", [np.zeros((1, 9, 9))], "detect", NAMES, SIZE)
+    error = refused(capsys, str(image), "--model", str(model), "--out", str(tmp_path / "out"))
+    assert f"--model {model} has no 'outputs' in its metadata" in error
+    assert len(error.strip().splitlines()) == 1
+
+
 def test_a_zip_reaching_outside_its_folder_is_refused(capsys, tmp_path: Path, image: Path):
     import zipfile
 

@@ -25,9 +25,9 @@ def export_onnx(
     operating_point: dict[str, Any] | None = None,
 ) -> Path:
     """The export Picsellia's pre-annotation and serving consume (`model-latest`): static
-    1x3xNxN, opset 18, raw head (NMS outside the graph), input `images`, pictrain's metadata
-    (`pictrain.exports.export`), with the thresholds to keep predictions at, `operating_point`
-    (JSON: `threshold`, `per_class`, `chosen_by`)."""
+    1x3xNxN, opset 18, the raw head (NMS outside the graph) or YOLO26's NMS-free one, input
+    `images`, pictrain's metadata (`pictrain.exports.export`), with the thresholds to keep
+    predictions at, `operating_point` (JSON: `threshold`, `per_class`, `chosen_by`)."""
     from pictrain.exports.export import export
     from pictrain.exports.formats import LATEST
 

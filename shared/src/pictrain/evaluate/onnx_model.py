@@ -3,12 +3,17 @@ run as ultralytics runs its weights.
 
 numpy, onnxruntime, OpenCV and Pillow only for ONNX (no torch), so a serving process or a laptop
 can use it. Each format's runtime (`pictrain.evaluate.runtimes`) only loads the file and runs the
-network; every export has the same raw head (`pictrain.exports.export`), decoded here. What
-ultralytics does around the network is done here the same way:
+network; every export of a run has the same head (`pictrain.exports.export`), decoded here. The
+ONNX metadata key `outputs` says what its rows are (files without it are recognised by their
+shape): `raw`, one per anchor (4 box + class scores [+ mask coefficients]) with NMS to run;
+`end2end`, the NMS-free head of YOLO26 (and YOLOv10), the detections, best first (x1, y1, x2,
+y2, score, class [+ mask coefficients]); `queries`, RT-DETR's. What ultralytics does around the
+network is done here the same way:
 
 - detect / segment: letterbox (scale to fit, centred, grey 114 padding), BGR -> RGB, /255;
-  best class per anchor above `conf`, class-aware NMS (IoU `iou`, at most `max_det` kept, by
-  score), boxes scaled back to the image and clipped; for segmentation each mask is its
+  raw: best class per anchor above `conf`, class-aware NMS (IoU `iou`, at most `max_det` kept,
+  by score); end2end: the rows above `conf`, at most `max_det`; boxes scaled back to the image
+  and clipped; for segmentation each mask is its
   coefficients times the prototypes, upsampled to the input size, > 0, cropped to its box,
   then scaled to the image (bilinear, > 0.5), as ultralytics scales masks for its COCO
   scoring; instances whose mask is empty are dropped; the outline is the mask's outer
@@ -37,6 +42,7 @@ from pictrain.evaluate.runtimes import Runtime, metadata_value, open_runtime
 # and `head`, the output layer's class).
 TASK_KEY, LABELMAP_KEY, IMAGE_SIZE_KEY = "task", "labelmap", "image_size"
 OPERATING_POINT_KEY = "operating_point"  # the thresholds chosen on val (JSON), when exported
+OUTPUTS_KEY, RAW, END2END, QUERIES = "outputs", "raw", "end2end", "queries"
 RTDETR_HEAD = "RTDETRDecoder"
 DEFAULT_CONFIDENCE = 0.25  # ultralytics' predict default
 TOP_CLASSES = 5
@@ -57,7 +63,7 @@ class _Letterbox:
 
 class OnnxModel:
     """`OnnxModel.load(path).predict(image)`: instances in the image's pixels. The name says
-    ONNX because the raw head it decodes is the ONNX graph's; any format's runtime feeds it."""
+    ONNX because the heads it decodes are the ONNX graph's; any format's runtime feeds it."""
 
     def __init__(
         self,
@@ -65,21 +71,22 @@ class OnnxModel:
         task: str,
         names: list[str],
         image_size: int,
-        head: str = "",
+        outputs: str = RAW,
         operating_point: dict[str, Any] | None = None,
     ) -> None:
         self.runtime = runtime
         self.task = task
         self.names = names
         self.image_size = image_size
-        self.head = head
+        self.outputs = outputs  # unused for classification: class probabilities
         self.operating_point = operating_point  # `threshold`, `per_class`; None: not exported
 
     @classmethod
     def load(cls, path: Path) -> OnnxModel:
-        """Task, labelmap and input size from the file's metadata: pictrain's keys where it
-        wrote them (ONNX), else ultralytics' own (`names`, `imgsz`), which every format has.
-        KeyError when the file has no task or no class names."""
+        """Task, labelmap, input size and kind of outputs from the file's metadata: pictrain's
+        keys where it wrote them (ONNX), else ultralytics' own (`names`, `imgsz`), which every
+        format has, and the outputs' shape. KeyError when the file has no task or no class
+        names, or its shape says no one kind of outputs."""
         runtime = open_runtime(path)
         meta = runtime.metadata
         if LABELMAP_KEY in meta:
@@ -91,8 +98,10 @@ class OnnxModel:
         size = metadata_value(meta, IMAGE_SIZE_KEY) if IMAGE_SIZE_KEY in meta else None
         if size is None:
             size = metadata_value(meta, "imgsz")[-1]
+        task = meta[TASK_KEY]
+        outputs = meta.get(OUTPUTS_KEY) or _recognised_outputs(runtime, task, len(names), int(size))
         point = metadata_value(meta, OPERATING_POINT_KEY) if OPERATING_POINT_KEY in meta else None
-        return cls(runtime, meta[TASK_KEY], names, int(size), meta.get("head", ""), point)
+        return cls(runtime, task, names, int(size), outputs, point)
 
     def predict(
         self,
@@ -109,7 +118,7 @@ class OnnxModel:
         pixels = read_image(image) if isinstance(image, Path) else image
         if self.task == "classify":
             return self._classify(pixels, conf)
-        if self.head == RTDETR_HEAD:
+        if self.outputs == QUERIES:
             return self._queries(pixels, conf, max_det)
         tensor, box = _letterbox(pixels, self.image_size)
         outputs = self.runtime.run(tensor)
@@ -120,7 +129,7 @@ class OnnxModel:
         latency of a format is timed on."""
         if self.task == "classify":
             return _centre_crop(pixels, self.image_size)
-        if self.head == RTDETR_HEAD:
+        if self.outputs == QUERIES:
             return _tensor(_stretch(pixels, self.image_size))
         return _letterbox(pixels, self.image_size)[0]
 
@@ -154,21 +163,16 @@ class OnnxModel:
         iou: float,
         max_det: int,
     ) -> list[Instance]:
-        classes = len(self.names)
-        rows = outputs[0][0].T  # (anchors, 4 + classes [+ mask coefficients])
-        scores = rows[:, 4 : 4 + classes]
-        best = scores.max(1)
-        rows, best, cls = rows[best > conf], best[best > conf], scores[best > conf].argmax(1)
-        if len(rows) > _MAX_NMS:
-            first = np.argsort(-best, kind="stable")[:_MAX_NMS]
-            rows, best, cls = rows[first], best[first], cls[first]
-        xyxy = _xyxy(rows[:, :4])
-        kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
-        xyxy, best, cls = xyxy[kept], best[kept], cls[kept]
-        polygons: list[list[tuple[float, float]] | None] = [None] * len(kept)
-        masks: list[np.ndarray | None] = [None] * len(kept)
+        if self.outputs == END2END:
+            xyxy, best, cls, extras = _selected(outputs[0][0], conf, max_det)
+        else:
+            xyxy, best, cls, extras = _suppressed(
+                outputs[0][0], len(self.names), conf, iou, max_det
+            )
+        polygons: list[list[tuple[float, float]] | None] = [None] * len(best)
+        masks: list[np.ndarray | None] = [None] * len(best)
         if self.task == "segment":
-            small = _masks(rows[kept, 4 + classes :], outputs[1][0], xyxy, self.image_size)
+            small = _masks(extras, outputs[1][0], xyxy, self.image_size)
             filled = small.any(axis=(1, 2))
             xyxy, best, cls, small = xyxy[filled], best[filled], cls[filled], small[filled]
             masks = [_to_image(m, box, shape) for m in small]
@@ -180,6 +184,47 @@ class OnnxModel:
                 scaled.tolist(), best, cls, polygons, masks, strict=True
             )
         ]
+
+
+def _recognised_outputs(runtime: Runtime, task: str, classes: int, size: int) -> str:
+    """The kind of a file without `outputs` (exported by ultralytics alone; the formats but
+    ONNX): RT-DETR's by its `head`, the YOLO heads' by the shape of the first output of one run
+    on a blank image, (1, 4 + classes + extras, anchors) raw, (1, rows, 6 + extras) end2end.
+    KeyError(`outputs`) when the shape says neither, or both."""
+    if task == "classify":
+        return RAW
+    if runtime.metadata.get("head") == RTDETR_HEAD:
+        return QUERIES
+    shapes = [output.shape for output in runtime.run(np.zeros((1, 3, size, size), np.float32))]
+    extras = shapes[1][1] if task == "segment" else 0  # one coefficient per prototype
+    raw, end2end = shapes[0][1] == 4 + classes + extras, shapes[0][2] == 6 + extras
+    if raw == end2end:
+        raise KeyError(OUTPUTS_KEY)
+    return END2END if end2end else RAW
+
+
+def _suppressed(
+    head: np.ndarray, classes: int, conf: float, iou: float, max_det: int
+) -> tuple[np.ndarray, ...]:
+    """Raw outputs (4 + classes [+ extras], anchors): each anchor's best class above `conf`,
+    then class-aware NMS. xyxy boxes, scores, classes and extras, best first."""
+    rows = head.T
+    scores = rows[:, 4 : 4 + classes]
+    best = scores.max(1)
+    rows, best, cls = rows[best > conf], best[best > conf], scores[best > conf].argmax(1)
+    if len(rows) > _MAX_NMS:
+        first = np.argsort(-best, kind="stable")[:_MAX_NMS]
+        rows, best, cls = rows[first], best[first], cls[first]
+    xyxy = _xyxy(rows[:, :4])
+    kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
+    return xyxy[kept], best[kept], cls[kept], rows[kept, 4 + classes :]
+
+
+def _selected(rows: np.ndarray, conf: float, max_det: int) -> tuple[np.ndarray, ...]:
+    """End-to-end rows (x1, y1, x2, y2, score, class [+ extras]), already best first: those
+    above `conf`, at most `max_det`, as ultralytics filters them."""
+    rows = rows[rows[:, 4] > conf][:max_det]
+    return rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64), rows[:, 6:]
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -18,6 +18,7 @@ from pictrain.evaluate.instance import (
 )
 from pictrain.evaluate.operating_point import Thresholds
 from pictrain.platform.base import Detection, Evaluation, Polygon
+from pictrain.train.models import head_arguments
 
 # Images per inference call. ultralytics reads a list of paths whole into memory and runs it as
 # ONE batch (`autocast_list` then `LoadPilAndNumpy`): a test split of thousands of images given
@@ -30,7 +31,8 @@ def ultralytics_results(
 ) -> Iterator[Any]:
     """ultralytics' predictions for `paths`, in order, a bounded batch at a time. Every image is
     letterboxed to the square `image_size` (`rect=False`): the input a static export takes, so
-    the weights and their deployable file see the same pixels, whatever the batch holds."""
+    the weights and their deployable file see the same pixels, whatever the batch holds; and
+    with the head that is exported (`head_arguments`: YOLO26's NMS-free one)."""
     from ultralytics import YOLO
 
     model = YOLO(str(weights))
@@ -42,6 +44,7 @@ def ultralytics_results(
             device=device or None,
             stream=True,
             verbose=False,
+            **head_arguments(model),
             **settings,
         )
 

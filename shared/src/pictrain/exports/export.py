@@ -1,10 +1,12 @@
 """One export of the trained weights, as ultralytics makes it, into one storable file.
 
-Every format gets the settings of `model-latest.onnx`: static 1x3xNxN, batch 1, the raw head
-(NMS outside the graph), so one decoder reads them all (`pictrain.evaluate.onnx_model`). ONNX
-files also carry pictrain's metadata keys; the other formats carry ultralytics' own (`task`,
-`names`, `imgsz`), which the runtimes read. A format that writes a folder (OpenVINO) is stored
-zipped, its files at the root.
+Every format gets the settings of `model-latest.onnx`: static 1x3xNxN, batch 1, and the same
+head: the raw one (NMS outside the graph), or, for a model with an NMS-free head (YOLO26), that
+head (`pictrain.train.models.head_arguments`, docs/evaluation.md), so one decoder reads them all
+(`pictrain.evaluate.onnx_model`). ONNX files also carry pictrain's metadata keys, `outputs`
+saying which head; the other formats carry ultralytics' own (`task`, `names`, `imgsz`), which
+the runtimes read, and are told by their outputs' shape. A format that writes a folder
+(OpenVINO) is stored zipped, its files at the root.
 """
 
 from __future__ import annotations
@@ -39,14 +41,19 @@ def export(
     ultralytics raises when the format cannot be made."""
     from ultralytics import YOLO
 
+    from pictrain.train.models import head_arguments
+
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{spec.artifact}-", dir=out_dir) as tmp:
         # ultralytics writes the export beside the weights, named after them.
         source = Path(tmp) / f"{spec.artifact}.pt"
         shutil.copyfile(weights, source)
-        made = Path(YOLO(str(source)).export(**_arguments(spec, image_size, calibration, device)))
+        model = YOLO(str(source))
+        selected = head_arguments(model)
+        arguments = _arguments(spec, image_size, calibration, device)
+        made = Path(model.export(**arguments, **selected))
         if spec.format == "onnx":
-            _add_metadata(made, task, image_size, labelmap, operating_point)
+            _add_metadata(made, task, image_size, labelmap, bool(selected), operating_point)
         if made.is_dir():
             return _zipped(made, out_dir / f"{spec.artifact}.zip")
         dest = out_dir / f"{spec.artifact}{made.suffix}"
@@ -81,22 +88,33 @@ def _add_metadata(
     task: str,
     image_size: int,
     labelmap: dict[str, str],
+    nms_free: bool,
     operating_point: dict[str, Any] | None,
 ) -> None:
     """What a consumer needs to read the outputs, beside what ultralytics writes: `task`,
-    `image_size` and `labelmap` (JSON, index -> name, the order of the class outputs); and
-    `operating_point` (JSON), the thresholds to keep predictions at, when given."""
+    `image_size`, `labelmap` (JSON, index -> name, the order of the class outputs) and, but for
+    classification, `outputs`: `raw` (NMS to run), `end2end` (the rows are the detections) or
+    `queries` (RT-DETR's), as `pictrain.evaluate.onnx_model` reads them; and `operating_point`
+    (JSON), the thresholds to keep predictions at, when given."""
     import onnx
 
     from pictrain.evaluate.onnx_model import (
+        END2END,
         IMAGE_SIZE_KEY,
         LABELMAP_KEY,
         OPERATING_POINT_KEY,
+        OUTPUTS_KEY,
+        QUERIES,
+        RAW,
+        RTDETR_HEAD,
         TASK_KEY,
     )
 
     model = onnx.load(str(path))
     ours = {TASK_KEY: task, IMAGE_SIZE_KEY: str(image_size), LABELMAP_KEY: json.dumps(labelmap)}
+    if task != "classify":
+        rtdetr = any(p.key == "head" and p.value == RTDETR_HEAD for p in model.metadata_props)
+        ours[OUTPUTS_KEY] = QUERIES if rtdetr else END2END if nms_free else RAW
     if operating_point is not None:
         ours[OPERATING_POINT_KEY] = json.dumps(operating_point)
     kept = [p for p in model.metadata_props if p.key not in ours]

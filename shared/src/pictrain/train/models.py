@@ -8,9 +8,9 @@ from typing import Any
 from pictrain.errors import UserError
 
 EXAMPLES = {
-    "detect": "yolov8n, yolov8s, yolo11n, rtdetr-l",
-    "segment": "yolov8n-seg, yolo11s-seg",
-    "classify": "yolov8n-cls, yolo11s-cls",
+    "detect": "yolov8n, yolov8s, yolo11n, yolo26n, rtdetr-l",
+    "segment": "yolov8n-seg, yolo11s-seg, yolo26n-seg",
+    "classify": "yolov8n-cls, yolo11s-cls, yolo26n-cls",
 }
 
 
@@ -51,6 +51,19 @@ def model_family(name: str) -> Any:
     from ultralytics import RTDETR, YOLO
 
     return RTDETR if name.startswith("rtdetr") else YOLO
+
+
+def head_arguments(model: Any) -> dict[str, Any]:
+    """ultralytics' arguments that select the head a model trains, predicts and exports with.
+
+    YOLO26's head (and YOLOv10's) has a one-to-one branch beside the one-to-many one: NMS-free,
+    its rows are the detections. ultralytics uses the one-to-many branch unless told `nms=False`,
+    in validation (hence the choice of best.pt), prediction and export alike; pictrain always
+    tells it, so the weights are chosen, scored and deployed on the same, NMS-free, branch
+    (docs/evaluation.md). `model`: an ultralytics `YOLO` (or `RTDETR`).
+    """
+    head = model.model.model[-1]
+    return {"nms": False} if getattr(head, "one2one_cv2", None) is not None else {}
 
 
 def build_model(task: str, name: str, weights: Path | None) -> Any:
