@@ -15,7 +15,8 @@ from pictrain import offline
 # ultralytics reads its switches, weights_only loading among them, once, at import.
 offline.configure_environment()
 
-pytest_plugins = ["tests.emulator.fixtures"]
+# The emulator's fixtures, and `project`: the workflow tests' project file, on both servers.
+pytest_plugins = ["tests.emulator.fixtures", "tests.unit.workflow_project"]
 
 
 @pytest.fixture(scope="session", autouse=True)

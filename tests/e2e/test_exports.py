@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from pictrain.evaluate.onnx_model import OnnxModel, read_image
+from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.runtimes import _numpy
 from pictrain.synthetic import DATASET_MAKERS
 
@@ -187,7 +188,7 @@ def test_a_format_that_fails_fails_its_row_only(finished, tmp_path):
         labelmap=dataset.labelmap,
         image_size=64,
         device="cpu",
-        min_score=0.25,
+        thresholds=Thresholds.fixed(0.25, dataset.names, "test"),
         seed=0,
         calibration_images=20,
         export_dir=tmp_path / "export",

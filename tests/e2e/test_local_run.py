@@ -173,6 +173,30 @@ def _same_prediction(a: dict, b: dict) -> bool:
     )
 
 
+def test_operating_point_chosen_on_val_reported_on_test_and_carried_by_the_exports(finished_run):
+    from pictrain.evaluate.onnx_model import OnnxModel
+    from pictrain.evaluate.operating_point import threshold_of_table
+
+    run_dir, _ = finished_run
+    point = json.loads((run_dir / "evaluation" / "operating_point.json").read_text())
+    assert 0 < point["threshold"] < 1 and point["chosen_by"]
+    assert set(point["per_class"]) == {"circle", "square", "triangle"}
+    assert {"precision", "recall", "f1"} <= point["test"]["all"].keys()
+    table = json.loads((run_dir / "tables" / "operating-point.json").read_text())
+    assert threshold_of_table(table) == point["threshold"]
+    exported = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx").operating_point
+    config = yaml.safe_load((run_dir / "artifacts" / "config.yaml").read_text())
+    assert (
+        exported
+        == config["operating_point"]
+        == {k: point[k] for k in ("threshold", "per_class", "chosen_by")}
+    )
+    # Evaluations are sent at it (conf_threshold unset): each box at its class's threshold.
+    for line in (run_dir / "evaluations.jsonl").read_text().splitlines():
+        for box in json.loads(line)["detections"]:
+            assert box["score"] >= point["per_class"][box["label"]]
+
+
 def test_evaluation_folder(finished_run):
     run_dir, _ = finished_run
     evaluation = run_dir / "evaluation"

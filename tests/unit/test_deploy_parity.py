@@ -12,6 +12,7 @@ from pictrain.config import ModelConfig
 from pictrain.data.prepare import prepare_dataset
 from pictrain.errors import DeployParityError
 from pictrain.evaluate.onnx_model import END2END, RAW
+from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.parity import Parity, check_export
 from pictrain.job import Job
 from pictrain.params import parse_parameters
@@ -20,6 +21,7 @@ from pictrain.platform.local import LocalBackend
 from tests.unit.onnx_stub import constant_model
 
 SIZE = 64
+AT = Thresholds.fixed(0.25, ["circle", "square"], "test")
 BOX = [10.0, 20.0, 30.0, 24.0]  # x, y, w, h of the one "square" of the test image
 
 
@@ -62,7 +64,7 @@ def _export(path, box, kind=RAW):
 @pytest.mark.parametrize("kind", [RAW, END2END])
 def test_an_export_that_scores_as_the_weights_passes(dataset, tmp_path, kind):
     onnx = _export(tmp_path / "good.onnx", BOX, kind)
-    parity = check_export("detect", onnx, dataset, {"mAP50-95(B)": 1.0}, 0.25, tmp_path / "out")
+    parity = check_export("detect", onnx, dataset, {"mAP50-95(B)": 1.0}, AT, tmp_path / "out")
     assert parity.verdict == "ok" and parity.difference == 0.0
     assert parity.values == {"onnx-mAP50-95": 1.0, "onnx-mAP50-95-difference": 0.0}
     parity.enforce()
@@ -73,7 +75,7 @@ def test_an_export_that_scores_as_the_weights_passes(dataset, tmp_path, kind):
 def test_a_tampered_export_fails_the_gate_with_the_reason(dataset, tmp_path, kind):
     shifted = [BOX[0] + 12, BOX[1], BOX[2], BOX[3]]
     onnx = _export(tmp_path / "tampered.onnx", shifted, kind)
-    parity = check_export("detect", onnx, dataset, {"mAP50-95(B)": 1.0}, 0.25, tmp_path / "out")
+    parity = check_export("detect", onnx, dataset, {"mAP50-95(B)": 1.0}, AT, tmp_path / "out")
     assert parity.verdict == "failed" and parity.onnx < 0.5
     with pytest.raises(DeployParityError, match=r"ONNX 0\.\d+, weights 1\.0000, over 0\.05"):
         parity.enforce()
@@ -81,7 +83,7 @@ def test_a_tampered_export_fails_the_gate_with_the_reason(dataset, tmp_path, kin
 
 def test_nothing_to_compare_without_ground_truth(dataset, tmp_path):
     onnx = _export(tmp_path / "good.onnx", BOX)
-    assert check_export("detect", onnx, dataset, {}, 0.25, tmp_path / "out") is None
+    assert check_export("detect", onnx, dataset, {}, AT, tmp_path / "out") is None
 
 
 @pytest.mark.parametrize(
@@ -105,7 +107,8 @@ def test_a_job_warns_on_a_small_difference_and_goes_on(dataset, tmp_path, caplog
     job = Job(LocalBackend(tmp_path, run_dir), run_dir, ModelConfig())
     onnx = _export(tmp_path / "good.onnx", BOX)  # scores 1.0
     with caplog.at_level(logging.WARNING, logger="pictrain"):
-        job._check_deploy_parity(onnx, dataset, parse_parameters({}).params, {"mAP50-95(B)": 0.97})
+        params = parse_parameters({}).params
+        job._check_deploy_parity(onnx, dataset, params, {"mAP50-95(B)": 0.97}, AT)
     assert "does not score as the weights" in caplog.text and "over 0.01" in caplog.text
     table = json.loads((run_dir / "tables" / "test_deploy-parity.json").read_text())
     assert "over 0.01" in table["data"][0][-1]
@@ -144,10 +147,11 @@ def _obb_export(path, turn):
 def test_the_gate_holds_an_oriented_box_export_to_the_weights(obb_dataset, tmp_path):
     """The exported bar where the weights found it: parity; turned 20° off: a rotated IoU of
     about 0.35, and the gate fails."""
+    at = Thresholds.fixed(0.25, obb_dataset.names, "test")
     good = _obb_export(tmp_path / "good.onnx", 0)
-    parity = check_export("obb", good, obb_dataset, {"mAP50-95(B)": 1.0}, 0.25, tmp_path / "a")
+    parity = check_export("obb", good, obb_dataset, {"mAP50-95(B)": 1.0}, at, tmp_path / "a")
     assert parity.verdict == "ok" and parity.onnx == pytest.approx(1.0)
     turned = _obb_export(tmp_path / "turned.onnx", np.radians(20))
-    parity = check_export("obb", turned, obb_dataset, {"mAP50-95(B)": 1.0}, 0.25, tmp_path / "b")
+    parity = check_export("obb", turned, obb_dataset, {"mAP50-95(B)": 1.0}, at, tmp_path / "b")
     assert parity.verdict == "failed" and parity.onnx == 0.0
     assert parity.values == {"onnx-mAP50-95": 0.0, "onnx-mAP50-95-difference": -1.0}

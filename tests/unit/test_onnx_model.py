@@ -170,7 +170,7 @@ def test_pose_post_processing_is_ultralytics(tmp_path, height, width):
 def test_pose_without_a_confident_anchor_finds_nothing(tmp_path):
     raw = _raw_head(extra=4 * 3)
     raw[0, 4 : 4 + len(NAMES)] = 0.0001
-    path = constant_model(tmp_path / "m.onnx", [raw], "pose", NAMES, SIZE, "Pose")
+    path = constant_model(tmp_path / "m.onnx", [raw], "pose", NAMES, SIZE, "Pose", kind="raw")
     assert OnnxModel.load(path).predict(_image(40, 60), conf=0.25) == []
 
 

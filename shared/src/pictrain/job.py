@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -21,8 +22,9 @@ from pictrain.errors import (
     UserError,
     user_facing,
 )
-from pictrain.evaluate import parity
-from pictrain.evaluate.run import evaluate_test_split, weights_predictor
+from pictrain.evaluate import champion, operating_point, parity
+from pictrain.evaluate.operating_point import Thresholds
+from pictrain.evaluate.run import evaluate_test_split, score_split, weights_predictor
 from pictrain.exports import deployment
 from pictrain.exports.formats import requested, unavailable
 from pictrain.params import IGNORED_TABLE, Parameters, fit_batch, parse_parameters
@@ -160,11 +162,13 @@ class Job:
         for name, plot in result.plots.items():
             self.backend.log_image(name, plot)
         self.backend.store_artifact(BEST_MODEL_ARTIFACT, result.best)
-        values = self._evaluate(result, dataset, params, devices)
+        point = self._operating_point(result, dataset, params, devices)
+        values = self._evaluate(result, dataset, params, devices, point)
+        self._compare_champion(dataset, params, devices, values)
         raise_if_stopped()
-        onnx = self._publish(result, dataset, params, model_name, starting, devices)
-        gate = self._check_deploy_parity(onnx, dataset, params, values)
-        self._deployment(result, dataset, params, devices, values, onnx, gate)
+        onnx = self._publish(result, dataset, params, model_name, starting, devices, point)
+        gate = self._check_deploy_parity(onnx, dataset, params, values, point)
+        self._deployment(result, dataset, params, devices, values, onnx, gate, point)
         if gate is not None:  # after the table: it tells which formats score as the weights
             gate.enforce()
 
@@ -211,14 +215,32 @@ class Job:
             shutil.copyfile(stored, best)
             log.info("restored the earlier attempt's best weights")
 
-    def _evaluate(
+    def _operating_point(
         self, result: TrainResult, dataset: PreparedDataset, params: Parameters, devices: Devices
+    ) -> Thresholds:
+        """The confidence thresholds, chosen on val (`pictrain.evaluate.operating_point`)."""
+        predictor = weights_predictor(result.best, params.image_size, devices.first)
+        scored = score_split(self.config.task, predictor, dataset, "val")
+        return operating_point.choose(scored, dataset.names, params.target_precision)
+
+    def _evaluate(
+        self,
+        result: TrainResult,
+        dataset: PreparedDataset,
+        params: Parameters,
+        devices: Devices,
+        point: Thresholds,
     ) -> dict[str, float]:
+        """The test split: values, tables and evaluations (at the operating point unless
+        `conf_threshold` says), and precision and recall at the operating point."""
+        sent = point
+        if params.conf_threshold is not None:
+            sent = Thresholds.fixed(params.conf_threshold, dataset.names, "conf_threshold")
         evaluation = evaluate_test_split(
             self.config.task,
             weights_predictor(result.best, params.image_size, devices.first),
             dataset,
-            params.conf_threshold,
+            sent,
             self.run_dir / "evaluation",
         )
         for name, value in evaluation.values.items():
@@ -230,19 +252,54 @@ class Job:
         for name, plot in evaluation.plots.items():
             self.backend.log_image(name, plot)
         self.backend.add_evaluations(evaluation.evaluations)
+        if evaluation.scored is not None:
+            report = operating_point.Report.of(point, evaluation.scored)
+            self.backend.log_table(operating_point.TABLE, report.table())
+            _write_json(self.run_dir / "evaluation" / "operating_point.json", report.record())
+            log.info("%s", report.summary)
         return evaluation.values
 
+    def _compare_champion(
+        self,
+        dataset: PreparedDataset,
+        params: Parameters,
+        devices: Devices,
+        values: dict[str, float],
+    ) -> None:
+        """The base model version's weights on the same test split, by the same path."""
+        found = self.backend.champion_weights(self.run_dir / "weights")
+        if found is None:
+            return
+        outcome = champion.compare(
+            self.config.task,
+            *found,
+            dataset,
+            values,
+            params.champion_tolerance,
+            params.image_size,
+            devices.first,
+            self.run_dir / "evaluation" / "champion",
+        )
+        for name, value in outcome.values.items():
+            self.backend.log_value(f"test/{name}", value)
+        self.backend.log_table(champion.TABLE, outcome.table)
+        _write_json(self.run_dir / "evaluation" / "champion.json", outcome.record())
+        if outcome.verdict == champion.WORSE:
+            log.warning("%s: `pictrain model publish` and `deploy` refuse it", outcome.message)
+        else:
+            log.info("%s", outcome.message)
+
     def _check_deploy_parity(
-        self, onnx: Path, dataset: PreparedDataset, params: Parameters, values: dict[str, float]
+        self,
+        onnx: Path,
+        dataset: PreparedDataset,
+        params: Parameters,
+        values: dict[str, float],
+        point: Thresholds,
     ) -> parity.Parity | None:
         """Score the stored ONNX export as the weights were scored; the caller enforces."""
         outcome = parity.check_export(
-            self.config.task,
-            onnx,
-            dataset,
-            values,
-            params.conf_threshold,
-            self.run_dir / "evaluation" / "onnx",
+            self.config.task, onnx, dataset, values, point, self.run_dir / "evaluation" / "onnx"
         )
         if outcome is None:
             log.info("deploy parity not checked: the test split has nothing to score")
@@ -265,6 +322,7 @@ class Job:
         values: dict[str, float],
         latest: Path,
         gate: parity.Parity | None,
+        point: Thresholds,
     ) -> None:
         """Every other export asked for, stored, scored and timed: the `deployment` table."""
         exports = deployment.Exports(
@@ -274,7 +332,7 @@ class Job:
             labelmap=dataset.labelmap,
             image_size=params.image_size,
             device=devices.first,
-            min_score=params.conf_threshold,
+            thresholds=point,
             seed=params.seed,
             calibration_images=params.int8_calibration_images,
             export_dir=self.run_dir / "export",
@@ -298,6 +356,7 @@ class Job:
         model_name: str,
         starting: StartingWeights,
         devices: Devices,
+        point: Thresholds,
     ) -> Path:
         out = self.run_dir / "export"
         out.mkdir(exist_ok=True)
@@ -308,12 +367,14 @@ class Job:
             self.config.task,
             dataset.labelmap,
             dataset.keypoints.skeleton() if dataset.keypoints else None,
+            point.record(),
         )
         self.backend.store_artifact(MODEL_ARTIFACT, onnx)
         config = {
             "task": self.config.task,
             "model": model_name,
             "labelmap": dataset.labelmap,
+            "operating_point": point.record(),
             "parameters": params.model_dump(),
         }
         if dataset.keypoints is not None:  # the point layout trained, flip_idx and sigmas
@@ -403,6 +464,11 @@ def _is_best_of(weights: Path, resume: Checkpoint) -> bool:
         )
         return False
     return True
+
+
+def _write_json(path: Path, content: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=1))
 
 
 def stop_deadline(signalled_at: float) -> float:

@@ -346,8 +346,26 @@ class Parameters(BaseModel):
         lt=0.5,
         description="share of train cut for each split not attached (val, test)",
     )
-    conf_threshold: Float = Field(
-        0.25, gt=0, lt=1, description="minimum score of predictions sent as evaluations"
+    conf_threshold: Annotated[float | None, BeforeValidator(_optional(_float))] = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="minimum score of predictions sent as evaluations; unset: the operating "
+        "point's, each class's threshold chosen on val",
+    )
+    target_precision: Annotated[float | None, BeforeValidator(_optional(_float))] = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="operating point: the lowest threshold reaching this precision on val; "
+        "unset: the F1-best threshold",
+    )
+    champion_tolerance: Float = Field(
+        0.005,
+        ge=0,
+        lt=1,
+        description="`model publish` and `deploy` refuse a model scoring more than this "
+        "below the base model version's weights on test",
     )
     export_formats: Annotated[list[str], BeforeValidator(_export_formats)] = Field(
         list(DEFAULT_EXPORTS),
@@ -412,6 +430,8 @@ _NOT_ULTRALYTICS = {
     "pretrained",
     "holdout_fraction",
     "conf_threshold",
+    "target_precision",
+    "champion_tolerance",
     "export_formats",
     "int8_calibration_images",
     "keypoint_box_padding",

@@ -52,6 +52,7 @@ from pictrain.evaluate.runtimes import Runtime, metadata_value, open_runtime
 # category keys (`keypoints` names, `skeleton` edges numbered from 1).
 TASK_KEY, LABELMAP_KEY, IMAGE_SIZE_KEY = "task", "labelmap", "image_size"
 SKELETON_KEY = "skeleton"
+OPERATING_POINT_KEY = "operating_point"  # the thresholds chosen on val (JSON), when exported
 OUTPUTS_KEY, RAW, END2END, QUERIES = "outputs", "raw", "end2end", "queries"
 RTDETR_HEAD = "RTDETRDecoder"
 DEFAULT_CONFIDENCE = 0.25  # ultralytics' predict default
@@ -83,6 +84,7 @@ class OnnxModel:
         image_size: int,
         outputs: str = RAW,
         skeleton: dict[str, Any] | None = None,
+        operating_point: dict[str, Any] | None = None,
     ) -> None:
         self.runtime = runtime
         self.task = task
@@ -90,6 +92,7 @@ class OnnxModel:
         self.image_size = image_size
         self.outputs = outputs  # unused for classification: class probabilities
         self.skeleton = skeleton  # pose: {"keypoints": names, "skeleton": edges from 1}
+        self.operating_point = operating_point  # `threshold`, `per_class`; None: not exported
 
     @classmethod
     def load(cls, path: Path) -> OnnxModel:
@@ -111,7 +114,8 @@ class OnnxModel:
         task = meta[TASK_KEY]
         outputs = meta.get(OUTPUTS_KEY) or _recognised_outputs(runtime, task, len(names), int(size))
         skeleton = metadata_value(meta, SKELETON_KEY) if SKELETON_KEY in meta else None
-        return cls(runtime, task, names, int(size), outputs, skeleton)
+        point = metadata_value(meta, OPERATING_POINT_KEY) if OPERATING_POINT_KEY in meta else None
+        return cls(runtime, task, names, int(size), outputs, skeleton, point)
 
     def predict(
         self,

@@ -36,11 +36,13 @@ def export(
     calibration: Path | None = None,
     device: str = "cpu",
     skeleton: dict[str, Any] | None = None,
+    operating_point: dict[str, Any] | None = None,
 ) -> Path:
     """Export `weights` as `spec` to `out_dir/<artifact><suffix>` (`.zip` for a folder) and
     return that path. INT8 needs `calibration` (`pictrain.exports.calibration`); GPU formats
-    build on `device`; a pose model's ONNX file carries its point layout, `skeleton`. Raises
-    whatever ultralytics raises when the format cannot be made."""
+    build on `device`; an ONNX file carries a pose model's point layout, `skeleton`, and the
+    `operating_point` when given. Raises whatever ultralytics raises when the format cannot be
+    made."""
     from ultralytics import YOLO
 
     from pictrain.train.models import head_arguments
@@ -55,7 +57,9 @@ def export(
         arguments = _arguments(spec, image_size, calibration, device)
         made = Path(model.export(**arguments, **selected))
         if spec.format == "onnx":
-            _add_metadata(made, task, image_size, labelmap, skeleton, nms_free=bool(selected))
+            _add_metadata(
+                made, task, image_size, labelmap, skeleton, bool(selected), operating_point
+            )
         if made.is_dir():
             return _zipped(made, out_dir / f"{spec.artifact}.zip")
         dest = out_dir / f"{spec.artifact}{made.suffix}"
@@ -92,18 +96,21 @@ def _add_metadata(
     labelmap: dict[str, str],
     skeleton: dict[str, Any] | None,
     nms_free: bool,
+    operating_point: dict[str, Any] | None,
 ) -> None:
     """What a consumer needs to read the outputs, beside what ultralytics writes: `task`,
     `image_size`, `labelmap` (JSON, index -> name, the order of the class outputs), for pose
     `skeleton` (JSON, the points' names and edges: `PoseLayout.skeleton`) and, but for
     classification, `outputs`: `raw` (NMS to run), `end2end` (the rows are the detections) or
-    `queries` (RT-DETR's), as `pictrain.evaluate.onnx_model` reads them."""
+    `queries` (RT-DETR's), as `pictrain.evaluate.onnx_model` reads them; and `operating_point`
+    (JSON), the thresholds to keep predictions at, when given."""
     import onnx
 
     from pictrain.evaluate.onnx_model import (
         END2END,
         IMAGE_SIZE_KEY,
         LABELMAP_KEY,
+        OPERATING_POINT_KEY,
         OUTPUTS_KEY,
         QUERIES,
         RAW,
@@ -119,6 +126,8 @@ def _add_metadata(
     if not task_spec(task).per_image:
         rtdetr = any(p.key == "head" and p.value == RTDETR_HEAD for p in model.metadata_props)
         ours[OUTPUTS_KEY] = QUERIES if rtdetr else END2END if nms_free else RAW
+    if operating_point is not None:
+        ours[OPERATING_POINT_KEY] = json.dumps(operating_point)
     kept = [p for p in model.metadata_props if p.key not in ours]
     del model.metadata_props[:]
     for key, value in [*((p.key, p.value) for p in kept), *ours.items()]:

@@ -126,6 +126,11 @@ class Backend(Protocol):
         `experiment`), else its base model version's (`model-version`); None when neither."""
         ...
 
+    def champion_weights(self, dest: Path) -> tuple[Path, str] | None:
+        """The base model version's weights (the deployed model, in continuous training),
+        downloaded under `dest`, and what to call them; None when there are none."""
+        ...
+
     def stored_artifact(self, name: str, dest: Path) -> Path | None:
         """A file an earlier attempt of this run stored (`last-checkpoint`, `best-model`),
         under `dest` if fetched, or None."""

@@ -82,6 +82,10 @@ class LocalBackend:
         weights = self.dataset_dir / WEIGHTS_FILE
         return StartingWeights.found("experiment", weights) if weights.is_file() else None
 
+    def champion_weights(self, dest: Path) -> tuple[Path, str] | None:
+        """A local run has no base model version."""
+        return None
+
     def stored_artifact(self, name: str, dest: Path) -> Path | None:
         """What an earlier run of the same name (`--name`) stored."""
         return next(iter(sorted(self._artifacts.glob(f"{name}.*"))), None)

@@ -64,8 +64,11 @@ class Prediction:
         return {"image": self.image, "source": self.source, key: items}
 
 
-def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction:
-    from pictrain.evaluate.onnx_model import OnnxModel, read_image
+def predict_local(model_path: Path, image: Path, threshold: float | None) -> Prediction:
+    """`threshold` None: the model's operating point (each class's threshold, chosen on val
+    by the job), else ultralytics' default for an export without one."""
+    from pictrain.evaluate.onnx_model import DEFAULT_CONFIDENCE, OnnxModel, read_image
+    from pictrain.evaluate.operating_point import Thresholds
 
     if not model_path.exists():
         raise UserError(f"--model {model_path} does not exist")
@@ -83,8 +86,19 @@ def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction
         pixels = read_image(image)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if threshold is not None:
+        kept = Thresholds.fixed(threshold, model.names, "--threshold")
+    elif model.operating_point is not None:
+        kept = Thresholds.from_record(model.operating_point, model.names)
+    else:
+        kept = Thresholds.fixed(DEFAULT_CONFIDENCE, model.names, "no operating point exported")
+    lowest = min([kept.overall, *kept.per_class.values()])
     per_image = task_spec(model.task).per_image
-    found = [_found(i, model.names, per_image) for i in model.predict(pixels, conf=threshold)]
+    found = [
+        _found(i, model.names, per_image)
+        for i in model.predict(pixels, conf=lowest)
+        if i.score >= kept.of(i.cls)
+    ]
     edges = (model.skeleton or {}).get("skeleton", [])
     return Prediction(str(image), str(model_path), model.task, found, edges=edges)
 
@@ -130,10 +144,14 @@ def from_serving(
     return Prediction(str(image), source, task, found)
 
 
-def predict_deployed(platform: Any, deployment: Any, image: Path) -> Prediction:
+def predict_deployed(
+    platform: Any, deployment: Any, image: Path, monitor: bool = True
+) -> Prediction:
+    """`monitor`: the image goes to the deployment's monitoring (SDK default), as a prediction
+    to review and a datalake data (docs/continuous-training.md)."""
     version = platform.call("read the deployed version", deployment.get_model_version)
-    try:
-        response = deployment.predict(str(image))  # the SDK retries the serving's 5xx itself
+    try:  # the SDK retries the serving's 5xx itself
+        response = deployment.predict(str(image), monitor=monitor)
     except Exception as exc:
         raise PlatformError(f"the deployment could not predict {image.name}: {exc}") from None
     source = f"deployment {deployment.name}"
@@ -151,6 +169,17 @@ def _skeleton(pen: Any, points: list[list[float]], edges: list[list[int]], colou
     for (x, y, _), shown in zip(points, visible, strict=True):
         if shown:
             pen.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+
+
+def where_images_go(deployment: str, monitor: bool) -> str:
+    """Said before predicting on a deployment (on stderr: stdout is the JSON lines)."""
+    if monitor:
+        return (
+            f"the images go to deployment {deployment}'s monitoring: each is stored in the "
+            "datalake as a prediction to review, which continuous training may then learn from "
+            "(--no-monitor: predictions only)"
+        )
+    return f"--no-monitor: the images stay out of deployment {deployment}'s monitoring"
 
 
 def draw(prediction: Prediction, image: Path, out: Path) -> Path | None:
