@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from pictrain.cli import main
+from tests.planted_weights import PAYLOADS, plant_checkpoint, plant_torchscript
 from tests.unit.onnx_stub import constant_model
 
 SIZE = 64
@@ -176,3 +177,30 @@ def test_a_threshold_outside_0_to_1_is_refused(capsys, tmp_path: Path, image: Pa
         capsys, str(image), "--model", str(tmp_path / "m.onnx"), "--threshold", threshold
     )
     assert f"'{threshold}' is not a score from 0 to 1" in error
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=lambda p: p.__name__)
+@pytest.mark.parametrize("suffix", [".pt", ".torchscript"])
+def test_a_planted_pickle_never_runs(
+    capsys, tmp_path: Path, image: Path, payload: type, suffix: str
+) -> None:
+    marker = tmp_path / "marker"
+    planted = plant_checkpoint(tmp_path / f"model{suffix}", marker, payload)
+    error = refused(capsys, str(image), "--model", str(planted), "--out", str(tmp_path / "out"))
+    assert f"--model {planted} is not a model pictrain can run: " in error
+    assert not marker.exists()
+
+
+def test_a_torchscript_program_that_would_write_a_file_is_refused(
+    capsys, tmp_path: Path, image: Path
+) -> None:
+    """A TorchScript file runs its own code; one calling more than ultralytics' exports do
+    (here a file write) is refused before it is loaded."""
+    marker = tmp_path / "marker"
+    planted = plant_torchscript(tmp_path / "model-torchscript.torchscript", marker)
+    error = refused(capsys, str(image), "--model", str(planted), "--out", str(tmp_path / "out"))
+    assert error.splitlines() == [
+        f"error: {planted} refused: its TorchScript program calls torch.fill_, torch.from_file, "
+        "torch.ones, which no ultralytics export calls"
+    ]
+    assert not marker.exists()

@@ -21,9 +21,10 @@ from pictrain.data.labels import labelmap_from
 from pictrain.synthetic import make_detection_dataset
 from pictrain.train import origin
 from pictrain.train.origin import TrainingOrigin
-from tests.planted_weights import PAYLOADS, plant_bare_pickle, plant_checkpoint
+from tests.planted_weights import PAYLOADS, RunsShell, plant_bare_pickle, plant_checkpoint
 
 ORIGIN = TrainingOrigin(model="yolov8n", weights_sha256="c" * 64)
+IMAGES = Path(__file__).parents[2] / "images"
 
 
 def _yolo(path: Path) -> Any:
@@ -102,6 +103,72 @@ def test_a_planted_pickle_is_refused_by_every_loader(
     assert message.startswith(f"{planted} refused: unpickling it would call ")
     assert "allow-list" in message and "\n" not in message
     assert refused.value.exit_code == 2
+    assert not marker.exists()
+
+
+def _champion(path: Path) -> Any:
+    from pictrain.evaluate.champion import compare
+
+    return compare("detect", path, "weights", None, {}, 0.005, 32, "cpu", path.parent)  # type: ignore[arg-type]
+
+
+def _export(path: Path) -> Any:
+    from pictrain.artifacts import export_onnx
+
+    return export_onnx(path, 32, path.parent / "export" / "model-latest.onnx", "detect", {"0": "a"})
+
+
+def _deployment_row(path: Path) -> Any:
+    import numpy as np
+
+    from pictrain.exports.deployment import weights_row
+
+    return weights_row("detect", path, None, "cpu", np.zeros((1, 3, 32, 32), np.float32))
+
+
+def _test_inference(path: Path) -> Any:
+    from pictrain.evaluate.predict import ultralytics_results
+
+    return list(ultralytics_results(path, [], 32, "cpu"))
+
+
+def _starting(path: Path) -> Any:
+    from pictrain.train.models import check_starting_weights
+
+    return check_starting_weights(path)
+
+
+def _training(path: Path) -> Any:
+    from pictrain.train.models import build_model
+
+    return build_model("detect", "yolov8n", path)
+
+
+def _resume(path: Path) -> Any:
+    from pictrain.train.checkpoint import read_checkpoint
+
+    return read_checkpoint(path)
+
+
+# Where the job and the commands read a weights file (the e2e tests plant one where each of
+# them comes from: tests/e2e/test_untrusted_weights.py).
+READERS: dict[str, Callable[[Path], Any]] = {
+    "starting weights, before the download": _starting,
+    "the model trained": _training,
+    "a resume's checkpoint": _resume,
+    "the test split's inference": _test_inference,
+    "the champion": _champion,
+    "model-latest and every other export": _export,
+    "the deployment table's weights row": _deployment_row,
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_planted_pickle_never_runs_wherever_weights_are_read(tmp_path: Path, reader: str) -> None:
+    marker = tmp_path / "marker"
+    planted = plant_checkpoint(tmp_path / "weights.pt", marker, RunsShell)
+    with pytest.raises(safeload.UnsafeWeights, match=r"weights\.pt refused: unpickling it would"):
+        READERS[reader](planted)
     assert not marker.exists()
 
 
@@ -260,3 +327,21 @@ def test_the_final_validation_refuses_weights_planted_during_training(tmp_path: 
     with pytest.raises(safeload.UnsafeWeights, match=r"weights/best\.pt refused"):
         _train(tmp_path, epochs=1, on_fit_epoch_end=plant)
     assert not marker.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "config", sorted(IMAGES.glob("*/model.toml")), ids=lambda p: str(p.parent.name)
+)
+def test_the_torchscript_export_of_every_image_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: Path
+) -> None:
+    """`safeload.torchscript`'s list of operators holds every one each image's export calls."""
+    from pictrain.config import load_model_config
+    from pictrain.train.models import head_arguments, model_family
+
+    monkeypatch.chdir(tmp_path)  # ultralytics exports a model built from its yaml here
+    name = load_model_config(config).model
+    model = model_family(name)(f"{name}.yaml")
+    made = Path(model.export(format="torchscript", imgsz=64, **head_arguments(model)))
+    assert safeload.torchscript(made, "cpu") is not None

@@ -25,17 +25,99 @@ ultralytics 8.4.190's loads that can reach one of our files, and how each is kep
   a model built from safely loaded weights, or the checkpoint's path); no outside file.
 - MultiTrainer, SAM, NAS and the YOLO-World/YOLOE text caches also use `weights_only=False`;
   pictrain uses none of them.
+- a dataset's label cache (`data.utils.load_dataset_cache_file`, `np.load(allow_pickle=True)`)
+  beside the labels pictrain writes: every conversion deletes the one a previous conversion
+  left (`pictrain.data.images.prepare_output`) before ultralytics can read it.
+
+A TorchScript export is no pickle but a program: its pickles hold only tensors (torch.jit's own
+unpickler), but loading and running it runs its code, which may call any torch operator,
+`torch.from_file(..., shared=True)` among them (it writes a file). `torchscript` reads the
+program first and loads it only when every call in it is one ultralytics' exports make.
 """
 
 from __future__ import annotations
 
+import ast
 import pickle
+import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pictrain.errors import UserError, exception_chain
+
+# Every call in ultralytics' TorchScript exports (yolov8, yolo11, yolo26 for each task, RT-DETR:
+# tests/unit/test_safeload.py exports each and checks it): torch operators, with the builtins
+# and submodule calls of torch.jit's serialized code. Tensor methods are serialized as
+# `torch.<op>(tensor, ...)`, so this covers them too.
+TORCHSCRIPT_OPERATORS = frozenset(
+    f"torch.{name}"
+    for name in [
+        "_convolution",
+        "adaptive_avg_pool2d",
+        "add",
+        "arange",
+        "batch_norm",
+        "bmm",
+        "cat",
+        "chunk",
+        "clamp",
+        "contiguous",
+        "cos",
+        "device",
+        "div",
+        "dropout",
+        "dropout_",
+        "expand",
+        "flatten",
+        "floor_divide",
+        "gather",
+        "gelu",
+        "grid_sampler",
+        "index",
+        "layer_norm",
+        "linear",
+        "log",
+        "matmul",
+        "max",
+        "max_pool2d",
+        "meshgrid",
+        "mul",
+        "new_zeros",
+        "pad",
+        "permute",
+        "pow",
+        "reciprocal",
+        "relu",
+        "remainder",
+        "repeat",
+        "reshape",
+        "rsub",
+        "sigmoid",
+        "silu",
+        "sin",
+        "size",
+        "slice",
+        "softmax",
+        "split",
+        "split_with_sizes",
+        "squeeze",
+        "stack",
+        "sub",
+        "sum",
+        "to",
+        "topk",
+        "transpose",
+        "type_as",
+        "unsqueeze",
+        "upsample_nearest2d",
+        "view",
+    ]
+)
+TORCHSCRIPT_BUILTINS = frozenset({"annotate", "getattr", "int", "ops.prim.NumToTensor"})
+# A submodule's method, itself in the archive's code (and checked there): `_0.forward1(x)`.
+_SUBMODULE_CALL = re.compile(r"(?:[A-Za-z_]\w*\.)+forward\d*")
 
 
 class UnsafeWeights(UserError):
@@ -94,6 +176,42 @@ def stripped_copy(weights: Path, dest: Path) -> Path:
         return weights
     dest.parent.mkdir(parents=True, exist_ok=True)
     return dest if strip_optimizer(weights, str(dest)) else weights
+
+
+def torchscript(path: Path, map_location: Any, what: str | None = None) -> Any:
+    """`torch.jit.load(path)` of a TorchScript file whose program calls nothing but what
+    ultralytics' exports call; refused (`UnsafeWeights`) before anything of it runs otherwise."""
+    import torch
+
+    what = what or str(path)
+    if unknown := sorted(
+        _torchscript_calls(path, what) - TORCHSCRIPT_OPERATORS - TORCHSCRIPT_BUILTINS
+    ):
+        raise UnsafeWeights(
+            f"{what} refused: its TorchScript program calls {', '.join(unknown[:5])}"
+            f"{', ...' if len(unknown) > 5 else ''}, which no ultralytics export calls"
+        )
+    return torch.jit.load(str(path), map_location=map_location)
+
+
+def _torchscript_calls(path: Path, what: str) -> set[str]:
+    """What the program's code calls, submodule methods aside: every `.py` entry of the
+    archive (torch.jit compiles its `code/` folder), duplicates included."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sources = [archive.read(i) for i in archive.infolist() if i.filename.endswith(".py")]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnreadableWeights(f"{what} cannot be read: {_first_line(exc)}") from None
+    if not sources:
+        raise UnreadableWeights(f"{what} cannot be read: it holds no TorchScript program")
+    calls: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source.decode("utf-8"))
+        except (SyntaxError, ValueError) as exc:  # torch.jit reads a subset of Python
+            raise UnsafeWeights(f"{what} refused: its program is not Python: {exc}") from None
+        calls |= {ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return {call for call in calls if not _SUBMODULE_CALL.fullmatch(call)}
 
 
 def _guarded(path: Path, what: str | None, loader: Callable[[], Any]) -> Any:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import yaml
 
+from pictrain import safeload
 from pictrain.exports.formats import FORMATS, ExportFormat
 
 OPENVINO_METADATA = "metadata.yaml"  # ultralytics writes it beside the .xml
@@ -84,8 +85,9 @@ class OpenVinoRuntime:
 
 
 class TorchScriptRuntime:
-    """On the GPU when there is one (where the job's weights run too), else the CPU. TorchScript
-    is torch's restricted language: loading it runs no Python code from the file."""
+    """On the GPU when there is one (where the job's weights run too), else the CPU. A
+    TorchScript file is a program: loaded only when it calls nothing but what ultralytics'
+    exports call (`pictrain.safeload.torchscript`)."""
 
     format = FORMATS["torchscript"]
 
@@ -93,7 +95,7 @@ class TorchScriptRuntime:
         import torch
 
         self._device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-        self.model = torch.jit.load(str(path), map_location=self._device).eval()
+        self.model = safeload.torchscript(path, self._device).eval()
         self.metadata = _zip_config(path)
         self._half = str(self.metadata.get("args", {}).get("quantize")) == "16"
 

@@ -74,6 +74,8 @@ def predict_local(model_path: Path, image: Path, threshold: float | None) -> Pre
         raise UserError(f"--model {model_path} does not exist")
     try:
         model = OnnxModel.load(model_path)
+    except UserError:  # a TorchScript program that would call more than an export's operators
+        raise
     except KeyError as exc:
         raise UserError(
             f"--model {model_path} has no {exc} in its metadata: not an export of a pictrain "
