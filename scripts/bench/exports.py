@@ -21,7 +21,7 @@ from typing import Any
 from pictrain.cli import DEMO_IMAGE_SIZE, DEMO_PARAMETERS
 from pictrain.evaluate.onnx_model import OnnxModel, read_image
 from pictrain.evaluate.parity import WARN_ABOVE
-from pictrain.exports.formats import FORMATS, ExportSpec
+from pictrain.exportformats import FORMATS, ExportSpec
 from pictrain.synthetic import DATASET_MAKERS
 from scripts.bench.report import Bench, BenchResult
 from scripts.bench.timing import compare

@@ -171,8 +171,8 @@ def test_a_format_that_fails_fails_its_row_only(finished, tmp_path):
     """torchscript:fp16 cannot be made on a CPU (ultralytics refuses): its row says why, the
     next format is still made and stored."""
     from pictrain.data.prepare import prepare_dataset
+    from pictrain.exportformats import LATEST, ExportSpec
     from pictrain.exports.deployment import Exports
-    from pictrain.exports.formats import LATEST, ExportSpec
     from pictrain.platform.local import LocalBackend
 
     task, run_dir = finished

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,7 +18,6 @@ import pytest
 
 from pictrain import safeload
 from pictrain.checksums import sha256
-from pictrain.envvars import YOLO_CONFIG_DIR
 from tests.e2e.jobs import (
     EPOCH_CURVES,
     JOB_TIMEOUT,
@@ -53,16 +51,6 @@ ARTIFACT_FILES = {
     "config": "export/config.yaml",
     "manifest": "export/manifest.json",
 }
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory, yolo_config_dir: Path) -> Path:
-    """Untrained YOLOv8n weights, saved by ultralytics itself (no download)."""
-    path = tmp_path_factory.mktemp("weights") / "tiny-yolov8n.pt"
-    script = "import sys; from ultralytics import YOLO; YOLO('yolov8n.yaml').save(sys.argv[1])"
-    env = {**os.environ, "YOLO_OFFLINE": "1", YOLO_CONFIG_DIR.name: str(yolo_config_dir)}
-    subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=120)
-    return path
 
 
 # --- what a finished job must have left on the platform ----------------------------------------

@@ -1,6 +1,7 @@
 """A weights file planted where a job reads one (a local folder, an experiment's files, a base
-model version, the stored checkpoint, the run folder of a relaunch): `pictrain run` refuses it
-with one line and exit 2, `status.json` says why, and the pickle never runs.
+model version's starting weights or champion, the stored checkpoint, the run folder of a
+relaunch): `pictrain run` refuses it with one line and exit 2, `status.json` says why, and the
+pickle never runs.
 
 The real SDK against the emulator for the platform's places; the same command line as a person
 runs for the local ones. What each loader does with such a file: tests/unit/test_safeload.py.
@@ -72,23 +73,34 @@ def test_local_relaunch_with_a_planted_last_pt(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "place",
-    ["experiment pretrained-weights", "base model version weights", "stored last-checkpoint"],
+    [
+        "experiment pretrained-weights",
+        "base model version weights",
+        "stored last-checkpoint",
+        "base model version champion",
+    ],
 )
 def test_platform_files(
     emulator: Emulator,
     splits: dict,
     yolo_config_dir: Path,
+    tiny_weights: Path,
     tmp_path: Path,
     place: str,
 ) -> None:
+    """The champion: the experiment starts from weights of its own, the base model version's
+    (planted) are scored after training, and refused then; what was trained is stored."""
     marker = tmp_path / "marker"
     planted = plant_checkpoint(tmp_path / "planted" / "weights.pt", marker, RunsShell)
     if place == "experiment pretrained-weights":
         ids = seed(emulator, splits, experiment_files={"pretrained-weights": planted})
     elif place == "base model version weights":
         ids = seed(emulator, splits, base_model_files={"weights": planted})
-    else:
+    elif place == "stored last-checkpoint":
         ids = seed(emulator, splits, experiment_files={"last-checkpoint": planted})
+    else:
+        own = {"pretrained-weights": tiny_weights}
+        ids = seed(emulator, splits, experiment_files=own, base_model_files={"weights": planted})
     finished: Finished = run_job(
         tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id
     )
@@ -96,8 +108,11 @@ def test_platform_files(
         "experiment pretrained-weights": r"starting weights runs/[\w-]+/weights/experiment/",
         "base model version weights": r"starting weights runs/[\w-]+/weights/base-model/",
         "stored last-checkpoint": r"checkpoint runs/[\w-]+/checkpoints/stored/",
+        "base model version champion": r"champion runs/[\w-]+/weights/base-model/",
     }[place] + r"weights\.pt"
     assert_refused(finished.code, finished.output, finished.run_dir, what, marker)
     assert_failed(emulator, ids, finished, REFUSAL.format(what), 2)
-    exported = bool(emulator.requests("POST", "*/annotations/export"))
-    assert exported == (place == "stored last-checkpoint")  # weights: before any download
+    trained = place in ("stored last-checkpoint", "base model version champion")
+    assert bool(emulator.requests("POST", "*/annotations/export")) == trained  # weights first
+    stored = emulator.state.experiments[ids.experiment_id].artifacts
+    assert ("best-model" in stored) == (place == "base model version champion")

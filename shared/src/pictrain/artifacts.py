@@ -30,8 +30,8 @@ def export_onnx(
     `images`, pictrain's metadata (`pictrain.exports.export`; for pose also the point layout,
     `skeleton`), with the thresholds to keep predictions at, `operating_point` (JSON:
     `threshold`, `per_class`, `chosen_by`)."""
+    from pictrain.exportformats import LATEST
     from pictrain.exports.export import export
-    from pictrain.exports.formats import LATEST
 
     made = export(
         weights,

@@ -25,15 +25,14 @@ from pictrain.errors import (
 from pictrain.evaluate import champion, operating_point, parity
 from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.run import evaluate_test_split, score_split, weights_predictor
+from pictrain.exportformats import MODEL_ARTIFACT, requested, unavailable
 from pictrain.exports import deployment
-from pictrain.exports.formats import requested, unavailable
 from pictrain.params import IGNORED_TABLE, Parameters, fit_batch, parse_parameters
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
     CHECKPOINT_ARTIFACT,
     CONFIG_ARTIFACT,
     MANIFEST_ARTIFACT,
-    MODEL_ARTIFACT,
     Backend,
 )
 from pictrain.redact import redact

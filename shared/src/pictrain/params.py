@@ -31,7 +31,8 @@ from pydantic import (
 )
 
 from pictrain.errors import UserError
-from pictrain.exports.formats import DEFAULT_EXPORTS, offered, parse_spec
+from pictrain.exportformats import DEFAULT_EXPORTS, offered, parse_spec
+from pictrain.starting import PRETRAINED_ARTIFACT
 
 # ultralytics trains at a multiple of max(model stride, 32) (`check_imgsz`, rounding up).
 IMAGE_SIZE_MULTIPLE = 32
@@ -123,8 +124,6 @@ def _cache(value: Any) -> Any:
 def _pretrained(value: Any) -> bool:
     """ultralytics also takes a weights path here; this job's starting weights are files the
     experiment brings, so a path is refused with where it belongs."""
-    from pictrain.platform.base import PRETRAINED_ARTIFACT  # the platform layer imports this one
-
     try:
         return _bool(value)
     except ValueError:

@@ -117,7 +117,7 @@ def compare(
     """Score `champion` (a weights file named `name` on the platform) on the test split;
     `challenger`: the run's own test values, from `evaluate_test_split`."""
     found = Comparison(task, name, sha256(champion), tolerance, challenger)
-    checkpoint = read_checkpoint(champion)
+    checkpoint = read_checkpoint(champion, "champion")
     if checkpoint is None:
         return _skipped(found, "its file is not an ultralytics checkpoint")
     their_task = checkpoint.args.get("task")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.config import IOU_SUFFIX, task_spec
+from pictrain.confusion import plot_confusion
 from pictrain.data.prepare import PreparedDataset
 from pictrain.evaluate.classification import (
     classification_report,
@@ -21,7 +22,6 @@ from pictrain.evaluate.classification import (
     read_class_split,
 )
 from pictrain.evaluate.coco_eval import evaluate_coco
-from pictrain.evaluate.confusion import plot_confusion
 from pictrain.evaluate.ground_truth import EvalImage, GroundTruth, IouType, build_ground_truth
 from pictrain.evaluate.instance import SCORING_CONFIDENCE, Instance
 from pictrain.evaluate.operating_point import (

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from pictrain import safeload
-from pictrain.exports.formats import FORMATS, ExportFormat
+from pictrain.exportformats import FORMATS, ExportFormat
 
 OPENVINO_METADATA = "metadata.yaml"  # ultralytics writes it beside the .xml
 

@@ -30,9 +30,9 @@ from pictrain.evaluate.onnx_model import OnnxModel, read_image
 from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.parity import WARN_ABOVE
 from pictrain.evaluate.run import evaluate_test_split, export_predictor
+from pictrain.exportformats import LATEST, ExportSpec
 from pictrain.exports.calibration import calibration_data
 from pictrain.exports.export import export
-from pictrain.exports.formats import LATEST, ExportSpec
 from pictrain.stopsignal import raise_if_stopped
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from typing import Any
 
 from pictrain import safeload
 from pictrain.config import task_spec
+from pictrain.exportformats import QUANTIZE, ExportSpec
 from pictrain.exports.calibration import CALIBRATION_SPLIT
-from pictrain.exports.formats import QUANTIZE, ExportSpec
 
 ONNX_OPSET = 18
 

@@ -25,9 +25,8 @@ from picsellia import exceptions as px
 
 from pictrain.checksums import sha256
 from pictrain.errors import UserError
-from pictrain.platform.base import PRETRAINED_ARTIFACT
 from pictrain.platform.weights import choose_model_file
-from pictrain.starting import StartingWeights
+from pictrain.starting import PRETRAINED_ARTIFACT, StartingWeights
 
 log = logging.getLogger(__name__)
 

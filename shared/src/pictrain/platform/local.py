@@ -19,16 +19,10 @@ import yaml
 
 from pictrain.data.splits import DatasetSplit
 from pictrain.errors import UserError
-from pictrain.platform.base import (
-    CHECKPOINT_ARTIFACT,
-    LABELMAP_LOG,
-    PRETRAINED_ARTIFACT,
-    Evaluation,
-    is_sendable,
-)
+from pictrain.platform.base import CHECKPOINT_ARTIFACT, LABELMAP_LOG, Evaluation, is_sendable
 from pictrain.runstatus import JobStatus
 from pictrain.splitnames import canonical_split
-from pictrain.starting import StartingWeights
+from pictrain.starting import PRETRAINED_ARTIFACT, StartingWeights
 from pictrain.userfiles import read_text
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")

@@ -50,11 +50,11 @@ class Checkpoint:
         return 0 < self.epochs_done < int(self.args.get("epochs", 0))
 
 
-def read_checkpoint(path: Path) -> Checkpoint | None:
+def read_checkpoint(path: Path, what: str = "checkpoint") -> Checkpoint | None:
     """None when the file is no ultralytics checkpoint (corrupt, truncated upload...); raises
-    `UnsafeWeights` for one whose loading would run code."""
+    `UnsafeWeights` for one whose loading would run code. `what` the file is, in messages."""
     try:
-        ckpt = safeload.load(path, f"checkpoint {path}")
+        ckpt = safeload.load(path, f"{what} {path}")
     except safeload.UnreadableWeights as exc:
         log.warning("not resuming: %s", exc)
         return None

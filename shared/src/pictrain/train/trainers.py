@@ -24,8 +24,8 @@ from ultralytics.models.rtdetr.train import RTDETRTrainer as UltralyticsRTDETRTr
 from ultralytics.utils import RANK
 
 from pictrain import safeload
+from pictrain.confusion import redraw_validation
 from pictrain.envvars import DDP_RELAY
-from pictrain.evaluate.confusion import redraw_validation
 from pictrain.train import amp, origin
 from pictrain.train.checkpoint import PeriodicCheckpoint, interval_seconds
 from pictrain.train.metrics import EpochMetrics

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.errors import UserError
-from pictrain.platform.base import PARAMETERS_LOG, PRETRAINED_ARTIFACT
+from pictrain.platform.base import PARAMETERS_LOG
 from pictrain.platform.connect import lookup_experiment
 from pictrain.platform.enums import ExperimentStatus, dataset_type_problem
 from pictrain.platform.session import Platform
+from pictrain.starting import PRETRAINED_ARTIFACT
 from pictrain.workflow.project import ExperimentSection, ProjectFile, ProjectSection
 from pictrain.workflow.register import Registration, find_version, of_project, resolved_parameters
 

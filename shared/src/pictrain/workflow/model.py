@@ -18,13 +18,8 @@ from typing import Any
 from pictrain.checksums import sha256
 from pictrain.errors import PlatformError, UserError
 from pictrain.evaluate import champion
-from pictrain.exports.formats import is_export_artifact
-from pictrain.platform.base import (
-    BEST_MODEL_ARTIFACT,
-    LABELMAP_LOG,
-    MODEL_ARTIFACT,
-    PUBLISHED_WEIGHTS_ARTIFACT,
-)
+from pictrain.exportformats import MODEL_ARTIFACT, is_export_artifact
+from pictrain.platform.base import BEST_MODEL_ARTIFACT, LABELMAP_LOG, PUBLISHED_WEIGHTS_ARTIFACT
 from pictrain.platform.enums import ExperimentStatus, Framework
 from pictrain.platform.session import Platform
 from pictrain.platform.weights import starting_weights_file
