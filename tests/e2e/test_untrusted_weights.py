@@ -112,7 +112,7 @@ def test_platform_files(
     }[place] + r"weights\.pt"
     assert_refused(finished.code, finished.output, finished.run_dir, what, marker)
     assert_failed(emulator, ids, finished, REFUSAL.format(what), 2)
-    trained = place in ("stored last-checkpoint", "base model version champion")
-    assert bool(emulator.requests("POST", "*/annotations/export")) == trained  # weights first
+    downloaded = place in ("stored last-checkpoint", "base model version champion")
+    assert bool(emulator.requests("POST", "*/annotations/export")) == downloaded  # weights first
     stored = emulator.state.experiments[ids.experiment_id].artifacts
     assert ("best-model" in stored) == (place == "base model version champion")
