@@ -448,7 +448,7 @@ def _operating_point_and_champion(task: str, data: Path, run_dir: Path, config: 
     from pictrain.platform.local import LocalBackend
 
     point = json.loads((run_dir / "evaluation" / "operating_point.json").read_text())
-    assert set(point["per_class"]) == {"circle", "square", "triangle"}
+    assert set(point["per_class"]) == set(config["labelmap"].values())
     table = json.loads((run_dir / "tables" / "operating-point.json").read_text())
     assert threshold_of_table(table) == point["threshold"]
     exported = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx").operating_point
