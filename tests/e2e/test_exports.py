@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from pictrain.evaluate.onnx_model import OnnxModel, read_image
 from pictrain.evaluate.operating_point import Thresholds
@@ -165,6 +166,16 @@ def test_predict_runs_every_stored_export(finished):
         assert result.returncode == 0, (name, result.stderr[-2000:])
         answer = json.loads(result.stdout.strip().splitlines()[-1])
         assert answer["source"].endswith(name)
+
+
+def test_every_export_carries_the_operating_point(finished):
+    """In each format's own metadata, so `pictrain predict --model` keeps each class's
+    predictions at its threshold whatever file it is given."""
+    _task, run_dir = finished
+    config = yaml.safe_load((run_dir / "artifacts" / "config.yaml").read_text())
+    for name in ["model-latest.onnx", *ARTIFACTS.values()]:
+        model = OnnxModel.load(run_dir / "artifacts" / name)
+        assert model.operating_point == config["operating_point"], name
 
 
 def test_a_format_that_fails_fails_its_row_only(finished, tmp_path):

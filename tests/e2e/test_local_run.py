@@ -417,6 +417,7 @@ def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
         "obb": "polygons",
     }[task]
     assert evaluations and all(not e["detections"] for e in evaluations)
+    _operating_point_and_champion(task, dataset, run_dir, config)
     if task == "pose":  # the layout trained, in the config and the deployable file
         from pictrain.evaluate.onnx_model import OnnxModel
         from pictrain.synthetic import POSE_EDGES, POSE_POINTS
@@ -426,8 +427,44 @@ def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
         onnx = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx")
         assert onnx.skeleton == {"keypoints": list(POSE_POINTS), "skeleton": POSE_EDGES}
         assert "boxes made from the labelled keypoints, padded" in result.stderr
-    if task == "classify":
-        assert all(len(e[shape]) == 1 for e in evaluations)
+    if task == "classify":  # the top class, where it reaches its class's threshold
+        point = json.loads((run_dir / "evaluation" / "operating_point.json").read_text())
+        assert all(len(e[shape]) <= 1 for e in evaluations)
+        kept = [c for e in evaluations for c in e[shape]]
+        assert all(c["score"] >= point["per_class"][c["label"]] for c in kept)
         heatmap = json.loads((run_dir / "heatmaps" / "test_confusion-matrix.json").read_text())
         assert heatmap["categories"] == ["circle", "square", "triangle"]
         assert sum(map(sum, heatmap["values"])) == len(evaluations)
+
+
+def _operating_point_and_champion(task: str, data: Path, run_dir: Path, config: dict) -> None:
+    """Every task has its operating point, in its table, config.yaml and deployable file; and
+    its champion comparison runs: the run's own weights as the champion score what the run
+    logged, number for number (the same path), and are not worse."""
+    from pictrain.data.prepare import prepare_dataset
+    from pictrain.evaluate import champion
+    from pictrain.evaluate.onnx_model import OnnxModel
+    from pictrain.evaluate.operating_point import threshold_of_table
+    from pictrain.platform.local import LocalBackend
+
+    point = json.loads((run_dir / "evaluation" / "operating_point.json").read_text())
+    assert set(point["per_class"]) == set(config["labelmap"].values())
+    table = json.loads((run_dir / "tables" / "operating-point.json").read_text())
+    assert threshold_of_table(table) == point["threshold"]
+    exported = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx").operating_point
+    chosen = {k: point[k] for k in ("threshold", "per_class", "chosen_by")}
+    assert exported == config["operating_point"] == chosen
+    records = map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+    logged = {
+        r["name"].removeprefix("test/"): r["value"]
+        for r in records
+        if r["step"] is None and r["name"].startswith("test/") and "onnx" not in r["name"]
+    }
+    folder = run_dir.parent / "champion"
+    splits = LocalBackend(data, folder / "run").datasets(folder / "downloads")
+    dataset = prepare_dataset(task, splits, folder / "dataset", seed=0)
+    weights = run_dir / "artifacts" / "best-model.pt"
+    compared = champion.compare(
+        task, weights, "checkpoint-weights-latest", dataset, logged, 0.005, 64, "cpu", folder
+    )
+    assert compared.champion == logged and compared.verdict == "not worse"

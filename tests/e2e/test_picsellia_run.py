@@ -563,8 +563,8 @@ def test_other_tasks_publish_their_evaluations(
     evaluations = list(experiment.evaluations.values())
     assert {e.asset_id for e in evaluations} == {asset.id for asset in test_version.assets}
     assert all(set(e.shapes) <= {shape} for e in evaluations), evaluations[0].shapes
-    if task == "classify":
-        assert all(len(e.shapes[shape]) == 1 for e in evaluations)
+    if task == "classify":  # the top class, where it reaches its threshold
+        assert all(len(e.shapes.get(shape, [])) <= 1 for e in evaluations)
         heatmap = experiment.logs["test/confusion-matrix"]
         assert heatmap.type == "HEATMAP"
         assert heatmap.data["categories"] == ["circle", "square", "triangle"]

@@ -301,3 +301,27 @@ def test_classification_report_hand_computed():
     assert (b["precision"], b["recall"], b["f1"]) == pytest.approx((2 / 3, 1.0, 0.8))
     assert (c["precision"], c["recall"], c["f1"], c["support"]) == (0.0, 0.0, 0.0, 1.0)
     assert not math.isnan(a["f1"])
+
+
+def test_classification_evaluations_keep_the_top_class_at_its_threshold(tmp_path):
+    """Sent at the operating point as boxes are: an image whose top class scores under that
+    class's threshold gets no class (what a deployment at that point answers)."""
+    from pictrain.platform.local import LocalBackend
+    from pictrain.synthetic import make_classification_dataset
+
+    make_classification_dataset(tmp_path / "data", n_images=40, image_size=32, seed=0)
+    splits = LocalBackend(tmp_path / "data", tmp_path / "run").datasets(tmp_path / "downloads")
+    dataset = prepare_dataset("classify", splits, tmp_path / "dataset", seed=0)
+    names = dataset.names
+    tops = [(0, 0.9), (0, 0.5), (1, 0.6), (1, 0.5)]  # each image's, in turn
+    thresholds = Thresholds(0.7, {names[0]: 0.7, names[1]: 0.55}, names)
+
+    def top5(paths):
+        return ([tops[k % len(tops)], (2, 0.01)] for k, _ in enumerate(paths))
+
+    outcome = evaluate_test_split(
+        "classify", Predictor(None, top5), dataset, thresholds, tmp_path / "evaluation"
+    )
+    sent = [[(c.label, c.score) for c in e.classifications] for e in outcome.evaluations]
+    kept = [[(names[0], 0.9)], [], [(names[1], 0.6)], []]
+    assert len(sent) == 4 and sent == kept

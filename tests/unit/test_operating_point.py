@@ -22,11 +22,25 @@ from pictrain.evaluate.operating_point import (
     score_classes,
     threshold_of_table,
 )
+from pictrain.evaluate.rotated import rotated_evaluator
 
 NAMES = ["a", "b"]
 
 
-def _dataset(seed: int) -> tuple[dict, list[dict]]:
+def _shape(iou_type: str, box: list[float], angle: float) -> dict:
+    """A box as its kind holds it: upright, or turned by `angle` about its centre ("obb": its
+    corners as `poly`, with its area and upright box, as `pictrain.evaluate.predict` writes)."""
+    if iou_type == "bbox":
+        return {"bbox": box}
+    x, y, w, h = box
+    half = np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) / 2
+    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    corners = half @ turn.T + (x + w / 2, y + h / 2)
+    (x1, y1), (x2, y2) = corners.min(axis=0), corners.max(axis=0)
+    return {"poly": corners.ravel().tolist(), "area": w * h, "bbox": [x1, y1, x2 - x1, y2 - y1]}
+
+
+def _dataset(seed: int, iou_type: str = "bbox") -> tuple[dict, list[dict]]:
     """Random boxes, some crowd regions, detections near and far from them."""
     rng = random.Random(seed)
     images, annotations, results = [], [], []
@@ -41,13 +55,14 @@ def _dataset(seed: int) -> tuple[dict, list[dict]]:
             )
             category = rng.choice([3, 7])
             crowd = int(rng.random() < 0.15)
+            angle = rng.uniform(0, np.pi)
             annotations.append(
                 {
+                    "area": w * h,
+                    **_shape(iou_type, [x, y, w, h], angle),
                     "id": len(annotations) + 1,
                     "image_id": image_id,
                     "category_id": category,
-                    "bbox": [x, y, w, h],
-                    "area": w * h,
                     "iscrowd": crowd,
                 }
             )
@@ -57,7 +72,7 @@ def _dataset(seed: int) -> tuple[dict, list[dict]]:
                     {
                         "image_id": image_id,
                         "category_id": category,
-                        "bbox": jitter,
+                        **_shape(iou_type, jitter, angle + rng.uniform(-0.2, 0.2)),
                         "score": round(rng.random(), 3),
                     }
                 )
@@ -66,7 +81,11 @@ def _dataset(seed: int) -> tuple[dict, list[dict]]:
                 {
                     "image_id": image_id,
                     "category_id": rng.choice([3, 7]),
-                    "bbox": [rng.uniform(0, 150), rng.uniform(0, 150), 20, 20],
+                    **_shape(
+                        iou_type,
+                        [rng.uniform(0, 150), rng.uniform(0, 150), 20, 20],
+                        rng.uniform(0, np.pi),
+                    ),
                     "score": round(rng.random(), 3),
                 }
             )
@@ -74,15 +93,28 @@ def _dataset(seed: int) -> tuple[dict, list[dict]]:
     return {"images": images, "annotations": annotations, "categories": categories}, results
 
 
+@pytest.mark.parametrize("iou_type", ["bbox", "obb"])
 @pytest.mark.parametrize("seed", range(5))
-def test_matching_is_cocos_at_iou_half(seed: int) -> None:
-    truth, results = _dataset(seed)
-    scored = match_instances(truth, results, [3, 7], "bbox")
+def test_matching_is_cocos_at_iou_half(seed: int, iou_type: str) -> None:
+    """Upright boxes (detect, pose) against pycocotools; oriented ones (obb) against the same
+    COCOeval with the rotated IoU, as the test split is scored."""
+    truth, results = _dataset(seed, iou_type)
+    scored = match_instances(truth, results, [3, 7], iou_type)
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = truth
         gt.createIndex()
-        evaluator = COCOeval(gt, gt.loadRes([dict(r) for r in results]), "bbox")
+        if iou_type == "obb":
+            found = COCO()
+            found.dataset = {
+                **truth,
+                "annotations": [{**r, "id": i, "iscrowd": 0} for i, r in enumerate(results, 1)],
+            }
+            found.createIndex()
+            rotated = rotated_evaluator(COCOeval, lambda e, i, c: (e._gts[i, c], e._dts[i, c]))
+            evaluator = rotated(gt, found, "bbox")
+        else:
+            evaluator = COCOeval(gt, gt.loadRes([dict(r) for r in results]), "bbox")
         evaluator.params.iouThrs = np.array([0.5])
         evaluator.params.areaRng = [[0, 1e10]]
         evaluator.params.areaRngLbl = ["all"]

@@ -94,7 +94,7 @@ def evaluate_test_split(
     """Scored on the whole ranking (COCO, top-5); evaluations keep what `thresholds` keep."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if not task_spec(task).scored:
-        return _classification(predictor, dataset, out_dir)
+        return _classification(predictor, dataset, thresholds, out_dir)
     return _instances(task, predictor, dataset, thresholds, out_dir)
 
 
@@ -186,7 +186,7 @@ def _instances(
 
 
 def _classification(
-    predictor: Predictor, dataset: PreparedDataset, out_dir: Path
+    predictor: Predictor, dataset: PreparedDataset, thresholds: Thresholds, out_dir: Path
 ) -> TestEvaluation:
     labelled = read_class_split(dataset.root / "test")
     paths = [path for path, _ in labelled]
@@ -224,10 +224,16 @@ def _classification(
                 "test split confusion matrix (best weights)",
             )
         },
+        # The top class where it reaches its class's threshold, else no class: what a
+        # deployment at the operating point answers.
         evaluations=[
             Evaluation(
                 file_name=dataset.source_name(path.name),
-                classifications=[Classification(names[row[0][0]], row[0][1])],
+                classifications=[
+                    Classification(names[cls], score)
+                    for cls, score in row[:1]
+                    if score >= thresholds.of(cls)
+                ],
             )
             for path, row in zip(paths, top5, strict=True)
         ],

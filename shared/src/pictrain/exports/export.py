@@ -5,8 +5,10 @@ head: the raw one (NMS outside the graph), or, for a model with an NMS-free head
 head (`pictrain.train.models.head_arguments`, docs/evaluation.md), so one decoder reads them all
 (`pictrain.evaluate.onnx_model`). ONNX files also carry pictrain's metadata keys, `outputs`
 saying which head; the other formats carry ultralytics' own (`task`, `names`, `imgsz`), which
-the runtimes read, and are told by their outputs' shape. A format that writes a folder
-(OpenVINO) is stored zipped, its files at the root.
+the runtimes read, and are told by their outputs' shape. Every format carries the operating
+point, `operating_point`, in its metadata: ultralytics writes it with its own (ONNX metadata,
+OpenVINO's metadata.yaml, TorchScript's config.txt, the TensorRT engine's header). A format
+that writes a folder (OpenVINO) is stored zipped, its files at the root.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import shutil
 import tempfile
 import zipfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +43,9 @@ def export(
 ) -> Path:
     """Export `weights` as `spec` to `out_dir/<artifact><suffix>` (`.zip` for a folder) and
     return that path. INT8 needs `calibration` (`pictrain.exports.calibration`); GPU formats
-    build on `device`; an ONNX file carries a pose model's point layout, `skeleton`, and the
-    `operating_point` when given. Raises whatever ultralytics raises when the format cannot be
-    made."""
+    build on `device`; an ONNX file carries a pose model's point layout, `skeleton`; every
+    format the `operating_point` when given. Raises whatever ultralytics raises when the format
+    cannot be made."""
     from ultralytics import YOLO
 
     from pictrain.train.models import head_arguments
@@ -53,6 +56,8 @@ def export(
         source = Path(tmp) / f"{spec.artifact}.pt"
         shutil.copyfile(weights, source)
         model = safeload.model(YOLO, source, str(weights))
+        if operating_point is not None:
+            model.add_callback("on_export_start", partial(_carry, operating_point))
         selected = head_arguments(model)
         arguments = _arguments(spec, image_size, calibration, device)
         made = Path(model.export(**arguments, **selected))
@@ -65,6 +70,13 @@ def export(
         dest = out_dir / f"{spec.artifact}{made.suffix}"
         made.replace(dest)
         return dest
+
+
+def _carry(operating_point: dict[str, Any], exporter: Any) -> None:
+    """Into the metadata ultralytics has just made, before it writes any format's file."""
+    from pictrain.evaluate.onnx_model import OPERATING_POINT_KEY
+
+    exporter.metadata[OPERATING_POINT_KEY] = operating_point
 
 
 def _arguments(
