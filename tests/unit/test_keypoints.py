@@ -250,6 +250,17 @@ def test_a_real_box_and_area_are_kept(tmp_path):
     assert (entry["bbox"], entry["area"]) == ([60, 20, 90, 70], 3000.0)
 
 
+def test_the_boxes_of_poses_alone(tmp_path):
+    """The operating point matches pose predictions by their boxes: only `bbox` is built."""
+    points = [100, 40, 2, 80, 60, 2, 120, 70, 2]
+    _, index, layout = convert(tmp_path, [pose(1, points, [60, 20, 90, 70], area=3000.0)])
+    truth = build_ground_truth(
+        index, {1: "1.jpg"}, tmp_path / "src" / "images", ["person"], ("bbox",), layout
+    )
+    assert set(truth.datasets) == {"bbox"}
+    assert [a["bbox"] for a in truth.datasets["bbox"]["annotations"]] == [[60, 20, 90, 70]]
+
+
 # --- one point layout per dataset --------------------------------------------------------------
 
 
