@@ -21,7 +21,7 @@ import yaml
 
 from pictrain.cli import main
 from pictrain.config import task_spec
-from pictrain.evaluate.onnx_model import END2END, OUTPUTS_KEY, OnnxModel
+from pictrain.evaluate.onnx_model import END2END, OUTPUTS_KEY, OnnxModel, _recognised_outputs
 from pictrain.synthetic import DATASET_MAKERS
 from pictrain.workflow.predict import KEY_OF_SHAPE
 
@@ -33,8 +33,9 @@ MODELS = {
     "pose": "yolo26n-pose",
     "obb": "yolo26n-obb",
 }
-PARAMETERS = {"epochs": 2, "batch_size": 4, "image_size": 64, "workers": 0, "seed": 1}
-# Formats besides model-latest.onnx: they carry no `outputs` key, their kind is told by shape.
+SIZE = 64
+PARAMETERS = {"epochs": 2, "batch_size": 4, "image_size": SIZE, "workers": 0, "seed": 1}
+# Formats besides model-latest.onnx: they carry the `outputs` key too, and their shape says it.
 OTHER_EXPORTS = {"openvino": "model-openvino.zip", "torchscript": "model-torchscript.torchscript"}
 SCORE_FLOOR = 0.001  # what the job scores down to: every row of these models is above it
 
@@ -142,13 +143,19 @@ def test_predict_command_on_the_export(run, capsys, tmp_path):
 
 
 def test_every_export_format_has_the_nms_free_head(run):
-    """OpenVINO and TorchScript files of the same weights: recognised as end2end by their
-    outputs' shape, and predicting what model-latest.onnx predicts (same rows, same scores up to
-    each runtime's arithmetic)."""
+    """OpenVINO and TorchScript files of the same weights: end2end by their metadata, as by
+    their outputs' shape (how a file exported by ultralytics alone is read), and predicting what
+    model-latest.onnx predicts (same rows, same scores up to each runtime's arithmetic)."""
     latest = OnnxModel.load(run / "artifacts" / "model-latest.onnx")
     for name in OTHER_EXPORTS.values():
         export = OnnxModel.load(run / "artifacts" / name)
         assert export.outputs == END2END, name
+        shape = _recognised_outputs(export.runtime, run.name, len(export.names), SIZE)
+        assert shape == END2END, name
+        assert (export.skeleton, export.operating_point) == (
+            latest.skeleton,
+            latest.operating_point,
+        )
         for image in _test_images(run):
             ours = export.predict(image, conf=SCORE_FLOOR)
             reference = latest.predict(image, conf=SCORE_FLOOR)

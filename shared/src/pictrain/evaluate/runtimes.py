@@ -22,11 +22,12 @@ from pictrain import safeload
 from pictrain.exportformats import FORMATS, ExportFormat
 
 OPENVINO_METADATA = "metadata.yaml"  # ultralytics writes it beside the .xml
+TORCHSCRIPT_METADATA = "config.txt"  # ultralytics' torch.jit extra file
 
 
 class Runtime(Protocol):
     format: ExportFormat
-    metadata: dict[str, Any]  # ultralytics' metadata (+ pictrain's keys in ONNX), as stored
+    metadata: dict[str, Any]  # ultralytics' metadata and pictrain's keys, as stored
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
         """(1, 3, N, N) float32 in 0-1 -> the head's outputs, float32, in the graph's order."""
@@ -119,7 +120,7 @@ class TensorRtRuntime:
         import torch
 
         data = path.read_bytes()
-        self.metadata, offset = _engine_header(data)
+        self.metadata, offset = engine_header(data)
         runtime = tensorrt.Runtime(tensorrt.Logger(tensorrt.Logger.WARNING))
         self._engine = runtime.deserialize_cuda_engine(data[offset:])
         self._context = self._engine.create_execution_context()
@@ -165,11 +166,14 @@ def _numpy(outputs: Any) -> list[np.ndarray]:
 def _zip_config(path: Path) -> dict[str, Any]:
     """The metadata ultralytics saves as torch.jit's extra file `config.txt`."""
     with zipfile.ZipFile(path) as archive:
-        name = next((n for n in archive.namelist() if n.endswith("extra/config.txt")), None)
+        tail = f"extra/{TORCHSCRIPT_METADATA}"
+        name = next((n for n in archive.namelist() if n.endswith(tail)), None)
         return json.loads(archive.read(name)) if name else {}
 
 
-def _engine_header(data: bytes) -> tuple[dict[str, Any], int]:
+def engine_header(data: bytes) -> tuple[dict[str, Any], int]:
+    """The metadata ultralytics writes before the serialized engine (4-byte little-endian
+    length, then JSON) and where the engine starts."""
     length = int.from_bytes(data[:4], "little")
     try:
         return json.loads(data[4 : 4 + length].decode("utf-8")), 4 + length

@@ -195,7 +195,7 @@ class Exports:
     labelmap: dict[str, str]
     image_size: int
     device: str
-    thresholds: Thresholds  # the operating point: in each ONNX file's metadata
+    thresholds: Thresholds  # the operating point: in each export's metadata
     seed: int
     calibration_images: int
     export_dir: Path  # the files stored

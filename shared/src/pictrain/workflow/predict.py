@@ -1,8 +1,8 @@
 """`pictrain predict`: one image through the deployment (`deployment.predict`) or through an
 exported file itself (`--model model-latest.onnx`, or any export a run stored: OpenVINO's
 `.zip` or folder, `.torchscript`, `.engine`; no platform); the result as JSON (boxes, polygons,
-classes or poses, by label name) and drawn on a PNG (poses as their skeleton, from the ONNX
-file's metadata).
+classes or poses, by label name) and drawn on a PNG (poses as their skeleton, from the export's
+metadata).
 
 The serving's answer is read in Picsellia's prediction format (`detection_classes` as label
 indexes, `detection_scores`, `detection_boxes` as [top, left, bottom, right], `detection_masks`
