@@ -249,7 +249,8 @@ def batch_poses(
     if taken.any():
         boxes[taken] = [found.rectangles[k][2].bbox for k in rectangle[taken].tolist()]
     given = np.where(taken | from_points, np.nan, objects.area)
-    objects = objects._replace(boxes=boxes, area=given)
+    made = objects.no_box & ~(taken | from_points)  # a box made is a box
+    objects = objects._replace(boxes=boxes, area=given, no_box=made)
     used = set(rectangle[taken].tolist())
     leftover = [r for k, r in enumerate(found.rectangles) if k not in used]
     summary.boxes_without_keypoints += len(leftover)
