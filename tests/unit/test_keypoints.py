@@ -263,6 +263,18 @@ def test_a_real_box_and_area_are_kept(tmp_path):
     assert (entry["bbox"], entry["area"]) == ([60, 20, 90, 70], 3000.0)
 
 
+def test_the_boxes_alone_are_the_ground_truth_the_operating_point_asks_for(tmp_path):
+    """The operating point matches a pose model by its boxes (`TaskSpec.operating_iou`)."""
+    points = [100, 40, 2, 80, 60, 2, 120, 70, 2]
+    _, index, layout = convert(tmp_path, [pose(1, points, [60, 20, 90, 70], area=3000.0)])
+    truth = build_ground_truth(
+        index, {1: "1.jpg"}, tmp_path / "src" / "images", ["person"], ("bbox",), layout
+    )
+    assert list(truth.datasets) == ["bbox"]
+    (entry,) = truth.datasets["bbox"]["annotations"]
+    assert entry["bbox"] == [60, 20, 90, 70]
+
+
 # --- one point layout per dataset --------------------------------------------------------------
 
 

@@ -90,6 +90,8 @@ def build_ground_truth(
     scored: list[tuple[EvalImage, int, CocoAnnotation]] = []
 
     def add(iou_type: str, entry: dict[str, Any]) -> None:
+        if iou_type not in annotations:  # pose gives both kinds; the operating point asks boxes
+            return
         entry["id"] = len(annotations[iou_type]) + 1
         annotations[iou_type].append(entry)
 
