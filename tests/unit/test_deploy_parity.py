@@ -16,6 +16,7 @@ from pictrain.evaluate.coco_eval import KEYPOINT_STAT_NAMES
 from pictrain.evaluate.onnx_model import END2END, RAW
 from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.parity import Parity, check_export
+from pictrain.evaluate.run import evaluate_test_split, export_predictor
 from pictrain.job import Job
 from pictrain.params import parse_parameters
 from pictrain.platform.base import DatasetSplit
@@ -25,11 +26,12 @@ from tests.unit.onnx_stub import constant_model
 SIZE = 64
 AT = Thresholds.fixed(0.25, ["circle", "square"], "test")
 BOX = [10.0, 20.0, 30.0, 24.0]  # x, y, w, h of the one "square" of the test image
+SKELETON = {"keypoints": ["head", "left_hand", "right_hand"], "skeleton": [[1, 2], [1, 3]]}
 
 
-def _prepared(tmp_path, task, annotation, category=None, pose=None):
-    """One test image holding one "square" (category 8), prepared for `task`; `category`:
-    keys every category has besides id and name (pose: its skeleton)."""
+def _prepared(tmp_path, task, annotation, skeletons=(), pose=None):
+    """One test image holding one "square" (category 8), prepared for `task`; pose: the
+    categories named in `skeletons` have SKELETON."""
     folder = tmp_path / "coco" / "images"
     folder.mkdir(parents=True)
     Image.new("RGB", (SIZE, SIZE)).save(folder / "x.jpg")
@@ -37,8 +39,8 @@ def _prepared(tmp_path, task, annotation, category=None, pose=None):
         "images": [{"id": 3, "file_name": "x.jpg", "width": SIZE, "height": SIZE}],
         "annotations": [{"id": 1, "image_id": 3, "category_id": 8, "iscrowd": 0, **annotation}],
         "categories": [
-            {"id": 4, "name": "circle", **(category or {})},
-            {"id": 8, "name": "square", **(category or {})},
+            {"id": i, "name": name, **(SKELETON if name in skeletons else {})}
+            for i, name in ((4, "circle"), (8, "square"))
         ],
     }
     path = tmp_path / "coco" / "annotations.json"
@@ -165,27 +167,29 @@ def test_the_gate_holds_an_oriented_box_export_to_the_weights(obb_dataset, tmp_p
 
 # --- pose: the gate reads the OKS mAP --------------------------------------------------------------
 
-SKELETON = {"keypoints": ["head", "left_hand", "right_hand"], "skeleton": [[1, 2], [1, 3]]}
 POINTS = [[25.0, 22.0], [12.0, 40.0], [38.0, 40.0]]  # inside BOX
 
 
-def _pose_dataset(tmp_path, sigmas=None):
+def _pose_dataset(tmp_path, sigmas=None, skeletons=("circle", "square")):
     """The square with three labelled points, a real box and area (a COCO file's, not
     Picsellia's hull and 1.0)."""
     keypoints = [v for x, y in POINTS for v in (x, y, 2)]
     annotation = {"bbox": BOX, "area": BOX[2] * BOX[3], "keypoints": keypoints}
     options = PoseOptions(sigmas=sigmas)
-    return _prepared(tmp_path / "data", "pose", annotation, SKELETON, options)
+    return _prepared(tmp_path / "data", "pose", annotation, skeletons, options)
 
 
-def _pose_export(path, shift):
+def _pose_export(path, shift, circle=False):
     """A raw pose head with one confident anchor: the square's box where it is, its points
-    `shift` px to the right."""
+    `shift` px to the right; with `circle`, a confident circle at the top left too."""
     raw = np.zeros((1, 4 + 2 + 3 * len(POINTS), 8), np.float32)
     x, y, w, h = BOX
     raw[0, :4, 0] = [x + w / 2, y + h / 2, w, h]
     raw[0, 5, 0] = 0.9
     raw[0, 6:, 0] = [v for px, py in POINTS for v in (px + shift, py, 0.9)]
+    if circle:
+        raw[0, :6, 1] = [8, 8, 10, 10, 0.8, 0]
+        raw[0, 6:, 1] = [5, 5, 0.9] * len(POINTS)
     extra = {"skeleton": json.dumps(SKELETON)}
     return constant_model(path, [raw], "pose", ["circle", "square"], SIZE, "Pose", extra, RAW)
 
@@ -212,3 +216,19 @@ def test_the_gate_holds_a_pose_export_to_the_weights_by_its_keypoints(tmp_path):
     wider = _pose_dataset(tmp_path / "wide", sigmas=[1.0, 1.0, 1.0])  # the run's sigmas score
     lenient = check_export("pose", shifted, wider, {"mAP50-95(P)": 1.0}, at, tmp_path / "c")
     assert lenient.onnx > parity.onnx
+
+
+def test_a_label_without_a_skeleton_is_scored_but_sends_no_keypoints(tmp_path):
+    """A MULTI version's rectangle-only label (circle): its objects train as boxes and its
+    predictions are scored, but the platform takes keypoints only for labels with a skeleton:
+    they are counted, not sent (one refused shape would fail a batch of 100)."""
+    dataset = _pose_dataset(tmp_path, skeletons=("square",))
+    assert dataset.keypoints.labels == ("square",)
+    export = _pose_export(tmp_path / "both.onnx", 0, circle=True)
+    at = Thresholds.fixed(0.25, dataset.names, "test")
+    outcome = evaluate_test_split("pose", export_predictor(export), dataset, at, tmp_path / "o")
+    (evaluation,) = outcome.evaluations
+    assert [k.label for k in evaluation.keypoints] == ["square"]
+    assert outcome.unsent == 1
+    predicted = json.loads((tmp_path / "o" / "predictions_keypoints.json").read_text())
+    assert sorted(p["category_id"] for p in predicted) == [4, 8]  # both scored

@@ -81,6 +81,9 @@ class PoseLayout:
     flip_idx: tuple[int, ...] | None  # None: horizontal and vertical flips are off
     sigmas: tuple[float, ...]
     box_padding: float
+    # The labels that have a skeleton: a MULTI version's others (rectangles only) take no
+    # keypoints on the platform.
+    labels: tuple[str, ...]
 
     @property
     def size(self) -> int:
@@ -154,6 +157,7 @@ def resolve_layout(
         flip_idx=_flip_idx(options.flip_idx, common, size),
         sigmas=_sigmas(options.sigmas, size),
         box_padding=options.box_padding,
+        labels=tuple(sorted(layouts)),
     )
 
 
