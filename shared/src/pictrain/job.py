@@ -251,6 +251,12 @@ class Job:
         for name, plot in evaluation.plots.items():
             self.backend.log_image(name, plot)
         self.backend.add_evaluations(evaluation.evaluations)
+        if evaluation.unsent:
+            log.warning(
+                "%d test predictions of labels without a skeleton not sent as evaluations: the "
+                "platform takes keypoints only for labels that have one",
+                evaluation.unsent,
+            )
         if evaluation.scored is not None:
             report = operating_point.Report.of(point, evaluation.scored)
             self.backend.log_table(operating_point.TABLE, report.table())

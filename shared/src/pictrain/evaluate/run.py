@@ -50,6 +50,9 @@ class TestEvaluation:
     plots: dict[str, Path] = field(default_factory=dict)  # IMAGE log name -> file
     evaluations: list[Evaluation] = field(default_factory=list)
     scored: Scored | None = None  # each prediction right or wrong (the operating point's input)
+    # pose: predictions kept out of `evaluations`, of labels without a skeleton (a MULTI
+    # version's rectangle-only labels take no keypoints on the platform)
+    unsent: int = 0
 
 
 @dataclass(frozen=True)
@@ -152,9 +155,16 @@ def _instances(
 ) -> TestEvaluation:
     spec = task_spec(task)
     outcome = TestEvaluation()
+    layout = dataset.keypoints
+    skeletal = {dataset.names.index(label) for label in layout.labels} if layout else None
 
     def evaluation(image: EvalImage, instances: list[Instance]) -> None:
         name = dataset.source_name(image.path.name)
+        if skeletal is not None:
+            sent = [i for i in instances if i.cls in skeletal]
+            unsent = (i for i in instances if i.cls not in skeletal)
+            outcome.unsent += sum(1 for i in unsent if i.score >= thresholds.of(i.cls))
+            instances = sent
         outcome.evaluations.append(
             to_evaluation(name, instances, dataset.names, thresholds, spec.evaluation_shape)
         )
