@@ -76,7 +76,11 @@ class OpenVinoRuntime:
         core = openvino.Core()
         model = core.read_model(model=str(xml), weights=str(xml.with_suffix(".bin")))
         # LATENCY: one image at a time, as a deployment predicts (ultralytics does the same).
-        self._compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        # f32: on a CPU with bf16 (AVX512-BF16, AMX) OpenVINO computes in bf16 by default, so
+        # the same file would score differently from one machine to the next (seen: 0.06 on a
+        # pose head's raw outputs); an int8 file still runs its int8 layers.
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        self._compiled = core.compile_model(model, "CPU", config)
         sidecar = folder / OPENVINO_METADATA
         self.metadata = yaml.safe_load(sidecar.read_text()) if sidecar.is_file() else {}
 
