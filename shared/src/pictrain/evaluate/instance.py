@@ -24,3 +24,6 @@ class Instance:
     polygon: list[Point] | None = None  # segmentation: the outline
     score: float = 1.0
     mask: np.ndarray | None = None  # segmentation: bool (height, width), what is scored
+    # The second-best class's score where the head gives every class's (what "a close second
+    # class" reads, docs/preannotate.md); None where it does not (RT-DETR's queries).
+    runner_up: float | None = None

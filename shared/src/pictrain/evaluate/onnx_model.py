@@ -29,12 +29,14 @@ import numpy as np
 from PIL import Image
 
 from pictrain.data.polygons import merge_parts
+from pictrain.errors import UserError
 from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance
 from pictrain.evaluate.runtimes import Runtime, metadata_value, open_runtime
 
 # Keys pictrain adds to the ONNX metadata (ultralytics writes its own `task`, `imgsz`, `names`,
 # and `head`, the output layer's class).
 TASK_KEY, LABELMAP_KEY, IMAGE_SIZE_KEY = "task", "labelmap", "image_size"
+OPERATING_POINT_KEY = "operating_point"  # the thresholds chosen on val (JSON), when exported
 RTDETR_HEAD = "RTDETRDecoder"
 DEFAULT_CONFIDENCE = 0.25  # ultralytics' predict default
 TOP_CLASSES = 5
@@ -129,9 +131,16 @@ class OnnxModel:
         (probabilities,) = self.runtime.run(_centre_crop(pixels, self.image_size))
         height, width = pixels.shape[:2]
         ranked = np.argsort(-probabilities[0], kind="stable")[:TOP_CLASSES]
+        runner_up = float(probabilities[0][ranked[1]]) if len(ranked) > 1 else 0.0
         return [
-            Instance(int(c), (0.0, 0.0, float(width), float(height)), None, float(p))
-            for c in ranked
+            Instance(
+                int(c),
+                (0.0, 0.0, float(width), float(height)),
+                None,
+                float(p),
+                runner_up=runner_up if rank == 0 else None,
+            )
+            for rank, c in enumerate(ranked)
             if (p := probabilities[0][c]) >= conf
         ]
 
@@ -148,28 +157,48 @@ class OnnxModel:
         rows = outputs[0][0].T  # (anchors, 4 + classes [+ mask coefficients])
         scores = rows[:, 4 : 4 + classes]
         best = scores.max(1)
-        rows, best, cls = rows[best > conf], best[best > conf], scores[best > conf].argmax(1)
+        above = best > conf
+        rows, best, cls, scores = rows[above], best[above], scores[above].argmax(1), scores[above]
         if len(rows) > _MAX_NMS:
             first = np.argsort(-best, kind="stable")[:_MAX_NMS]
-            rows, best, cls = rows[first], best[first], cls[first]
+            rows, best, cls, scores = rows[first], best[first], cls[first], scores[first]
         xyxy = _xyxy(rows[:, :4])
         kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
         xyxy, best, cls = xyxy[kept], best[kept], cls[kept]
+        second = np.sort(scores[kept], axis=1)[:, -2] if classes > 1 else np.zeros(len(kept))
         polygons: list[list[tuple[float, float]] | None] = [None] * len(kept)
         masks: list[np.ndarray | None] = [None] * len(kept)
         if self.task == "segment":
             small = _masks(rows[kept, 4 + classes :], outputs[1][0], xyxy, self.image_size)
             filled = small.any(axis=(1, 2))
             xyxy, best, cls, small = xyxy[filled], best[filled], cls[filled], small[filled]
+            second = second[filled]
             masks = [_to_image(m, box, shape) for m in small]
             polygons = [_outline(m, box, shape) for m in small]
         scaled = _scale_boxes(xyxy, box, shape)
         return [
-            Instance(int(c), (x1, y1, x2 - x1, y2 - y1), polygon, float(score), mask)
-            for (x1, y1, x2, y2), score, c, polygon, mask in zip(
-                scaled.tolist(), best, cls, polygons, masks, strict=True
+            Instance(int(c), (x1, y1, x2 - x1, y2 - y1), polygon, float(score), mask, float(s2))
+            for (x1, y1, x2, y2), score, c, polygon, mask, s2 in zip(
+                scaled.tolist(), best, cls, polygons, masks, second, strict=True
             )
         ]
+
+
+def open_export(path: Path, what: str) -> OnnxModel:
+    """`OnnxModel.load`, with what is wrong with the file (`what` names it) as the user's error:
+    a file from a user or the platform is anything until it loads."""
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist")
+    try:
+        return OnnxModel.load(path)
+    except KeyError as exc:
+        raise UserError(
+            f"{what} {path} has no {exc} in its metadata: not an export of a pictrain or "
+            "ultralytics model"
+        ) from None
+    except Exception as exc:  # each runtime's own kinds: a .pt, a truncated file, another format
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{what} {path} is not a model pictrain can run: {reason}") from None
 
 
 def read_image(path: Path) -> np.ndarray:

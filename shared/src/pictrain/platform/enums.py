@@ -12,6 +12,9 @@ from picsellia.types.enums import (
     ImportAnnotationMode,
     InferenceType,
     JobRunStatus,
+    ProcessingInputType,
+    ProcessingTargetType,
+    ProcessingType,
 )
 from picsellia.types.enums import JobStatus as TaskStatus  # v1 jobs: adding data, metrics
 
@@ -30,5 +33,8 @@ __all__ = [
     "Framework",
     "ImportAnnotationMode",
     "JobRunStatus",
+    "ProcessingInputType",
+    "ProcessingTargetType",
+    "ProcessingType",
     "TaskStatus",
 ]

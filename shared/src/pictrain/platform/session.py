@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from pictrain.platform.retry import RetryPolicy, is_transient
 from pictrain.platform.transport import never_sent
 
 T = TypeVar("T")
+PAGE_SIZE = 100  # items asked per page of a paged listing
 # A 409 is an answer too: what we were creating exists (maybe made by a concurrent run).
 _EXPECTED = (*EXPECTED, px.ResourceConflictError)
 
@@ -95,6 +96,16 @@ class Platform:
 
         self.call(what, attempt)
         return done
+
+    def pages(
+        self, what: str, list_page: Callable[[int, int], list[T]], size: int = PAGE_SIZE
+    ) -> Iterator[T]:
+        """Every item of a listing the SDK reads one page of (`list_page(limit, offset)`),
+        page after page until an empty one: right whatever page size the server allows."""
+        offset = 0
+        while page := self.call(f"{what} (from {offset})", list_page, size, offset):
+            yield from page
+            offset += len(page)
 
     def remove(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
         """A delete; one already gone (a concurrent run, the SDK's own re-sent DELETE) is done."""

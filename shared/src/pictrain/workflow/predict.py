@@ -50,20 +50,9 @@ class Prediction:
 
 
 def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction:
-    from pictrain.evaluate.onnx_model import OnnxModel, read_image
+    from pictrain.evaluate.onnx_model import open_export, read_image
 
-    if not model_path.exists():
-        raise UserError(f"--model {model_path} does not exist")
-    try:
-        model = OnnxModel.load(model_path)
-    except KeyError as exc:
-        raise UserError(
-            f"--model {model_path} has no {exc} in its metadata: not an export of a pictrain "
-            "or ultralytics model"
-        ) from None
-    except Exception as exc:  # each runtime's own kinds: a .pt, a truncated file, another format
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"--model {model_path} is not a model pictrain can run: {reason}") from None
+    model = open_export(model_path, "--model")
     try:
         pixels = read_image(image)
     except ValueError as exc:

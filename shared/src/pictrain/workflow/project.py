@@ -90,6 +90,20 @@ class ContinuousTrainingSection(_Section):
     parameters: dict[str, Any] = {}  # over the experiment's
 
 
+class PreannotateSection(_Section):
+    """`pictrain preannotate launch`: the processing of `images/<image>/processing.toml` (as
+    `pictrain register` registered it) on dataset version `version` of [dataset], with model
+    version `model` (NAME for its latest version, NAME/VERSION, or an id; default: [model]'s
+    latest), `cpu`/`gpu` (default: the processing's), its `parameters` over the defaults."""
+
+    version: str | None = None
+    model: str | None = None
+    image: str = "preannotate"
+    cpu: int | None = Field(None, ge=1)
+    gpu: int | None = Field(None, ge=0)
+    parameters: dict[str, Any] = {}
+
+
 class ProjectFile(_Section):
     """The parsed file; `source` is where it was read (relative paths start in its folder)."""
 
@@ -102,6 +116,7 @@ class ProjectFile(_Section):
     model: ModelSection | None = None
     deployment: DeploymentSection | None = None
     continuous_training: ContinuousTrainingSection | None = None
+    preannotate: PreannotateSection | None = None
 
     @field_validator("data")
     @classmethod
