@@ -118,17 +118,23 @@ def store_file(state: State, name: str, path: Path, kind: str) -> StoredFile:
     return stored
 
 
-def _base_model_version(
-    state: State, files: Mapping[str, Path], dataset_type: str, labels: list[Label]
+def add_model_version(
+    state: State,
+    model_name: str,
+    files: Mapping[str, Path],
+    dataset_type: str,
+    label_names: list[str],
+    framework: str,
 ) -> ModelVersion:
-    model = Model("emulated-base-model")
+    """Version 0 of a new model `model_name`, holding `files` (name -> local file)."""
+    model = Model(model_name)
     version = ModelVersion(
         model_id=model.id,
-        name="emulated-base-model-0",
+        name=f"{model_name}-0",
         version=0,
         type=dataset_type,
-        framework="PYTORCH",
-        labels={str(k): label.name for k, label in enumerate(labels)},
+        framework=framework,
+        labels={str(k): name for k, name in enumerate(label_names)},
     )
     version.files = {
         name: store_file(state, name, path, "model_file") for name, path in files.items()
@@ -136,6 +142,13 @@ def _base_model_version(
     state.models[model.id] = model
     state.model_versions[version.id] = version
     return version
+
+
+def _base_model_version(
+    state: State, files: Mapping[str, Path], dataset_type: str, labels: list[Label]
+) -> ModelVersion:
+    names = [label.name for label in labels]
+    return add_model_version(state, "emulated-base-model", files, dataset_type, names, "PYTORCH")
 
 
 def seed_experiment(

@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ CURRENT_CONTEXT = "processing_job"
 LEGACY_CONTEXT = "dataset_version_processing_job"
 MODEL_VERSION_INPUT = "model_version_id"  # the input a pre-annotation is launched with
 IDS_PER_CALL = 1000  # the SDK's own chunk for listing assets by id
+LOOKS_AT_ONCE = 8  # concurrent per-asset looks (latency-bound, a few connections)
 
 
 class AssetsRefused(UserError):
@@ -181,14 +183,20 @@ class VersionAssets:
         return [AssetRef(str(a.id), a.filename, dict(a.custom_metadata or {}), a) for a in assets]
 
     def annotated(self, assets: list[AssetRef]) -> set[str]:
-        """The ids of those holding an annotation now (a human's or a processing's)."""
-        return self.platform.call("look for the assets' annotations", self._annotated, assets)
+        """The ids of those holding an annotation now (a human's or a processing's): one call
+        per asset (`Asset.list_annotations`), a few at a time, each retried alone. (The SDK's
+        batched `load_annotations` turns a chunk's 5xx into a BadRequestError, which no retry
+        would recognise.)"""
 
-    def _annotated(self, assets: list[AssetRef]) -> set[str]:
-        if not assets:
-            return set()
-        found = self.version.load_annotations(assets=[a.sdk for a in assets])
-        return {str(asset_id) for asset_id in found}
+        def has(asset: AssetRef) -> bool:
+            found = self.platform.call(
+                f"look at {asset.filename}'s annotations", asset.sdk.list_annotations
+            )
+            return bool(found)
+
+        with ThreadPoolExecutor(LOOKS_AT_ONCE) as pool:
+            flags = list(pool.map(has, assets))
+        return {a.id for a, annotated in zip(assets, flags, strict=True) if annotated}
 
     def tagged(self, assets: list[AssetRef], tag: str) -> set[str]:
         """The ids of those carrying the asset tag `tag`."""
@@ -229,11 +237,18 @@ class VersionAssets:
         return attached
 
     def untag(self, assets: list[AssetRef], tag: str) -> None:
-        """Detach `tag` (a detach is idempotent: the same end state however often it is sent)."""
+        """Detach `tag` from those still carrying it, looked at on every attempt."""
         found = self._tag(tag)
-        if found is not None and assets:
-            multi = MultiAsset(self.version.connection, self.version.id, [a.sdk for a in assets])
-            self.platform.call(f"untag {len(assets)} assets {tag}", multi.remove_tags, found)
+        if found is None or not assets:
+            return
+
+        def attempt() -> None:
+            there = self._tagged(assets, tag)
+            still = [a.sdk for a in assets if a.id in there]
+            if still:
+                MultiAsset(self.version.connection, self.version.id, still).remove_tags(found)
+
+        self.platform.call(f"untag {len(assets)} assets {tag}", attempt)
 
     def with_tag(self, tag: str) -> list[AssetRef]:
         """Every asset of the version carrying `tag` (few: the ones a run tagged)."""
@@ -272,7 +287,7 @@ class VersionAssets:
 
         def attempt() -> None:
             nonlocal written
-            document = coco if replace else _without(coco, self._annotated(assets))
+            document = coco if replace else _without(coco, self.annotated(assets))
             written = len(document["images"])
             if written:
                 try:
