@@ -39,6 +39,7 @@ class LocalFolder:
         if not self.files:
             suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
             raise UserError(f"--local {folder} holds no image ({suffixes})")
+        out.parent.mkdir(parents=True, exist_ok=True)  # a folder that cannot be: said now
         self._images: list[dict[str, Any]] = []
         self._annotations: list[dict[str, Any]] = []
         self._scores: dict[str, Signals] = {}
@@ -85,7 +86,6 @@ class LocalFolder:
             "categories": categories,
             "annotations": self._annotations,
         }
-        self.out.parent.mkdir(parents=True, exist_ok=True)
         partial = self.out.with_name(self.out.name + ".part")
         partial.write_text(json.dumps(document))
         partial.replace(self.out)

@@ -7,9 +7,9 @@ model's head gives; why these, from the active-learning literature: docs/preanno
   detection at the threshold could go either way; classification: 1 - the top probability);
 - margin: how close the second-best class comes to the best one (its score over the best's);
 - flip: how much the predictions on the mirror image disagree with the plain ones.
-Diversity: a 64-bit difference hash of the pixels; an image within `NEAR_DUPLICATE_BITS` of a
-labelled or an already picked one is not picked (a burst of near-identical frames is labelled
-once).
+Diversity: a cheap embedding of the picture, its 8 x 8 colour thumbnail (mean removed, unit
+length, 192 bytes); an image whose embedding is within `NEAR_DUPLICATE_COSINE` of a labelled or
+an already picked one's is not picked (a burst of near-identical frames is labelled once).
 """
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ import numpy as np
 
 from pictrain.evaluate.instance import Instance
 
-NEAR_DUPLICATE_BITS = 10  # of 64: the usual dHash cut for "the same picture, re-encoded"
+# Cosine of two thumbnails. On the synthetic shapes, re-encoded and brightness-shifted copies
+# stay above 0.99 and different pictures below 0.88 (docs/preannotate.md); a perceptual hash
+# (dHash) mixed the two up there, its bits dominated by the smooth backgrounds.
+NEAR_DUPLICATE_COSINE = 0.95
+THUMBNAIL = 8
+_SCALE = 127  # an embedding is stored as int8: unit vector x 127
 SPARE_PER_PICK = 4  # candidates kept per image to pick: room for near-duplicates skipped
 MIN_KEPT = 256
 
@@ -130,13 +135,19 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def fingerprint(pixels: np.ndarray) -> int:
-    """dHash: the image grey and shrunk to 9x8, one bit per horizontal step (brighter or not).
-    Resizing, re-encoding and small colour shifts keep most bits; another picture flips half."""
-    grey = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY) if pixels.ndim == 3 else pixels
-    small = cv2.resize(grey, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
-    bits = (small[:, 1:] > small[:, :-1]).flatten()
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+def fingerprint(pixels: np.ndarray) -> bytes:
+    """The picture's embedding: its colour thumbnail, mean removed, unit length, as int8."""
+    small = cv2.resize(pixels, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA)
+    vector = small.astype(np.float32).ravel()
+    vector -= vector.mean()
+    vector /= float(np.linalg.norm(vector)) or 1.0
+    return np.round(vector * _SCALE).astype(np.int8).tobytes()
+
+
+def similarity(digest: bytes, others: np.ndarray) -> np.ndarray:
+    """Cosine of `digest` with each row of `others` (int8 embeddings)."""
+    one = np.frombuffer(digest, np.int8).astype(np.int32)
+    return (others.astype(np.int32) @ one) / float(_SCALE * _SCALE)
 
 
 @dataclass(frozen=True, order=True)
@@ -144,24 +155,24 @@ class Candidate:
     score: float
     key: str = field(compare=True)
     name: str = field(compare=False)
-    digest: int = field(compare=False)
+    digest: bytes = field(compare=False)
     signals: Signals = field(compare=False)
 
 
 @dataclass
 class Ranking:
     """The best candidates seen so far (bounded: `wanted` x SPARE_PER_PICK), and the
-    fingerprints of every labelled image (8 bytes each)."""
+    embeddings of every labelled image (192 bytes each)."""
 
     wanted: int
     _best: list[Candidate] = field(default_factory=list)
-    _labelled: list[int] = field(default_factory=list)
+    _labelled: bytearray = field(default_factory=bytearray)
     scored: int = 0
 
-    def labelled(self, digest: int) -> None:
-        self._labelled.append(digest)
+    def labelled(self, digest: bytes) -> None:
+        self._labelled += digest
 
-    def add(self, key: str, name: str, digest: int, signals: Signals) -> None:
+    def add(self, key: str, name: str, digest: bytes, signals: Signals) -> None:
         self.scored += 1
         candidate = Candidate(signals.score, key, name, digest, signals)
         keep = max(self.wanted * SPARE_PER_PICK, MIN_KEPT)
@@ -173,19 +184,16 @@ class Ranking:
     def select(self) -> tuple[list[Candidate], int]:
         """The top `wanted` by score, none a near-duplicate of a labelled or picked image;
         and how many were passed over as near-duplicates."""
-        taken = np.array(self._labelled, dtype=np.uint64)
+        width = THUMBNAIL * THUMBNAIL * 3
+        seen = np.frombuffer(bytes(self._labelled), np.int8).reshape(-1, width)
         picked: list[Candidate] = []
         skipped = 0
         for candidate in sorted(self._best, key=lambda c: (-c.score, c.key)):
             if len(picked) == self.wanted:
                 break
-            seen = np.concatenate([taken, np.array([p.digest for p in picked], dtype=np.uint64)])
-            if (
-                seen.size
-                and int(np.bitwise_count(seen ^ np.uint64(candidate.digest)).min())
-                <= NEAR_DUPLICATE_BITS
-            ):
+            if seen.size and similarity(candidate.digest, seen).max() >= NEAR_DUPLICATE_COSINE:
                 skipped += 1
                 continue
             picked.append(candidate)
+            seen = np.vstack([seen, np.frombuffer(candidate.digest, np.int8)[None]])
         return picked, skipped
