@@ -1,7 +1,8 @@
 """`make platform-demo`: the README's "From data to deployment", every command against the
 bundled Picsellia emulator, with no account: upload -> dataset -> register -> experiment ->
-the registered image's job -> publish -> deploy -> predict -> continuous training, whose job
-starts from the published weights.
+the registered image's job -> publish -> deploy -> predict -> pre-annotate the next batch (the
+preannotate processing's job) -> a reviewer checks it against the synthetic truth and adds it
+to the training version -> continuous training, whose job starts from the published weights.
 
 The end-to-end test runs the same path (`run_path`) and checks what the platform holds.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "picsellia.example.toml"
+TRUTH_FILE = "truth.json"  # the next batch's true objects: the reviewer's, never uploaded
 
 Command = Callable[[list[str]], tuple[int, str]]
 
@@ -43,6 +45,7 @@ class JobRun:
 class PathRun:
     outputs: dict[str, str] = field(default_factory=dict)
     jobs: list[JobRun] = field(default_factory=list)
+    review: Any = None  # what the reviewer kept of the pre-annotations (tests/emulator/review.py)
 
 
 class StepFailed(Exception):
@@ -111,10 +114,11 @@ def run_path(
     step(
         "9. predict with the deployment", "predict", str(image), "--out", str(work / "predictions")
     )
-    step("10. feedback loop, continuous training and deployment", "ct", "setup")
+    run.review = preannotate_next_batch(emulator, config, project, work, step, job_env, say)
+    step("13. feedback loop, continuous training and deployment", "ct", "setup")
     (deployment,) = emulator.state.deployments.values()
     retrain = emulator.trigger_continuous_training(deployment.id)
-    train("11. the platform's continuous training, once enough reviews came", retrain)
+    train("14. the platform's continuous training, on the reviewed batch too", retrain)
     published = hashlib.sha256(emulator.state.artifact_bytes(experiment.id, BEST_MODEL_ARTIFACT))
     started_from = run.jobs[-1].starting_weights_sha256
     if started_from != published.hexdigest():
@@ -123,6 +127,57 @@ def run_path(
         )
     say(f"continuous training started from the published weights (sha256 {started_from[:16]}...)")
     return run
+
+
+def preannotate_next_batch(
+    emulator: Any,
+    config: Any,
+    project: Path,
+    work: Path,
+    step: Callable[..., str],
+    env: Mapping[str, str],
+    say: Callable[[str], None],
+) -> Any:
+    """Register and launch the pre-annotation on [preannotate] version, run its job as the
+    platform would, then play the reviewer: each pre-annotated box the synthetic truth confirms
+    (IoU >= 0.5, same label) is kept, the others fixed; the reviewed images join train."""
+    from pictrain.preannotate.job import PREANNOTATED_TAG
+    from tests.emulator.review import KEPT_IOU
+
+    step("10. register the pre-annotation processing", "register", "preannotate")
+    step("11. pre-annotate the next batch with the published model", "preannotate", "launch")
+    versions = {v.version: v for v in emulator.state.dataset_versions.values()}
+    batch = versions[config.preannotate.version]
+    (job,) = emulator.launched_processings(batch.id)
+    processing = emulator.state.processings[job.processing.processing_id]
+    say(f"\n== the platform runs {processing.docker_image}:{processing.docker_tag}")
+    log = work / f"job-{job.id}.log"
+    images_dir = config.path(config.image.images_dir)
+    name = processing.docker_image.rsplit("/", 1)[-1]
+    if not (images_dir / name / "processing.toml").is_file():
+        raise StepFailed(f"{processing.docker_image} is not a processing image of {images_dir}")
+    with log.open("w") as out:
+        code = subprocess.run(
+            [sys.executable, "-m", "pictrain", "preannotate"],  # the image's command
+            cwd=work,
+            env={**env, **emulator.processing_env(job)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=1800,
+        ).returncode
+    say("\n".join(line.split(": ", 1)[-1] for line in log.read_text().splitlines()[-4:]))
+    if code != 0:
+        raise StepFailed(f"the pre-annotation job failed ({code}): {log}")
+    truth = config.path(config.data[config.preannotate.version].images).parent / TRUTH_FILE
+    review = emulator.review_preannotations(batch.id, truth, PREANNOTATED_TAG, versions["train"].id)
+    say(
+        f"\n== 12. a reviewer checks the {review.assets} pre-annotated images against the "
+        f"synthetic truth: kept {review.kept} of {review.predicted} pre-annotated boxes (IoU >= "
+        f"{KEPT_IOU} with a true object of the same label), removed "
+        f"{review.predicted - review.kept}, drew the {review.truths - review.kept} the model "
+        "missed; the reviewed images join the train version"
+    )
+    return review
 
 
 def run_launched_job(
@@ -168,12 +223,22 @@ def subprocess_command(env: Mapping[str, str]) -> Command:
     return command
 
 
-def make_data(folder: Path, images: int) -> None:
+def make_data(folder: Path, images: int, image_size: int = 160) -> None:
+    """The splits, and the next batch: images with no annotation file (the true objects kept
+    beside them, for the reviewer only)."""
     from pictrain.synthetic import make_detection_dataset
 
     if not (folder / "test" / "annotations.json").is_file():
         splits = {"train": 70, "val": 15, "test": 15}
-        make_detection_dataset(folder, n_images=images, image_size=160, seed=0, splits=splits)
+        make_detection_dataset(
+            folder, n_images=images, image_size=image_size, seed=0, splits=splits
+        )
+    if not (folder / "next" / TRUTH_FILE).is_file():
+        staging = folder / "next-staging"
+        (coco,) = make_detection_dataset(staging, images // 4, image_size, seed=1).values()
+        coco.rename(coco.with_name(TRUTH_FILE))
+        coco.parent.rename(folder / "next")
+        staging.rmdir()
 
 
 def main() -> int:

@@ -19,6 +19,7 @@ from scripts.bench import (
     finetune,
     machine,
     platform_calls,
+    preannotate,
     report,
     train,
 )
@@ -26,7 +27,7 @@ from scripts.bench import (
 # Each suite adds its size flags (`add_arguments(parser)`) and says what to run
 # (`benchmarks(args, work)` -> [(name, call returning a BenchResult)]). A new suite is a
 # module with those two functions, listed here.
-SUITES = (convert, evaluate, train, coldstart, platform_calls, exports, finetune)
+SUITES = (convert, evaluate, train, coldstart, platform_calls, exports, finetune, preannotate)
 TMPFS = Path("/dev/shm")
 
 

@@ -1,6 +1,7 @@
-"""From a folder of images and COCO files to a deployed model and its continuous training,
-against the emulator: the path `make platform-demo` runs (scripts/platform_demo.py), with two
-tiny trainings, each the registered image's job as the platform starts it."""
+"""From a folder of images and COCO files to a deployed model, a pre-annotated and reviewed
+next batch, and its continuous training, against the emulator: the path `make platform-demo`
+runs (scripts/platform_demo.py), with two tiny trainings, each the registered image's job as
+the platform starts it, and the pre-annotation processing's job."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from pictrain.cli import main
 from pictrain.envvars import RETRY_BASE_DELAY
 from pictrain.synthetic import make_detection_dataset
-from scripts.platform_demo import EXAMPLE, clean_env, run_path
+from scripts.platform_demo import EXAMPLE, clean_env, make_data, run_path
 from tests.emulator import Emulator
 from tests.emulator.emulator import loopback_env
 
@@ -30,6 +31,8 @@ TINY = {  # the example file's settings this test changes: two trainings of one 
     "# over [experiment.parameters]\nepochs = 5": "\nepochs = 1",
     "threshold = 0.25 ": "threshold = 0.0 ",  # an untrained model's boxes, to see them drawn
     '# images_dir = "images"': f'images_dir = "{IMAGES}"',
+    # an untrained model's boxes, for the reviewer to judge
+    "# confidence_threshold = 0.3 ": "confidence_threshold = 0.01 ",
 }
 
 
@@ -47,13 +50,7 @@ def in_process(args: list[str]) -> tuple[int, str]:
 def test_images_and_coco_files_to_a_deployed_model_and_its_continuous_training(
     emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_detection_dataset(
-        tmp_path / "data/platform-demo",
-        n_images=16,
-        image_size=64,
-        seed=0,
-        splits={"train": 10, "val": 3, "test": 3},
-    )
+    make_data(tmp_path / "data/platform-demo", 16, image_size=64)
     text = EXAMPLE.read_text()
     for old, new in TINY.items():
         assert old in text, old
@@ -90,6 +87,16 @@ def test_images_and_coco_files_to_a_deployed_model_and_its_continuous_training(
     assert len(answer["boxes"]) == len(prediction.response["detection_classes"]) > 0
     assert {b["label"] for b in answer["boxes"]} <= {"circle", "square", "triangle"}
     assert Path(answer["drawn"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    batch = next(v for v in state.dataset_versions.values() if v.version == "next")
+    (processing_job,) = emulator.launched_processings(batch.id)
+    assert state.jobs[processing_job.id].status_history == ["RUNNING", "SUCCEEDED"]
+    assert run.review.assets == len(batch.assets) == 4  # each pre-annotated, then reviewed
+    assert 0 <= run.review.kept <= run.review.predicted and run.review.truths > 0
+    train = next(v for v in state.dataset_versions.values() if v.version == "train")
+    assert {a.data_id for a in batch.assets} <= {a.data_id for a in train.assets}
+    scored = [state.datas[a.data_id].custom_metadata.get("to_label_score") for a in batch.assets]
+    assert all(score is not None for score in scored)
 
     continuous = state.experiments[uuid.UUID(retrained.experiment_id)]
     assert continuous.base_model_version_id == version.id

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tests.emulator.faults import Faults, request_matches
 from tests.emulator.pipelines import trigger_continuous_training
+from tests.emulator.review import Review, review_preannotations
 from tests.emulator.routes import build_router
 from tests.emulator.seeding import (
     SeededIds,
@@ -169,6 +170,16 @@ class Emulator:
             "organization_id": self.organization_id,
             "job_id": str(job.id),
         }
+
+    def review_preannotations(
+        self, version_id: uuid.UUID | str, truth: Path, tag: str, into: uuid.UUID | str
+    ) -> Review:
+        """A human reviewing the pre-annotated assets against `truth` (a COCO file by file
+        name), then adding them to the version `into` (`review.py`)."""
+        with self.state.lock:
+            return review_preannotations(
+                self.state, uuid.UUID(str(version_id)), truth, tag, uuid.UUID(str(into))
+            )
 
     def user_env(self) -> dict[str, str]:
         """A user's `.env` for this emulator, under the names README tells users to keep

@@ -195,18 +195,18 @@ def _read(path: Path) -> np.ndarray:
 
 def test_the_exports_operating_point_sets_the_thresholds_per_class(tmp_path: Path) -> None:
     path = detect_model(tmp_path / "m.onnx")
-    assert Predictor.load(path, "m", None).thresholds.overall == 0.25
+    assert Predictor.load(path, "m", None, scoring=True).thresholds.overall == 0.25
     model = onnx.load(str(path))
     point = {"threshold": 0.4, "per_class": {"circle": 0.95, "nope": 0.1}, "chosen_by": "F1"}
     model.metadata_props.add(key="operating_point", value=json.dumps(point))
     onnx.save(model, str(path))
-    predictor = Predictor.load(path, "m", None)
+    predictor = Predictor.load(path, "m", None, scoring=True)
     assert predictor.thresholds == Thresholds(0.4, {"circle": 0.95}, predictor.thresholds.source)
     assert "operating point (F1)" in predictor.thresholds.source
     pixels = np.zeros((SIZE, SIZE, 3), np.uint8)
     kept = predictor.kept(predictor.candidates(pixels))
     assert [LABELS[i.cls] for i in kept] == ["bogus"]  # the circle's 0.9 is under its 0.95
-    given = Predictor.load(path, "m", 0.5)
+    given = Predictor.load(path, "m", 0.5, scoring=True)
     assert given.thresholds == Thresholds(0.5, {}, "confidence_threshold 0.5")
 
 
@@ -263,3 +263,32 @@ def test_local_bad_input_is_one_error_line(
     code, output = pictrain(capsys, "preannotate", "--local", str(tmp_path), *args)
     errors = [line for line in output.splitlines() if line.startswith("error: ")]
     assert code == 2 and len(errors) == 1 and message in errors[0], output
+
+
+# --- docs ---------------------------------------------------------------------------------------
+
+
+def test_the_docs_list_every_parameter_as_the_code_has_it() -> None:
+    """docs/preannotate.md's table, between its markers, is the parameters' model."""
+    from pydantic import AliasChoices
+
+    from pictrain.preannotate.params import PreannotateParameters
+
+    rows = ["| name | aliases | default | notes |", "|---|---|---|---|"]
+    defaults = default_parameters()
+    for name, spec in PreannotateParameters.model_fields.items():
+        alias = spec.validation_alias
+        others = [a for a in alias.choices if a != name] if isinstance(alias, AliasChoices) else []
+        default = defaults[name]
+        shown = (
+            "null"
+            if default is None
+            else str(default).lower()
+            if isinstance(default, bool)
+            else default
+        )
+        aliases = ", ".join(f"`{a}`" for a in others)
+        rows.append(f"| `{name}` | {aliases} | `{shown}` | {spec.description} |")
+    text = (Path(__file__).parents[2] / "docs" / "preannotate.md").read_text()
+    documented = text.split("<!-- preannotate:params -->\n", 1)[1].split("\n<!--", 1)[0]
+    assert documented == "\n".join(rows)

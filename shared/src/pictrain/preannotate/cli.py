@@ -90,7 +90,9 @@ def _local(args: argparse.Namespace) -> int:
     if args.threshold is not None:
         given["confidence_threshold"] = args.threshold
     params = read_parameters(given).params
-    predictor = Predictor.load(args.model, "--model", params.confidence_threshold)
+    predictor = Predictor.load(
+        args.model, "--model", params.confidence_threshold, args.to_label > 0
+    )
     folder = LocalFolder(args.local, args.out, predictor.names)
     print(f"keeping predictions at {predictor.thresholds.source}", flush=True)
     summary, done = preannotate(folder, predictor, params)

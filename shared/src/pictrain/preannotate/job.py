@@ -116,7 +116,7 @@ def _run(context: PicselliaContext, run_dir: Path) -> list[str]:
         raise UserError(f"dataset version {assets.label} has no assets to pre-annotate")
     path = download_model_file(platform, model_version, MODEL_ARTIFACT, run_dir / "model")
     what = f"{MODEL_ARTIFACT} of model version {model_label}"
-    predictor = Predictor.load(path, what, params.confidence_threshold)
+    predictor = Predictor.load(path, what, params.confidence_threshold, params.to_label > 0)
     check_types(assets.kind, assets.label, dataset_type(predictor.task), model_label)
     labels = assets.label_names()
     strategy = params.label_matching_strategy

@@ -85,11 +85,12 @@ class Predictor:
 
     model: OnnxModel
     thresholds: Thresholds
+    scoring: bool = True  # False: no candidate under the thresholds is wanted
 
     @classmethod
-    def load(cls, path: Path, what: str, confidence: float | None) -> Predictor:
+    def load(cls, path: Path, what: str, confidence: float | None, scoring: bool) -> Predictor:
         model = open_export(path, what)
-        return cls(model, thresholds(model, confidence))
+        return cls(model, thresholds(model, confidence), scoring)
 
     @property
     def task(self) -> str:
@@ -100,7 +101,8 @@ class Predictor:
         return self.model.names
 
     def candidates(self, pixels: np.ndarray) -> list[Instance]:
-        return self.model.predict(pixels, conf=min(SCORING_FLOOR, self.thresholds.lowest))
+        floor = min(SCORING_FLOOR, self.thresholds.lowest) if self.scoring else None
+        return self.model.predict(pixels, conf=self.thresholds.lowest if floor is None else floor)
 
     def kept(self, candidates: list[Instance]) -> list[Instance]:
         """At each class's threshold; classification keeps its top class only."""
