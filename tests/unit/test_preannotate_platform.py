@@ -311,3 +311,33 @@ def test_the_image_command_runs_the_job_under_its_supervisor(
     assert record.status_history == ["RUNNING", "SUCCEEDED"]
     assert any("4 pre-annotated now" in line for line in record.lines)
     assert len(run.tagged(PREANNOTATED)) == 4
+
+
+def test_a_reviewed_asset_leaves_the_ranking_and_keeps_the_users_metadata(
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reviewer checked a picked asset (its pre-annotated tag removed): the next run counts
+    it as labelled, takes its tag and score away and picks another; the user's own metadata
+    keys stay."""
+    run = setup(emulator, tmp_path, monkeypatch)
+    job = run.launch(capsys)
+    assert run.run_job(job, capsys, caplog)[0] == 0
+    state = emulator.state
+    first = run.tagged("to-label")
+    reviewed = next(a for a in run.version.assets if state.datas[a.data_id].filename == first[0])
+    tag = next(t for t in state.tags.values() if t.name == PREANNOTATED)
+    reviewed.tag_ids.remove(tag.id)
+    data = state.datas[reviewed.data_id]
+    data.custom_metadata["camera"] = "north"
+
+    code, output = run.run_job(job, capsys, caplog)
+
+    assert code == 0, output
+    assert data.custom_metadata == {"camera": "north"}
+    again = run.tagged("to-label")
+    assert len(again) == 2 and first[0] not in again
+    assert "5 annotated by a human" in output

@@ -329,6 +329,23 @@ class VersionAssets:
         asset.custom_metadata.update(merged)
         return True
 
+    def forget(self, asset: AssetRef, prefix: str) -> None:
+        """The keys starting with `prefix` out of the asset's data custom metadata (the others
+        kept); nothing sent when it has none."""
+        if not any(key.startswith(prefix) for key in asset.custom_metadata):
+            return
+
+        def update() -> None:
+            data = asset.sdk.get_data()
+            kept = {
+                k: v for k, v in (data.custom_metadata or {}).items() if not k.startswith(prefix)
+            }
+            data.update_custom_metadata(kept)
+
+        self.platform.call(f"drop the score of {asset.filename}", update)
+        for key in [k for k in asset.custom_metadata if k.startswith(prefix)]:
+            del asset.custom_metadata[key]
+
 
 def _without(coco: dict[str, Any], asset_ids: set[str]) -> dict[str, Any]:
     """The document without the images (and their annotations) of `asset_ids`."""

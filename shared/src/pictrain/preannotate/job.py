@@ -190,6 +190,8 @@ class VersionTarget:
             ]
             for a in page:
                 (self.folder / a.saved_as).unlink(missing_ok=True)
+                if a.id in annotated and a.id not in ours and not self.params.replace_annotations:
+                    self.assets.forget(a, METADATA_PREFIX)  # labelled now: a score no more
 
     def write(self, found: list[tuple[Item, list[Found]]], replace: bool) -> dict[str, str]:
         """The pre-annotated tag first (whose annotation it is), then the annotations; a

@@ -27,6 +27,7 @@ from pictrain.preannotate.shapes import Found, annotations
 log = logging.getLogger(__name__)
 
 EXAMPLES = 3
+PROGRESS_EVERY_S = 10.0  # one progress line per this many seconds at most
 # "new": no annotation; "human": annotated, not by this processing; "ours": pre-annotated by
 # an earlier run (its marker tag), reviewed or not yet.
 State = Literal["new", "human", "ours"]
@@ -68,14 +69,18 @@ class Summary:
     scored: int = 0
     unknown_labels: Counter[str] = field(default_factory=Counter)
     unsendable: Unsendable = field(default_factory=Unsendable)
-    failures: dict[str, list[str]] = field(default_factory=dict)  # kind -> "name: why"
+    failures: Counter[str] = field(default_factory=Counter)  # kind -> assets
+    examples: dict[str, list[str]] = field(default_factory=dict)  # kind -> the first few
 
     def fail(self, kind: str, item: Item, reason: str) -> None:
-        self.failures.setdefault(kind, []).append(f"{item.name}: {reason}")
+        self.failures[kind] += 1
+        shown = self.examples.setdefault(kind, [])
+        if len(shown) < EXAMPLES:
+            shown.append(f"{item.name}: {reason}")
 
     @property
     def failed(self) -> int:
-        return sum(len(v) for v in self.failures.values())
+        return sum(self.failures.values())
 
     def progress(self, seconds: float) -> str:
         rate = self.assets / seconds if seconds > 0 else 0.0
@@ -100,9 +105,8 @@ class Summary:
             )
         if self.unsendable:
             lines.append(f"not written (the platform refuses them): {self.unsendable}")
-        for kind, failures in self.failures.items():
-            examples = "; ".join(failures[:EXAMPLES])
-            lines.append(f"{len(failures)} assets {kind}, e.g. {examples}")
+        for kind, count in self.failures.items():
+            lines.append(f"{count} assets {kind}, e.g. {'; '.join(self.examples[kind])}")
         return lines
 
 
@@ -113,7 +117,7 @@ def preannotate(
     summary = Summary()
     ranking = Ranking(params.to_label)
     known = set(target.labels)
-    started = time.monotonic()
+    started = logged = time.monotonic()
     for batch in target.batches(params.batch_size):
         found: list[tuple[Item, list[Found]]] = []
         for item in batch:
@@ -122,7 +126,10 @@ def preannotate(
             if annotations_ is not None:
                 found.append((item, annotations_))
         _write(target, found, params.replace_annotations, summary)
-        log.info("%s", summary.progress(time.monotonic() - started))
+        if time.monotonic() - logged >= PROGRESS_EVERY_S:
+            logged = time.monotonic()
+            log.info("%s", summary.progress(logged - started))
+    log.info("%s", summary.progress(time.monotonic() - started))
     summary.scored = ranking.scored
     if not params.to_label:
         return summary, []
