@@ -143,7 +143,8 @@ class Emulator:
         framework: str = "ONNX",
         model_name: str = "emulated-model",
     ) -> uuid.UUID:
-        """Version 0 of a new model holding `files` (e.g. `{"model-latest": path}`)."""
+        """The next version of model `model_name` holding `files` (e.g. `{"model-latest":
+        path}`)."""
         with self.state.lock:
             version = add_model_version(
                 self.state, model_name, files, dataset_type, labels, framework

@@ -126,12 +126,14 @@ def add_model_version(
     label_names: list[str],
     framework: str,
 ) -> ModelVersion:
-    """Version 0 of a new model `model_name`, holding `files` (name -> local file)."""
-    model = Model(model_name)
+    """The next version of model `model_name` (created when new), holding `files` (name ->
+    local file)."""
+    model = next((m for m in state.models.values() if m.name == model_name), Model(model_name))
+    number = sum(v.model_id == model.id for v in state.model_versions.values())
     version = ModelVersion(
         model_id=model.id,
-        name=f"{model_name}-0",
-        version=0,
+        name=f"{model_name}-{number}",
+        version=number,
         type=dataset_type,
         framework=framework,
         labels={str(k): name for k, name in enumerate(label_names)},

@@ -341,3 +341,24 @@ def test_a_reviewed_asset_leaves_the_ranking_and_keeps_the_users_metadata(
     again = run.tagged("to-label")
     assert len(again) == 2 and first[0] not in again
     assert "5 annotated by a human" in output
+
+
+def test_launch_finds_a_models_latest_version_by_name_through_pages(
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run = setup(emulator, tmp_path, monkeypatch)
+    latest = emulator.seed_model_version(
+        {"model-latest": detect_model(tmp_path / "m2.onnx")}, labels=["circle", "square"]
+    )
+    emulator.state.settings.page_size = 1  # one version per page, whatever is asked
+    assert run.command(capsys, "register", "preannotate")[0] == 0
+    code, output = run.command(
+        capsys, "preannotate", "launch", "--version", "pool", "--model", "emulated-model"
+    )
+    assert code == 0, output
+    (job,) = emulator.launched_processings(run.version_id)
+    assert job.processing.inputs == {"model_version_id": str(latest)}
+    assert "with model version emulated-model-1 launched" in output

@@ -101,8 +101,14 @@ def find_version(req: Request) -> Reply:
 
 @route("GET", "/api/model/{id}/versions")
 def list_versions(req: Request) -> Reply:
+    """One page, `limit` from `offset`: never more than `settings.page_size`, asked or not
+    (SDK: `list_versions` reads the one page the server answers)."""
     versions = sorted(_versions_of(req, _model(req)), key=lambda v: v.version)
-    return json_reply(views.page([views.model_version(req.state, v) for v in versions]))
+    size = req.state.settings.page_size
+    limit = min(int(req.arg("limit") or size), size)
+    offset = int(req.arg("offset") or 0)
+    items = [views.model_version(req.state, v) for v in versions[offset : offset + limit]]
+    return json_reply({"items": items, "count": len(versions), "next_cursor": None})
 
 
 @route("GET", "/api/model/version/{id}/context")
