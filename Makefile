@@ -34,7 +34,7 @@ $(VENV)/.synced: shared/pyproject.toml shared/uv.lock | $(UV)
 
 setup: $(VENV)/.synced ## create .venv from the lock file
 
-demo: setup ## synthetic dataset -> train (GPU if present, else CPU) -> evaluate -> export (TASK=detect|segment|classify)
+demo: setup ## synthetic dataset -> train (GPU if present, else CPU) -> evaluate -> export (TASK=detect|segment|classify|pose|obb)
 	$(VENV)/bin/pictrain demo --task $(TASK)
 
 emulator: setup ## serve the Picsellia API emulator, seeded with the demo dataset (make emulator SEED=dir)

@@ -71,7 +71,7 @@ variable "CREATED" {
 variable "MODEL_IMAGES" {
   # comma-separated folders of images/; the targets of group "default" (a test checks the list
   # against the folders)
-  default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolo11-detection,yolo11-segmentation,yolo11-classification,rtdetr-detection"
+  default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolov8-pose,yolov8-obb,yolo11-detection,yolo11-segmentation,yolo11-classification,yolo11-pose,yolo11-obb,yolo26-detection,yolo26-segmentation,yolo26-classification,rtdetr-detection"
 }
 
 variable "PROCESSING_IMAGES" {
@@ -94,11 +94,11 @@ variable "PRETRAINED_DIR" {
 }
 
 # The official pretrained weights of each image's family, every size of its generation (COCO
-# for detection and segmentation, ImageNet for classification), pinned: <model> = the sha256 of
-# PRETRAINED_URL/<model>.pt. An image carries each pinned file as
-# /opt/pictrain/weights/<model>.pt; a file whose sha256 differs fails the build. "" = no sha256
-# verified yet: not baked, and that model starts from scratch unless the experiment brings
-# weights. Where each value comes from: docs/images.md, "Pretrained weights".
+# for detection and segmentation, COCO-keypoints for pose, DOTAv1 for OBB, ImageNet for
+# classification), pinned: <model> = the sha256 of PRETRAINED_URL/<model>.pt. An image carries
+# each pinned file as /opt/pictrain/weights/<model>.pt; a file whose sha256 differs fails the
+# build. "" = no sha256 verified yet: not baked, and that model starts from scratch unless the
+# experiment brings weights. Where each value comes from: docs/images.md, "Pretrained weights".
 variable "PRETRAINED" {
   default = {
     "yolov8-detection" = {
@@ -122,6 +122,20 @@ variable "PRETRAINED" {
       "yolov8l-cls" = ""
       "yolov8x-cls" = ""
     }
+    "yolov8-pose" = {
+      "yolov8n-pose" = "c6fa93dd1ee4a2c18c900a45c1d864a1c6f7aba75d84f91648a30b7fb641d212"
+      "yolov8s-pose" = "234314cd8baf62616791aceb9ea6ad5c19f26cf6c0d8f3a1bfce1e23b186cfb3"
+      "yolov8m-pose" = "dbe539ea268db2534390942cfdf206e521f376f19e5415967a57f6a2ddfa3c90"
+      "yolov8l-pose" = ""
+      "yolov8x-pose" = ""
+    }
+    "yolov8-obb" = {
+      "yolov8n-obb" = "fa6e4cd2691f132875c143135affaa66b5d89394ebb1d07d19770a9b6382c1b8"
+      "yolov8s-obb" = ""
+      "yolov8m-obb" = ""
+      "yolov8l-obb" = ""
+      "yolov8x-obb" = ""
+    }
     "yolo11-detection" = {
       "yolo11n" = "0ebbc80d4a7680d14987a577cd21342b65ecfd94632bd9a8da63ae6417644ee1"
       "yolo11s" = "85a76fe86dd8afe384648546b56a7a78580c7cb7b404fc595f97969322d502d5"
@@ -143,6 +157,41 @@ variable "PRETRAINED" {
       "yolo11l-cls" = "6b56513a5d8bdae6b8f0a36dacaf01b26d5a522ba1b34197c3bac9fa6463366c"
       "yolo11x-cls" = "5b99af0f075efcd88349746fad4ff0a88cd591712b578a887286790544bd449c"
     }
+    "yolo11-pose" = {
+      "yolo11n-pose" = "869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0"
+      "yolo11s-pose" = "1060bda4a27012060eca246f9b2adeea22eabb045a1e58f8d229be29b7ebc2ba"
+      "yolo11m-pose" = "29b17eaf3a3117cbea906090dbedf9159f7c6a49db58ec8b99ed2dfde1cf6eb2"
+      "yolo11l-pose" = "61921abe1f2ed930bf28328a16b3162278cdb239a1e8280b6ac827119f13cee0"
+      "yolo11x-pose" = "013c43543b0751b8918486ba96e01ee44a59040683a07f96cc22bcc2cb7785f8"
+    }
+    "yolo11-obb" = {
+      "yolo11n-obb" = "b62898ebf38940ca4df323863e45ee9d84a1a46d5d11ebdde529fb33aa9f3a32"
+      "yolo11s-obb" = "43fa63102922e0701501241b307420d24fc55e080816888b18bf8c6f96b1a45a"
+      "yolo11m-obb" = "41832a4349c08190335bbc11a8e64726750702eb49cf09abb262bc394a13498c"
+      "yolo11l-obb" = "92dcf9face59a821cd4ee93828f4c19b51f6dee9b842b23c1dacab7aa89039fc"
+      "yolo11x-obb" = "1461342db1ce0f35c755278303febd1174604ccc375110076fa0ac155231b6a0"
+    }
+    "yolo26-detection" = {
+      "yolo26n" = "9b09cc8bf347f0fc8a5f7657480587f25db09b34bf33b0652110fb03a8ad4fef"
+      "yolo26s" = "646f8bc3fe0a656803d95c294f7852321748cb29d13466a1af8862e2db384a1b"
+      "yolo26m" = "401cea9ab23ad19246ff7744859816bc599f350e93c9dd30367b6f0a0745d0b7"
+      "yolo26l" = "9fe3c544f2b19bebad7ea41e76d7ad3d88b7c2f10d11d24430c5311f6b32db26"
+      "yolo26x" = "9fdd44a31c504547ffb81d2c6d9e6dac3493c8eaa8b0398d3f43bae6c7003e92"
+    }
+    "yolo26-segmentation" = {
+      "yolo26n-seg" = "361fbfabab285c3237700b6bb91d7ecfa602cd945fffda8dbe1242829b71e73f"
+      "yolo26s-seg" = "3da1d83e31caec96f9300eb4064f4f62882c133c7c264d63dfe61a7c197837a4"
+      "yolo26m-seg" = "16b636f04e8fb6a325b3370f22dc5e5535ff473e384f4d041fd28d788f6ee9f5"
+      "yolo26l-seg" = "636024306410afa1732692322fba57d22ea2b1c2f07613fcee131a93d7dd380c"
+      "yolo26x-seg" = "92b3de0065766a17180d6219858717dc9d03cdce8a3ca9576c97fd75aabb64f3"
+    }
+    "yolo26-classification" = {
+      "yolo26n-cls" = "0dd6f8dbc448870ac98a3cbb7156f923f7ce21fed3755d4019169ffffd279e81"
+      "yolo26s-cls" = "816790029d5df3fef358f03c8144b96339d8824ee25577aeda8be0963e5c5f09"
+      "yolo26m-cls" = "9f6546f33a70d910e2cd6dcca5265c4617b5670b19a1f287c39e99258bade01a"
+      "yolo26l-cls" = "7a3aebb7de6f5d79f0153da627a5f68bd3d7df30e648c0fdb7f9217986ee129e"
+      "yolo26x-cls" = "ee88a0c71e9596cdfdbb71892725929cb4489b874d24fb581d20bffe79724386"
+    }
     "rtdetr-detection" = {
       "rtdetr-l" = "6de60b10d4bc566f00cda0f5b4d64afe4b66d48dc9695d2171effb7859d8e73f"
       "rtdetr-x" = ""
@@ -154,30 +203,56 @@ variable "PRETRAINED_BYTES" {
   # the size of each pinned file, as the release lists it, where known: what docs/images.md
   # adds up as the size each image gains (nothing reads it at build)
   default = {
-    "yolov8n"     = 6549796
-    "yolov8s"     = 22588772
-    "yolov8m"     = 52136884
-    "yolov8l"     = 87792836
-    "yolov8x"     = 136890692
-    "yolov8n-seg" = 7071756
-    "yolov8s-seg" = 23914764
-    "yolov8m-seg" = 54921020
-    "yolov8l-seg" = 92417004
-    "yolov8x-seg" = 144101612
-    "yolov8n-cls" = 5563076
-    "yolo11n"     = 5613764
-    "yolo11s"     = 19313732
-    "yolo11m"     = 40684120
-    "yolo11l"     = 51387343
-    "yolo11x"     = 114636239
-    "yolo11n-seg" = 6182636
-    "yolo11s-seg" = 20669228
-    "yolo11m-seg" = 45400152
-    "yolo11l-seg" = 56096965
-    "yolo11x-seg" = 125090821
-    "yolo11n-cls" = 5790624
-    "yolo11l-cls" = 28553700
-    "rtdetr-l"    = 66511432
+    "yolov8n"      = 6549796
+    "yolov8s"      = 22588772
+    "yolov8m"      = 52136884
+    "yolov8l"      = 87792836
+    "yolov8x"      = 136890692
+    "yolov8n-seg"  = 7071756
+    "yolov8s-seg"  = 23914764
+    "yolov8m-seg"  = 54921020
+    "yolov8l-seg"  = 92417004
+    "yolov8x-seg"  = 144101612
+    "yolov8n-cls"  = 5563076
+    "yolov8n-pose" = 6832633
+    "yolov8s-pose" = 23513657
+    "yolov8m-pose" = 53266977
+    "yolov8n-obb"  = 6567590
+    "yolo11n"      = 5613764
+    "yolo11s"      = 19313732
+    "yolo11m"      = 40684120
+    "yolo11l"      = 51387343
+    "yolo11x"      = 114636239
+    "yolo11n-seg"  = 6182636
+    "yolo11s-seg"  = 20669228
+    "yolo11m-seg"  = 45400152
+    "yolo11l-seg"  = 56096965
+    "yolo11x-seg"  = 125090821
+    "yolo11n-cls"  = 5790624
+    "yolo11s-cls"  = 13630112
+    "yolo11m-cls"  = 23487128
+    "yolo11l-cls"  = 28553700
+    "yolo11x-cls"  = 59624868
+    "yolo11n-pose" = 6255593
+    "yolo11m-pose" = 42459307
+    "yolo11l-pose" = 53164402
+    "yolo11x-pose" = 118481010
+    "yolo11n-obb"  = 5795654
+    "yolo11s-obb"  = 19934534
+    "yolo11m-obb"  = 42415346
+    "yolo11l-obb"  = 53120908
+    "yolo11x-obb"  = 118438668
+    "yolo26n"      = 5544453
+    "yolo26s"      = 20422725
+    "yolo26m"      = 44255705
+    "yolo26l"      = 53211173
+    "yolo26x"      = 118667365
+    "yolo26n-seg"  = 6719965
+    "yolo26s-seg"  = 23467933
+    "yolo26m-seg"  = 54750385
+    "yolo26l-seg"  = 63700037
+    "yolo26x-seg"  = 142129861
+    "rtdetr-l"     = 66511432
   }
 }
 

@@ -5,17 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pictrain.synthetic import (
-    make_classification_dataset,
-    make_detection_dataset,
-    make_segmentation_dataset,
-)
-
-MAKERS = {
-    "detect": make_detection_dataset,
-    "segment": make_segmentation_dataset,
-    "classify": make_classification_dataset,
-}
+from pictrain.synthetic import DATASET_MAKERS
 
 
 def parse_splits(text: str) -> dict[str, int]:
@@ -32,7 +22,7 @@ def parse_splits(text: str) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="dataset folder to write")
-    parser.add_argument("--task", choices=list(MAKERS), default="detect")
+    parser.add_argument("--task", choices=list(DATASET_MAKERS), default="detect")
     parser.add_argument("--n-images", type=int, default=200)
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
@@ -44,7 +34,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     try:
-        files = MAKERS[args.task](args.out, args.n_images, args.image_size, args.seed, args.splits)
+        files = DATASET_MAKERS[args.task](
+            args.out, args.n_images, args.image_size, args.seed, args.splits
+        )
     except ValueError as err:
         parser.error(str(err))
     for split, coco_file in files.items():

@@ -81,8 +81,6 @@ NO_EFFECT_KEYS = {
     "validate",
     "profile",
     "plots",
-    "pose",
-    "kobj",
     "label_smoothing",
     "crop_fraction",
 }

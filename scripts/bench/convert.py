@@ -27,15 +27,17 @@ import numpy as np
 import orjson
 from PIL import Image
 
+from pictrain.config import task_spec
 from pictrain.data.coco import load_coco
-from pictrain.data.convert import convert_detection, convert_segmentation
 from pictrain.data.labels import labelmap_from
+from pictrain.data.prepare import CONVERTERS
 from scripts.bench import memory
 from scripts.bench.report import Bench, BenchResult, seconds
 from scripts.bench.timing import Runs, Timing, compare_all
 
 LARGE_ANNOTATIONS = 1_000_000  # --large: the detection target's size
 LARGE_POLYGONS = 100_000  # --large: the segmentation target's size
+LARGE_POSES = 100_000  # --large: the pose size (no target: issue 18 asks for the ratio)
 IMAGE_SIDE = 64
 CATEGORIES = ("a", "b", "c")  # ids 1..3 in name order: convert_coco's class = id - 1 = ours
 COORDINATE_TOLERANCE = 2e-6  # ours prints 6 decimals, convert_coco 6 significant digits
@@ -46,10 +48,10 @@ Labels = dict[str, list[list[float]]]  # label file stem -> rows (class, coordin
 class Case:
     """One conversion to time: the task, its size, and where its files go."""
 
-    task: str  # detect | segment
+    task: str  # detect | segment | pose
     annotations: int
     per_image: int  # objects per image
-    points: int  # polygon vertices (segment)
+    points: int  # polygon vertices (segment), keypoints (pose)
     folder: Path
 
     @property
@@ -90,6 +92,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"segmentation objects (--large: {LARGE_POLYGONS:,})",
     )
     group.add_argument("--segment-points", type=int, default=24, help="vertices per polygon")
+    group.add_argument(
+        "--pose-objects", type=int, default=10_000, help=f"pose objects (--large: {LARGE_POSES:,})"
+    )
+    group.add_argument("--pose-points", type=int, default=17, help="keypoints per object")
 
 
 def benchmarks(args: argparse.Namespace, work: Path) -> list[tuple[str, Bench]]:
@@ -104,6 +110,10 @@ def benchmarks(args: argparse.Namespace, work: Path) -> list[tuple[str, Bench]]:
     case = Case("segment", polygons, args.convert_boxes, args.segment_points, work / "segment")
     bench = partial(_run, case, _repeats(args.repeats, polygons), args.seed, True, _Costs())
     runs.append((f"conversion, segmentation, {polygons:,} polygons", bench))
+    poses = LARGE_POSES if args.large else args.pose_objects
+    case = Case("pose", poses, args.convert_boxes, args.pose_points, work / "pose")
+    bench = partial(_run, case, _repeats(args.repeats, poses), args.seed, True, _Costs())
+    runs.append((f"conversion, pose, {poses:,} objects of {args.pose_points} keypoints", bench))
     return runs
 
 
@@ -136,7 +146,7 @@ def _run(case: Case, repeats: int, seed: int, with_memory: bool, costs: _Costs) 
         },
         repeats,
     )
-    labels = {name: _read_labels(folder) for name, folder in written.items()}
+    labels = {name: read_labels(folder) for name, folder in written.items()}
     versus_theirs = Timing(runs["ours"], runs["convert_coco"])
     versus_floor = Timing(runs["ours"], runs["floor"])
     costs.per_annotation[case.annotations] = min(runs["ours"].cpu) / case.annotations
@@ -149,9 +159,8 @@ def _run(case: Case, repeats: int, seed: int, with_memory: bool, costs: _Costs) 
 
 def ours(task: str, coco: Path, images_dir: Path, out: Path) -> Path:
     """What a job does: one parse, the labelmap from it, the conversion."""
-    index = load_coco(Path(coco), keep_segmentation=task == "segment")
-    convert = convert_segmentation if task == "segment" else convert_detection
-    convert(index, Path(images_dir), Path(out), "train", labelmap_from([index]))
+    index = load_coco(Path(coco), keep=task_spec(task).coco_fields)
+    CONVERTERS[task](index, Path(images_dir), Path(out), "train", labelmap_from([index]))
     return Path(out) / "labels" / "train"
 
 
@@ -163,6 +172,7 @@ def theirs(task: str, labels_dir: Path, out: Path) -> Path:
         labels_dir=str(labels_dir),
         save_dir=str(out),
         use_segments=task == "segment",
+        use_keypoints=task == "pose",
         cls91to80=False,
     )
     return Path(out) / "labels" / "annotations"
@@ -186,12 +196,17 @@ def floor(task: str, coco: Path, out: Path) -> Path:
                 points = annotation["segmentation"][0]
                 xy = [v / (width if i % 2 == 0 else height) for i, v in enumerate(points)]
                 lines.append(f"{cls} {' '.join(f'{v:.6f}' for v in xy)}\n")
-            else:
-                x, y, w, h = annotation["bbox"]
-                right, bottom = x + w, y + h  # the arithmetic ours does, for the same digits
-                cx, cy = (x + right) / 2 / width, (y + bottom) / 2 / height
-                bw, bh = (right - x) / width, (bottom - y) / height
-                lines.append(f"{cls} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}\n")
+                continue
+            x, y, w, h = annotation["bbox"]
+            right, bottom = x + w, y + h  # the arithmetic ours does, for the same digits
+            cx, cy = (x + right) / 2 / width, (y + bottom) / 2 / height
+            bw, bh = (right - x) / width, (bottom - y) / height
+            line = f"{cls} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}"
+            if task == "pose":
+                k = annotation["keypoints"]
+                xyv = zip(k[0::3], k[1::3], k[2::3], strict=True)
+                line += "".join(f" {px / width:.6f} {py / height:.6f} {v:.6f}" for px, py, v in xyv)
+            lines.append(line + "\n")
         (folder / f"{image['file_name'].rsplit('.', 1)[0]}.txt").write_text("".join(lines))
     return folder
 
@@ -231,15 +246,7 @@ def _write_inputs(case: Case, seed: int) -> None:
     """`case.images` JPEG files (copies of a few encodings) and a COCO file of random objects
     inside them: boxes, or polygons inscribed in the boxes."""
     rng = np.random.default_rng(seed)
-    shutil.rmtree(case.folder, ignore_errors=True)
-    case.images_dir.mkdir(parents=True)
-    case.coco.parent.mkdir(parents=True)
-    blobs = [_jpeg(tuple(int(c) for c in rng.integers(0, 256, 3))) for _ in range(8)]
-    images = []
-    for i in range(1, case.images + 1):
-        name = f"{i:07d}.jpg"
-        (case.images_dir / name).write_bytes(blobs[i % len(blobs)])
-        images.append({"id": i, "file_name": name, "width": IMAGE_SIDE, "height": IMAGE_SIDE})
+    images = write_images(case, rng)
     wh = rng.uniform(4, IMAGE_SIDE / 2, size=(case.annotations, 2)).round(2)
     xy = (rng.uniform(0, 1, size=(case.annotations, 2)) * (IMAGE_SIDE - wh)).round(2)
     categories = rng.integers(1, len(CATEGORIES) + 1, size=case.annotations).tolist()
@@ -259,13 +266,52 @@ def _write_inputs(case: Case, seed: int) -> None:
             ring = np.stack([np.cos(angles), np.sin(angles)], axis=1) * (w / 2, h / 2)
             polygon = (ring + np.array([x + w / 2, y + h / 2])).round(2)
             annotation["segmentation"] = [polygon.ravel().tolist()]
+        if case.task == "pose":
+            annotation["keypoints"] = _keypoints(rng, x, y, w, h, case.points)
         annotations.append(annotation)
+    skeleton = (
+        {"keypoints": [f"point-{k}" for k in range(case.points)], "skeleton": []}
+        if case.task == "pose"
+        else {}
+    )
     coco = {
         "images": images,
         "annotations": annotations,
-        "categories": [{"id": i, "name": name} for i, name in enumerate(CATEGORIES, 1)],
+        "categories": [{"id": i, "name": name, **skeleton} for i, name in enumerate(CATEGORIES, 1)],
     }
     case.coco.write_bytes(orjson.dumps(coco))
+
+
+def write_images(case: Case, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """A fresh `case.folder` with `case.images` JPEG files (copies of a few encodings); their
+    COCO image entries."""
+    shutil.rmtree(case.folder, ignore_errors=True)
+    case.images_dir.mkdir(parents=True)
+    case.coco.parent.mkdir(parents=True)
+    blobs = [_jpeg(tuple(int(c) for c in rng.integers(0, 256, 3))) for _ in range(8)]
+    images = []
+    for i in range(1, case.images + 1):
+        name = f"{i:07d}.jpg"
+        (case.images_dir / name).write_bytes(blobs[i % len(blobs)])
+        images.append({"id": i, "file_name": name, "width": IMAGE_SIDE, "height": IMAGE_SIDE})
+    return images
+
+
+def _keypoints(
+    rng: np.random.Generator, x: float, y: float, w: float, h: float, points: int
+) -> list[float]:
+    """Points at least 1 px inside the box (a real box, not their hull: convert_coco is right
+    on such a file), a quarter unlabelled (0, 0, 0), the others visible or occluded; the first
+    always labelled, so no object is dropped."""
+    xs = rng.uniform(x + 1, x + w - 1, points).round(2)
+    ys = rng.uniform(y + 1, y + h - 1, points).round(2)
+    visibility = rng.choice([0, 1, 2], points, p=[0.25, 0.25, 0.5])
+    visibility[0] = 2
+    return [
+        v
+        for px, py, vis in zip(xs, ys, visibility, strict=True)
+        for v in ((float(px), float(py), 2 if vis == 2 else 1) if vis else (0, 0, 0))
+    ]
 
 
 def _jpeg(color: tuple[int, ...]) -> bytes:
@@ -278,7 +324,7 @@ def _name(category: dict[str, Any]) -> str:
     return category["name"]
 
 
-def _read_labels(folder: Path) -> Labels:
+def read_labels(folder: Path) -> Labels:
     return {
         path.stem: [[float(v) for v in line.split()] for line in path.read_text().splitlines()]
         for path in folder.glob("*.txt")
@@ -322,10 +368,16 @@ def _result(
     agreement: str,
     agrees: bool,
 ) -> BenchResult:
-    unit = "boxes" if case.task == "detect" else f"polygons of {case.points} points"
+    unit = {
+        "detect": "boxes",
+        "segment": f"polygons of {case.points} points",
+        "pose": f"objects of {case.points} keypoints",
+    }[case.task]
     speedup, floor_ratio = 1 / versus_theirs.ratio, versus_floor.ratio
     target_speedup, target_floor = (3.0, 1.5) if case.task == "detect" else (2.0, 2.0)
-    at_target = case.annotations == (LARGE_ANNOTATIONS if case.task == "detect" else LARGE_POLYGONS)
+    at_target = case.annotations == {"detect": LARGE_ANNOTATIONS, "segment": LARGE_POLYGONS}.get(
+        case.task
+    )
     rows = [
         (
             f"floor, best of {len(floor_runs.wall)}",
@@ -372,7 +424,8 @@ def _result(
     if at_target:
         rows.append(("targets (issue 13)", verdicts))
         metrics.update({f"target: {what}": ok for what, ok in met.items()})
-    task = "detection" if case.task == "detect" else "segmentation"
+    task = {"detect": "detection", "segment": "segmentation", "pose": "pose"}[case.task]
+    option = {"detect": ")`", "segment": ", use_segments=True)`", "pose": ", use_keypoints=True)`"}
     return BenchResult(
         title=f"COCO → YOLO {task} conversion, {case.annotations:,} {unit.split()[0]}",
         what=f"one COCO {task} JSON + its image files → YOLO label files",
@@ -386,7 +439,7 @@ def _result(
         ),
         theirs=(
             "`ultralytics.data.converter.convert_coco(cls91to80=False"
-            + (", use_segments=True)`" if case.task == "segment" else ")`")
+            + option[case.task]
             + " (JSON only)"
         ),
         timing=versus_theirs,

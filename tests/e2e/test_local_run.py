@@ -129,7 +129,14 @@ def test_artifacts(finished_run):
 def test_onnx_model_runs_in_onnxruntime(finished_run):
     import onnxruntime
 
-    from pictrain.evaluate.onnx_model import IMAGE_SIZE_KEY, LABELMAP_KEY, TASK_KEY, OnnxModel
+    from pictrain.evaluate.onnx_model import (
+        IMAGE_SIZE_KEY,
+        LABELMAP_KEY,
+        OUTPUTS_KEY,
+        RAW,
+        TASK_KEY,
+        OnnxModel,
+    )
 
     run_dir, _ = finished_run
     onnx = run_dir / "artifacts" / "model-latest.onnx"
@@ -141,8 +148,9 @@ def test_onnx_model_runs_in_onnxruntime(finished_run):
     meta = session.get_modelmeta().custom_metadata_map  # ours, beside ultralytics' own keys
     assert (meta[TASK_KEY], meta[IMAGE_SIZE_KEY]) == ("detect", "64")
     assert json.loads(meta[LABELMAP_KEY]) == {"0": "circle", "1": "square", "2": "triangle"}
+    assert meta[OUTPUTS_KEY] == RAW  # YOLOv8 has no NMS-free head: exported as Picsellia's are
     model = OnnxModel.load(onnx)
-    assert (model.task, model.image_size) == ("detect", 64)
+    assert (model.task, model.image_size, model.outputs) == ("detect", 64, RAW)
     assert model.names == ["circle", "square", "triangle"]
 
 
@@ -351,6 +359,8 @@ def test_convert_without_its_image_folder_fails_in_one_line(tmp_path):
     [
         ("segment", "test/mAP50-95(M)", "coco_stats_segm.json"),
         ("classify", "test/accuracy_top1", "classification_report.json"),
+        ("pose", "test/mAP50-95(P)", "coco_stats_keypoints.json"),
+        ("obb", "test/mAP50-95(B)", "coco_stats.json"),
     ],
 )
 def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
@@ -386,8 +396,22 @@ def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
     evaluations = [
         json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()
     ]
-    shape = {"segment": "polygons", "classify": "classifications"}[task]
+    shape = {
+        "segment": "polygons",
+        "classify": "classifications",
+        "pose": "keypoints",
+        "obb": "polygons",
+    }[task]
     assert evaluations and all(not e["detections"] for e in evaluations)
+    if task == "pose":  # the layout trained, in the config and the deployable file
+        from pictrain.evaluate.onnx_model import OnnxModel
+        from pictrain.synthetic import POSE_EDGES, POSE_POINTS
+
+        assert config["keypoints"]["keypoints"] == list(POSE_POINTS)
+        assert config["keypoints"]["flip_idx"] == [0, 2, 1, 3, 4]
+        onnx = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx")
+        assert onnx.skeleton == {"keypoints": list(POSE_POINTS), "skeleton": POSE_EDGES}
+        assert "boxes made from the labelled keypoints, padded" in result.stderr
     if task == "classify":
         assert all(len(e[shape]) == 1 for e in evaluations)
         heatmap = json.loads((run_dir / "heatmaps" / "test_confusion-matrix.json").read_text())

@@ -182,7 +182,11 @@ def test_parameters_of_picsellia_engines_run_and_the_ignored_keys_are_shown(
     finished = run_job(tmp_path, job_env(emulator, ids, yolo_config_dir), ids.experiment_id)
     assert finished.code == 0, finished.output[-3000:]
     ignored = NO_EFFECT_KEYS | {"experiment_note"}
-    warnings = [line for line in finished.output.splitlines() if "ignored 8 parameter(s)" in line]
+    warnings = [
+        line
+        for line in finished.output.splitlines()
+        if f"ignored {len(ignored)} parameter(s)" in line
+    ]
     assert len(warnings) == 1 and all(key in warnings[0] for key in ignored), warnings
     table = emulator.state.experiments[ids.experiment_id].logs["ignored parameters"]
     assert table.type == "TABLE"
@@ -543,6 +547,10 @@ def training_job(
     [
         ("segment", "SEGMENTATION", "polygons", "test/mAP50-95(M)"),
         ("classify", "CLASSIFICATION", "classifications", "test/accuracy_top1"),
+        ("pose", "KEYPOINT", "keypoints", "test/mAP50-95(P)"),
+        # oriented boxes from polygons, and from an OBJECT_DETECTION export's boxes (angle 0)
+        ("obb", "SEGMENTATION", "polygons", "test/mAP50-95(B)"),
+        ("obb", "OBJECT_DETECTION", "polygons", "test/mAP50-95(B)"),
     ],
 )
 def test_other_tasks_publish_their_evaluations(

@@ -3,11 +3,15 @@
 The export mirrors the SDK's own `COCOFileBuilder`: category ids are 0-based in the version's
 label order, image ids 0-based in asset order, bbox `[x, y, w, h]` in ints, polygons as one flat
 ring per annotation, classifications with empty `bbox` and `segmentation`, and, like that builder,
-no image for a never-annotated asset.
+no image for a never-annotated asset. KEYPOINT and MULTI versions: each label's skeleton as its
+category's `keypoints` (vertex names) and `skeleton` (edges); keypoints as `[x, y, v] * K`,
+`bbox` the hull of the points whose v is not 0 (infinities when there is none, written as
+JSON's `Infinity`), `area` 1.0 and `num_keypoints`, as that builder writes them.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from typing import Any
@@ -16,13 +20,15 @@ from tests.emulator.state import (
     Asset,
     Classification,
     DatasetVersion,
+    Keypoints,
     Polygon,
     Rectangle,
     Shape,
     State,
 )
 
-DATASET_TYPES = ("OBJECT_DETECTION", "SEGMENTATION", "CLASSIFICATION")
+DATASET_TYPES = ("OBJECT_DETECTION", "SEGMENTATION", "CLASSIFICATION", "KEYPOINT", "MULTI")
+WITH_SKELETONS = ("KEYPOINT", "MULTI")  # the versions whose export carries the skeletons
 
 
 def shapes_from_annotation(
@@ -31,6 +37,12 @@ def shapes_from_annotation(
     """The shapes Picsellia would store for one COCO annotation in a dataset of that type."""
     if dataset_type == "CLASSIFICATION":
         return [Classification(label_id)]
+    keypoints = annotation.get("keypoints")
+    if dataset_type in WITH_SKELETONS and keypoints:
+        triples = [keypoints[k : k + 3] for k in range(0, len(keypoints), 3)]
+        return [Keypoints(label_id, [[x, y, int(v)] for x, y, v in triples])]
+    if dataset_type == "KEYPOINT":
+        return []  # a KEYPOINT version holds keypoints only
     segmentation = annotation.get("segmentation") or []
     if dataset_type == "SEGMENTATION" and segmentation:
         if not isinstance(segmentation, list):
@@ -92,7 +104,26 @@ def _annotation(shape: Shape, category_id: int) -> dict[str, Any]:
         bbox = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
         ring = [c for point in shape.points for c in point]
         return base | {"bbox": bbox, "segmentation": [ring], "area": _polygon_area(shape.points)}
+    if isinstance(shape, Keypoints):
+        seen = [(x, y) for x, y, v in shape.points if v != 0]
+        xs, ys = [x for x, _ in seen], [y for _, y in seen]
+        x0, y0 = min(xs, default=math.inf), min(ys, default=math.inf)
+        x1, y1 = max(xs, default=-1), max(ys, default=-1)
+        return base | {
+            "bbox": [x0, y0, x1 - x0, y1 - y0],
+            "keypoints": [c for point in shape.points for c in point],
+            "num_keypoints": len(seen),
+            "area": 1.0,
+        }
     return base | {"bbox": [], "segmentation": [], "area": 0.0}
+
+
+def _category(category_id: int, label: Any, version: DatasetVersion) -> dict[str, Any]:
+    category: dict[str, Any] = {"id": category_id, "name": label.name}
+    if version.type in WITH_SKELETONS and label.skeleton is not None:
+        category["keypoints"] = label.skeleton["vertices"]
+        category["skeleton"] = label.skeleton["edges"]
+    return category
 
 
 def export(state: State, version: DatasetVersion, export_key: str, assets: list[Asset]) -> dict:
@@ -117,7 +148,7 @@ def export(state: State, version: DatasetVersion, export_key: str, assets: list[
     return {
         "info": {"description": f"{version.dataset_name}/{version.version}"},
         "licenses": [],
-        "categories": [{"id": k, "name": label.name} for k, label in enumerate(version.labels)],
+        "categories": [_category(k, label, version) for k, label in enumerate(version.labels)],
         "images": images,
         "annotations": annotations,
     }

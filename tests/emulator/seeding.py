@@ -86,7 +86,7 @@ def add_dataset_version(
         raise ValueError(f"dataset_type must be one of {DATASET_TYPES}, not {dataset_type!r}")
     document: dict[str, Any] = json.loads(Path(coco_path).read_text())
     version = DatasetVersion(dataset.id, dataset.name, version_name, dataset_type)
-    labels = {c["id"]: Label(c["name"]) for c in document.get("categories", [])}
+    labels = {c["id"]: Label(c["name"], skeleton=_skeleton(c)) for c in document["categories"]}
     version.labels = list(labels.values())
     shapes_by_image: dict[int, list[Any]] = {}
     for annotation in document.get("annotations", []):
@@ -109,6 +109,14 @@ def add_dataset_version(
     state.datasets[dataset.id] = dataset
     state.dataset_versions[version.id] = version
     return version
+
+
+def _skeleton(category: dict[str, Any]) -> dict[str, Any] | None:
+    """A category's `keypoints` and `skeleton` as the label's skeleton (what the SDK's COCO
+    import sets, `_ensures_skeleton_set`)."""
+    if category.get("keypoints") is None:
+        return None
+    return {"vertices": category["keypoints"], "edges": category.get("skeleton") or []}
 
 
 def store_file(state: State, name: str, path: Path, kind: str) -> StoredFile:

@@ -60,6 +60,8 @@ class Datalake:
 class Label:
     name: str
     group_id: uuid.UUID | None = None
+    # As `Label.set_skeleton` sends it: {"vertices": names, "edges": pairs numbered from 1}.
+    skeleton: dict[str, Any] | None = None
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -90,7 +92,15 @@ class Classification:
     label_id: uuid.UUID
 
 
-Shape = Rectangle | Polygon | Classification
+@dataclass
+class Keypoints:
+    """x, y, visibility per vertex of the label's skeleton, as the SDK's COCO import sends them."""
+
+    label_id: uuid.UUID
+    points: list[list[Any]]
+
+
+Shape = Rectangle | Polygon | Classification | Keypoints
 
 
 @dataclass

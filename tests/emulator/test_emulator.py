@@ -241,6 +241,60 @@ def test_evaluations_and_metrics_job(
         experiment.add_evaluation(assets[0], rectangles=[(1, 1, 1, 1, other_label, 0.5)])
 
 
+def test_keypoint_versions_skeletons_exports_and_evaluations(
+    emulator: Emulator, client: picsellia.Client, tmp_path: Path
+) -> None:
+    """A KEYPOINT version: its labels' skeletons (the SDK's routes), its export as the SDK's
+    COCOFileBuilder writes one (hull boxes, area 1.0, infinities without a labelled point),
+    keypoint evaluations checked against the label's skeleton and the image."""
+    from pictrain.synthetic import POSE_EDGES, POSE_POINTS, make_pose_dataset
+
+    files = make_pose_dataset(tmp_path / "data", 4, 64, seed=0, splits={"train": 1})
+    document = json.loads(files["train"].read_text())
+    document["annotations"][0]["keypoints"][2::3] = [0] * len(POSE_POINTS)
+    files["train"].write_text(json.dumps(document))
+    ids = emulator.seed_experiment(
+        {"test": (files["train"].parent / "images", files["train"])}, dataset_type="KEYPOINT"
+    )
+    experiment = client.get_experiment_by_id(ids.experiment_id)
+    version = experiment.get_dataset("test")
+    skeleton = {"vertices": list(POSE_POINTS), "edges": POSE_EDGES}
+    assert list(version.get_skeletons().values()) == [skeleton] * 3
+    circle = version.get_label("circle")
+    assert circle.get_skeleton() == skeleton
+
+    exported = version.export_annotation_file(AnnotationFileType.COCO, str(tmp_path / "export"))
+    coco = json.loads(Path(exported).read_text())
+    assert all(c["keypoints"] == list(POSE_POINTS) for c in coco["categories"])
+    assert all(c["skeleton"] == POSE_EDGES for c in coco["categories"])
+    first, *others = coco["annotations"]
+    assert first["bbox"][:2] == [float("inf")] * 2 and first["num_keypoints"] == 0
+    for a in others:
+        xs, ys = a["keypoints"][0::3], a["keypoints"][1::3]
+        assert a["bbox"] == [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+        assert a["area"] == 1.0 and a["num_keypoints"] == len(POSE_POINTS)
+
+    asset = version.list_assets()[0]
+    points = [[10, 10, 2], [5, 20, 2], [20, 20, 0], [10, 30, 1], [10, 20, 2]]
+    experiment.add_evaluation(asset, keypoints=[(points, circle, 0.8)])
+    stored = emulator.state.experiments[ids.experiment_id].evaluations[asset.id]
+    assert stored.shapes["keypoints"][0]["keypoints"] == points
+    job = experiment.compute_evaluations_metrics(InferenceType.KEYPOINT)
+    assert job.wait_for_done() == JobStatus.SUCCESS
+    refused = {
+        "a point short": points[:-1],
+        "a visibility of 3": [*points[:-1], [10, 20, 3]],
+        "outside the image": [*points[:-1], [10, 65, 2]],
+    }
+    for why, bad in refused.items():
+        with pytest.raises(exceptions.BadRequestError):
+            experiment.add_evaluation(asset, keypoints=[(bad, circle, 0.8)])
+            pytest.fail(why)
+    train_label = experiment.get_dataset("test").create_label("person")
+    with pytest.raises(exceptions.BadRequestError, match="no skeleton"):
+        experiment.add_evaluation(asset, keypoints=[(points, train_label, 0.8)])
+
+
 def test_job_status_run_status_and_logging(
     emulator: Emulator, client: picsellia.Client, seeded: SeededIds, tmp_path: Path
 ) -> None:

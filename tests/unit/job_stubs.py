@@ -94,7 +94,13 @@ class Stubs:
         return export_predictor(one_box_model(self.folder / "weights.onnx", BOX[0]))
 
     def _export_onnx(
-        self, weights: Path, image_size: int, dest: Path, task: str, labelmap: dict[str, str]
+        self,
+        weights: Path,
+        image_size: int,
+        dest: Path,
+        task: str,
+        labelmap: dict[str, str],
+        skeleton: dict[str, Any] | None = None,
     ) -> Path:
         assert labelmap == {str(i): name for i, name in enumerate(NAMES)}
         if self.export_error is not None:

@@ -21,8 +21,13 @@ def constant_model(
     names: list[str],
     image_size: int,
     head: str = "Detect",
+    extra: dict[str, str] | None = None,
+    kind: str | None = None,
 ) -> Path:
-    """Each output is its constant plus 0 x the mean of the input (so the input is used)."""
+    """Each output is its constant plus 0 x the mean of the input (so the input is used);
+    `extra` metadata beside pictrain's. `kind`: the metadata key `outputs` (raw or end2end)
+    that pictrain's exports carry; None leaves it out, as in a file exported by ultralytics
+    alone (OnnxModel then reads the shapes)."""
     nodes = [helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0)]
     nodes.append(helper.make_node("Mul", ["mean", "zero"], ["nothing"]))
     initializers = [numpy_helper.from_array(np.zeros((), np.float32), "zero")]
@@ -47,7 +52,9 @@ def constant_model(
     model.ir_version = 10
     labelmap = {str(i): name for i, name in enumerate(names)}
     metadata = {"task": task, "image_size": str(image_size), "labelmap": json.dumps(labelmap)}
-    for key, value in {**metadata, "head": head}.items():
+    if kind is not None:
+        metadata["outputs"] = kind
+    for key, value in {**metadata, "head": head, **(extra or {})}.items():
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
     return path

@@ -115,6 +115,16 @@ def test_merge_matches_categories_by_name_and_keeps_dangling_references_unknown(
     ]
 
 
+def test_merge_keeps_a_categorys_skeleton() -> None:
+    """A KEYPOINT version's categories carry their skeleton: merging batches keeps it."""
+    skeleton = {"keypoints": ["head", "tail"], "skeleton": [[1, 2]], "supercategory": "animal"}
+    batches = [
+        {"categories": [{"id": 4, "name": "cat", **skeleton}], "images": [], "annotations": []},
+        {"categories": [{"id": 0, "name": "cat", **skeleton}], "images": [], "annotations": []},
+    ]
+    assert merge_exports(batches)["categories"] == [{"id": 0, "name": "cat", **skeleton}]
+
+
 def test_a_relaunch_downloads_nothing_it_already_has(
     emulator: Emulator, sample_dataset: Path, tmp_path: Path
 ) -> None:

@@ -88,14 +88,14 @@ def test_large_file_read_in_pieces_gives_the_same_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad_value: float
 ) -> None:
     path = _awkward_coco(tmp_path / "c.json", bad_value)
-    whole = load_coco(path, keep_segmentation=True)
+    whole = load_coco(path, keep=frozenset({"segmentation"}))
     pieces: list[bytes] = []
     wholes: list[bytes] = []
     loads, parse = coco._loads_or_none, coco._parse
     monkeypatch.setattr(coco, "_loads_or_none", lambda data: pieces.append(data) or loads(data))
     monkeypatch.setattr(coco, "_parse", lambda data, p: wholes.append(data) or parse(data, p))
     monkeypatch.setattr(coco, "CHUNK_BYTES", 300)
-    chunked = load_coco(path, keep_segmentation=True)
+    chunked = load_coco(path, keep=frozenset({"segmentation"}))
     assert len(pieces) > 5
     assert len(wholes) == (0 if bad_value == 1.5 else 1)  # NaN: orjson refuses, parsed whole
     assert repr(chunked) == repr(whole)

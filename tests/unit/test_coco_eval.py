@@ -1,8 +1,9 @@
 import json
 
+import numpy as np
 import pytest
 
-from pictrain.evaluate.coco_eval import STAT_NAMES, evaluate_coco
+from pictrain.evaluate.coco_eval import KEYPOINT_STAT_NAMES, STAT_NAMES, evaluate_coco
 from tests.unit.coco_reference import scored
 
 
@@ -135,3 +136,101 @@ def test_per_class_ap_follows_the_order_of_the_categories_not_their_ids():
     gt["categories"] = gt["categories"][::-1]  # labelmap order, whatever the file's ids
     report = scored(gt, _as_predictions(gt))
     assert list(report.per_class_ap) == ["square", "circle"]
+
+
+# --- keypoints: COCO's OKS protocol, with the dataset's sigmas --------------------------------
+
+
+def _people(rng, points: int, images: int = 4):
+    """Objects of two categories with `points` keypoints each, some unlabelled (0, 0, 0), one
+    crowd and one without a labelled point (COCO ignores both)."""
+    annotations = []
+    for image_id in range(1, images + 1):
+        for _ in range(int(rng.integers(1, 5))):
+            x, y = rng.uniform(0, 300, 2)
+            w, h = rng.uniform(20, 200, 2)
+            keypoints = []
+            for _ in range(points):
+                v = int(rng.choice([0, 1, 2], p=[0.2, 0.2, 0.6]))
+                px, py = (rng.uniform(x, x + w), rng.uniform(y, y + h)) if v else (0.0, 0.0)
+                keypoints += [round(float(px), 2), round(float(py), 2), v]
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(rng.choice([4, 9])),
+                    "bbox": [round(float(v), 2) for v in (x, y, w, h)],
+                    "area": round(float(w * h * 0.53), 2),
+                    "iscrowd": 0,
+                    "keypoints": keypoints,
+                    "num_keypoints": sum(1 for v in keypoints[2::3] if v),
+                }
+            )
+    annotations[0]["iscrowd"] = 1
+    annotations[1]["keypoints"] = [0.0] * (3 * points)
+    annotations[1]["num_keypoints"] = 0
+    return {
+        "images": [
+            {"id": i, "file_name": f"{i}.jpg", "width": 512, "height": 512}
+            for i in range(1, images + 1)
+        ],
+        "annotations": annotations,
+        "categories": [{"id": 4, "name": "person"}, {"id": 9, "name": "robot"}],
+    }
+
+
+def _guesses(rng, ground_truth, noise: float):
+    """Each object found with jittered points (sometimes not at all), and a few strays."""
+    results = []
+    for a in ground_truth["annotations"]:
+        if rng.random() < 0.15:
+            continue
+        points = np.array(a["keypoints"], float).reshape(-1, 3)
+        points[:, :2] += rng.normal(0, noise, (len(points), 2))
+        points[:, 2] = rng.uniform(0, 1, len(points))
+        results.append(
+            {
+                "image_id": a["image_id"],
+                "category_id": a["category_id"],
+                "keypoints": points.round(2).ravel().tolist(),
+                "score": round(float(rng.uniform(0.05, 1)), 5),
+            }
+        )
+    for image in ground_truth["images"][:2]:
+        stray = rng.uniform(0, 500, (len(ground_truth["annotations"][2]["keypoints"]) // 3, 3))
+        results.append(
+            {
+                "image_id": image["id"],
+                "category_id": 4,
+                "keypoints": stray.ravel().tolist(),
+                "score": 0.3,
+            }
+        )
+    return results
+
+
+@pytest.mark.parametrize(("points", "sigmas"), [(17, None), (5, [0.05, 0.1, 0.2, 0.08, 0.12])])
+def test_keypoint_stats_are_pycocotools_own_with_the_sigmas_given(points, sigmas):
+    """The 10 keypoint stats and AP per class equal pycocotools' to 1e-12 (`scored`), with
+    COCO's 17 sigmas or the dataset's own."""
+    rng = np.random.default_rng(points)
+    gt = _people(rng, points)
+    results = _guesses(rng, gt, noise=6.0)
+    report = scored(gt, results, "keypoints", sigmas)
+    assert list(report.stats) == list(KEYPOINT_STAT_NAMES)
+    assert 0 < report.stats["mAP50-95"] < 1
+    if sigmas is not None:  # the sigmas are used: others score otherwise
+        wider = scored(gt, results, "keypoints", [s * 3 for s in sigmas])
+        assert wider.stats["mAP50-95"] > report.stats["mAP50-95"]
+
+
+def test_keypoints_found_exactly_score_one():
+    gt = _people(np.random.default_rng(1), 5)
+    perfect = [
+        {**{k: a[k] for k in ("image_id", "category_id", "keypoints")}, "score": 0.9}
+        for a in gt["annotations"]
+        if a["num_keypoints"] and not a["iscrowd"]  # the others are COCO's ignored objects
+    ]
+    report = scored(gt, perfect, "keypoints", [0.1] * 5)
+    assert report.stats["mAP50-95"] == pytest.approx(1.0)
+    assert report.stats["AR"] == pytest.approx(1.0)

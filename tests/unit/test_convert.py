@@ -315,7 +315,10 @@ def test_segmentation_is_kept_only_when_asked(tmp_path: Path) -> None:
         [annotation(1, [0, 0, 10, 10], segmentation=polygon)],
     )
     assert load_coco(coco).annotations_of(1)[0].segmentation is None
-    assert load_coco(coco, keep_segmentation=True).annotations_of(1)[0].segmentation == polygon
+    assert (
+        load_coco(coco, keep=frozenset({"segmentation"})).annotations_of(1)[0].segmentation
+        == polygon
+    )
 
 
 def test_rerun_replaces_the_previous_output(tmp_path: Path) -> None:

@@ -153,7 +153,7 @@ def test_exif_rotated_image_keeps_the_displayed_frame(tmp_path: Path) -> None:
 
 def test_index_loaded_without_segmentation_is_refused(tmp_path: Path) -> None:
     coco = make_coco(tmp_path / "coco.json", [image_entry(1, "a.jpg")], [])
-    with pytest.raises(ValueError, match="keep_segmentation"):
+    with pytest.raises(ValueError, match="without keeping segmentation"):
         convert_segmentation(load_coco(coco), tmp_path, tmp_path / "out", "train", NAMES)
 
 

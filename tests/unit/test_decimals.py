@@ -28,14 +28,16 @@ def test_fields_are_printf_digits_including_near_and_exact_halves() -> None:
             np.nextafter(halves, 1),
             rng.integers(0, 64_001, 10_000) / 100 / 640,  # 2-decimal pixels on a 640 px image
             [0.0, 1.0, 5e-7, 0.9999995, 1e-300],
+            [1.0000005, 1.5, 1.9999995, 2.0],  # up to the keypoints' visibility flag 2
+            rng.uniform(1, 2, 1_000),
         ]
     )
     assert _fields(values) == _printf(values)
     assert _fields(np.empty(0)) == ""
 
 
-def test_values_outside_the_unit_interval_are_left_to_python() -> None:
-    for value in (-0.0, -0.5, 1.5, float("nan"), float("inf")):
+def test_values_outside_zero_to_two_are_left_to_python() -> None:
+    for value in (-0.0, -0.5, 2.0000001, 2.5, float("nan"), float("inf")):
         assert unit_fields(np.array([0.5, value])) is None
     texts = label_files(np.array([0, 12]), np.array([2, 1]), np.array([0.5, -0.0, 3.0]), [2])
     assert texts == ["0 0.500000 -0.000000\n12 3.000000\n"]

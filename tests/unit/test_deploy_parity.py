@@ -11,6 +11,7 @@ from PIL import Image
 from pictrain.config import ModelConfig
 from pictrain.data.prepare import prepare_dataset
 from pictrain.errors import DeployParityError
+from pictrain.evaluate.onnx_model import END2END, RAW
 from pictrain.evaluate.parity import Parity, check_export
 from pictrain.job import Job
 from pictrain.params import parse_parameters
@@ -22,34 +23,45 @@ SIZE = 64
 BOX = [10.0, 20.0, 30.0, 24.0]  # x, y, w, h of the one "square" of the test image
 
 
-@pytest.fixture
-def dataset(tmp_path):
+def _prepared(tmp_path, task, annotation):
+    """One test image holding one "square" (category 8), prepared for `task`."""
     folder = tmp_path / "coco" / "images"
     folder.mkdir(parents=True)
     Image.new("RGB", (SIZE, SIZE)).save(folder / "x.jpg")
     coco = {
         "images": [{"id": 3, "file_name": "x.jpg", "width": SIZE, "height": SIZE}],
-        "annotations": [{"id": 1, "image_id": 3, "category_id": 8, "bbox": BOX, "iscrowd": 0}],
+        "annotations": [{"id": 1, "image_id": 3, "category_id": 8, "iscrowd": 0, **annotation}],
         "categories": [{"id": 4, "name": "circle"}, {"id": 8, "name": "square"}],
     }
     path = tmp_path / "coco" / "annotations.json"
     path.write_text(json.dumps(coco))
     split = DatasetSplit("train", folder, path)
     splits = {"train": split, "val": split, "test": split}
-    return prepare_dataset("detect", splits, tmp_path / "dataset", seed=0)
+    return prepare_dataset(task, splits, tmp_path / "dataset", seed=0)
 
 
-def _export(path, box):
-    """A detection head with one confident anchor: `box` (x, y, w, h) as class 1 (square)."""
+@pytest.fixture
+def dataset(tmp_path):
+    return _prepared(tmp_path, "detect", {"bbox": BOX})
+
+
+def _export(path, box, kind=RAW):
+    """A detection head that finds `box` (x, y, w, h) as class 1 (square): one confident anchor
+    of a raw head, or the first row of an NMS-free one."""
     x, y, w, h = box
-    raw = np.zeros((1, 4 + 2, 8), np.float32)
-    raw[0, :4, 0] = [x + w / 2, y + h / 2, w, h]
-    raw[0, 5, 0] = 0.9
-    return constant_model(path, [raw], "detect", ["circle", "square"], SIZE)
+    if kind == RAW:
+        head = np.zeros((1, 4 + 2, 8), np.float32)
+        head[0, :4, 0] = [x + w / 2, y + h / 2, w, h]
+        head[0, 5, 0] = 0.9
+    else:
+        head = np.zeros((1, 300, 6), np.float32)
+        head[0, 0] = [x, y, x + w, y + h, 0.9, 1]
+    return constant_model(path, [head], "detect", ["circle", "square"], SIZE, kind=kind)
 
 
-def test_an_export_that_scores_as_the_weights_passes(dataset, tmp_path):
-    onnx = _export(tmp_path / "good.onnx", BOX)
+@pytest.mark.parametrize("kind", [RAW, END2END])
+def test_an_export_that_scores_as_the_weights_passes(dataset, tmp_path, kind):
+    onnx = _export(tmp_path / "good.onnx", BOX, kind)
     parity = check_export("detect", onnx, dataset, {"mAP50-95(B)": 1.0}, 0.25, tmp_path / "out")
     assert parity.verdict == "ok" and parity.difference == 0.0
     assert parity.values == {"onnx-mAP50-95": 1.0, "onnx-mAP50-95-difference": 0.0}
@@ -57,9 +69,10 @@ def test_an_export_that_scores_as_the_weights_passes(dataset, tmp_path):
     assert (tmp_path / "out" / "predictions.json").is_file()
 
 
-def test_a_tampered_export_fails_the_gate_with_the_reason(dataset, tmp_path):
+@pytest.mark.parametrize("kind", [RAW, END2END])
+def test_a_tampered_export_fails_the_gate_with_the_reason(dataset, tmp_path, kind):
     shifted = [BOX[0] + 12, BOX[1], BOX[2], BOX[3]]
-    onnx = _export(tmp_path / "tampered.onnx", shifted)
+    onnx = _export(tmp_path / "tampered.onnx", shifted, kind)
     parity = check_export("detect", onnx, dataset, {"mAP50-95(B)": 1.0}, 0.25, tmp_path / "out")
     assert parity.verdict == "failed" and parity.onnx < 0.5
     with pytest.raises(DeployParityError, match=r"ONNX 0\.\d+, weights 1\.0000, over 0\.05"):
@@ -99,3 +112,42 @@ def test_a_job_warns_on_a_small_difference_and_goes_on(dataset, tmp_path, caplog
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     logged = {p["name"]: p["value"] for p in map(json.loads, lines)}
     assert logged["test/onnx-mAP50-95-difference"] == pytest.approx(0.03)
+
+
+@pytest.fixture
+def obb_dataset(tmp_path):
+    """The square is a bar, a polygon 36 x 8 turned by 30° about (32, 32)."""
+    return _prepared(tmp_path, "obb", {"segmentation": [_bar(0).ravel().tolist()]})
+
+
+def _bar(turn):
+    """The bar's corners, turned `turn` radians further."""
+    angle = np.pi / 6 + turn
+    along, across = (
+        np.array([np.cos(angle), np.sin(angle)]),
+        np.array([-np.sin(angle), np.cos(angle)]),
+    )
+    return np.array(
+        [32 + a * 18 * along + b * 4 * across for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))]
+    )
+
+
+def _obb_export(path, turn):
+    """An OBB head with one confident anchor: the bar, turned `turn` radians further."""
+    raw = np.zeros((1, 4 + 2 + 1, 8), np.float32)
+    raw[0, :4, 0] = [32, 32, 36, 8]
+    raw[0, 5, 0] = 0.9
+    raw[0, -1, 0] = np.pi / 6 + turn
+    return constant_model(path, [raw], "obb", ["circle", "square"], SIZE, "OBB")
+
+
+def test_the_gate_holds_an_oriented_box_export_to_the_weights(obb_dataset, tmp_path):
+    """The exported bar where the weights found it: parity; turned 20° off: a rotated IoU of
+    about 0.35, and the gate fails."""
+    good = _obb_export(tmp_path / "good.onnx", 0)
+    parity = check_export("obb", good, obb_dataset, {"mAP50-95(B)": 1.0}, 0.25, tmp_path / "a")
+    assert parity.verdict == "ok" and parity.onnx == pytest.approx(1.0)
+    turned = _obb_export(tmp_path / "turned.onnx", np.radians(20))
+    parity = check_export("obb", turned, obb_dataset, {"mAP50-95(B)": 1.0}, 0.25, tmp_path / "b")
+    assert parity.verdict == "failed" and parity.onnx == 0.0
+    assert parity.values == {"onnx-mAP50-95": 0.0, "onnx-mAP50-95-difference": -1.0}

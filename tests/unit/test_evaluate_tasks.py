@@ -49,7 +49,7 @@ def _coco(tmp_path, annotations, images=((7, "a.jpg", 256, 256),), categories=No
 
 def _truth(tmp_path, annotations, iou_types=("bbox", "segm"), **kwargs):
     path, folder = _coco(tmp_path, annotations, **kwargs)
-    index = load_coco(path, keep_segmentation="segm" in iou_types)
+    index = load_coco(path, keep=frozenset({"segmentation"} if "segm" in iou_types else ()))
     written = {image_id: image.file_name for image_id, image in index.images.items()}
     return build_ground_truth(index, written, folder, NAMES, iou_types)
 
@@ -272,7 +272,7 @@ def test_predictions_json_scores_against_the_users_own_file(tmp_path):
 def test_evaluations_carry_integer_polygons_and_float_scores():
     confident = Instance(1, (10, 10, 40, 40), [(10.4, 10.6), (50.0, 10.0), (50.0, 50.0)], 0.9)
     faint = Instance(0, (0, 0, 5, 5), [(0.0, 0.0), (5.0, 0.0), (5.0, 5.0)], 0.1)
-    evaluation = to_evaluation("a.jpg", [confident, faint], NAMES, 0.25, polygons=True)
+    evaluation = to_evaluation("a.jpg", [confident, faint], NAMES, 0.25, "polygons")
     (polygon,) = evaluation.polygons
     assert polygon.points == [[10, 11], [50, 10], [50, 50]]
     assert polygon.label == "square" and isinstance(polygon.score, float)

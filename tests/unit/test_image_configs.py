@@ -6,7 +6,6 @@ import pytest
 
 from pictrain.config import load_model_config
 from pictrain.params import parse_parameters
-from pictrain.platform.picsellia import DATASET_TYPE
 from pictrain.train.models import check_model_name
 
 IMAGES = Path(__file__).parents[2] / "images"
@@ -23,8 +22,7 @@ def test_model_config_is_valid(path):
     config = load_model_config(path)
     check_model_name(config.task, config.model)
     parse_parameters({}, config.defaults)
-    task_word = {"detect": "detection", "segment": "segmentation", "classify": "classification"}
-    assert path.parent.name.endswith(task_word[config.task])
+    assert path.parent.name.endswith(f"-{config.spec.image_suffix}")
 
 
 def test_readme_image_table_is_the_configs():
@@ -43,7 +41,7 @@ def test_readme_image_table_is_the_configs():
         task, dataset_type, model, defaults = rows[path.parent.name]
         assert (task, dataset_type, model) == (
             config.task,
-            DATASET_TYPE[config.task].value,
+            " or ".join(config.spec.dataset_types),
             f"`{config.model}`",
         ), path.parent.name
         expected = f"{params.epochs} epochs, batch {params.batch_size}, {params.image_size} px"

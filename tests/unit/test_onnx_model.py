@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pictrain.evaluate.onnx_model import OnnxModel, _centre_crop, _letterbox
+from pictrain.evaluate.onnx_model import END2END, RAW, OnnxModel, _centre_crop, _letterbox
 from tests.unit.onnx_stub import constant_model
 
 SIZE = 64
@@ -48,20 +48,39 @@ def _raw_head(extra=0, anchors=84, seed=1):
     return np.concatenate([centres, sides, scores, coefficients])[None].astype(np.float32)
 
 
-def _ultralytics_boxes(raw, shape, nc=0):
+def _end2end_rows(extra=0, rows=300, seed=1):
+    """(1, rows, 6 + extra), as YOLO26's NMS-free head: x1 y1 x2 y2 inside the input, scores
+    best first, class, mask coefficients."""
+    rng = np.random.default_rng(seed)
+    corners = rng.uniform(0, SIZE * 0.7, (rows, 2))
+    far = np.minimum(corners + rng.uniform(2, SIZE / 2, (rows, 2)), SIZE)
+    scores = np.sort(rng.uniform(0, 1, rows) ** 3)[::-1, None]
+    classes = rng.integers(0, len(NAMES), (rows, 1))
+    coefficients = rng.normal(0, 1, (rows, extra))
+    return np.concatenate([corners, far, scores, classes, coefficients], 1)[None].astype(np.float32)
+
+
+HEADS = {RAW: _raw_head, END2END: _end2end_rows}
+
+
+def _ultralytics_boxes(raw, shape, nc=0, kind=RAW):
     from ultralytics.utils import nms, ops
 
-    (pred,) = nms.non_max_suppression(torch.from_numpy(raw), 0.001, 0.7, max_det=100, nc=nc)
+    (pred,) = nms.non_max_suppression(
+        torch.from_numpy(raw), 0.001, 0.7, max_det=100, nc=nc, end2end=kind == END2END
+    )
     boxes = ops.scale_boxes((SIZE, SIZE), pred[:, :4].clone(), shape)
     return pred, boxes
 
 
+@pytest.mark.parametrize("kind", HEADS)
 @pytest.mark.parametrize(("height", "width"), SHAPES)
-def test_detection_post_processing_is_ultralytics(tmp_path, height, width):
-    raw = _raw_head()
+def test_detection_post_processing_is_ultralytics(tmp_path, kind, height, width):
+    raw = HEADS[kind]()
     model = OnnxModel.load(constant_model(tmp_path / "m.onnx", [raw], "detect", NAMES, SIZE))
+    assert model.outputs == kind  # no `outputs` key in the stub: told by the shape
     ours = model.predict(_image(height, width), conf=0.001)
-    pred, boxes = _ultralytics_boxes(raw, (height, width))
+    pred, boxes = _ultralytics_boxes(raw, (height, width), kind=kind)
     assert len(ours) == len(pred) > 10
     assert [i.cls for i in ours] == pred[:, 5].int().tolist()
     np.testing.assert_allclose([i.score for i in ours], pred[:, 4].numpy(), rtol=1e-6)
@@ -69,15 +88,18 @@ def test_detection_post_processing_is_ultralytics(tmp_path, height, width):
     np.testing.assert_allclose(xyxy, boxes.numpy(), atol=1e-3)
 
 
+@pytest.mark.parametrize("kind", HEADS)
 @pytest.mark.parametrize(("height", "width"), SHAPES)
-def test_segmentation_post_processing_is_ultralytics(tmp_path, height, width):
+def test_segmentation_post_processing_is_ultralytics(tmp_path, kind, height, width):
     from ultralytics.utils import ops
 
-    raw = _raw_head(extra=32)
+    raw = HEADS[kind](extra=32)
     protos = np.random.default_rng(2).normal(0, 1, (1, 32, SIZE // 4, SIZE // 4))
     path = constant_model(tmp_path / "m.onnx", [raw, protos], "segment", NAMES, SIZE, "Segment")
-    ours = OnnxModel.load(path).predict(_image(height, width), conf=0.001)
-    pred, _ = _ultralytics_boxes(raw, (height, width), nc=len(NAMES))
+    model = OnnxModel.load(path)
+    assert model.outputs == kind
+    ours = model.predict(_image(height, width), conf=0.001)
+    pred, _ = _ultralytics_boxes(raw, (height, width), nc=len(NAMES), kind=kind)
     proto = torch.from_numpy(protos[0].astype(np.float32))
     masks = ops.process_mask(proto, pred[:, 6:], pred[:, :4], (SIZE, SIZE), upsample=True)
     keep = masks.amax((-2, -1)) > 0
@@ -92,6 +114,57 @@ def test_segmentation_post_processing_is_ultralytics(tmp_path, height, width):
         np.testing.assert_array_equal(instance.mask, mask)
     outlines = [i.polygon for i in ours if i.polygon is not None]
     assert all(len(p) >= 3 for p in outlines) and len(outlines) > len(ours) / 2
+
+
+@pytest.mark.parametrize(("height", "width"), SHAPES)
+def test_oriented_box_post_processing_is_ultralytics(tmp_path, height, width):
+    """Rotated NMS with probiou, then centres and sides scaled back, as its OBB predictor."""
+    from ultralytics.utils import nms, ops
+
+    raw = _raw_head(extra=1)
+    raw[0, -1] = np.random.default_rng(3).uniform(-np.pi / 4, 3 * np.pi / 4, raw.shape[-1])
+    path = constant_model(tmp_path / "m.onnx", [raw], "obb", NAMES, SIZE, "OBB")
+    ours = OnnxModel.load(path).predict(_image(height, width), conf=0.001)
+    (pred,) = nms.non_max_suppression(
+        torch.from_numpy(raw), 0.001, 0.7, max_det=100, nc=len(NAMES), rotated=True
+    )
+    rboxes = torch.cat([pred[:, :4], pred[:, -1:]], dim=-1)
+    rboxes[:, :4] = ops.scale_boxes((SIZE, SIZE), rboxes[:, :4], (height, width), xywh=True)
+    corners = ops.xywhr2xyxyxyxy(rboxes).numpy()
+    assert len(ours) == len(pred) > 10
+    assert [i.cls for i in ours] == pred[:, 5].int().tolist()
+    np.testing.assert_allclose([i.score for i in ours], pred[:, 4].numpy(), rtol=1e-6)
+    np.testing.assert_allclose([i.corners for i in ours], corners, atol=1e-3)
+    for instance in ours:  # shown inside the image, boxed upright around the corners
+        shown = np.array(instance.polygon)
+        assert (shown >= 0).all() and (shown <= [width, height]).all()
+        x, y, w, h = instance.box
+        upright = [*instance.corners.min(0), *instance.corners.max(0)]
+        assert [x, y, x + w, y + h] == pytest.approx(upright)
+
+
+@pytest.mark.parametrize(("height", "width"), SHAPES)
+def test_pose_post_processing_is_ultralytics(tmp_path, height, width):
+    """Keypoints (x, y in input pixels, a confidence) of the anchors NMS keeps, scaled to the
+    image and clipped as ultralytics' `scale_coords` does."""
+    from ultralytics.utils import ops
+
+    points = 4
+    raw = _raw_head(extra=points * 3)
+    rng = np.random.default_rng(5)
+    raw[0, 4 + len(NAMES) :] = rng.uniform(-8, SIZE + 8, (points * 3, raw.shape[2]))
+    raw[0, 4 + len(NAMES) + 2 :: 3] = rng.uniform(0, 1, (points, raw.shape[2]))
+    path = constant_model(tmp_path / "m.onnx", [raw], "pose", NAMES, SIZE, "Pose", kind="raw")
+    ours = OnnxModel.load(path).predict(_image(height, width), conf=0.001)
+    pred, boxes = _ultralytics_boxes(raw, (height, width), nc=len(NAMES))
+    expected = ops.scale_coords(
+        (SIZE, SIZE), pred[:, 6:].view(len(pred), points, 3), (height, width)
+    )
+    assert len(ours) == len(pred) > 10
+    assert [i.cls for i in ours] == pred[:, 5].int().tolist()
+    xyxy = [(x, y, x + w, y + h) for x, y, w, h in (i.box for i in ours)]
+    np.testing.assert_allclose(xyxy, boxes.numpy(), atol=1e-3)
+    np.testing.assert_allclose([i.keypoints for i in ours], expected.numpy(), atol=1e-3)
 
 
 def test_rtdetr_queries_are_scaled_to_the_image_unclipped(tmp_path):
@@ -120,3 +193,20 @@ def test_image_files_are_read_as_ultralytics_reads_them(tmp_path):
     Image.fromarray(_image(40, 60)).save(tmp_path / "x.png")
     from_file = model.predict(tmp_path / "x.png")
     assert from_file == model.predict(_image(40, 60)[:, :, ::-1].copy())
+
+
+def test_the_metadata_key_says_the_kind_whatever_the_shape(tmp_path):
+    """(1, 7, 6) with 3 classes reads as both kinds; pictrain's exports say which it is."""
+    rows = _end2end_rows(rows=7)
+    path = constant_model(tmp_path / "m.onnx", [rows], "detect", NAMES, SIZE, kind=END2END)
+    model = OnnxModel.load(path)
+    assert model.outputs == END2END
+    (first, *_) = model.predict(_image(SIZE, SIZE), conf=0.001)
+    assert first.score == pytest.approx(rows[0, 0, 4])
+
+
+@pytest.mark.parametrize("shape", [(1, 7, 6), (1, 9, 9)], ids=["both kinds", "neither"])
+def test_a_file_without_the_key_whose_shape_says_no_one_kind_is_refused(tmp_path, shape):
+    path = constant_model(tmp_path / "m.onnx", [np.zeros(shape)], "detect", NAMES, SIZE)
+    with pytest.raises(KeyError, match="outputs"):
+        OnnxModel.load(path)

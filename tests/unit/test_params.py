@@ -218,6 +218,8 @@ NARROWER_THAN_ULTRALYTICS = {
     "box": "negative gain",
     "cls": "negative gain",
     "dfl": "negative gain",
+    "pose": "negative gain",
+    "kobj": "negative gain",
     "degrees": "beyond +/-180 (the Picsellia engine's range, a full turn either way)",
     "shear": "beyond +/-180 (the Picsellia engine's range)",
     "save_period": "below -1 (all mean off)",

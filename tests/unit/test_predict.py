@@ -64,6 +64,54 @@ def test_polygons(capsys, tmp_path: Path, image: Path) -> None:
     assert Path(answer["drawn"]).is_file()
 
 
+def test_oriented_boxes(capsys, tmp_path: Path, image: Path) -> None:
+    """One confident anchor: a 40 x 10 bar turned by 30°, centred on the 64 px image. It comes
+    out as its 4 corners, no upright box, and is drawn as a turned rectangle."""
+    raw = np.zeros((1, 4 + len(NAMES) + 1, 8), np.float32)
+    raw[0, :4, 0] = [32, 32, 40, 10]  # centre x, y, width, height
+    raw[0, 4 + 1, 0] = 0.8  # dog
+    raw[0, -1, 0] = np.pi / 6  # the angle, last
+    model = constant_model(tmp_path / "m.onnx", [raw], "obb", NAMES, SIZE, "OBB")
+    answer = predict(capsys, model, image, tmp_path / "out")
+    (found,) = answer["polygons"]
+    assert (found["label"], found["score"], "box" in found) == ("dog", 0.8, False)
+    corners = np.array(found["polygon"])
+    along = np.array([np.cos(np.pi / 6), np.sin(np.pi / 6)])
+    across = np.array([-along[1], along[0]])
+    expected = [
+        32 + a * 20 * along + b * 5 * across for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))
+    ]
+    np.testing.assert_allclose(corners, expected, atol=0.06)
+    drawn = np.asarray(Image.open(answer["drawn"]).convert("L"), np.int16)
+    grey = np.asarray(Image.open(image).convert("L"), np.int16)
+    changed = np.argwhere(np.abs(drawn - grey) > 30)  # the outline and its label
+    corner = np.round(expected[1]).astype(int)
+    assert (np.abs(changed - corner[::-1]).max(axis=1) <= 2).any()
+
+
+def test_poses_are_drawn_as_their_skeleton(capsys, tmp_path: Path, image: Path) -> None:
+    """One confident anchor with three keypoints, the third under even odds: the JSON has all
+    three; the drawing has the two visible points and the edge between them, not the others."""
+    raw = np.zeros((1, 4 + len(NAMES) + 9, 8), np.float32)
+    raw[0, :4, 0] = [32, 32, 40, 40]
+    raw[0, 4 + 1, 0] = 0.8  # dog
+    raw[0, 4 + len(NAMES) :, 0] = [20, 20, 0.9, 44, 20, 0.9, 32, 50, 0.2]
+    skeleton = {"keypoints": ["a", "b", "c"], "skeleton": [[1, 2], [2, 3]]}
+    model = constant_model(
+        tmp_path / "m.onnx", [raw], "pose", NAMES, SIZE, "Pose", {"skeleton": json.dumps(skeleton)}
+    )
+    answer = predict(capsys, model, image, tmp_path / "out")
+    (found,) = answer["poses"]
+    assert (found["label"], found["score"], found["box"]) == ("dog", 0.8, [12.0, 12.0, 40.0, 40.0])
+    assert found["keypoints"] == [[20.0, 20.0, 0.9], [44.0, 20.0, 0.9], [32.0, 50.0, 0.2]]
+    drawn = np.asarray(Image.open(answer["drawn"]).convert("RGB")).astype(int)
+    grey = np.asarray(Image.open(image).convert("RGB")).astype(int)
+    changed = np.abs(drawn - grey).sum(axis=2) > 30
+    assert changed[20, 32]  # the edge between the two visible points
+    assert changed[20, 20] and changed[20, 44]
+    assert not changed[50, 32] and not changed[35, 38]  # the unsure point, its edge
+
+
 def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     """What `pictrain predict` printed when it refused the input: exit 2, no traceback."""
     with pytest.raises(SystemExit) as exited:
@@ -90,6 +138,14 @@ def test_a_file_that_is_not_an_export_is_refused(
     model.write_bytes(content)
     error = refused(capsys, str(image), "--model", str(model), "--out", str(tmp_path / "out"))
     assert f"--model {model} is not a model pictrain can run: " in error and reason in error
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_a_file_whose_outputs_cannot_be_told_is_refused(capsys, tmp_path: Path, image: Path):
+    """No `outputs` key and a shape that fits neither kind (nor both): one line, not a guess."""
+    model = constant_model(tmp_path / "m.onnx", [np.zeros((1, 9, 9))], "detect", NAMES, SIZE)
+    error = refused(capsys, str(image), "--model", str(model), "--out", str(tmp_path / "out"))
+    assert f"--model {model} has no 'outputs' in its metadata" in error
     assert len(error.strip().splitlines()) == 1
 
 

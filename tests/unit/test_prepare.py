@@ -47,7 +47,7 @@ def test_each_coco_file_is_parsed_once_and_every_split_indexed(
     assert sorted(parsed) == sorted(split.coco_file for split in splits.values())
     assert list(dataset.indexes) == ["train", "val", "test"]
     for name, index in dataset.indexes.items():
-        assert index.segmentation_kept
+        assert "segmentation" in index.kept
         assert len(index.images) == dataset.summaries[name].images_in
 
 

@@ -157,10 +157,15 @@ def test_each_split_comes_with_its_index_as_its_file_reads(
     if piece_bytes:
         monkeypatch.setattr(coco, "CHUNK_BYTES", piece_bytes)
     train = _split(tmp_path, "train", 20)
-    resolved = resolve_splits({"train": train}, tmp_path / "work", seed=1, keep_segmentation=True)
+    resolved = resolve_splits(
+        {"train": train}, tmp_path / "work", seed=1, keep=frozenset({"segmentation"})
+    )
     monkeypatch.undo()
     for name, split in resolved.splits.items():
-        index, reread = resolved.indexes[name], load_coco(split.coco_file, keep_segmentation=True)
+        index, reread = (
+            resolved.indexes[name],
+            load_coco(split.coco_file, keep=frozenset({"segmentation"})),
+        )
         assert (index.images, index.annotations) == (reread.images, reread.annotations)
-        assert index.categories == reread.categories and index.segmentation_kept
+        assert index.categories == reread.categories and "segmentation" in index.kept
         assert json.loads(split.coco_file.read_text())["info"] == {"description": "train"}

@@ -5,6 +5,7 @@ line, exit 2, nothing created."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def test_dataset_type_not_matching_the_image(
     code, output = pictrain(capsys, project, "experiment", "create")
     assert code == 2
     line = one_error_line(output)
-    assert "is CLASSIFICATION" in line and "OBJECT_DETECTION" in line
+    assert "is a CLASSIFICATION dataset" in line and "needs OBJECT_DETECTION" in line
     assert not emulator.state.projects and not emulator.state.experiments
 
 
@@ -325,7 +326,61 @@ def test_register_all(emulator: Emulator, project: Path, capsys: pytest.CaptureF
     }
     assert kinds["yolo11-segmentation"] == "SEGMENTATION"
     assert kinds["yolov8-classification"] == "CLASSIFICATION"
+    assert kinds["yolo11-pose"] == "KEYPOINT"
+    assert kinds["yolo11-obb"] == "SEGMENTATION"  # its evaluations are polygons
     assert {v.name for v in emulator.state.model_versions.values()} == {"0.2.0-cu130"}
+
+
+SKELETON = {"keypoints": ["nose", "left_ear", "right_ear"], "skeleton": [[1, 2], [1, 3]]}
+
+
+def _as_keypoints(project: Path, skeleton: dict | None) -> None:
+    """The sample's COCO files with 3 keypoints per box (the categories with `skeleton`), the
+    project a KEYPOINT dataset for yolov8-pose."""
+    for coco in (project.parent / "dataset").glob("*/annotations.json"):
+        document = json.loads(coco.read_text())
+        for category in document["categories"]:
+            category.update(skeleton or {})
+        for a in document["annotations"]:
+            x, y, w, _ = a["bbox"]
+            a["keypoints"] = [x + w / 2, y + 1, 2, x + 1, y + 2, 2, x + w - 1, y + 2, 1]
+            a.pop("segmentation")
+        coco.write_text(json.dumps(document))
+    edit(project, 'type = "OBJECT_DETECTION"', 'type = "KEYPOINT"')
+    edit(project, 'name = "yolov8-detection"', 'name = "yolov8-pose"')
+
+
+def test_a_keypoint_version_imports_its_skeleton(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`data dataset` into a KEYPOINT version: the SDK's import sets each label's skeleton,
+    the keypoints land as keypoints; the pose image takes the version for an experiment."""
+    _as_keypoints(project, SKELETON)
+    for command in (("register", "yolov8-pose"), *STEPS[1:]):
+        code, output = pictrain(capsys, project, *command)
+        assert code == 0, (command, output)
+    for version in emulator.state.dataset_versions.values():
+        assert version.type == "KEYPOINT"
+        assert {label.name: label.skeleton for label in version.labels} == {
+            name: {"vertices": SKELETON["keypoints"], "edges": SKELETON["skeleton"]}
+            for name in ("cat", "dog")
+        }
+        shapes = [shape for asset in version.assets for shape in asset.shapes]
+        assert len(shapes) == 3 and all(len(shape.points) == 3 for shape in shapes)
+    (experiment,) = emulator.state.experiments.values()
+    assert len(experiment.datasets) == 3
+
+
+def test_a_keypoint_coco_file_without_skeletons_creates_nothing(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _as_keypoints(project, None)
+    up_to(capsys, project, "data", "upload")
+    code, output = pictrain(capsys, project, "data", "dataset")
+    assert code == 2
+    line = one_error_line(output)
+    assert "needs every category's skeleton" in line and "cat, dog" in line
+    assert not emulator.state.datasets
 
 
 def test_platform_errors_are_retried_without_twins(

@@ -17,15 +17,21 @@ TRACKED_PACKAGES = ("pictrain", "ultralytics", "torch", "torchvision", "picselli
 
 
 def export_onnx(
-    weights: Path, image_size: int, dest: Path, task: str, labelmap: dict[str, str]
+    weights: Path,
+    image_size: int,
+    dest: Path,
+    task: str,
+    labelmap: dict[str, str],
+    skeleton: dict[str, Any] | None = None,
 ) -> Path:
     """The export Picsellia's pre-annotation and serving consume (`model-latest`): static
-    1x3xNxN, opset 18, raw head (NMS outside the graph), input `images`, pictrain's metadata
-    (`pictrain.exports.export`)."""
+    1x3xNxN, opset 18, the raw head (NMS outside the graph) or YOLO26's NMS-free one, input
+    `images`, pictrain's metadata (`pictrain.exports.export`; for pose also the point layout,
+    `skeleton`)."""
     from pictrain.exports.export import export
     from pictrain.exports.formats import LATEST
 
-    made = export(weights, LATEST, image_size, dest.parent, task, labelmap)
+    made = export(weights, LATEST, image_size, dest.parent, task, labelmap, skeleton=skeleton)
     if made.resolve() != dest.resolve():
         made.replace(dest)
     return dest

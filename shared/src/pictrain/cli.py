@@ -203,24 +203,20 @@ def _demo(args: argparse.Namespace) -> int:
     )
     code = _run(run)
     if code == 0:
-        print(f"\nDemo done: {_headline(args.runs_dir / name / 'metrics.jsonl')}")
+        print(f"\nDemo done: {_headline(task, args.runs_dir / name / 'metrics.jsonl')}")
         print(
             f"Results in {args.runs_dir / name}/ (artifacts/, evaluation/, plots/, metrics.jsonl)"
         )
     return code
 
 
-def _headline(metrics_file: Path) -> str:
+def _headline(task: str, metrics_file: Path) -> str:
     """The test metrics a newcomer looks at first, from the run's own metrics file."""
     import json
 
-    wanted = (
-        "test/mAP50(B)",
-        "test/mAP50-95(B)",
-        "test/mAP50(M)",
-        "test/mAP50-95(M)",
-        "test/accuracy_top1",
-    )
+    from pictrain.config import task_spec
+
+    wanted = [f"test/{name}" for name in task_spec(task).headline]
     values = {}
     for line in metrics_file.read_text().splitlines():
         record = json.loads(line)
@@ -230,24 +226,26 @@ def _headline(metrics_file: Path) -> str:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from pictrain.config import task_spec
     from pictrain.data.coco import load_coco
     from pictrain.data.convert import write_data_yaml
     from pictrain.data.labels import labelmap_from
-    from pictrain.data.prepare import CONVERTERS
+    from pictrain.data.prepare import converter, dataset_layout
     from pictrain.errors import UserError
 
     if not args.images.is_dir():
         raise UserError(f"image folder {args.images} does not exist")
-    index = load_coco(args.coco, keep_segmentation=args.task == "segment")
+    index = load_coco(args.coco, keep=task_spec(args.task).coco_fields)
     names = labelmap_from([index])
-    summary = CONVERTERS[args.task](index, args.images, args.out, args.split, names)
+    keypoints = dataset_layout(args.task, [index], names)
+    summary = converter(args.task, keypoints)(index, args.images, args.out, args.split, names)
     print(summary)
-    if args.task == "classify":
+    if task_spec(args.task).per_image:
         print(f"class folders in {args.out / args.split}")
         return 0
     converted = [s for s in SPLITS if (args.out / "images" / s).is_dir()]
     if "train" in converted:
-        print(f"wrote {write_data_yaml(args.out, names, converted)}")
+        print(f"wrote {write_data_yaml(args.out, names, converted, keypoints)}")
     else:
         print("no data.yaml yet: convert a train split into the same --out")
     return 0

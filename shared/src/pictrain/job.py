@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pictrain import artifacts
 from pictrain.config import ModelConfig
+from pictrain.data.keypoints import PoseOptions
 from pictrain.data.prepare import PreparedDataset, prepare_dataset
 from pictrain.envvars import STOP_TIMEOUT
 from pictrain.errors import (
@@ -119,12 +120,17 @@ class Job:
             self.run_dir / "dataset",
             params.seed,
             params.holdout_fraction,
+            PoseOptions.of(params),
         )
         raise_if_stopped()  # each step checks for a stop the handler could not raise
         params, note = fit_batch(params, dataset.summaries["train"].images_written)
         if note:
             log.warning("%s", note)
             devices = devices.with_batch(params.batch_size)
+        if dataset.keypoints is not None and dataset.keypoints.flip_idx is None:
+            params = params.model_copy(
+                update={"fliplr": 0.0, "flipud": 0.0}
+            )  # resolve_layout said why
         self.backend.log_labelmap(dataset.labelmap)
         for split, summary in dataset.summaries.items():  # the data-health report
             self.backend.log_table(f"{split}/conversion", summary.table())
@@ -282,6 +288,7 @@ class Job:
             out / f"{MODEL_ARTIFACT}.onnx",
             self.config.task,
             dataset.labelmap,
+            dataset.keypoints.skeleton() if dataset.keypoints else None,
         )
         self.backend.store_artifact(MODEL_ARTIFACT, onnx)
         config = {
@@ -290,6 +297,8 @@ class Job:
             "labelmap": dataset.labelmap,
             "parameters": params.model_dump(),
         }
+        if dataset.keypoints is not None:  # the point layout trained, flip_idx and sigmas
+            config["keypoints"] = dataset.keypoints.described()
         config_file = artifacts.write_config(out / f"{CONFIG_ARTIFACT}.yaml", config)
         self.backend.store_artifact(CONFIG_ARTIFACT, config_file)
         inputs = {

@@ -39,6 +39,7 @@ IMAGE_SIZE_MULTIPLE = 32
 # mix-up, and ultralytics would scale weight decay by batch / nbs (x1,500 in a reported run).
 MAX_BATCH_SIZE = 4096
 DEFAULT_HOLDOUT_FRACTION = 0.1
+DEFAULT_BOX_PADDING = 0.1  # pose: of a keypoints' hull box, on each side (data/keypoints.py)
 IGNORED_TABLE = "ignored parameters"  # the TABLE log listing keys that had no effect
 
 _TRUE, _FALSE, _NULL = {"true", "yes", "1"}, {"false", "no", "0"}, {"none", "null", ""}
@@ -150,6 +151,29 @@ def _freeze(value: Any) -> int | list[int]:
     if any(layer < 0 for layer in layers):
         raise ValueError("expected layer counts or indices >= 0")
     return layers if isinstance(value, list) else layers[0]
+
+
+def _listed(value: Any) -> list[Any]:
+    """A list, or its text: "[0, 1]" or "0, 1" as the engines' forms send one."""
+    if isinstance(value, str):
+        return [part for part in value.strip().strip("[]").split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _int_list(value: Any) -> list[int]:
+    items = [_int(item) for item in _listed(value)]
+    if any(item < 0 for item in items):
+        raise ValueError("expected keypoint indices >= 0")
+    return items
+
+
+def _sigmas(value: Any) -> list[float]:
+    items = [_float(item) for item in _listed(value)]
+    if not items or any(item <= 0 for item in items):
+        raise ValueError("expected one positive number per keypoint")
+    return items
 
 
 _DEVICE = re.compile(r"|cpu|mps|\d+(,\d+)*")
@@ -276,6 +300,8 @@ class Parameters(BaseModel):
     dropout: Float = Field(0.0, ge=0, le=1, description="classification head only")
     overlap_mask: Bool = Field(True, description="segmentation only: merge instance masks")
     mask_ratio: Int = Field(4, ge=1, description="segmentation only: mask downsampling")
+    pose: Float = Field(12.0, ge=0, description="pose only: keypoint location loss gain")
+    kobj: Float = Field(1.0, ge=0, description="pose only: keypoint visibility loss gain")
     # --- machine ---
     device: Annotated[str, BeforeValidator(_device)] = Field(
         "", description="`''`: the GPUs when present, else the CPU; `cpu`, `0`, `0,1`"
@@ -291,7 +317,9 @@ class Parameters(BaseModel):
     hsv_h: Float = Field(0.015, ge=0, le=1)
     hsv_s: Float = Field(0.7, ge=0, le=1)
     hsv_v: Float = Field(0.4, ge=0, le=1)
-    degrees: Float = Field(0.0, ge=-180, le=180)
+    degrees: Float = Field(
+        0.0, ge=-180, le=180, description="random rotation; oriented boxes (obb) turn with it"
+    )
     translate: Float = Field(0.1, ge=0, le=1)
     scale: Float = Field(0.5, ge=0, le=1)
     shear: Float = Field(0.0, ge=-180, le=180)
@@ -331,6 +359,23 @@ class Parameters(BaseModel):
     int8_calibration_images: Int = Field(
         300, ge=1, description="train images INT8 exports calibrate on (never test)"
     )
+    keypoint_box_padding: Float = Field(
+        DEFAULT_BOX_PADDING,
+        ge=0,
+        le=1,
+        description="pose only: a box that is its keypoints' hull (Picsellia's export) grows "
+        "by this share of its width and height on each side",
+    )
+    flip_idx: Annotated[list[int] | None, BeforeValidator(_optional(_int_list))] = Field(
+        None,
+        description="pose only: the point each keypoint becomes in a flipped image; unset: "
+        "from left_*/right_* names, else flips are off",
+    )
+    kpt_oks_sigmas: Annotated[list[float] | None, BeforeValidator(_optional(_sigmas))] = Field(
+        None,
+        description="pose only: each keypoint's OKS sigma, in training and evaluation; unset: "
+        "COCO's for 17 points, else 1/K",
+    )
 
     @field_validator("batch_size")
     @classmethod
@@ -361,7 +406,7 @@ class Parameters(BaseModel):
         return {**args, "batch": self.batch_size, "imgsz": self.image_size}
 
 
-# Fields that are pictrain's, not ultralytics' train arguments.
+# Fields that are pictrain's, not ultralytics' train arguments (pose's go into data.yaml).
 # `pretrained` is resolved by the job (pictrain.starting) before ultralytics builds the model.
 _NOT_ULTRALYTICS = {
     "model",
@@ -370,6 +415,9 @@ _NOT_ULTRALYTICS = {
     "conf_threshold",
     "export_formats",
     "int8_calibration_images",
+    "keypoint_box_padding",
+    "flip_idx",
+    "kpt_oks_sigmas",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pictrain import artifacts
 
@@ -16,13 +17,18 @@ _export = artifacts.export_onnx
 
 
 def tampered_export(
-    weights: Path, image_size: int, dest: Path, task: str, labelmap: dict[str, str]
+    weights: Path,
+    image_size: int,
+    dest: Path,
+    task: str,
+    labelmap: dict[str, str],
+    skeleton: dict[str, Any] | None = None,
 ) -> Path:
     import numpy as np
 
     from tests.unit.onnx_stub import constant_model
 
-    _export(weights, image_size, dest, task, labelmap)
+    _export(weights, image_size, dest, task, labelmap, skeleton)
     names = [labelmap[str(i)] for i in range(len(labelmap))]
     x, y, w, h = (float(v) for v in os.environ["TAMPERED_BOX"].split(","))
     raw = np.zeros((1, 4 + len(names), 8), np.float32)  # one confident anchor of 8

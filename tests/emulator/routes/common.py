@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from tests.emulator.routing import ApiError, Request
-from tests.emulator.state import State
+from tests.emulator.state import Label, State
 
 T = TypeVar("T")
 Owner = TypeVar("Owner")
@@ -65,3 +65,21 @@ def refuse_twin(state: State, message: str) -> None:
     name holds one thing, to replace it), as a server without that check would."""
     if not state.settings.twins:
         raise ApiError(409, message)
+
+
+def check_keypoints(points: Any, label: Label, number: type | tuple[type, ...]) -> None:
+    """A label's keypoints: one `[x, y, v]` per vertex of its skeleton, x and y of `number`,
+    v 0, 1 or 2 (assumed: the platform draws them on the label's skeleton, COCO's flags)."""
+    if label.skeleton is None:
+        raise ApiError(400, f"label {label.name} has no skeleton: it takes no keypoints")
+    vertices = len(label.skeleton["vertices"])
+    if not isinstance(points, list) or len(points) != vertices:
+        raise ApiError(400, f"label {label.name} takes {vertices} keypoints", points)
+    for point in points:
+        if not (isinstance(point, list) and len(point) == 3):
+            raise ApiError(400, "a keypoint is [x, y, visibility]", point)
+        x, y, visibility = point
+        if any(isinstance(v, bool) or not isinstance(v, number) for v in (x, y)):
+            raise ApiError(400, f"keypoint coordinates must be {number}", point)
+        if isinstance(visibility, bool) or visibility not in (0, 1, 2):
+            raise ApiError(400, "a keypoint's visibility is 0, 1 or 2", point)

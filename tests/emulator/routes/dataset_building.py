@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.emulator import views
 from tests.emulator.coco import DATASET_TYPES
-from tests.emulator.routes.common import field, lookup, refuse_twin
+from tests.emulator.routes.common import check_keypoints, field, lookup, refuse_twin
 from tests.emulator.routes.platform import check_org
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply
 from tests.emulator.state import (
@@ -21,6 +21,7 @@ from tests.emulator.state import (
     Classification,
     Dataset,
     DatasetVersion,
+    Keypoints,
     Label,
     LabelGroup,
     Polygon,
@@ -36,9 +37,11 @@ VERSION_TYPES = ("NOT_CONFIGURED", *DATASET_TYPES)
 IMPORT_MODES = ("REPLACE", "KEEP", "CONCATENATE")
 # The shape list a version of each type takes (what the SDK's COCO reader fills for that type).
 SHAPES_OF_TYPE = {
-    "OBJECT_DETECTION": "rectangles",
-    "SEGMENTATION": "polygons",
-    "CLASSIFICATION": "classifications",
+    "OBJECT_DETECTION": ("rectangles",),
+    "SEGMENTATION": ("polygons",),
+    "CLASSIFICATION": ("classifications",),
+    "KEYPOINT": ("keypoints",),
+    "MULTI": ("rectangles", "polygons", "classifications", "keypoints"),
 }
 SHAPE_LISTS = ("rectangles", "classifications", "polygons", "keypoints", "masks")
 
@@ -196,6 +199,43 @@ def update_label(req: Request) -> Reply:
     return json_reply(views.label(label))
 
 
+@route("GET", "/api/label/{id}/skeleton")
+def get_skeleton(req: Request) -> Reply:
+    label = _label(req)[1]
+    if label.skeleton is None:  # assumed: the SDK's docstring promises a skeleton or nothing
+        raise ApiError(404, f"label {label.name} has no skeleton")
+    return json_reply(label.skeleton)
+
+
+@route("POST", "/api/label/{id}/skeleton")
+def set_skeleton(req: Request) -> Reply:
+    """`Label.set_skeleton`: vertex names and edges between them, numbered from 1 (the SDK's
+    docstring); anything else is a 400 (assumed)."""
+    label = _label(req)[1]
+    payload = req.json()
+    vertices = field(payload, "vertices", list)
+    edges = field(payload, "edges", list)
+    if not vertices or not all(isinstance(v, str) for v in vertices):
+        raise ApiError(400, "vertices are the skeleton's point names", vertices)
+    for edge in edges:
+        if not (
+            isinstance(edge, list)
+            and len(edge) == 2
+            and all(type(v) is int and 1 <= v <= len(vertices) for v in edge)
+        ):
+            raise ApiError(400, f"an edge is two vertex numbers from 1 to {len(vertices)}", edge)
+    label.skeleton = {"vertices": vertices, "edges": edges}
+    return json_reply({})
+
+
+@route("GET", "/api/dataset/version/{id}/labels/skeleton")
+def get_skeletons(req: Request) -> Reply:
+    """`DatasetVersion.get_skeletons`: label id -> skeleton, for the labels that have one."""
+    version = _version(req)
+    items = {str(label.id): label.skeleton for label in version.labels if label.skeleton}
+    return json_reply({"items": items})
+
+
 @route("GET", "/api/dataset/version/{id}/labelgroups")
 def list_label_groups(req: Request) -> Reply:
     return json_reply(views.page([views.label_group(g) for g in _version(req).label_groups]))
@@ -270,6 +310,10 @@ def _shape(kind: str, shape: dict[str, Any], version: DatasetVersion) -> Shape:
         if len(points) < 3 or any(len(p) != 2 for p in points):
             raise ApiError(400, f"a polygon needs 3 or more [x, y] points, got {points}")
         return Polygon(label_id, [[int(x), int(y)] for x, y in points])
+    if kind == "keypoints":
+        points = field(shape, "keypoints", list)
+        check_keypoints(points, version.label(label_id), (int, float))  # as the COCO reader sends
+        return Keypoints(label_id, points)
     return Classification(label_id)
 
 
@@ -295,7 +339,7 @@ def bulk_annotations(req: Request) -> Reply:
         shapes: list[Shape] = []
         for kind in SHAPE_LISTS:
             given = item.get(kind) or []
-            if given and kind != allowed:
+            if given and kind not in allowed:
                 raise ApiError(400, f"{kind} cannot go into a {version.type} version")
             shapes.extend(_shape(kind, shape, version) for shape in given)
         if mode == "KEEP" and asset.annotated:  # SDK: "KEEP will do nothing on existing"

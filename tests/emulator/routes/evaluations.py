@@ -4,6 +4,8 @@ Each shape is checked like the platform would: the asset must belong to a datase
 attached to the experiment, the label to that version, coordinates must be ints, scores in [0, 1].
 Degenerate shapes are refused (an assumption: a real server computing IoUs may well reject
 them): a box with a side under 1 px, a polygon with under 3 distinct points or no area.
+Keypoints (assumed, the strict side): one `[x, y, v]` per vertex of the label's skeleton, ints,
+v 0, 1 or 2, every point inside the asset's image.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import uuid
 from typing import Any
 
 from tests.emulator import views
-from tests.emulator.routes.common import field, lookup
+from tests.emulator.routes.common import check_keypoints, field, lookup
 from tests.emulator.routes.experiments import experiment_of
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply
 from tests.emulator.state import DatasetVersion, Evaluation, Experiment, MetricsJob
@@ -26,6 +28,7 @@ SHAPES_FOR = {
     "OBJECT_DETECTION": "rectangles",
     "SEGMENTATION": "polygons",
     "CLASSIFICATION": "classifications",
+    "KEYPOINT": "keypoints",
 }
 MAX_BATCH = 100
 
@@ -37,9 +40,12 @@ def _version_of_asset(req: Request, experiment: Experiment, asset_id: uuid.UUID)
     return found[0]
 
 
-def _check_shape(kind: str, shape: dict[str, Any], version: DatasetVersion) -> None:
+def _check_shape(
+    kind: str, shape: dict[str, Any], version: DatasetVersion, size: tuple[int, int]
+) -> None:
     label_id = uuid.UUID(str(field(shape, "label_id")))
-    if version.label(label_id) is None:
+    label = version.label(label_id)
+    if label is None:
         raise ApiError(400, f"label {label_id} is not a label of {version.dataset_name}")
     score = field(shape, "score", (int, float))
     if not 0 <= score <= 1:
@@ -52,6 +58,12 @@ def _check_shape(kind: str, shape: dict[str, Any], version: DatasetVersion) -> N
         raise ApiError(400, f"rectangle of {shape['w']}x{shape['h']} px: a side is under 1 px")
     if kind == "polygons":
         _check_polygon(field(shape, "polygon", list))
+    if kind == "keypoints":
+        points = field(shape, "keypoints", list)
+        check_keypoints(points, label, int)
+        width, height = size
+        if any(not (0 <= x <= width and 0 <= y <= height) for x, y, _ in points):
+            raise ApiError(400, f"keypoints outside the {width}x{height} image", points)
 
 
 def _check_polygon(points: list[Any]) -> None:
@@ -69,12 +81,13 @@ def _check_polygon(points: list[Any]) -> None:
 def _evaluation(req: Request, experiment: Experiment, item: dict[str, Any]) -> Evaluation:
     asset_id = uuid.UUID(str(field(item, "asset_id")))
     version = _version_of_asset(req, experiment, asset_id)
+    data = req.state.datas[req.state.find_asset(asset_id)[1].data_id]
     shapes: dict[str, list[dict[str, Any]]] = {}
     for kind in SHAPE_KINDS:
         if item.get(kind) is None:
             continue
         for shape in field(item, kind, list):
-            _check_shape(kind, shape, version)
+            _check_shape(kind, shape, version, (data.width, data.height))
         shapes[kind] = item[kind]
     return Evaluation(asset_id, shapes, item.get("custom_metrics"))
 

@@ -17,12 +17,13 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import orjson
 
+from pictrain.config import CocoField
 from pictrain.errors import UserError
 
 NAN_BOX = (math.nan, math.nan, math.nan, math.nan)
@@ -54,7 +55,15 @@ class CocoAnnotation(NamedTuple):
     bbox: tuple[float, float, float, float]
     iscrowd: bool
     area: float = math.nan  # as the file gives it; NaN when absent, not positive or not finite
-    segmentation: Any = None  # kept only when the loader is asked to (segmentation tasks)
+    segmentation: Any = None  # kept only when the loader is asked to (`keep`)
+    keypoints: Any = None  # likewise
+
+
+class Skeleton(NamedTuple):
+    """A category's point layout, as COCO keypoints files carry it (`keypoints`, `skeleton`)."""
+
+    names: tuple[str, ...]  # the vertices, in the order of an annotation's keypoints
+    edges: tuple[tuple[int, int], ...]  # pairs of vertices, numbered from 1 as COCO writes them
 
 
 @dataclass
@@ -69,7 +78,8 @@ class CocoIndex:
     malformed_annotations: int = 0  # not an object, or image_id/category_id not integers
     malformed_images: int = 0  # not an object, or no integer id / file_name
     duplicate_images: int = 0  # same id seen again; the first one is kept
-    segmentation_kept: bool = False  # loaded with keep_segmentation
+    kept: frozenset[str] = frozenset()  # the annotation fields loaded (`keep`)
+    skeletons: dict[int, Skeleton] = field(default_factory=dict)  # categories that have one
 
     def annotations_of(self, image_id: int) -> list[CocoAnnotation]:
         return self.annotations.get(image_id, [])
@@ -199,10 +209,14 @@ class _Unreadable(Exception):
     """The annotations could not be read in pieces: the file is to be parsed whole."""
 
 
-def load_coco(path: Path, *, keep_segmentation: bool = False) -> CocoIndex:
-    """Read `path` into a `CocoIndex`; a file that is not COCO at all raises `UserError`."""
+Keep = frozenset[CocoField]
+
+
+def load_coco(path: Path, *, keep: Keep = frozenset()) -> CocoIndex:
+    """Read `path` into a `CocoIndex`, each annotation with the fields of `keep` as written;
+    a file that is not COCO at all raises `UserError`."""
     with long_lived():
-        return index_coco(read_coco(path), keep_segmentation=keep_segmentation)
+        return index_coco(read_coco(path), keep=keep)
 
 
 def read_coco(path: Path) -> CocoDocument:
@@ -211,14 +225,14 @@ def read_coco(path: Path) -> CocoDocument:
     return CocoDocument(path, _read(path))
 
 
-def index_coco(document: CocoDocument, *, keep_segmentation: bool = False) -> CocoIndex:
+def index_coco(document: CocoDocument, *, keep: Keep = frozenset()) -> CocoIndex:
     """Index a `read_coco` document, reading its annotations (once: they are freed on the
     way) and emptying its `images` list."""
     with long_lived():
         try:
-            return _index(document, keep_segmentation)
+            return _index(document, keep)
         except _Unreadable:
-            return _index(document.reread(), keep_segmentation)
+            return _index(document.reread(), keep)
 
 
 def cut_coco(
@@ -227,7 +241,7 @@ def cut_coco(
     dests: Mapping[str, Path],
     default: str,
     *,
-    keep_segmentation: bool = False,
+    keep: Keep = frozenset(),
 ) -> dict[str, CocoIndex]:
     """Cut `document` by image: each image and annotation goes to the split `split_of` gives
     its image id, written as a COCO file at `dests[split]` and indexed; return the indexes.
@@ -239,13 +253,13 @@ def cut_coco(
     images = _route(document.top["images"], "id", split_of, default, dests)
     with long_lived():
         try:
-            return _cut(document, images, split_of, dests, default, keep_segmentation)
+            return _cut(document, images, split_of, dests, default, keep)
         except _Unreadable:
-            return _cut(document.reread(), images, split_of, dests, default, keep_segmentation)
+            return _cut(document.reread(), images, split_of, dests, default, keep)
 
 
-def _index(document: CocoDocument, keep_segmentation: bool) -> CocoIndex:
-    builder = _IndexBuilder(document.path, keep_segmentation)
+def _index(document: CocoDocument, keep: Keep) -> CocoIndex:
+    builder = _IndexBuilder(document.path, keep)
     for chunk in document.annotation_chunks():
         builder.add_annotations(chunk)
     builder.add_images(document.top["images"])
@@ -258,11 +272,11 @@ def _cut(
     split_of: Mapping[int, str],
     dests: Mapping[str, Path],
     default: str,
-    keep_segmentation: bool,
+    keep: Keep,
 ) -> dict[str, CocoIndex]:
     """Write each part as `{"images": [...], "annotations": [...], other keys}`: the other
     keys may come after the annotations in the source, so they are written last."""
-    builders = {name: _IndexBuilder(dest, keep_segmentation) for name, dest in dests.items()}
+    builders = {name: _IndexBuilder(dest, keep) for name, dest in dests.items()}
     files: dict[str, IO[bytes]] = {}
     try:
         for name, dest in dests.items():
@@ -380,9 +394,9 @@ def _dumps(value: Any) -> bytes:
 class _IndexBuilder:
     """A `CocoIndex` built from raw entries as they come, chunk by chunk."""
 
-    def __init__(self, path: Path, keep_segmentation: bool) -> None:
+    def __init__(self, path: Path, keep: Keep) -> None:
         self._path = path
-        self._keep_segmentation = keep_segmentation
+        self._keep = keep
         self._images: dict[int, CocoImage] = {}
         self._by_image: dict[int, list[CocoAnnotation]] = {}
         self._malformed_images = self._duplicates = self._malformed = 0
@@ -402,7 +416,8 @@ class _IndexBuilder:
 
     def add_annotations(self, chunk: list[Any]) -> None:
         """The one loop that runs once per annotation: written flat, without helper calls."""
-        by_image, keep_segmentation = self._by_image, self._keep_segmentation
+        by_image = self._by_image
+        keep_segmentation, keep_keypoints = "segmentation" in self._keep, "keypoints" in self._keep
         new, nan, inf = tuple.__new__, math.nan, math.inf
         malformed = 0
         with no_gc():
@@ -449,8 +464,11 @@ class _IndexBuilder:
                 if not 0 < area < inf:
                     area = nan
                 segmentation = raw.get("segmentation") if keep_segmentation else None
+                keypoints = raw.get("keypoints") if keep_keypoints else None
                 iscrowd = bool(raw.get("iscrowd"))
-                annotation = new(CocoAnnotation, (category_id, bbox, iscrowd, area, segmentation))
+                annotation = new(
+                    CocoAnnotation, (category_id, bbox, iscrowd, area, segmentation, keypoints)
+                )
                 group = by_image.get(image_id)
                 if group is None:
                     by_image[image_id] = [annotation]
@@ -460,7 +478,8 @@ class _IndexBuilder:
 
     def index(self, top: Mapping[str, Any]) -> CocoIndex:
         """The index, with the categories of `top` (the file's top-level object)."""
-        categories = _categories(top.get("categories", []), self._path)
+        raw_categories = top.get("categories", [])
+        categories = _categories(raw_categories, self._path)
         images, by_image = self._images, self._by_image
         orphans = [image_id for image_id in by_image if image_id not in images]
         return CocoIndex(
@@ -472,7 +491,8 @@ class _IndexBuilder:
             malformed_annotations=self._malformed,
             malformed_images=self._malformed_images,
             duplicate_images=self._duplicates,
-            segmentation_kept=self._keep_segmentation,
+            kept=self._keep,
+            skeletons=_skeletons(raw_categories, self._path),
         )
 
 
@@ -508,3 +528,33 @@ def _categories(raw: Any, path: Path) -> dict[int, str]:
                 f"COCO file {path}: category id {entry['id']} is both {previous!r} and {name!r}"
             )
     return categories
+
+
+def _skeletons(raw: list[Any], path: Path) -> dict[int, Skeleton]:
+    """The categories' point layouts, checked (after `_categories`): `keypoints` a list of
+    vertex names (a lone name as the SDK's import takes it), `skeleton` pairs of them."""
+    skeletons: dict[int, Skeleton] = {}
+    for entry in raw:
+        names, edges = entry.get("keypoints"), entry.get("skeleton")
+        if not names:  # none, or no vertex: no layout
+            continue
+        where = f"COCO file {path}: category {entry['name']!r}"
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise UserError(f"{where}: 'keypoints' must be a list of vertex names")
+        pairs = edges or []
+        if not isinstance(pairs, list) or not all(_is_edge(e, len(names)) for e in pairs):
+            raise UserError(
+                f"{where}: 'skeleton' must be pairs of vertex numbers from 1 to {len(names)}, "
+                f"not {edges!r}"
+            )
+        skeletons[entry["id"]] = Skeleton(tuple(names), tuple((a, b) for a, b in pairs))
+    return skeletons
+
+
+def _is_edge(edge: Any, vertices: int) -> bool:
+    return (
+        isinstance(edge, list)
+        and len(edge) == 2
+        and all(type(v) is int and 1 <= v <= vertices for v in edge)
+    )

@@ -1,4 +1,4 @@
-"""COCO -> the three ultralytics dataset layouts; every fix and every drop is counted.
+"""COCO -> the ultralytics dataset layouts; every fix and every drop is counted.
 
 The image pass (find, validate, name, link or rotate: `pictrain.data.images`) is shared; each
 task only says where an image goes and what its labels say:
@@ -7,6 +7,10 @@ task only says where an image goes and what its labels say:
             `cls cx cy w h` line per box (normalised, 6 decimals), empty for background images;
 - segment:  the same folders, one `cls x1 y1 x2 y2 ...` line per object (`pictrain.data.polygons`
             has the rules that make one polygon of an object);
+- obb:      the same folders, one `cls x1 y1 ... x4 y4` line per object, the corners of its
+            oriented box (`pictrain.data.obb`);
+- pose:     the same folders, one `cls cx cy w h x1 y1 v1 ... xK yK vK` line per object
+            (`pictrain.data.keypoints` has the rules that make its box and points);
 - classify: `out_root/<split>/<class folder>/<name>` (`labels.class_folders`), one class per
             image; ultralytics takes `out_root` itself as `data`, not a data.yaml.
 
@@ -17,8 +21,8 @@ image copy has.
 
 from __future__ import annotations
 
+import functools
 import itertools
-import operator
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -26,11 +30,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pictrain.data.coco import NAN_BOX, CocoAnnotation, CocoIndex, load_coco
+from pictrain.config import task_spec
+from pictrain.data.boxes import box_array, clipped_boxes, drop
+from pictrain.data.coco import CocoAnnotation, CocoIndex, load_coco
 from pictrain.data.decimals import label_files
 from pictrain.data.images import SourceImage, convert_images, prepare_output, write_labels
-from pictrain.data.labels import class_folders, class_index
-from pictrain.data.polygons import CLIP_TOLERANCE, Flat, object_shape, plain_polygons
+from pictrain.data.keypoints import PoseLayout, PoseOptions, batch_poses, resolve_layout
+from pictrain.data.labels import class_folders, class_index, known_annotations
+from pictrain.data.obb import object_rectangles
+from pictrain.data.polygons import outlines
 from pictrain.data.summary import ConversionSummary
 from pictrain.splitnames import SPLITS
 
@@ -46,7 +54,7 @@ def convert_detection(
 
     The split's folders are replaced, so running it again gives the same result.
     """
-    index = _index(coco, split, names, keep_segmentation=False)
+    index = _index(coco, split, names, "detect")
     return _convert_labelled(index, images_dir, out_root, split, names, "detect", _box_lines)
 
 
@@ -59,10 +67,45 @@ def convert_segmentation(
 ) -> ConversionSummary:
     """Write one split in YOLO segmentation layout under `out_root`: one polygon per object.
 
-    A `CocoIndex` must have been loaded with `keep_segmentation=True`.
+    A `CocoIndex` must have been loaded keeping the segmentation.
     """
-    index = _index(coco, split, names, keep_segmentation=True)
+    index = _index(coco, split, names, "segment")
     return _convert_labelled(index, images_dir, out_root, split, names, "segment", _polygon_lines)
+
+
+def convert_pose(
+    coco: Path | CocoIndex,
+    images_dir: Path,
+    out_root: Path,
+    split: str,
+    names: Sequence[str],
+    layout: PoseLayout | None = None,
+) -> ConversionSummary:
+    """Write one split in YOLO pose layout under `out_root`: one box and its K keypoints per
+    object (`pictrain.data.keypoints`). `layout` is the dataset's (`resolve_layout`), by
+    default this split's own with the default options. A `CocoIndex` must have been loaded
+    keeping the keypoints."""
+    index = _index(coco, split, names, "pose")
+    if layout is None:
+        layout = resolve_layout([index], names, PoseOptions())
+    labeller = functools.partial(_pose_lines, layout=layout)
+    return _convert_labelled(index, images_dir, out_root, split, names, "pose", labeller)
+
+
+def convert_obb(
+    coco: Path | CocoIndex,
+    images_dir: Path,
+    out_root: Path,
+    split: str,
+    names: Sequence[str],
+) -> ConversionSummary:
+    """Write one split in YOLO oriented-box layout under `out_root`: one rotated rectangle per
+    object (`pictrain.data.obb`), from its outline, or from its box at angle 0.
+
+    A `CocoIndex` must have been loaded keeping the segmentation.
+    """
+    index = _index(coco, split, names, "obb")
+    return _convert_labelled(index, images_dir, out_root, split, names, "obb", _obb_lines)
 
 
 def convert_classification(
@@ -78,7 +121,7 @@ def convert_classification(
     with none, or with several different ones, are dropped and counted. Every class gets its
     folder, empty or not, so all splits have the same classes.
     """
-    index = _index(coco, split, names, keep_segmentation=False)
+    index = _index(coco, split, names, "classify")
     classes = class_index(index.categories, names)
     split_dir = out_root / split
     prepare_output(images_dir, [split_dir], out_root / f"{split}.cache")
@@ -89,7 +132,7 @@ def convert_classification(
     counts = [0] * len(names)
 
     def plan(source: SourceImage, summary: ConversionSummary) -> str | None:
-        found = {cls for cls, _ in _known(source.annotations, classes, summary)}
+        found = {cls for cls, _ in known_annotations(source.annotations, classes, summary)}
         if len(found) != 1:
             summary.images_unlabelled += not found
             summary.images_ambiguous += len(found) > 1
@@ -108,9 +151,15 @@ def convert_classification(
     return summary
 
 
-def write_data_yaml(out_root: Path, names: Sequence[str], splits: Iterable[str]) -> Path:
-    """ultralytics `data.yaml` for converted detect/segment splits. train is required;
-    ultralytics also needs a val, so a train split converted alone is validated on itself."""
+def write_data_yaml(
+    out_root: Path,
+    names: Sequence[str],
+    splits: Iterable[str],
+    keypoints: PoseLayout | None = None,
+) -> Path:
+    """ultralytics `data.yaml` for converted splits with label files (pose: with the point
+    layout's keys). train is required; ultralytics also needs a val, so a train split converted
+    alone is validated on itself."""
     present = set(splits)
     if "train" not in present or not present <= set(SPLITS):
         raise ValueError(f"splits must include train, within {SPLITS}: {sorted(present)}")
@@ -118,23 +167,27 @@ def write_data_yaml(out_root: Path, names: Sequence[str], splits: Iterable[str])
     data.update({split: f"images/{split}" for split in SPLITS if split in present})
     data.setdefault("val", "images/train")
     data["names"] = dict(enumerate(names))
+    if keypoints is not None:
+        data.update(keypoints.data_yaml(len(names)))
     dest = out_root / "data.yaml"
     out_root.mkdir(parents=True, exist_ok=True)
     dest.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return dest
 
 
-def _index(
-    coco: Path | CocoIndex, split: str, names: Sequence[str], *, keep_segmentation: bool
-) -> CocoIndex:
+def _index(coco: Path | CocoIndex, split: str, names: Sequence[str], task: str) -> CocoIndex:
+    """The split's index, with the annotation fields `task` needs (`TaskSpec.coco_fields`)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
     if not names or len(set(names)) != len(names):
         raise ValueError(f"names must be a non-empty list without repeats: {list(names)}")
+    keep = task_spec(task).coco_fields
     if not isinstance(coco, CocoIndex):
-        return load_coco(coco, keep_segmentation=keep_segmentation)
-    if keep_segmentation and not coco.segmentation_kept:
-        raise ValueError(f"{coco.path} was loaded without keep_segmentation=True")
+        return load_coco(coco, keep=keep)
+    if not keep <= coco.kept:
+        raise ValueError(
+            f"{coco.path} was loaded without keeping {', '.join(sorted(keep - coco.kept))}"
+        )
     return coco
 
 
@@ -197,22 +250,6 @@ def _convert_labelled(
     return summary
 
 
-def _known(
-    annotations: Iterable[CocoAnnotation], classes: dict[int, int], summary: ConversionSummary
-) -> list[tuple[int, CocoAnnotation]]:
-    """(class index, annotation) of the usable ones; unknown categories and crowds counted."""
-    known = []
-    for annotation in annotations:
-        cls = classes.get(annotation.category_id)
-        if cls is None:
-            summary.annotations_unknown_category += 1
-        elif annotation.iscrowd:
-            summary.annotations_crowd += 1
-        else:
-            known.append((cls, annotation))
-    return known
-
-
 def _box_lines(
     sources: list[SourceImage],
     classes: dict[int, int],
@@ -222,60 +259,75 @@ def _box_lines(
     """`cls cx cy w h` per usable box, normalised; the batch's boxes checked and formatted
     together, each rule a numpy mask over all of them.
 
-    A box is counted by the first rule it breaks, in `_known`'s order then the box rules:
-    unknown category, crowd, no box, not finite or not of positive size, outside the image once
-    clipped, under 1 px once clipped; clipped by more than CLIP_TOLERANCE is counted and kept.
+    A box is counted by the first rule it breaks: unknown category, crowd (the rules of
+    `known_annotations`), then the box rules (`pictrain.data.boxes`).
     """
     annotations = [annotation for source in sources for annotation in source.annotations]
     if not annotations:
         return [("", 0)] * len(sources)
-    category_ids, bboxes, crowds, _, _ = zip(*annotations, strict=True)
+    category_ids, bboxes, crowds, *_ = zip(*annotations, strict=True)
     image = np.repeat(np.arange(len(sources)), [len(source.annotations) for source in sources])
-    frame = np.array([(s.probe.width, s.probe.height) for s in sources], np.float64)[image]
+    frame = _frames(sources)[image]
     n = len(annotations)
     cls = np.fromiter(map(classes.get, category_ids, itertools.repeat(-1)), np.int64, n)
-    missing = np.fromiter(map(operator.is_, bboxes, itertools.repeat(NAN_BOX)), bool, n)
-    boxes = np.fromiter(itertools.chain.from_iterable(bboxes), np.float64, 4 * n).reshape(n, 4)
-    x, y, w, h = boxes.T
-    width, height = frame[:, 0], frame[:, 1]
-    unknown, usable = _split(np.ones(len(cls), bool), cls < 0)
-    crowd, usable = _split(usable, np.fromiter(crowds, bool, n))
+    unknown, usable = drop(np.ones(len(cls), bool), cls < 0)
+    crowd, usable = drop(usable, np.fromiter(crowds, bool, n))
     summary.annotations_unknown_category += unknown
     summary.annotations_crowd += crowd
-    no_box, usable = _split(usable, missing)
-    summary.boxes_missing += no_box
-    # Arithmetic on the boxes already dropped may overflow or give NaN: it is not used.
-    with np.errstate(invalid="ignore", over="ignore"):
-        finite = np.isfinite(boxes).all(axis=1) & (w > 0) & (h > 0)
-        not_finite, usable = _split(usable, ~finite)
-        right, bottom = x + w, y + h
-        x1, y1 = np.where(x > 0.0, x, 0.0), np.where(y > 0.0, y, 0.0)
-        x2, y2 = np.where(right < width, right, width), np.where(bottom < height, bottom, height)
-        outside, usable = _split(usable, (x2 <= x1) | (y2 <= y1))
-        small, usable = _split(usable, (x2 - x1 < 1) | (y2 - y1 < 1))
-        clipped = (x1 - x > CLIP_TOLERANCE) | (y1 - y > CLIP_TOLERANCE)
-        clipped |= (right - x2 > CLIP_TOLERANCE) | (bottom - y2 > CLIP_TOLERANCE)
-    summary.boxes_degenerate += not_finite + small
-    summary.boxes_outside += outside
-    summary.boxes_clipped += int(np.count_nonzero(usable & clipped))
+    boxes, missing = box_array(bboxes)
+    xyxy, usable = clipped_boxes(boxes, missing, frame, usable, summary)
     kept = cls[usable]
-    for i, count in enumerate(np.bincount(kept, minlength=len(counts)).tolist()):
-        counts[i] += count
-    width, height = width[usable], height[usable]
-    x1, y1, x2, y2 = x1[usable], y1[usable], x2[usable], y2[usable]
-    values = np.stack(
-        [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height],
-        axis=1,
-    )
+    _count(kept, counts)
+    values = _normalised(xyxy[usable], frame[usable])
     per_image = np.bincount(image[usable], minlength=len(sources)).tolist()
     texts = label_files(kept, np.full(len(kept), 4), values, per_image)
     return list(zip(texts, per_image, strict=True))
 
 
-def _split(usable: np.ndarray, broken: np.ndarray) -> tuple[int, np.ndarray]:
-    """How many usable entries break a rule, and those that do not."""
-    dropped = usable & broken
-    return int(np.count_nonzero(dropped)), usable & ~dropped
+def _pose_lines(
+    sources: list[SourceImage],
+    classes: dict[int, int],
+    summary: ConversionSummary,
+    counts: list[int],
+    layout: PoseLayout,
+) -> list[tuple[str, int]]:
+    """`cls cx cy w h x1 y1 v1 ... xK yK vK` per object with a usable box: the objects of
+    `pictrain.data.keypoints`, their boxes checked as detection's, numbers formatted together."""
+    images = [(s.annotations, s.probe.width, s.probe.height) for s in sources]
+    poses = batch_poses(images, classes, layout, summary)
+    frame = _frames(sources)[poses.image]
+    keep = np.ones(len(poses.image), bool)
+    xyxy, usable = clipped_boxes(poses.boxes, poses.no_box, frame, keep, summary)
+    kept = poses.cls[usable]
+    _count(kept, counts)
+    points = poses.keypoints[usable]  # (n, K, 3)
+    points[:, :, :2] /= frame[usable][:, None, :]
+    boxes = _normalised(xyxy[usable], frame[usable])
+    values = np.concatenate([boxes, points.reshape(len(kept), 3 * layout.size)], axis=1)
+    per_image = np.bincount(poses.image[usable], minlength=len(sources)).tolist()
+    texts = label_files(kept, np.full(len(kept), 4 + 3 * layout.size), values, per_image)
+    return list(zip(texts, per_image, strict=True))
+
+
+def _normalised(xyxy: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """cx, cy, w, h of x1 y1 x2 y2 boxes, over their images' width and height."""
+    x1, y1, x2, y2 = xyxy.T
+    width, height = frame[:, 0], frame[:, 1]
+    return np.stack(
+        [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height],
+        axis=1,
+    )
+
+
+def _frames(sources: list[SourceImage]) -> np.ndarray:
+    """(n, 2) width, height of each image."""
+    return np.array([(s.probe.width, s.probe.height) for s in sources], np.float64).reshape(-1, 2)
+
+
+def _count(kept: np.ndarray, counts: list[int]) -> None:
+    """Add the classes of the lines written to the counts per class."""
+    for i, count in enumerate(np.bincount(kept, minlength=len(counts)).tolist()):
+        counts[i] += count
 
 
 def _polygon_lines(
@@ -284,52 +336,49 @@ def _polygon_lines(
     summary: ConversionSummary,
     counts: list[int],
 ) -> list[tuple[str, int]]:
-    """`cls x1 y1 x2 y2 ...` per object with a usable shape, normalised; the batch's numbers
-    formatted together.
+    """`cls x1 y1 x2 y2 ...` per object with a usable shape (`pictrain.data.polygons.outlines`),
+    normalised; the batch's numbers formatted together."""
+    image, cls, annotations = _known_objects(sources, classes, summary)
+    frames = _frames(sources)[image]
+    files = [sources[i].image.file_name for i in image.tolist()]
+    shapes = outlines([a.segmentation for a in annotations], frames, files, summary)
+    kept = cls[shapes.kept]
+    _count(kept, counts)
+    per_image = np.bincount(image[shapes.kept], minlength=len(sources)).tolist()
+    normalised = shapes.points / np.repeat(frames[shapes.kept], shapes.sizes, axis=0)
+    texts = label_files(kept, 2 * shapes.sizes, normalised, per_image)
+    return list(zip(texts, per_image, strict=True))
 
-    Plain polygons (`plain_polygons`, checked for the whole batch at once) are taken as
-    written; only the others go through `object_shape`, one at a time.
-    """
+
+def _known_objects(
+    sources: list[SourceImage], classes: dict[int, int], summary: ConversionSummary
+) -> tuple[np.ndarray, np.ndarray, list[CocoAnnotation]]:
+    """The image (index in `sources`), class and annotation of each usable object
+    (`known_annotations`)."""
     known = [
         (i, cls, annotation)
         for i, source in enumerate(sources)
-        for cls, annotation in _known(source.annotations, classes, summary)
+        for cls, annotation in known_annotations(source.annotations, classes, summary)
     ]
-    frames = np.array([(s.probe.width, s.probe.height) for s in sources], np.float64)
-    frames = frames.reshape(-1, 2)[[i for i, _, _ in known]]
-    points, plain = plain_polygons([annotation.segmentation for _, _, annotation in known], frames)
-    lines: list[int] = []  # the class of each line
-    polygons: list[Flat] = []
-    kept: list[bool] = []  # for each known object, whether it has a line
-    per_image = [0] * len(sources)
-    for (i, cls, annotation), as_written in zip(known, plain, strict=True):
-        if as_written:
-            polygon = annotation.segmentation[0]
-        else:
-            source = sources[i]
-            shape = object_shape(annotation.segmentation, source.probe.width, source.probe.height)
-            summary.parts_degenerate += shape.parts_dropped
-            summary.holes_filled += shape.holes_filled
-            if shape.polygon is None:
-                summary.objects_without_shape += 1
-                reason = shape.problem or "every part degenerate"
-                summary.note(
-                    "objects without a usable shape", f"{source.image.file_name} ({reason})"
-                )
-                kept.append(False)
-                continue
-            summary.polygons_clipped += shape.clipped
-            summary.objects_merged += shape.parts > 1
-            polygon = shape.polygon
-        counts[cls] += 1
-        per_image[i] += 1
-        lines.append(cls)
-        polygons.append(polygon)
-        kept.append(True)
-    sizes = np.array([len(polygon) for polygon in polygons], np.int64)
-    if not all(plain):  # `points` are not (only) the lines' points
-        points = np.array(list(itertools.chain.from_iterable(polygons)), np.float64)
-        frames = frames[kept]
-    normalised = points.reshape(-1, 2) / np.repeat(frames, sizes // 2, axis=0)
-    texts = label_files(np.array(lines, np.int64), sizes, normalised, per_image)
+    image = np.array([i for i, _, _ in known], np.int64)
+    cls = np.array([c for _, c, _ in known], np.int64)
+    return image, cls, [annotation for _, _, annotation in known]
+
+
+def _obb_lines(
+    sources: list[SourceImage],
+    classes: dict[int, int],
+    summary: ConversionSummary,
+    counts: list[int],
+) -> list[tuple[str, int]]:
+    """`cls x1 y1 x2 y2 x3 y3 x4 y4` per object with a usable oriented box, normalised (corners
+    may lie a little outside 0-1: `pictrain.data.obb`); the batch's numbers formatted together."""
+    image, cls, annotations = _known_objects(sources, classes, summary)
+    frames = _frames(sources)[image]
+    files = [sources[i].image.file_name for i in image.tolist()]
+    corners, kept = object_rectangles(annotations, frames, files, summary)
+    _count(cls[kept], counts)
+    per_image = np.bincount(image[kept], minlength=len(sources)).tolist()
+    normalised = corners / frames[kept][:, None, :]
+    texts = label_files(cls[kept], np.full(int(kept.sum()), 8), normalised, per_image)
     return list(zip(texts, per_image, strict=True))

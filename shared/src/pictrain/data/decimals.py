@@ -1,6 +1,7 @@
 """Label coordinates written as `%.6f` writes them, thousands at a time in one numpy pass.
 
-YOLO label lines hold normalised coordinates: numbers of [0, 1]. Formatting them one by one
+YOLO label lines hold normalised coordinates, numbers of [0, 1], and pose labels the keypoints'
+visibility flags, 0 to 2 (`FAST_MAX`). Formatting them one by one
 (`%` or f-strings) is most of a converter's time at dataset scale; here all the numbers of a
 label file are rounded to millionths and spelled out digit by digit as byte arrays. `%.6f`
 rounds the exact binary value: where `value * 1e6` lies so close to a half that the product's
@@ -23,18 +24,19 @@ def _spelled(texts: list[str], at: int) -> np.ndarray:
     return np.array([int.from_bytes(bytes(at) + text.encode(), "little") for text in texts], "<u8")
 
 
-# "d.ddd" of every thousandth from 0 to 1, in bytes 0-4; the last three decimals in bytes 5-7:
-# or-ed together, the 8 bytes of "d.dddddd".
-_HEAD = _spelled([f"{i / 1000:.3f}" for i in range(1001)], 0)
+FAST_MAX = 2  # the largest value spelled out here; others go through `%`
+# "d.ddd" of every thousandth from 0 to FAST_MAX, in bytes 0-4; the last three decimals in
+# bytes 5-7: or-ed together, the 8 bytes of "d.dddddd".
+_HEAD = _spelled([f"{i / 1000:.3f}" for i in range(1000 * FAST_MAX + 1)], 0)
 _TAIL = _spelled([f"{i:03d}" for i in range(1000)], 5)
 
 
 def unit_fields(values: np.ndarray) -> np.ndarray | None:
     """`" %.6f"` of every value of a 1-d array: (n, 9) ASCII bytes; None unless every value
-    is in [0, 1] (-0.0 and NaN are not)."""
+    is in [0, FAST_MAX] (-0.0 and NaN are not)."""
     if not len(values):
         return np.empty((0, _WIDTH), np.uint8)
-    if values.view(np.int64).min() < 0 or not values.max() <= 1.0:  # sign bit, NaN, > 1
+    if values.view(np.int64).min() < 0 or not values.max() <= FAST_MAX:  # sign bit, NaN, > max
         return None
     scaled = values * 1e6
     rounded = np.rint(scaled)

@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from pictrain.data.coco import CocoIndex, load_coco
+from pictrain.data.coco import CocoAnnotation, CocoIndex, load_coco
+from pictrain.data.summary import ConversionSummary
 from pictrain.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,23 @@ def class_index(categories: Mapping[int, str], names: Sequence[str]) -> dict[int
     """Category id -> class index in `names`; ids whose name is not in `names` are left out."""
     position = {name: i for i, name in enumerate(names)}
     return {cid: position[name] for cid, name in categories.items() if name in position}
+
+
+def known_annotations(
+    annotations: Iterable[CocoAnnotation], classes: dict[int, int], summary: ConversionSummary
+) -> list[tuple[int, CocoAnnotation]]:
+    """(class index, annotation) of those every task uses: categories of the labelmap (through
+    `class_index`), no crowds; the others counted in `summary`."""
+    known = []
+    for annotation in annotations:
+        cls = classes.get(annotation.category_id)
+        if cls is None:
+            summary.annotations_unknown_category += 1
+        elif annotation.iscrowd:
+            summary.annotations_crowd += 1
+        else:
+            known.append((cls, annotation))
+    return known
 
 
 def class_folders(names: Sequence[str]) -> list[str]:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from pictrain.data.rle import MaskError, decode_rle
+from pictrain.data.summary import ConversionSummary
 
 CLIP_TOLERANCE = 1e-3  # pixels; float noise at the border is clamped without being reported
 MIN_AREA = 1e-9  # square pixels: below this, a part is a line or a point
@@ -141,6 +142,53 @@ def plain_polygons(segmentations: list[Any], frames: np.ndarray) -> tuple[Points
     large = twice_area > 2 * MIN_AREA + 1e-12 * sizes * magnitude
     kept = iter((large & ~closed & ~np.logical_or.reduceat(flawed, starts)).tolist())
     return points, [one and next(kept) for one in single]
+
+
+class Outlines(NamedTuple):
+    """The polygons of the objects that have one, their points concatenated in order."""
+
+    points: Points  # (sum of sizes, 2), pixels
+    sizes: np.ndarray  # points of each polygon
+    kept: np.ndarray  # bool, per object: whether it has a polygon
+
+
+def outlines(
+    segmentations: list[Any], frames: np.ndarray, files: list[str], summary: ConversionSummary
+) -> Outlines:
+    """The polygon of each object (`object_shape`, on the image of `frames`' width and height;
+    `files` names the image in the summary's examples), counting what was fixed and dropped.
+
+    Plain polygons (`plain_polygons`, checked for the whole batch at once) are taken as
+    written; only the others go through `object_shape`, one at a time.
+    """
+    points, plain = plain_polygons(segmentations, frames)
+    if all(plain):
+        sizes = np.array([len(s[0]) // 2 for s in segmentations], np.int64)
+        return Outlines(points, sizes, np.ones(len(segmentations), bool))
+    polygons: list[Flat] = []
+    kept: list[bool] = []
+    for segmentation, (width, height), file, as_written in zip(
+        segmentations, frames.tolist(), files, plain, strict=True
+    ):
+        if as_written:
+            polygons.append(segmentation[0])
+            kept.append(True)
+            continue
+        shape = object_shape(segmentation, int(width), int(height))
+        summary.parts_degenerate += shape.parts_dropped
+        summary.holes_filled += shape.holes_filled
+        kept.append(shape.polygon is not None)
+        if shape.polygon is None:
+            summary.objects_without_shape += 1
+            reason = shape.problem or "every part degenerate"
+            summary.note("objects without a usable shape", f"{file} ({reason})")
+            continue
+        summary.polygons_clipped += shape.clipped
+        summary.objects_merged += shape.parts > 1
+        polygons.append(shape.polygon)
+    sizes = np.array([len(polygon) // 2 for polygon in polygons], np.int64)
+    flat = np.fromiter(itertools.chain.from_iterable(polygons), np.float64, 2 * int(sizes.sum()))
+    return Outlines(flat.reshape(-1, 2), sizes, np.array(kept, bool))
 
 
 def _points(parts: list[list[Any]]) -> Points | None:

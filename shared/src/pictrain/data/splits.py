@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pictrain.data.coco import CocoIndex, cut_coco, load_coco, long_lived, read_coco
+from pictrain.data.coco import CocoIndex, Keep, cut_coco, load_coco, long_lived, read_coco
 from pictrain.errors import UserError
 from pictrain.params import DEFAULT_HOLDOUT_FRACTION
 from pictrain.splitnames import ALIASES, SPLITS, canonical_split
@@ -50,19 +50,19 @@ def resolve_splits(
     seed: int,
     holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
     *,
-    keep_segmentation: bool = False,
+    keep: Keep = frozenset(),
 ) -> ResolvedSplits:
     """Fill in val and test; cut splits are written as COCO files under `work_dir`, each
     `holdout_fraction` of train's images.
 
-    Every attached COCO file is parsed once, here; `keep_segmentation` as in `load_coco`.
+    Every attached COCO file is parsed once, here; `keep` as in `load_coco`.
     """
     given = _canonical(attached)
     if "train" not in given:
         raise UserError(f"a train split is required; attached: {', '.join(attached) or 'none'}")
     cut = () if "val" in given else ("val",) if "test" in given else ("val", "test")
     indexes = {
-        name: load_coco(split.coco_file, keep_segmentation=keep_segmentation)
+        name: load_coco(split.coco_file, keep=keep)
         for name, split in given.items()
         if name != "train" or not cut
     }
@@ -75,7 +75,7 @@ def resolve_splits(
         both = {**given, "test": given["val"]}
         return _resolved(both, {**indexes, "test": indexes["val"]}, [note])
     with long_lived():  # train's parsed file, then the indexes: no collector pass over them
-        parts = _cut(given["train"], cut, work_dir, seed, holdout_fraction, keep_segmentation)
+        parts = _cut(given["train"], cut, work_dir, seed, holdout_fraction, keep)
     sizes = ", ".join(f"{len(parts.indexes[name].images)} {name}" for name in parts.splits)
     note = f"{' and '.join(cut)} cut from train by image (seed {seed}): {sizes} images"
     return _resolved({**given, **parts.splits}, {**indexes, **parts.indexes}, [note])
@@ -120,7 +120,7 @@ def _cut(
     work_dir: Path,
     seed: int,
     fraction: float,
-    keep_segmentation: bool,
+    keep: Keep,
 ) -> _Cut:
     """Shuffle train's image ids (sorted first, so file order does not matter) and cut them."""
     document = read_coco(train.coco_file)
@@ -143,5 +143,5 @@ def _cut(
             name: DatasetSplit(name, train.images_dir, file, train.version_id, cut_from=train)
             for name, file in files.items()
         },
-        indexes=cut_coco(document, split_of, files, "train", keep_segmentation=keep_segmentation),
+        indexes=cut_coco(document, split_of, files, "train", keep=keep),
     )

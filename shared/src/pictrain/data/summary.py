@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pictrain.config import task_spec
+
 EXAMPLES = 3
-# The unit each task writes, for the report's first line.
-UNITS = {"detect": "boxes", "segment": "polygons", "classify": "labelled images"}
 
 
 @dataclass
@@ -16,7 +16,7 @@ class ConversionSummary:
     """Counters shared by the three tasks; those a task never touches stay 0 and are not shown."""
 
     split: str
-    task: str = "detect"  # detect | segment | classify
+    task: str = "detect"  # a `pictrain.config.Task`
     images_in: int = 0
     images_written: int = 0
     background_images: int = 0  # written with an empty label file (detect, segment)
@@ -29,8 +29,13 @@ class ConversionSummary:
     # fixed: labels
     boxes_clipped: int = 0
     polygons_clipped: int = 0  # objects with a point moved onto the image border
-    objects_merged: int = 0  # multi-part objects joined into one polygon
+    objects_merged: int = 0  # multi-part objects joined into one polygon (obb: one box)
+    boxes_turned: int = 0  # obb: the tightest box reached too far out of the image
     holes_filled: int = 0  # mask holes, which a YOLO polygon cannot represent
+    boxes_from_points: int = 0  # pose: the box was the labelled points' hull (Picsellia's)
+    boxes_from_rectangles: int = 0  # pose: the same-label rectangle holding the points (MULTI)
+    areas_recomputed: int = 0  # pose: the file's area absent or 1.0 (Picsellia's)
+    boxes_without_keypoints: int = 0  # pose: rectangles no keypoints went with, every point 0
     # dropped: annotations
     annotations_crowd: int = 0
     annotations_unknown_category: int = 0
@@ -42,6 +47,10 @@ class ConversionSummary:
     boxes_degenerate: int = 0  # NaN, zero or negative size, or under 1 px after clipping
     parts_degenerate: int = 0  # polygon parts under 3 points, malformed, or of zero area
     objects_without_shape: int = 0  # no usable polygon or mask left
+    keypoints_malformed: int = 0  # pose: not 3 x K numbers, or a labelled point not finite
+    keypoints_bad_visibility: int = 0  # pose: a visibility other than 0, 1, 2
+    keypoints_outside: int = 0  # pose: labelled points outside the image, made unlabelled
+    poses_without_points: int = 0  # pose: no labelled point (left)
     # dropped: images
     images_malformed: int = 0  # image entry without integer id or file_name
     images_duplicate_id: int = 0
@@ -57,6 +66,15 @@ class ConversionSummary:
     written: dict[int, str] = field(default_factory=dict, repr=False)
     # converted file name -> COCO file_name, only where they differ
     source_names: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def unit(self) -> str:
+        """What the task writes, plural ("boxes")."""
+        return task_spec(self.task).unit
+
+    @property
+    def _folders(self) -> bool:
+        return task_spec(self.task).per_image
 
     def source_name(self, converted: str) -> str:
         """The platform's file name of a converted image (evaluations are keyed by it)."""
@@ -80,14 +98,25 @@ class ConversionSummary:
             {
                 "boxes clipped to the image": self.boxes_clipped,
                 "polygons clipped to the image": self.polygons_clipped,
-                "multi-part objects joined into one polygon": self.objects_merged,
+                f"multi-part objects joined into one {self._shape}": self.objects_merged,
+                "oriented boxes turned to fit the image": self.boxes_turned,
                 "mask holes filled": self.holes_filled,
+                "boxes made from the labelled keypoints, padded": self.boxes_from_points,
+                "boxes taken from the same-label rectangle holding the keypoints": (
+                    self.boxes_from_rectangles
+                ),
+                "object areas recomputed from the box (none, or 1.0)": self.areas_recomputed,
+                "boxes without keypoints, every point unlabelled": self.boxes_without_keypoints,
                 "images rotated to their EXIF orientation": self.images_rotated,
                 "image sizes taken from the file": self.sizes_from_file,
                 "images renamed (same name as another)": self.images_renamed,
                 "images copied (no hard link possible)": self.images_copied,
             }
         )
+
+    @property
+    def _shape(self) -> str:
+        return "box" if self.task == "obb" else "polygon"
 
     def dropped(self) -> dict[str, int]:
         """What was left out, by description; only the kinds that happened."""
@@ -98,6 +127,12 @@ class ConversionSummary:
                 "degenerate boxes": self.boxes_degenerate,
                 "degenerate polygon parts": self.parts_degenerate,
                 "objects without a usable shape": self.objects_without_shape,
+                "keypoint lists not of 3 numbers per point": self.keypoints_malformed,
+                "keypoint lists with a visibility other than 0, 1, 2": (
+                    self.keypoints_bad_visibility
+                ),
+                "keypoints outside the image (made unlabelled)": self.keypoints_outside,
+                "objects without a labelled keypoint": self.poses_without_points,
                 "crowd annotations": self.annotations_crowd,
                 "annotations of unknown category": self.annotations_unknown_category,
                 "annotations of unknown image id": self.annotations_unknown_image,
@@ -119,8 +154,8 @@ class ConversionSummary:
         counts = {
             "images in": self.images_in,
             "images written": self.images_written,
-            **({} if self.task == "classify" else {"background images": self.background_images}),
-            f"{UNITS[self.task]} written": self.labels_written,
+            **({} if self._folders else {"background images": self.background_images}),
+            f"{self.unit} written": self.labels_written,
             **{f"fixed: {what}": count for what, count in self.fixed().items()},
             **{f"dropped: {what}": count for what, count in self.dropped().items()},
             **{f"class {name}": count for name, count in self.class_counts.items()},
@@ -144,9 +179,9 @@ class ConversionSummary:
 
     def __str__(self) -> str:
         head = f"{self.split}: {self.images_written} of {self.images_in} images written"
-        if self.task != "classify":
+        if not self._folders:
             head += f" ({self.background_images} background)"
-        lines = [f"{head}, {self.labels_written} {UNITS[self.task]}"]
+        lines = [f"{head}, {self.labels_written} {self.unit}"]
         for title, counts in (("fixed", self.fixed()), ("dropped", self.dropped())):
             if counts:
                 lines.append(f"  {title}: {', '.join(f'{n} {what}' for what, n in counts.items())}")

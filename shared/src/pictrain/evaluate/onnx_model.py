@@ -3,16 +3,27 @@ run as ultralytics runs its weights.
 
 numpy, onnxruntime, OpenCV and Pillow only for ONNX (no torch), so a serving process or a laptop
 can use it. Each format's runtime (`pictrain.evaluate.runtimes`) only loads the file and runs the
-network; every export has the same raw head (`pictrain.exports.export`), decoded here. What
-ultralytics does around the network is done here the same way:
+network; every export of a run has the same head (`pictrain.exports.export`), decoded here. The
+ONNX metadata key `outputs` says what its rows are (files without it are recognised by their
+shape): `raw`, one per anchor (4 box + class scores [+ mask coefficients]) with NMS to run;
+`end2end`, the NMS-free head of YOLO26 (and YOLOv10), the detections, best first (x1, y1, x2,
+y2, score, class [+ mask coefficients]); `queries`, RT-DETR's. What ultralytics does around the
+network is done here the same way:
 
 - detect / segment: letterbox (scale to fit, centred, grey 114 padding), BGR -> RGB, /255;
-  best class per anchor above `conf`, class-aware NMS (IoU `iou`, at most `max_det` kept, by
-  score), boxes scaled back to the image and clipped; for segmentation each mask is its
+  raw: best class per anchor above `conf`, class-aware NMS (IoU `iou`, at most `max_det` kept,
+  by score); end2end: the rows above `conf`, at most `max_det`; boxes scaled back to the image
+  and clipped; for segmentation each mask is its
   coefficients times the prototypes, upsampled to the input size, > 0, cropped to its box,
   then scaled to the image (bilinear, > 0.5), as ultralytics scales masks for its COCO
   scoring; instances whose mask is empty are dropped; the outline is the mask's outer
   contours at the input size, joined into one polygon and scaled to the image;
+- pose: as detection, then each kept anchor's keypoints (x, y in input pixels, confidence)
+  scaled back to the image as its box is, and clipped to it;
+- obb: the same letterbox and candidates; each row is x, y, w, h, the class scores, then the
+  angle; class-aware NMS with ultralytics' probiou (its fast NMS: a box goes when any better
+  box of its class overlaps it above `iou`, kept or not), centres and sides scaled back to
+  the image, corners from them (not clipped);
 - RT-DETR (detect, its decoder picks 300 queries, no NMS): the image stretched to the input
   size; queries scoring above `conf`, at most `max_det`, boxes scaled to the image (not clipped);
 - classify: shorter side resized to the input size (Pillow bilinear), centre crop, /255; the
@@ -21,22 +32,29 @@ ultralytics does around the network is done here the same way:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from pictrain.config import task_spec
 from pictrain.data.polygons import merge_parts
 from pictrain.errors import UserError
-from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance
+from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance, oriented
+from pictrain.evaluate.rotated import corners_of, probiou
 from pictrain.evaluate.runtimes import Runtime, metadata_value, open_runtime
 
 # Keys pictrain adds to the ONNX metadata (ultralytics writes its own `task`, `imgsz`, `names`,
-# and `head`, the output layer's class).
+# and `head`, the output layer's class); pose adds `skeleton`, the point layout as COCO's
+# category keys (`keypoints` names, `skeleton` edges numbered from 1).
 TASK_KEY, LABELMAP_KEY, IMAGE_SIZE_KEY = "task", "labelmap", "image_size"
+SKELETON_KEY = "skeleton"
 OPERATING_POINT_KEY = "operating_point"  # the thresholds chosen on val (JSON), when exported
+OUTPUTS_KEY, RAW, END2END, QUERIES = "outputs", "raw", "end2end", "queries"
 RTDETR_HEAD = "RTDETRDecoder"
 DEFAULT_CONFIDENCE = 0.25  # ultralytics' predict default
 TOP_CLASSES = 5
@@ -57,22 +75,30 @@ class _Letterbox:
 
 class OnnxModel:
     """`OnnxModel.load(path).predict(image)`: instances in the image's pixels. The name says
-    ONNX because the raw head it decodes is the ONNX graph's; any format's runtime feeds it."""
+    ONNX because the heads it decodes are the ONNX graph's; any format's runtime feeds it."""
 
     def __init__(
-        self, runtime: Runtime, task: str, names: list[str], image_size: int, head: str = ""
+        self,
+        runtime: Runtime,
+        task: str,
+        names: list[str],
+        image_size: int,
+        outputs: str = RAW,
+        skeleton: dict[str, Any] | None = None,
     ) -> None:
         self.runtime = runtime
         self.task = task
         self.names = names
         self.image_size = image_size
-        self.head = head
+        self.outputs = outputs  # unused for classification: class probabilities
+        self.skeleton = skeleton  # pose: {"keypoints": names, "skeleton": edges from 1}
 
     @classmethod
     def load(cls, path: Path) -> OnnxModel:
-        """Task, labelmap and input size from the file's metadata: pictrain's keys where it
-        wrote them (ONNX), else ultralytics' own (`names`, `imgsz`), which every format has.
-        KeyError when the file has no task or no class names."""
+        """Task, labelmap, input size and kind of outputs from the file's metadata: pictrain's
+        keys where it wrote them (ONNX), else ultralytics' own (`names`, `imgsz`), which every
+        format has, and the outputs' shape. KeyError when the file has no task or no class
+        names, or its shape says no one kind of outputs."""
         runtime = open_runtime(path)
         meta = runtime.metadata
         if LABELMAP_KEY in meta:
@@ -84,7 +110,10 @@ class OnnxModel:
         size = metadata_value(meta, IMAGE_SIZE_KEY) if IMAGE_SIZE_KEY in meta else None
         if size is None:
             size = metadata_value(meta, "imgsz")[-1]
-        return cls(runtime, meta[TASK_KEY], names, int(size), meta.get("head", ""))
+        task = meta[TASK_KEY]
+        outputs = meta.get(OUTPUTS_KEY) or _recognised_outputs(runtime, task, len(names), int(size))
+        skeleton = metadata_value(meta, SKELETON_KEY) if SKELETON_KEY in meta else None
+        return cls(runtime, task, names, int(size), outputs, skeleton)
 
     def predict(
         self,
@@ -99,20 +128,21 @@ class OnnxModel:
         with the whole image as its box.
         """
         pixels = read_image(image) if isinstance(image, Path) else image
-        if self.task == "classify":
+        if task_spec(self.task).per_image:
             return self._classify(pixels, conf)
-        if self.head == RTDETR_HEAD:
+        if self.outputs == QUERIES:
             return self._queries(pixels, conf, max_det)
         tensor, box = _letterbox(pixels, self.image_size)
         outputs = self.runtime.run(tensor)
-        return self._instances(outputs, box, pixels.shape[:2], conf, iou, max_det)
+        decode = DECODERS.get(self.task, OnnxModel._instances)
+        return decode(self, outputs, box, pixels.shape[:2], conf, iou, max_det)
 
     def network_input(self, pixels: np.ndarray) -> np.ndarray:
         """The (1, 3, N, N) tensor `predict` feeds the network for this image: what the
         latency of a format is timed on."""
         if self.task == "classify":
             return _centre_crop(pixels, self.image_size)
-        if self.head == RTDETR_HEAD:
+        if self.outputs == QUERIES:
             return _tensor(_stretch(pixels, self.image_size))
         return _letterbox(pixels, self.image_size)[0]
 
@@ -153,35 +183,179 @@ class OnnxModel:
         iou: float,
         max_det: int,
     ) -> list[Instance]:
-        classes = len(self.names)
-        rows = outputs[0][0].T  # (anchors, 4 + classes [+ mask coefficients])
-        scores = rows[:, 4 : 4 + classes]
-        best = scores.max(1)
-        above = best > conf
-        rows, best, cls, scores = rows[above], best[above], scores[above].argmax(1), scores[above]
-        if len(rows) > _MAX_NMS:
-            first = np.argsort(-best, kind="stable")[:_MAX_NMS]
-            rows, best, cls, scores = rows[first], best[first], cls[first], scores[first]
-        xyxy = _xyxy(rows[:, :4])
-        kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
-        xyxy, best, cls = xyxy[kept], best[kept], cls[kept]
-        second = np.sort(scores[kept], axis=1)[:, -2] if classes > 1 else np.zeros(len(kept))
-        polygons: list[list[tuple[float, float]] | None] = [None] * len(kept)
-        masks: list[np.ndarray | None] = [None] * len(kept)
-        if self.task == "segment":
-            small = _masks(rows[kept, 4 + classes :], outputs[1][0], xyxy, self.image_size)
-            filled = small.any(axis=(1, 2))
-            xyxy, best, cls, small = xyxy[filled], best[filled], cls[filled], small[filled]
-            second = second[filled]
-            masks = [_to_image(m, box, shape) for m in small]
-            polygons = [_outline(m, box, shape) for m in small]
+        second = None  # an end-to-end row carries its class's score only
+        if self.outputs == END2END:
+            xyxy, best, cls, values = _selected(outputs[0][0], conf, max_det)
+        else:
+            xyxy, best, cls, values, second = _suppressed(
+                outputs[0][0], len(self.names), conf, iou, max_det
+            )
+        extras: list[dict[str, Any]] = [{} for _ in best]
+        decode = EXTRAS.get(self.task)
+        if decode is not None:
+            head = _Head(values, outputs[1:], xyxy, box, shape, self.image_size)
+            found, extras = decode(head)
+            xyxy, best, cls = xyxy[found], best[found], cls[found]
+            second = None if second is None else second[found]
         scaled = _scale_boxes(xyxy, box, shape)
+        runners = [None] * len(best) if second is None else second.tolist()
         return [
-            Instance(int(c), (x1, y1, x2 - x1, y2 - y1), polygon, float(score), mask, float(s2))
-            for (x1, y1, x2, y2), score, c, polygon, mask, s2 in zip(
-                scaled.tolist(), best, cls, polygons, masks, second, strict=True
+            Instance(int(c), (x1, y1, x2 - x1, y2 - y1), score=float(score), runner_up=r, **extra)
+            for (x1, y1, x2, y2), score, c, r, extra in zip(
+                scaled.tolist(), best, cls, runners, extras, strict=True
             )
         ]
+
+    def _oriented(
+        self,
+        outputs: list[np.ndarray],
+        box: _Letterbox,
+        shape: tuple[int, int],
+        conf: float,
+        iou: float,
+        max_det: int,
+    ) -> list[Instance]:
+        runners: list[float | None]
+        if self.outputs == END2END:  # x, y, w, h, score, class, angle: no NMS to run
+            xywh, best, cls, angle = _selected(outputs[0][0], conf, max_det)
+            xywhr = np.concatenate([xywh, angle[:, :1]], axis=1)
+            runners = [None] * len(best)
+        else:
+            classes = len(self.names)
+            rows, best, cls = _candidates(outputs[0][0], classes, conf)
+            xywhr = np.concatenate([rows[:, :4], rows[:, -1:]], axis=1)  # the angle is last
+            offset = xywhr.copy()
+            offset[:, :2] += (cls * _MAX_WH)[:, None].astype(np.float32)
+            kept = _fast_nms(offset, best, iou)[:max_det]
+            xywhr, best, cls = xywhr[kept], best[kept], cls[kept]
+            runners = _second_best(rows[kept, 4 : 4 + classes]).tolist()
+        gain = np.array([box.width / shape[1], box.height / shape[0]] * 2, dtype=np.float32)
+        xywhr[:, :2] -= np.array([box.left, box.top], dtype=np.float32)
+        xywhr[:, :4] /= gain
+        return [
+            replace(oriented(int(c), corners, float(score), shape), runner_up=r)
+            for corners, score, c, r in zip(corners_of(xywhr), best, cls, runners, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class _Head:
+    """What a task's decoder reads for the instances NMS kept: the values its head adds to
+    each row, the model's other outputs, the boxes in input pixels, where the image sits."""
+
+    values: np.ndarray  # (kept, values per row after the class scores)
+    outputs: list[np.ndarray]  # the outputs after output0
+    xyxy: np.ndarray  # (kept, 4) in the model input's pixels
+    box: _Letterbox
+    shape: tuple[int, int]  # the image's height, width
+    size: int  # the model input's side
+
+
+def _segment_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Masks and outlines; instances whose mask is empty are dropped."""
+    small = _masks(head.values, head.outputs[0][0], head.xyxy, head.size)
+    filled = small.any(axis=(1, 2))
+    return filled, [
+        {"polygon": _outline(m, head.box, head.shape), "mask": _to_image(m, head.box, head.shape)}
+        for m in small[filled]
+    ]
+
+
+def _pose_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Keypoints: x, y in the image's pixels (clipped to it), confidence as the head gives it
+    (a sigmoid in the graph)."""
+    points = head.values.reshape(len(head.values), -1, 3).astype(np.float64)
+    height, width = head.shape
+    box = head.box
+    points[..., 0] = ((points[..., 0] - box.left) / (box.width / width)).clip(0, width)
+    points[..., 1] = ((points[..., 1] - box.top) / (box.height / height)).clip(0, height)
+    return np.ones(len(points), bool), [{"keypoints": p} for p in points]
+
+
+# Task -> its decoder of what the head adds beyond box and classes: which kept instances stay
+# (a mask over them) and the `Instance` fields each gets. Tasks with a box head only: none.
+EXTRAS: dict[str, Callable[[_Head], tuple[np.ndarray, list[dict[str, Any]]]]] = {
+    "segment": _segment_extras,
+    "pose": _pose_extras,
+}
+
+
+# Task -> its decoder of the raw outputs, where NMS itself differs (the rest: `_instances`).
+DECODERS: dict[str, Callable[..., list[Instance]]] = {"obb": OnnxModel._oriented}
+
+
+def _recognised_outputs(runtime: Runtime, task: str, classes: int, size: int) -> str:
+    """The kind of a file without `outputs` (exported by ultralytics alone; the formats but
+    ONNX): RT-DETR's by its `head`, the YOLO heads' by the shape of the first output of one run
+    on a blank image, (1, 4 + classes + extras, anchors) raw, (1, rows, 6 + extras) end2end.
+    KeyError(`outputs`) when the shape says neither, or both."""
+    if task == "classify":
+        return RAW
+    if runtime.metadata.get("head") == RTDETR_HEAD:
+        return QUERIES
+    shapes = [output.shape for output in runtime.run(np.zeros((1, 3, size, size), np.float32))]
+    extras = _values_per_row(runtime, task, shapes)
+    raw, end2end = shapes[0][1] == 4 + classes + extras, shapes[0][2] == 6 + extras
+    if raw == end2end:
+        raise KeyError(OUTPUTS_KEY)
+    return END2END if end2end else RAW
+
+
+def _values_per_row(runtime: Runtime, task: str, shapes: list[tuple[int, ...]]) -> int:
+    """What a task's head adds to each row beyond box and classes: a mask coefficient per
+    prototype (segment), x, y and confidence per keypoint (pose), the angle (obb). KeyError
+    for a pose file that says neither its `kpt_shape` nor its `skeleton`."""
+    if task == "segment":
+        return shapes[1][1]
+    if task == "pose":  # ultralytics' (points, 3), else pictrain's skeleton: names per point
+        meta = runtime.metadata
+        if "kpt_shape" in meta:
+            points, values = metadata_value(meta, "kpt_shape")
+            return int(points) * int(values)
+        return 3 * len(metadata_value(meta, SKELETON_KEY)["keypoints"])
+    return 1 if task == "obb" else 0
+
+
+def _candidates(
+    head: np.ndarray, classes: int, conf: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw outputs (4 + classes [+ extras], anchors): the rows whose best class scores above
+    `conf` (at most _MAX_NMS, best first), that score, and that class."""
+    rows = head.T
+    scores = rows[:, 4 : 4 + classes]
+    best = scores.max(1)
+    rows, best, cls = rows[best > conf], best[best > conf], scores[best > conf].argmax(1)
+    if len(rows) > _MAX_NMS:
+        first = np.argsort(-best, kind="stable")[:_MAX_NMS]
+        rows, best, cls = rows[first], best[first], cls[first]
+    return rows, best, cls
+
+
+def _suppressed(
+    head: np.ndarray, classes: int, conf: float, iou: float, max_det: int
+) -> tuple[np.ndarray, ...]:
+    """Raw outputs (4 + classes [+ extras], anchors): each anchor's best class above `conf`,
+    then class-aware NMS. xyxy boxes, scores, classes, extras and second-best class scores,
+    best first."""
+    rows, best, cls = _candidates(head, classes, conf)
+    xyxy = _xyxy(rows[:, :4])
+    kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
+    second = _second_best(rows[kept, 4 : 4 + classes])
+    return xyxy[kept], best[kept], cls[kept], rows[kept, 4 + classes :], second
+
+
+def _second_best(scores: np.ndarray) -> np.ndarray:
+    """Each row's second-highest class score (0 with one class): what a close second reads."""
+    if scores.shape[1] < 2:
+        return np.zeros(len(scores), np.float32)
+    return np.partition(scores, -2, axis=1)[:, -2]
+
+
+def _selected(rows: np.ndarray, conf: float, max_det: int) -> tuple[np.ndarray, ...]:
+    """End-to-end rows (x1, y1, x2, y2, score, class [+ extras]), already best first: those
+    above `conf`, at most `max_det`, as ultralytics filters them."""
+    rows = rows[rows[:, 4] > conf][:max_det]
+    return rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64), rows[:, 6:]
 
 
 def open_export(path: Path, what: str) -> OnnxModel:
@@ -268,6 +442,14 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> np.nd
         overlap = width * height
         order = rest[overlap / (areas[first] + areas[rest] - overlap) <= iou]
     return np.array(kept, dtype=np.int64)
+
+
+def _fast_nms(xywhr: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """ultralytics' fast NMS of rotated boxes: indexes by descending score of the boxes that
+    no better box overlaps (probiou) above `iou`, whether that box was kept or not."""
+    order = np.argsort(-scores, kind="stable")
+    overlaps = np.triu(probiou(xywhr[order], xywhr[order]), k=1)
+    return order[(overlaps > iou).sum(axis=0) <= 0]
 
 
 def _masks(coefficients: np.ndarray, protos: np.ndarray, xyxy: np.ndarray, size: int) -> np.ndarray:

@@ -11,17 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pictrain.config import task_spec
 from pictrain.data.prepare import PreparedDataset
 from pictrain.errors import DeployParityError
 from pictrain.evaluate.run import evaluate_test_split, export_predictor
 
-# The metric the gate compares, as `evaluate_test_split` names it, and the name it is logged
-# under (prefixed `test/onnx-`): the box mAP for detection, the mask mAP for segmentation.
-GATE_METRIC = {
-    "detect": ("mAP50-95(B)", "mAP50-95"),
-    "segment": ("mAP50-95(M)", "mAP50-95"),
-    "classify": ("accuracy_top1", "accuracy_top1"),
-}
 WARN_ABOVE = 0.01
 FAIL_ABOVE = 0.05
 TABLE = "test/deploy-parity"
@@ -36,6 +30,12 @@ class Parity:
     onnx: float  # the same metric of the ONNX export
 
     @property
+    def metric(self) -> str:
+        """What the gate compares (`TaskSpec.gate_metric`): the box mAP for detection, the
+        mask mAP for segmentation..."""
+        return task_spec(self.task).gate_metric
+
+    @property
     def difference(self) -> float:
         """ONNX minus weights: negative when the export scores lower."""
         return self.onnx - self.weights
@@ -47,13 +47,13 @@ class Parity:
 
     @property
     def values(self) -> dict[str, float]:
-        """The values to log, without the `test/` prefix."""
-        name = GATE_METRIC[self.task][1]
+        """The values to log, without the `test/` prefix: the metric without its suffix."""
+        name = self.metric.split("(")[0]
         return {f"onnx-{name}": self.onnx, f"onnx-{name}-difference": self.difference}
 
     @property
     def message(self) -> str:
-        metric = GATE_METRIC[self.task][0]
+        metric = self.metric
         limit = FAIL_ABOVE if self.verdict == "failed" else WARN_ABOVE
         said = f"test {metric}: ONNX {self.onnx:.4f}, weights {self.weights:.4f}"
         if self.verdict == "ok":
@@ -64,7 +64,7 @@ class Parity:
     def table(self) -> dict[str, Any]:
         return {
             "columns": ["weights", "onnx", "difference", "verdict"],
-            "rows": [GATE_METRIC[self.task][0]],
+            "rows": [self.metric],
             "data": [[self.weights, self.onnx, self.difference, self.message]],
         }
 
@@ -86,7 +86,7 @@ def check_export(
     `evaluate_test_split`), writing its evaluation files under `out_dir`. None when the metric
     is undefined (COCO's -1: a test split without ground truth)."""
     exported = evaluate_test_split(task, export_predictor(onnx), dataset, min_score, out_dir)
-    metric = GATE_METRIC[task][0]
+    metric = task_spec(task).gate_metric
     if metric not in weights_values or metric not in exported.values:
         return None
     return Parity(task, weights_values[metric], exported.values[metric])

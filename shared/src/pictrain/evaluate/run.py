@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pictrain.config import IOU_SUFFIX, task_spec
 from pictrain.data.prepare import PreparedDataset
 from pictrain.evaluate.classification import (
     classification_report,
@@ -21,16 +22,15 @@ from pictrain.evaluate.classification import (
 )
 from pictrain.evaluate.coco_eval import evaluate_coco
 from pictrain.evaluate.confusion import plot_confusion
-from pictrain.evaluate.ground_truth import EvalImage, IouType, build_ground_truth
+from pictrain.evaluate.ground_truth import EvalImage, build_ground_truth
 from pictrain.evaluate.instance import SCORING_CONFIDENCE, Instance
 from pictrain.evaluate.predict import coco_results, predict, to_evaluation
 from pictrain.platform.base import Classification, Evaluation
 
 log = logging.getLogger(__name__)
 
-# ultralytics' suffixes, as the validation curves carry them: (B) box metrics, (M) mask metrics.
-IOU_SUFFIX = {"bbox": "(B)", "segm": "(M)"}
-FILE_TAIL = {"bbox": "", "segm": "_segm"}
+# Evaluation files per COCO kind: coco_stats.json, coco_stats_segm.json...
+FILE_TAIL = {"bbox": "", "segm": "_segm", "keypoints": "_keypoints", "obb": ""}
 CONFUSION_MATRIX = "test/confusion-matrix"
 
 
@@ -85,7 +85,7 @@ def evaluate_test_split(
     out_dir: Path,
 ) -> TestEvaluation:
     out_dir.mkdir(parents=True, exist_ok=True)
-    if task == "classify":
+    if not task_spec(task).scored:
         return _classification(predictor, dataset, out_dir)
     return _instances(task, predictor, dataset, min_score, out_dir)
 
@@ -97,14 +97,17 @@ def _instances(
     min_score: float,
     out_dir: Path,
 ) -> TestEvaluation:
-    iou_types: tuple[IouType, ...] = ("bbox", "segm") if task == "segment" else ("bbox",)
+    spec = task_spec(task)
+    iou_types = spec.scored
     truth = build_ground_truth(
         dataset.indexes["test"],
         dataset.summaries["test"].written,
         dataset.images_dir("test"),
         dataset.names,
         iou_types,
+        dataset.keypoints,
     )
+    sigmas = dataset.keypoints.sigmas if dataset.keypoints else None  # those it trained with
     if truth.left_out:
         reasons = ", ".join(f"{n} ({why})" for why, n in truth.left_out.items())
         log.warning("test annotations not scored: %s", reasons)
@@ -115,11 +118,11 @@ def _instances(
             results[iou_type].extend(coco_results(image, instances, truth.category_ids, iou_type))
         name = dataset.source_name(image.path.name)
         outcome.evaluations.append(
-            to_evaluation(name, instances, dataset.names, min_score, polygons=task == "segment")
+            to_evaluation(name, instances, dataset.names, min_score, spec.evaluation_shape)
         )
     for iou_type in iou_types:
         ground_truth = truth.datasets[iou_type]
-        report = evaluate_coco(ground_truth, results[iou_type], iou_type)
+        report = evaluate_coco(ground_truth, results[iou_type], iou_type, sigmas=sigmas)
         suffix, tail = IOU_SUFFIX[iou_type], FILE_TAIL[iou_type]
         log.info("test split, %d images, %s:\n%s", len(truth.images), iou_type, report.summary)
         # COCO's -1 means "nothing to measure" (e.g. no large objects): not a score to chart.

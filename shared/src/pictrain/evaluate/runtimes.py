@@ -1,4 +1,4 @@
-"""What each export format adds: load the file, run one preprocessed image, return the raw head
+"""What each export format adds: load the file, run one preprocessed image, return the head's
 outputs, and where its metadata lives. Decoding the outputs is the same for every format
 (`pictrain.evaluate.onnx_model.OnnxModel`): ultralytics exports them all from one traced graph.
 

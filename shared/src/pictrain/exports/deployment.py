@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from pictrain.config import task_spec
 from pictrain.data.prepare import PreparedDataset
 from pictrain.evaluate.classification import read_class_split
 from pictrain.evaluate.onnx_model import OnnxModel, read_image
-from pictrain.evaluate.parity import GATE_METRIC, WARN_ABOVE
+from pictrain.evaluate.parity import WARN_ABOVE
 from pictrain.evaluate.run import evaluate_test_split, export_predictor
 from pictrain.exports.calibration import calibration_data
 from pictrain.exports.export import export
@@ -101,7 +102,7 @@ def weights_row(
         format=WEIGHTS_FORMAT,
         precision="fp32",
         file=weights.name,
-        metric=GATE_METRIC[task][0],
+        metric=task_spec(task).gate_metric,
         value=value,
         delta=0.0 if value is not None else None,
         latency_ms=latency,
@@ -130,7 +131,7 @@ def export_row(
         format=spec.format,
         precision=spec.precision,
         file=path.name,
-        metric=GATE_METRIC[task][0],
+        metric=task_spec(task).gate_metric,
         value=value,
         delta=delta,
         latency_ms=latency,
@@ -145,7 +146,7 @@ def failed_row(spec: ExportSpec, task: str, reason: str) -> ExportRow:
         format=spec.format,
         precision=spec.precision,
         file=None,
-        metric=GATE_METRIC[task][0],
+        metric=task_spec(task).gate_metric,
         value=None,
         delta=None,
         latency_ms=None,
@@ -161,7 +162,7 @@ def score(
     """The export's test metric, through the weights' own evaluation path; None when the
     test split has nothing to measure (COCO's -1)."""
     values = evaluate_test_split(task, export_predictor(path), dataset, min_score, out_dir).values
-    return values.get(GATE_METRIC[task][0])
+    return values.get(task_spec(task).gate_metric)
 
 
 def measure(call: Callable[[], object]) -> tuple[float, float]:
@@ -250,6 +251,7 @@ class Exports:
             self.labelmap,
             calibration,
             self.device,
+            self.dataset.keypoints.skeleton() if self.dataset.keypoints else None,
         )
         self.store(spec.artifact, path)
         value = score(self.task, path, self.dataset, self.min_score, self.eval_dir / spec.artifact)

@@ -130,34 +130,33 @@ def export_annotations(
 
 def merge_exports(documents: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """One COCO document from batch exports: image and annotation ids renumbered, categories
-    matched by name. A reference a batch does not resolve stays unresolved (UNKNOWN_ID), for
-    the converter to count, rather than landing on another batch's image or category."""
-    categories: dict[str, int] = {}
+    matched by name (each kept as its first batch wrote it: a KEYPOINT version's `keypoints`
+    and `skeleton` too). A reference a batch does not resolve stays unresolved (UNKNOWN_ID),
+    for the converter to count, rather than landing on another batch's image or category."""
+    categories: dict[str, dict[str, Any]] = {}
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for document in documents:
         names = {c.get("id"): c.get("name") for c in document.get("categories", [])}
-        for name in names.values():
-            categories.setdefault(name, len(categories))
+        for category in document.get("categories", []):
+            name = category.get("name")
+            if name not in categories:
+                categories[name] = {**category, "id": len(categories)}
         image_ids = {}
         for image in document.get("images", []):
             image_ids[image.get("id")] = len(images)
             images.append({**image, "id": len(images)})
         for annotation in document.get("annotations", []):
-            category = names.get(annotation.get("category_id"))
+            category = categories.get(names.get(annotation.get("category_id")))
             annotations.append(
                 {
                     **annotation,
                     "id": len(annotations),
                     "image_id": image_ids.get(annotation.get("image_id"), UNKNOWN_ID),
-                    "category_id": categories.get(category, UNKNOWN_ID),
+                    "category_id": category["id"] if category else UNKNOWN_ID,
                 }
             )
-    return {
-        "categories": [{"id": k, "name": name} for name, k in categories.items()],
-        "images": images,
-        "annotations": annotations,
-    }
+    return {"categories": list(categories.values()), "images": images, "annotations": annotations}
 
 
 def key_by_asset(coco: dict[str, Any], assets: list[Any]) -> int:

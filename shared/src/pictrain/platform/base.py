@@ -80,6 +80,16 @@ class Polygon:
 
 
 @dataclass(frozen=True)
+class Keypoints:
+    """One predicted object's keypoints in the layout's order: integer pixels and a visibility,
+    2 where the model gives the point at least even odds of being visible, else 0."""
+
+    points: list[list[int]]  # [x, y, v] each
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
 class Classification:
     label: str
     score: float
@@ -88,12 +98,14 @@ class Classification:
 @dataclass(frozen=True)
 class Evaluation:
     """Predictions for one test image, keyed by the image's file name in the COCO export.
-    One kind of shape per task: boxes (detect), polygons (segment) or classes (classify)."""
+    One kind of shape per task: boxes (detect), polygons (segment), classes (classify) or
+    keypoints (pose)."""
 
     file_name: str
     detections: list[Detection] = field(default_factory=list)
     polygons: list[Polygon] = field(default_factory=list)
     classifications: list[Classification] = field(default_factory=list)
+    keypoints: list[Keypoints] = field(default_factory=list)
 
 
 class Backend(Protocol):

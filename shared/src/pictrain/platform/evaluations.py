@@ -1,26 +1,34 @@
-"""Our evaluations as the SDK's payload: boxes, polygons or classes, by the image's task."""
+"""Our evaluations as the SDK's payload: boxes, polygons, classes or keypoints, by the image's
+task."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from picsellia.types.payload import (
     ClassificationFormat,
     EvaluationFormat,
+    KeypointFormat,
     PolygonFormat,
     RectangleFormat,
 )
 
-from pictrain.platform.base import Classification, Detection, Evaluation, Polygon
+from pictrain.platform.base import Classification, Detection, Evaluation, Keypoints, Polygon
 
 EVALUATIONS_PER_CALL = 100  # the SDK's own limit
 
-Shape = Detection | Polygon | Classification
+Shape = Detection | Polygon | Classification | Keypoints
 
 
 def shapes_of(evaluation: Evaluation) -> list[Shape]:
-    return [*evaluation.detections, *evaluation.polygons, *evaluation.classifications]
+    return [
+        *evaluation.detections,
+        *evaluation.polygons,
+        *evaluation.classifications,
+        *evaluation.keypoints,
+    ]
 
 
 @dataclass
@@ -62,40 +70,52 @@ def _has_area(points: list[list[int]]) -> bool:
     return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in pairs) != 0
 
 
-def evaluation_format(task: str, shapes: list[Shape], labels: dict[str, Any]) -> EvaluationFormat:
-    """The payload for one asset; `labels` are its dataset version's, by name. The SDK rejects
-    numpy scalars, float coordinates and int scores, hence the explicit conversions."""
-    if task == "segment":
-        return EvaluationFormat(
-            polygons=[
-                PolygonFormat(
-                    polygon=[[int(x), int(y)] for x, y in p.points],
-                    label_id=labels[p.label].id,
-                    score=float(p.score),
-                )
-                for p in shapes
-                if isinstance(p, Polygon)
-            ]
-        )
-    if task == "classify":
-        return EvaluationFormat(
-            classifications=[
-                ClassificationFormat(label_id=labels[c.label].id, score=float(c.score))
-                for c in shapes
-                if isinstance(c, Classification)
-            ]
-        )
+def _rectangle(d: Detection, labels: dict[str, Any]) -> RectangleFormat:
+    return RectangleFormat(
+        x=int(d.x),
+        y=int(d.y),
+        w=int(d.w),
+        h=int(d.h),
+        label_id=labels[d.label].id,
+        score=float(d.score),
+    )
+
+
+def _polygon(p: Polygon, labels: dict[str, Any]) -> PolygonFormat:
+    return PolygonFormat(
+        polygon=[[int(x), int(y)] for x, y in p.points],
+        label_id=labels[p.label].id,
+        score=float(p.score),
+    )
+
+
+def _classification(c: Classification, labels: dict[str, Any]) -> ClassificationFormat:
+    return ClassificationFormat(label_id=labels[c.label].id, score=float(c.score))
+
+
+def _keypoints(k: Keypoints, labels: dict[str, Any]) -> KeypointFormat:
+    return KeypointFormat(
+        keypoints=[[int(x), int(y), int(v)] for x, y, v in k.points],
+        label_id=labels[k.label].id,
+        score=float(k.score),
+    )
+
+
+# `TaskSpec.evaluation_shape` (an `EvaluationFormat` field) -> our shape it carries, and the
+# conversion to the SDK's payload type.
+FORMATS: dict[str, tuple[type, Callable[[Any, dict[str, Any]], Any]]] = {
+    "rectangles": (Detection, _rectangle),
+    "polygons": (Polygon, _polygon),
+    "classifications": (Classification, _classification),
+    "keypoints": (Keypoints, _keypoints),
+}
+
+
+def evaluation_format(field: str, shapes: list[Shape], labels: dict[str, Any]) -> EvaluationFormat:
+    """The payload for one asset, its shapes in `field` (the task's `evaluation_shape`);
+    `labels` are its dataset version's, by name. The SDK rejects numpy scalars, float
+    coordinates and int scores, hence the explicit conversions."""
+    kind, convert = FORMATS[field]
     return EvaluationFormat(
-        rectangles=[
-            RectangleFormat(
-                x=int(d.x),
-                y=int(d.y),
-                w=int(d.w),
-                h=int(d.h),
-                label_id=labels[d.label].id,
-                score=float(d.score),
-            )
-            for d in shapes
-            if isinstance(d, Detection)
-        ]
+        **{field: [convert(shape, labels) for shape in shapes if isinstance(shape, kind)]}
     )

@@ -13,6 +13,7 @@ from picsellia import exceptions as px
 from picsellia.types.enums import ExperimentStatus, LogType
 from picsellia.types.enums import JobStatus as LegacyJobStatus
 
+from pictrain.config import task_spec
 from pictrain.errors import PlatformError, TokenRefused, UserError
 from pictrain.platform.assets import asset_id_of, fetch_split
 from pictrain.platform.base import (
@@ -29,7 +30,7 @@ from pictrain.platform.base import (
 )
 from pictrain.platform.connect import call_platform, connect, find_experiment
 from pictrain.platform.curves import CurveWriter
-from pictrain.platform.enums import DATASET_TYPE
+from pictrain.platform.enums import dataset_type_problem, inference_type
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.evaluations import (
     EVALUATIONS_PER_CALL,
@@ -69,7 +70,7 @@ class PicselliaBackend:
         self, context: PicselliaContext, task: str, policy: RetryPolicy | None = None
     ) -> None:
         self._policy = policy or RetryPolicy()
-        self._task = task
+        self._spec = task_spec(task)
         self.experiment = find_experiment(connect(context, self._policy), context, self._call)
         self._sender = BackgroundSender(self._policy.patient())
         self._curves = CurveWriter(self.experiment)
@@ -213,7 +214,7 @@ class PicselliaBackend:
             unknown += len(shapes_of(evaluation)) - len(known)
             kept = sendable(known, dropped)
             shapes += len(kept)
-            payload[asset_id] = evaluation_format(self._task, kept, labels)
+            payload[asset_id] = evaluation_format(self._spec.evaluation_shape, kept, labels)
         if unknown:
             log.warning("%d predictions have a label the test dataset lacks: not sent", unknown)
         if dropped:
@@ -228,7 +229,7 @@ class PicselliaBackend:
         if shapes:  # the platform's computation fails on evaluations without any shape
             self._sender.submit(
                 "start the evaluation metrics computation",
-                partial(self.experiment.compute_evaluations_metrics, DATASET_TYPE[self._task]),
+                partial(self.experiment.compute_evaluations_metrics, inference_type(self._spec)),
             )
 
     def set_status(self, status: JobStatus, reason: str | None = None) -> None:
@@ -323,12 +324,9 @@ class PicselliaBackend:
             raise PlatformError(f"evaluated image {file_name} is no fetched test asset") from None
 
     def _check_type(self, alias: str, version: Any) -> None:
-        expected = DATASET_TYPE[self._task]
-        if version.type != expected:
-            raise UserError(
-                f"the dataset version attached as {alias!r} is a {_name(version.type)} dataset; "
-                f"this image trains {self._task} and needs {_name(expected)} datasets"
-            )
+        problem = dataset_type_problem(self._spec, version.type)
+        if problem:
+            raise UserError(f"the dataset version attached as {alias!r} is {problem}")
 
     def _download(self, downloadable: Any, folder: Path, what: str) -> Path:
         if Path(downloadable.filename).name != downloadable.filename:
@@ -338,8 +336,3 @@ class PicselliaBackend:
         if not path.is_file():
             raise PlatformError(f"{what} ({downloadable.filename}) did not download")
         return path
-
-
-def _name(kind: Any) -> str:
-    """`OBJECT_DETECTION`, not `InferenceType.OBJECT_DETECTION`."""
-    return str(getattr(kind, "value", kind))

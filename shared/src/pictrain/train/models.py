@@ -5,13 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pictrain.config import task_spec
 from pictrain.errors import UserError
-
-EXAMPLES = {
-    "detect": "yolov8n, yolov8s, yolo11n, rtdetr-l",
-    "segment": "yolov8n-seg, yolo11s-seg",
-    "classify": "yolov8n-cls, yolo11s-cls",
-}
 
 
 def check_model_name(task: str, name: str, *, image: bool = True) -> None:
@@ -19,19 +14,18 @@ def check_model_name(task: str, name: str, *, image: bool = True) -> None:
     `--task` a bare local run was given, when no `image`)."""
     from ultralytics.nn.tasks import guess_model_task, yaml_model_load
 
+    examples = task_spec(task).model_examples
     if name.endswith((".pt", ".pth", ".onnx")):
         raise UserError(
             f"model {name!r} names a weights file; `model` is an architecture such as "
-            f"{EXAMPLES[task].split(',')[0]}, and starting weights come from the experiment's "
+            f"{examples.split(',')[0]}, and starting weights come from the experiment's "
             "files (pretrained-weights), its base model version or the image's own "
             "pretrained weights for that architecture"
         )
     try:
         config = yaml_model_load(f"{name}.yaml")
     except FileNotFoundError:
-        raise UserError(
-            f"unknown model {name!r}; {task} models are e.g. {EXAMPLES[task]}"
-        ) from None
+        raise UserError(f"unknown model {name!r}; {task} models are e.g. {examples}") from None
     # guess_model_task does not recognise RT-DETR's decoder head; RT-DETR only detects.
     model_task = guess_model_task(config) or ("detect" if name.startswith("rtdetr") else None)
     if model_task != task and not image:
@@ -42,7 +36,7 @@ def check_model_name(task: str, name: str, *, image: bool = True) -> None:
     if model_task != task:
         raise UserError(
             f"model {name!r} is a {model_task} model; this image trains {task} models "
-            f"(e.g. {EXAMPLES[task]})"
+            f"(e.g. {examples})"
         )
 
 
@@ -51,6 +45,19 @@ def model_family(name: str) -> Any:
     from ultralytics import RTDETR, YOLO
 
     return RTDETR if name.startswith("rtdetr") else YOLO
+
+
+def head_arguments(model: Any) -> dict[str, Any]:
+    """ultralytics' arguments that select the head a model trains, predicts and exports with.
+
+    YOLO26's head (and YOLOv10's) has a one-to-one branch beside the one-to-many one: NMS-free,
+    its rows are the detections. ultralytics uses the one-to-many branch unless told `nms=False`,
+    in validation (hence the choice of best.pt), prediction and export alike; pictrain always
+    tells it, so the weights are chosen, scored and deployed on the same, NMS-free, branch
+    (docs/evaluation.md). `model`: an ultralytics `YOLO` (or `RTDETR`).
+    """
+    head = model.model.model[-1]
+    return {"nms": False} if getattr(head, "one2one_cv2", None) is not None else {}
 
 
 def build_model(task: str, name: str, weights: Path | None) -> Any:

@@ -13,7 +13,7 @@ from pictrain.stopsignal import raise_if_stopped
 from pictrain.train.checkpoint import Checkpoint, resume_arguments
 from pictrain.train.devices import Devices
 from pictrain.train.metrics import replay_missing
-from pictrain.train.models import build_model, model_family
+from pictrain.train.models import build_model, head_arguments, model_family
 from pictrain.train.relay import Relay
 from pictrain.train.shm import fit_workers
 
@@ -86,6 +86,7 @@ def train(
             "project": str(save_dir.parent.resolve()),  # ultralytics nests a relative project
             "name": save_dir.name,
             "exist_ok": True,
+            **head_arguments(model),  # a resume keeps the checkpoint's
             **overrides,
         }
     log.info("training on %s", devices.describe())

@@ -122,13 +122,28 @@ class ClassificationTrainer(_JobTrainer, yolo.classify.ClassificationTrainer):
     """YOLO classification."""
 
 
+class PoseTrainer(_JobTrainer, yolo.pose.PoseTrainer):
+    """YOLO pose."""
+
+
+class OBBTrainer(_JobTrainer, yolo.obb.OBBTrainer):
+    """YOLO oriented boxes."""
+
+
 class RTDETRTrainer(_JobTrainer, UltralyticsRTDETRTrainer):
     """RT-DETR detection."""
 
 
 _OURS = {
     base: ours
-    for ours in (DetectionTrainer, SegmentationTrainer, ClassificationTrainer, RTDETRTrainer)
+    for ours in (
+        DetectionTrainer,
+        SegmentationTrainer,
+        ClassificationTrainer,
+        PoseTrainer,
+        OBBTrainer,
+        RTDETRTrainer,
+    )
     for base in ours.__bases__[1:]
 }
 

@@ -32,6 +32,7 @@ class CocoFile:
     file_names: set[str]
     categories: list[str]
     rle_masks: int
+    without_skeleton: list[str]  # categories without `keypoints` names or a `skeleton` list
 
 
 @dataclass
@@ -66,7 +67,17 @@ def read_coco(path: Path) -> CocoFile:
     rle = sum(
         1 for a in annotations if isinstance(a, dict) and isinstance(a.get("segmentation"), dict)
     )
-    return CocoFile(path, names, categories, rle)
+    without_skeleton = [str(c["name"]) for c in document["categories"] if not _has_skeleton(c)]
+    return CocoFile(path, names, categories, rle, without_skeleton)
+
+
+def _has_skeleton(category: dict[str, Any]) -> bool:
+    """What the SDK's KEYPOINT import needs of a category (`_ensures_skeleton_set`): its
+    vertex names, and the edges unless there is a single vertex."""
+    names = category.get("keypoints")
+    return isinstance(names, str) or (
+        isinstance(names, list) and isinstance(category.get("skeleton"), list)
+    )
 
 
 def plan_dataset(platform: Platform, project: ProjectFile) -> DatasetPlan:
@@ -120,6 +131,13 @@ def _check_coco(version: VersionPlan, dataset_type: str) -> None:
         raise UserError(
             f"split {version.split}: {version.coco.path} names {len(missing)} files the data "
             f"tagged {version.query} do not hold, e.g. {', '.join(missing[:3])}"
+        )
+    lacking = version.coco.without_skeleton
+    if lacking and dataset_type == "KEYPOINT":
+        raise UserError(
+            f"split {version.split}: {version.coco.path} is imported into a KEYPOINT version, "
+            "which needs every category's skeleton: `keypoints` (the vertex names) and "
+            f"`skeleton` (edges, [] for none); missing in {', '.join(lacking)}"
         )
     if version.coco.rle_masks and dataset_type == "SEGMENTATION":
         log.warning(

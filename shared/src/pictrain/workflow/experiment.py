@@ -14,7 +14,7 @@ from typing import Any
 from pictrain.errors import UserError
 from pictrain.platform.base import PARAMETERS_LOG, PRETRAINED_ARTIFACT
 from pictrain.platform.connect import lookup_experiment
-from pictrain.platform.enums import DATASET_TYPE, ExperimentStatus
+from pictrain.platform.enums import ExperimentStatus, dataset_type_problem
 from pictrain.platform.session import Platform
 from pictrain.workflow.project import ExperimentSection, ProjectFile, ProjectSection
 from pictrain.workflow.register import Registration, find_version, of_project, resolved_parameters
@@ -44,7 +44,6 @@ def plan_experiment(platform: Platform, project: ProjectFile) -> ExperimentPlan:
     dataset = platform.find(f"dataset {dataset_name}", platform.client.get_dataset, dataset_name)
     if dataset is None:
         raise UserError(f"dataset {dataset_name} does not exist: run `pictrain data dataset`")
-    needed = DATASET_TYPE[registration.config.task]
     datasets = {}
     for alias, name in project.experiment_datasets().items():
         version = platform.find(f"version {name}", dataset.get_version, name)
@@ -52,10 +51,10 @@ def plan_experiment(platform: Platform, project: ProjectFile) -> ExperimentPlan:
             raise UserError(
                 f"dataset {dataset_name} has no version {name}: run `pictrain data dataset`"
             )
-        if version.type != needed:
+        problem = dataset_type_problem(registration.config.spec, version.type)
+        if problem:
             raise UserError(
-                f"dataset version {dataset_name}/{name} is {version.type.value}; image "
-                f"{registration.image} trains {registration.config.task} on {needed.value} datasets"
+                f"dataset version {dataset_name}/{name} is {problem} (image {registration.image})"
             )
         datasets[alias] = version
     plan = ExperimentPlan(

@@ -1,7 +1,8 @@
 """`pictrain predict`: one image through the deployment (`deployment.predict`) or through an
 exported file itself (`--model model-latest.onnx`, or any export a run stored: OpenVINO's
-`.zip` or folder, `.torchscript`, `.engine`; no platform); the result as JSON (boxes, polygons or
-classes, by label name) and drawn on a PNG.
+`.zip` or folder, `.torchscript`, `.engine`; no platform); the result as JSON (boxes, polygons,
+classes or poses, by label name) and drawn on a PNG (poses as their skeleton, from the ONNX
+file's metadata).
 
 The serving's answer is read in Picsellia's prediction format (`detection_classes` as label
 indexes, `detection_scores`, `detection_boxes` as [top, left, bottom, right], `detection_masks`
@@ -13,14 +14,25 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pictrain.config import TASK_SPECS, task_spec
 from pictrain.errors import PlatformError, UserError
-from pictrain.platform.enums import DATASET_TYPE
+
+if TYPE_CHECKING:
+    from pictrain.evaluate.instance import Instance
 
 log = logging.getLogger(__name__)
-TASK_OF_TYPE = {kind.value: task for task, kind in DATASET_TYPE.items()}
-KEY_OF_TASK = {"detect": "boxes", "segment": "polygons", "classify": "classes"}
+# A deployment's type is its model version's: the first dataset type of a task; a type two
+# tasks start with (oriented boxes' models are SEGMENTATION ones) reads as the first's.
+TASK_OF_TYPE = {spec.dataset_types[0]: task for task, spec in reversed(TASK_SPECS.items())}
+# The JSON key of what was found, by `TaskSpec.evaluation_shape`.
+KEY_OF_SHAPE = {
+    "rectangles": "boxes",
+    "polygons": "polygons",
+    "classifications": "classes",
+    "keypoints": "poses",
+}
 COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6"]
 
 
@@ -30,6 +42,7 @@ class Found:
     score: float
     box: list[float] | None = None  # x, y, w, h in the image's pixels
     polygon: list[list[float]] | None = None
+    keypoints: list[list[float]] | None = None  # x, y, confidence, in the layout's order
 
 
 @dataclass
@@ -39,14 +52,16 @@ class Prediction:
     task: str
     found: list[Found] = field(default_factory=list)
     raw: Any = None  # a serving answer in an unknown format, as it came
+    edges: list[list[int]] = field(default_factory=list)  # pose: the skeleton, from 1
 
     def as_json(self) -> dict[str, Any]:
         if self.raw is not None:
             return {"image": self.image, "source": self.source, "response": self.raw}
         items = [{k: v for k, v in asdict(f).items() if v is not None} for f in self.found]
-        if self.task == "classify":
+        if task_spec(self.task).per_image:
             items = [{"label": f.label, "score": f.score} for f in self.found]
-        return {"image": self.image, "source": self.source, KEY_OF_TASK[self.task]: items}
+        key = KEY_OF_SHAPE[task_spec(self.task).evaluation_shape]
+        return {"image": self.image, "source": self.source, key: items}
 
 
 def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction:
@@ -57,16 +72,27 @@ def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction
         pixels = read_image(image)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    found = [
-        Found(
-            model.names[i.cls],
-            round(float(i.score), 4),
-            None if model.task == "classify" else [round(float(v), 1) for v in i.box],
-            [[round(float(x), 1), round(float(y), 1)] for x, y in i.polygon] if i.polygon else None,
-        )
-        for i in model.predict(pixels, conf=threshold)
-    ]
-    return Prediction(str(image), str(model_path), model.task, found)
+    per_image = task_spec(model.task).per_image
+    found = [_found(i, model.names, per_image) for i in model.predict(pixels, conf=threshold)]
+    edges = (model.skeleton or {}).get("skeleton", [])
+    return Prediction(str(image), str(model_path), model.task, found, edges=edges)
+
+
+def _found(instance: Instance, names: list[str], per_image: bool) -> Found:
+    """An oriented box is its 4 corners as predicted (they may reach out of the image), with
+    no upright box; classification has no box."""
+    outline = instance.polygon if instance.corners is None else instance.corners.tolist()
+    upright = per_image or instance.corners is not None
+    points = instance.keypoints
+    return Found(
+        names[instance.cls],
+        round(float(instance.score), 4),
+        None if upright else [round(float(v), 1) for v in instance.box],
+        [[round(float(x), 1), round(float(y), 1)] for x, y in outline] if outline else None,
+        [[round(x, 1), round(y, 1), round(c, 3)] for x, y, c in points.tolist()]
+        if points is not None
+        else None,
+    )
 
 
 def from_serving(
@@ -103,6 +129,19 @@ def predict_deployed(platform: Any, deployment: Any, image: Path) -> Prediction:
     return from_serving(response, image, source, deployment.type.value, version.labels or {})
 
 
+def _skeleton(pen: Any, points: list[list[float]], edges: list[list[int]], colour: str) -> None:
+    """The visible points (confidence KEYPOINT_VISIBLE or more) and the edges between them."""
+    from pictrain.evaluate.instance import KEYPOINT_VISIBLE
+
+    visible = [c >= KEYPOINT_VISIBLE for _, _, c in points]
+    for a, b in edges:
+        if visible[a - 1] and visible[b - 1]:
+            pen.line([tuple(points[a - 1][:2]), tuple(points[b - 1][:2])], fill=colour, width=2)
+    for (x, y, _), shown in zip(points, visible, strict=True):
+        if shown:
+            pen.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+
+
 def draw(prediction: Prediction, image: Path, out: Path) -> Path | None:
     """The image with what was found drawn on it, as `<out>/<image stem>.png`."""
     if prediction.raw is not None:
@@ -117,10 +156,15 @@ def draw(prediction: Prediction, image: Path, out: Path) -> Path | None:
         text = f"{item.label} {item.score:.2f}"
         if item.polygon:
             pen.polygon([tuple(p) for p in item.polygon], outline=colour, width=2)
-        if item.box and prediction.task != "classify":
+        if item.keypoints:
+            _skeleton(pen, item.keypoints, prediction.edges, colour)
+        if item.box and not task_spec(prediction.task).per_image:
             x, y, w, h = item.box
             pen.rectangle([x, y, x + w, y + h], outline=colour, width=2)
             pen.text((x + 2, y + 1), text, fill=colour)
+        elif item.polygon:  # an oriented box: the label at its top corner
+            x, y = min(item.polygon, key=lambda point: (point[1], point[0]))
+            pen.text((max(x, 0) + 2, max(y, 0) + 1), text, fill=colour)
         else:
             pen.text((4, 4 + 12 * k), text, fill=colour)
     out.mkdir(parents=True, exist_ok=True)

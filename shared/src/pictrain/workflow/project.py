@@ -53,7 +53,8 @@ class SplitSection(_Section):
 class DatasetSection(_Section):
     name: str
     description: str = ""
-    type: Literal["OBJECT_DETECTION", "SEGMENTATION", "CLASSIFICATION"]
+    # The types the SDK's COCO import fills (MULTI versions are annotated on the platform).
+    type: Literal["OBJECT_DETECTION", "SEGMENTATION", "CLASSIFICATION", "KEYPOINT"]
     labels: list[str] | None = None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from pictrain.config import ModelConfig, load_model_config
 from pictrain.errors import UserError
 from pictrain.params import parse_parameters
-from pictrain.platform.enums import DATASET_TYPE, Framework
+from pictrain.platform.enums import Framework, inference_type
 from pictrain.platform.session import Platform
 from pictrain.workflow.project import ImageSection, ProjectFile
 
@@ -57,7 +57,7 @@ class Registration:
             "docker_tag": self.docker_tag,
             "docker_flags": DOCKER_FLAGS,
             "base_parameters": resolved_parameters(self.config, {}),
-            "type": DATASET_TYPE[self.config.task],
+            "type": inference_type(self.config.spec),
         }
 
 
