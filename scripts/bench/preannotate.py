@@ -251,7 +251,7 @@ def throughput(start: Any, sizes: Sizes, repeats: int) -> BenchResult:
 
 
 def _ours(predictor: Predictor, params: Any, folder: Path, out: Path) -> int:
-    target = LocalFolder(folder, out, predictor.names)
+    target = LocalFolder(folder, out, predictor.model)
     summary, _ = preannotate(target, predictor, params)
     target.save()
     return summary.shapes
@@ -274,7 +274,7 @@ def _scored_rate(model: Path, folder: Path, out: Path) -> float:
 
     predictor = Predictor.load(model, "model", None, scoring=True)
     params = read_parameters({"to_label": 20}).params
-    target = LocalFolder(folder, out, predictor.names)
+    target = LocalFolder(folder, out, predictor.model)
     started = time.perf_counter()
     preannotate(target, predictor, params)
     return len(target.files) / (time.perf_counter() - started)
@@ -286,6 +286,8 @@ def _scored_rate(model: Path, folder: Path, out: Path) -> float:
 class _Pool:
     """The labelled start (as a human's) and the pool (no label), as the pass's target: the
     picks are what it keeps."""
+
+    form = "rectangles"
 
     def __init__(self, labelled: Path, pool: Path, names: list[str]) -> None:
         self.labels = names

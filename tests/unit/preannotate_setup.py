@@ -42,10 +42,48 @@ def detect_model(path: Path, names: list[str] = LABELS) -> Path:
     return constant_model(path, [out], "detect", names, SIZE)
 
 
-def half_labelled(root: Path, n_images: int = 8) -> tuple[Path, Path]:
+def pose_model(path: Path, names: list[str], layout: dict[str, Any] | None) -> Path:
+    """Every image: one object of the first label, its points inside its box (even ones
+    confident, odd ones not); the export's point layout `layout` (None: left out)."""
+    points = len(layout["keypoints"]) if layout else 5
+    out = np.zeros((1, 4 + len(names) + 3 * points, 6), np.float32)
+    out[0, :4, 0] = [30, 30, 20, 20]
+    out[0, 4, 0] = 0.9
+    for k in range(points):
+        out[0, 4 + len(names) + 3 * k : 7 + len(names) + 3 * k, 0] = [
+            25 + 2 * k,
+            28 + k,
+            0.9 - (k % 2) * 0.8,
+        ]
+    model = constant_model(path, [out], "pose", names, SIZE, kind="raw")
+    return _with_metadata(model, {"skeleton": json.dumps(layout)} if layout else {})
+
+
+def obb_model(path: Path, names: list[str]) -> Path:
+    """Every image: one bar of the first label, turned 30 degrees."""
+    out = np.zeros((1, 4 + len(names) + 1, 6), np.float32)
+    out[0, :4, 0] = [32, 32, 24, 8]
+    out[0, 4, 0] = 0.9
+    out[0, -1, 0] = np.pi / 6
+    return constant_model(path, [out], "obb", names, SIZE, kind="raw")
+
+
+def _with_metadata(path: Path, extra: dict[str, str]) -> Path:
+    import onnx
+
+    model = onnx.load(str(path))
+    for key, value in extra.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+def half_labelled(
+    root: Path, n_images: int = 8, maker: Any = make_detection_dataset
+) -> tuple[Path, Path]:
     """A folder of synthetic images and a COCO file annotating its first half, plus one file
     that is no image (an asset nobody can read)."""
-    (coco,) = make_detection_dataset(root / "data", n_images, SIZE, seed=0).values()
+    (coco,) = maker(root / "data", n_images, SIZE, seed=0).values()
     document = json.loads(coco.read_text())
     human = {image["id"] for image in document["images"][: n_images // 2]}
     document["annotations"] = [a for a in document["annotations"] if a["image_id"] in human]
@@ -157,13 +195,16 @@ def setup(
     parameters: str = "to_label = 2",
     dataset_type: str = "OBJECT_DETECTION",
     labels: list[str] = LABELS,
+    maker: Any = make_detection_dataset,
+    model_type: str | None = None,
 ) -> Setup:
-    images, coco = half_labelled(root)
+    images, coco = half_labelled(root, maker=maker)
     version_id = emulator.seed_dataset_version(images, coco, dataset_type=dataset_type)
     files = (
         model_files if model_files is not None else {"model-latest": detect_model(root / "m.onnx")}
     )
-    model_version_id = emulator.seed_model_version(files, labels=labels)
+    kind = model_type or dataset_type
+    model_version_id = emulator.seed_model_version(files, labels=labels, dataset_type=kind)
     for name, value in {**emulator.user_env(), "PICTRAIN_RETRY_BASE_DELAY": "0.01"}.items():
         monkeypatch.setenv(name, value)
     return Setup(

@@ -14,7 +14,7 @@ import onnx
 import pytest
 
 from pictrain.errors import UserError
-from pictrain.evaluate.instance import Instance
+from pictrain.evaluate.instance import Instance, oriented
 from pictrain.platform.evaluations import Unsendable
 from pictrain.preannotate.local import scores_file
 from pictrain.preannotate.model import Predictor, Thresholds
@@ -29,7 +29,7 @@ from pictrain.preannotate.scoring import (
     similarity,
     unmirror,
 )
-from pictrain.preannotate.shapes import annotations
+from pictrain.preannotate.shapes import annotations, written_as
 from pictrain.synthetic import make_detection_dataset
 from tests.unit.preannotate_setup import LABELS, SIZE, detect_model, pictrain
 
@@ -88,7 +88,7 @@ def test_boxes_become_integer_coco_entries_inside_the_image() -> None:
         Instance(1, (3.0, 3.0, 0.4, 9.0), None, 0.6),  # thinner than a pixel: refused
     ]
     refused = Unsendable()
-    found = annotations("detect", kept, ["a", "b"], (64, 60), refused)
+    found = annotations("rectangles", kept, ["a", "b"], (64, 60), refused)
     assert [(f.label, f.geometry["bbox"]) for f in found] == [
         ("a", [10, 6, 20, 30]),
         ("b", [0, 50, 25, 10]),
@@ -110,7 +110,7 @@ def test_outlines_and_classes() -> None:
     flat = [(1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]
     kept = [Instance(0, (10, 10, 20, 10), square, 0.8), Instance(0, (1, 1, 2, 0), flat, 0.7)]
     refused = Unsendable()
-    (outline,) = annotations("segment", kept, ["a"], (64, 64), refused)
+    (outline,) = annotations("polygons", kept, ["a"], (64, 64), refused)
     assert outline.geometry == {
         "bbox": [10, 10, 20, 10],
         "area": 200.0,
@@ -118,9 +118,43 @@ def test_outlines_and_classes() -> None:
     }
     assert refused.flat_polygons == 1
     (label,) = annotations(
-        "classify", [Instance(1, (0, 0, 64, 48), None, 0.7)], ["a", "b"], (64, 48), refused
+        "classifications", [Instance(1, (0, 0, 64, 48), None, 0.7)], ["a", "b"], (64, 48), refused
     )
     assert (label.label, label.geometry) == ("b", {"bbox": [0, 0, 64, 48], "area": 3072})
+
+
+def test_keypoints_and_oriented_boxes_are_one_entry_each() -> None:
+    """A pose: its box and its points (visible from even odds); an oriented box: its corners as
+    an outline, or its upright box in a version of boxes."""
+    points = np.array([[12.4, 20.0, 0.9], [30.0, 22.0, 0.2]])
+    pose = Instance(0, (10.0, 15.0, 25.0, 30.0), None, 0.8, keypoints=points)
+    (entry,) = annotations(
+        written_as("pose", "KEYPOINT"), [pose], ["person"], (64, 64), Unsendable()
+    )
+    assert entry.geometry == {
+        "bbox": [10, 15, 25, 30],
+        "area": 750,
+        "keypoints": [12, 20, 2, 30, 22, 0],
+        "num_keypoints": 1,
+    }
+    turned = oriented(0, np.array([[10, 0], [20, 10], [10, 20], [0, 10]]), 0.9, (64, 64))
+    (outline,) = annotations(
+        written_as("obb", "SEGMENTATION"), [turned], ["ship"], (64, 64), Unsendable()
+    )
+    assert outline.geometry["segmentation"] == [[10, 0, 20, 10, 10, 20, 0, 10]]
+    assert outline.geometry["area"] == 200.0
+    (box,) = annotations(
+        written_as("obb", "OBJECT_DETECTION"), [turned], ["ship"], (64, 64), Unsendable()
+    )
+    assert box.geometry == {"bbox": [0, 0, 20, 20], "area": 400}
+    assert [
+        written_as(t, k)
+        for t, k in [
+            ("detect", "OBJECT_DETECTION"),
+            ("segment", "SEGMENTATION"),
+            ("classify", "CLASSIFICATION"),
+        ]
+    ] == ["rectangles", "polygons", "classifications"]
 
 
 # --- what to label next -------------------------------------------------------------------------

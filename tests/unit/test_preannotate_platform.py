@@ -6,6 +6,7 @@ unreadable assets are counted; bad input is one line, exit 2, nothing written.""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -13,12 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from pictrain.synthetic import POSE_EDGES, POSE_POINTS, make_obb_dataset, make_pose_dataset
 from tests.emulator import Emulator
 from tests.emulator.emulator import loopback_env
+from tests.emulator.state import Keypoints, Polygon, Rectangle
 from tests.unit.preannotate_setup import (
     BROKEN,
     PREANNOTATED,
     detect_model,
+    obb_model,
+    pose_model,
     setup,
     writes,
 )
@@ -362,3 +367,87 @@ def test_launch_finds_a_models_latest_version_by_name_through_pages(
     (job,) = emulator.launched_processings(run.version_id)
     assert job.processing.inputs == {"model_version_id": str(latest)}
     assert "with model version emulated-model-1 launched" in output
+
+
+POSE_LAYOUT = {"keypoints": list(POSE_POINTS), "skeleton": POSE_EDGES}
+
+
+@pytest.mark.parametrize(
+    ("task", "version_type", "written"),
+    [
+        ("pose", "KEYPOINT", Keypoints),
+        ("obb", "SEGMENTATION", Polygon),
+        ("obb", "OBJECT_DETECTION", Rectangle),
+    ],
+)
+def test_keypoints_and_oriented_boxes_are_written_one_entry_each(
+    task: str,
+    version_type: str,
+    written: type,
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    maker = make_pose_dataset if task == "pose" else make_obb_dataset
+    names = sorted(
+        c["name"]
+        for c in json.loads(next(iter(maker(tmp_path / "n", 1, 64).values())).read_text())[
+            "categories"
+        ]
+    )
+    model = tmp_path / "m.onnx"
+    if task == "pose":
+        pose_model(model, names, POSE_LAYOUT)
+    else:
+        obb_model(model, names)
+    run = setup(
+        emulator,
+        tmp_path,
+        monkeypatch,
+        {"model-latest": model},
+        dataset_type=version_type,
+        labels=names,
+        maker=maker,
+        model_type="KEYPOINT" if task == "pose" else "SEGMENTATION",
+    )
+    job = run.launch(capsys)
+    code, output = run.run_job(job, capsys, caplog)
+    assert code == 0, output
+    state = emulator.state
+    preannotated = set(run.tagged(PREANNOTATED))
+    assert len(preannotated) == 4
+    for asset in run.version.assets:
+        if state.datas[asset.data_id].filename in preannotated:
+            (shape,) = asset.shapes
+            assert isinstance(shape, written)
+            assert run.version.label(shape.label_id).name == names[0]
+            if written is Keypoints:
+                assert [p[2] for p in shape.points] == [2, 0, 2, 0, 2]
+            if written is Polygon:
+                assert len(shape.points) == 4
+
+
+def test_a_pose_model_whose_layout_is_not_the_labels_is_refused(
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    names = ["circle", "square", "triangle"]
+    other = {"keypoints": ["a", "b", "c", "d", "e"], "skeleton": [[1, 2]]}
+    model = pose_model(tmp_path / "m.onnx", names, other)
+    run = setup(
+        emulator,
+        tmp_path,
+        monkeypatch,
+        {"model-latest": model},
+        dataset_type="KEYPOINT",
+        labels=names,
+        maker=make_pose_dataset,
+        model_type="KEYPOINT",
+    )
+    job = _job_for(run, emulator, capsys)
+    _fails_cleanly(run, emulator, job, capsys, caplog, "has another skeleton")

@@ -143,6 +143,12 @@ class VersionAssets:
         labels = self.platform.call("list the version's labels", self.version.list_labels)
         return [label.name for label in labels]
 
+    def skeletons(self) -> dict[str, Any]:
+        """Label name -> its skeleton (`vertices`, `edges`), for the labels that have one."""
+        by_id = self.platform.call("read the labels' skeletons", self.version.get_skeletons)
+        labels = self.platform.call("list the version's labels", self.version.list_labels)
+        return {label.name: by_id[str(label.id)] for label in labels if str(label.id) in by_id}
+
     def add_label(self, name: str) -> bool:
         """True when it was created now (looked for first: a retry never makes a twin)."""
         _, created = self.platform.get_or_create(

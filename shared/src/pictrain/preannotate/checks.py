@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from pictrain.config import TASK_SPECS, task_spec
 from pictrain.errors import UserError
 from pictrain.platform.base import MODEL_ARTIFACT
-from pictrain.platform.enums import DATASET_TYPE
 from pictrain.platform.processing import model_file_name
 from pictrain.platform.session import Platform
 
 NOT_CONFIGURED = "NOT_CONFIGURED"
+# The version types the SDK's COCO import writes shapes into (`coco_importer.read_annotations`:
+# a MULTI version gets none of them, MASK wants RLE masks no export predicts).
+WRITABLE = ("OBJECT_DETECTION", "SEGMENTATION", "CLASSIFICATION", "KEYPOINT")
 
 
 def check_model_file(platform: Platform, model_version: Any, label: str) -> str:
@@ -29,26 +32,70 @@ def check_model_file(platform: Platform, model_version: Any, label: str) -> str:
     return name
 
 
+def writable_types(task: str) -> tuple[str, ...]:
+    """The version types a model of `task` pre-annotates: those it trains on that the import
+    writes."""
+    return tuple(kind for kind in task_spec(task).dataset_types if kind in WRITABLE)
+
+
 def check_types(version_kind: str, version_label: str, model_kind: str, model_label: str) -> None:
-    """The dataset version holds the kind of annotation the model predicts."""
+    """The dataset version takes what the model version predicts (its type is its task's
+    first dataset type); a model version without a type is checked on its export's task."""
     if version_kind == NOT_CONFIGURED:
         wanted = f" ({model_kind})" if model_kind != NOT_CONFIGURED else ""
         raise UserError(
             f"dataset version {version_label} has no type: set it to the model's{wanted} first"
         )
-    if model_kind not in (NOT_CONFIGURED, version_kind):
+    tasks = [t for t, spec in TASK_SPECS.items() if spec.dataset_types[0] == model_kind]
+    allowed = sorted({kind for task in tasks for kind in writable_types(task)})
+    if allowed and version_kind not in allowed:
         raise UserError(
             f"dataset version {version_label} is {version_kind} and model version "
-            f"{model_label} predicts {model_kind}: pre-annotate a version of its type"
+            f"{model_label} ({model_kind}) pre-annotates {' or '.join(allowed)} versions"
         )
 
 
-def dataset_type(task: str) -> str:
-    """The dataset version type a model of `task` writes."""
-    kind = DATASET_TYPE.get(task)
-    if kind is None:
-        raise UserError(f"pre-annotation does not write {task} predictions")
-    return str(kind.value)
+def check_task(version_kind: str, version_label: str, task: str) -> None:
+    """The export's task writes into a version of this type."""
+    allowed = writable_types(task)
+    if version_kind not in allowed:
+        raise UserError(
+            f"dataset version {version_label} is {version_kind}: a {task} model pre-annotates "
+            f"{' or '.join(allowed) or 'no'} versions"
+        )
+
+
+def check_skeletons(
+    task: str, layout: dict[str, Any] | None, version_skeletons: dict[str, Any], label: str
+) -> dict[str, Any]:
+    """A pose model's point layout (its export's `skeleton`: COCO's `keypoints` names and
+    `skeleton` edges), which a label of the version that has a skeleton must share; {} for the
+    other tasks. What the COCO categories of a pose annotation carry."""
+    if task != "pose":
+        return {}
+    if layout is None:
+        raise UserError(
+            "the pose export carries no point layout (`skeleton` in its metadata: exported by "
+            "a pictrain image): its points could not be named"
+        )
+    for name, skeleton in version_skeletons.items():
+        ours = {
+            "vertices": list(layout["keypoints"]),
+            "edges": [list(e) for e in layout["skeleton"]],
+        }
+        theirs = {
+            "vertices": list(skeleton["vertices"]),
+            "edges": [list(e) for e in skeleton["edges"]],
+        }
+        if ours != theirs:
+            raise UserError(
+                f"label {name} of dataset version {label} has another skeleton "
+                f"({len(theirs['vertices'])} points) than the model's ({len(ours['vertices'])})"
+            )
+    return {
+        "keypoints": list(layout["keypoints"]),
+        "skeleton": [list(e) for e in layout["skeleton"]],
+    }
 
 
 def labels_to_create(

@@ -93,7 +93,7 @@ def _local(args: argparse.Namespace) -> int:
     predictor = Predictor.load(
         args.model, "--model", params.confidence_threshold, args.to_label > 0
     )
-    folder = LocalFolder(args.local, args.out, predictor.names)
+    folder = LocalFolder(args.local, args.out, predictor.model)
     print(f"keeping predictions at {predictor.thresholds.source}", flush=True)
     summary, done = preannotate(folder, predictor, params)
     for line in [*summary.lines(), *done, f"wrote {folder.save()}"]:

@@ -41,15 +41,16 @@ from pictrain.platform.retry import RetryPolicy
 from pictrain.platform.session import Platform
 from pictrain.preannotate.checks import (
     check_model_file,
+    check_skeletons,
+    check_task,
     check_types,
-    dataset_type,
     labels_to_create,
 )
 from pictrain.preannotate.model import Predictor
 from pictrain.preannotate.params import PreannotateParameters, read_parameters
 from pictrain.preannotate.run import Item, preannotate
 from pictrain.preannotate.scoring import Candidate, Signals
-from pictrain.preannotate.shapes import Found
+from pictrain.preannotate.shapes import Found, written_as
 from pictrain.runstatus import JobStatus, report_failure, write_status
 from pictrain.stopsignal import signals_raise
 
@@ -117,11 +118,13 @@ def _run(context: PicselliaContext, run_dir: Path) -> list[str]:
     path = download_model_file(platform, model_version, MODEL_ARTIFACT, run_dir / "model")
     what = f"{MODEL_ARTIFACT} of model version {model_label}"
     predictor = Predictor.load(path, what, params.confidence_threshold, params.to_label > 0)
-    check_types(assets.kind, assets.label, dataset_type(predictor.task), model_label)
+    check_task(assets.kind, assets.label, predictor.task)
     labels = assets.label_names()
     strategy = params.label_matching_strategy
     missing = labels_to_create(predictor.names, labels, strategy, assets.label)
     _compare_labelmaps(model_version, predictor.names)
+    layout = predictor.model.skeleton
+    category_keys = check_skeletons(predictor.task, layout, assets.skeletons(), assets.label)
     log.info(
         "pre-annotating dataset version %s with model version %s (%s, %s), keeping predictions "
         "at %s",
@@ -134,7 +137,15 @@ def _run(context: PicselliaContext, run_dir: Path) -> list[str]:
     created = [name for name in missing if assets.add_label(name)]
     if created:
         log.info("labels created in %s: %s", assets.label, ", ".join(created))
-    target = VersionTarget(assets, labels + missing, run_dir / "batch", params, model_version)
+    target = VersionTarget(
+        assets,
+        labels + missing,
+        written_as(predictor.task, assets.kind),
+        category_keys,
+        run_dir / "batch",
+        params,
+        model_version,
+    )
     summary, done = preannotate(target, predictor, params)
     return summary.lines() + done
 
@@ -161,12 +172,16 @@ class VersionTarget:
         self,
         assets: VersionAssets,
         labels: list[str],
+        form: str,
+        category_keys: dict[str, Any],
         folder: Path,
         params: PreannotateParameters,
         model_version: Any,
     ) -> None:
         self.assets = assets
         self.labels = labels
+        self.form = form  # what a prediction is written as in this version (shapes.written_as)
+        self.category_keys = category_keys  # pose: the point layout every category carries
         self.folder = folder
         self.params = params
         self.model_version_id = str(model_version.id)
@@ -231,7 +246,11 @@ class VersionTarget:
         document = {
             "images": images,
             "annotations": annotations,
-            "categories": [{"id": k, "name": n} for n, k in categories.items() if k in used],
+            "categories": [
+                {"id": k, "name": n, **self.category_keys}
+                for n, k in categories.items()
+                if k in used
+            ],
         }
         self.assets.write(document, [self._page[item.key] for item, _ in found], replace)
 

@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pictrain.config import task_spec
 from pictrain.data.images import IMAGE_SUFFIXES
 from pictrain.errors import UserError
+from pictrain.evaluate.onnx_model import OnnxModel
 from pictrain.preannotate.run import Item
 from pictrain.preannotate.scoring import Candidate, Signals
-from pictrain.preannotate.shapes import Found
+from pictrain.preannotate.shapes import Found, written_as
 
 CSV_SUFFIX = ".to-label.csv"
 CSV_COLUMNS = ("rank", "file", "score", "confidence", "margin", "flip", "picked")
@@ -28,11 +30,14 @@ def scores_file(out: Path) -> Path:
 class LocalFolder:
     """The images of `folder` (its files, sorted; no subfolders), as the pass's target."""
 
-    def __init__(self, folder: Path, out: Path, names: list[str]) -> None:
+    def __init__(self, folder: Path, out: Path, model: OnnxModel) -> None:
         if not folder.is_dir():
             raise UserError(f"--local {folder} is not a folder")
         self.folder, self.out = folder, out
-        self.labels = list(names)
+        self.labels = list(model.names)
+        # as written into a version of the task's own type (an oriented box: its corners)
+        self.form = written_as(model.task, task_spec(model.task).dataset_types[0])
+        self.category_keys = model.skeleton or {}  # pose: the point layout
         self.files = sorted(
             p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
@@ -80,7 +85,9 @@ class LocalFolder:
         return [f"{len(picks)} images to label next marked in {path} (best first)"]
 
     def save(self) -> Path:
-        categories = [{"id": i, "name": name} for i, name in enumerate(self.labels)]
+        categories = [
+            {"id": i, "name": name, **self.category_keys} for i, name in enumerate(self.labels)
+        ]
         document = {
             "images": self._images,
             "categories": categories,

@@ -45,6 +45,7 @@ class Item:
 
 class Target(Protocol):
     labels: list[str]  # the label names an annotation may carry
+    form: str  # what a prediction is written as there (`shapes.written_as`)
 
     def batches(self, size: int) -> Iterator[list[Item]]: ...
 
@@ -167,7 +168,7 @@ def _visit(
         return None
     candidates = predictor.candidates(pixels)
     kept = predictor.kept(candidates)
-    found = annotations(predictor.task, kept, predictor.names, item.size, summary.unsendable)
+    found = annotations(target.form, kept, predictor.names, item.size, summary.unsendable)
     for annotation in found:
         if annotation.label not in known:
             summary.unknown_labels[annotation.label] += 1
