@@ -129,30 +129,27 @@ def _add_copies(labelled: Path, pool: Path, count: int, seed: int) -> list[str]:
         name = f"copy-{k:05d}.jpg"
         shifted = np.clip(pixels, 0, 255).astype(np.uint8)
         cv2.imwrite(str(pool / "images" / name), shifted, [cv2.IMWRITE_JPEG_QUALITY, 70])
-        image_id = max(i["id"] for i in document["images"]) + 1
-        document["images"].append({**image, "id": image_id, "file_name": name})
-        next_id = max((a["id"] for a in document["annotations"]), default=0) + 1
-        for offset, annotation in enumerate(
-            a for a in source["annotations"] if a["image_id"] == image["id"]
-        ):
-            category = _category(source, annotation["category_id"], document)
-            document["annotations"].append(
-                {
-                    **annotation,
-                    "id": next_id + offset,
-                    "image_id": image_id,
-                    "category_id": category,
-                }
-            )
+        _append(document, source, image, name)
         names.append(name)
     (pool / "annotations.json").write_text(json.dumps(document))
     return names
 
 
-def _category(source: dict[str, Any], category_id: int, target: dict[str, Any]) -> int:
-    """The target file's id of the source category's name (the splits number them apart)."""
-    name = next(c["name"] for c in source["categories"] if c["id"] == category_id)
-    return next(c["id"] for c in target["categories"] if c["name"] == name)
+def _append(
+    document: dict[str, Any], source: dict[str, Any], image: dict[str, Any], name: str
+) -> None:
+    """`image` of the COCO `source`, with its annotations, into `document` as file `name`:
+    new ids, categories by name (the splits number them apart)."""
+    image_id = max(i["id"] for i in document["images"]) + 1
+    document["images"].append({**image, "id": image_id, "file_name": name})
+    named = {c["id"]: c["name"] for c in source["categories"]}
+    ids = {c["name"]: c["id"] for c in document["categories"]}
+    for annotation in (a for a in source["annotations"] if a["image_id"] == image["id"]):
+        number = max((a["id"] for a in document["annotations"]), default=0) + 1
+        category = ids[named[annotation["category_id"]]]
+        document["annotations"].append(
+            {**annotation, "id": number, "image_id": image_id, "category_id": category}
+        )
 
 
 def _train(data: Path, run_dir: Path, sizes: Sizes, seed: int, epochs: int) -> Path:
@@ -427,26 +424,11 @@ def _with_picks(begun: Start, picks: list[str], folder: Path) -> Path:
             train / "images" / image["file_name"],
         )
     wanted = set(picks)
-    next_image = max(i["id"] for i in document["images"]) + 1
-    next_annotation = max(a["id"] for a in document["annotations"]) + 1
     for image in pool["images"]:
-        if image["file_name"] not in wanted:
-            continue
-        name = f"pool-{image['file_name']}"
-        shutil.copyfile(begun.pool / "images" / image["file_name"], train / "images" / name)
-        document["images"].append({**image, "id": next_image, "file_name": name})
-        for annotation in (a for a in pool["annotations"] if a["image_id"] == image["id"]):
-            category = _category(pool, annotation["category_id"], document)
-            document["annotations"].append(
-                {
-                    **annotation,
-                    "id": next_annotation,
-                    "image_id": next_image,
-                    "category_id": category,
-                }
-            )
-            next_annotation += 1
-        next_image += 1
+        if image["file_name"] in wanted:
+            name = f"pool-{image['file_name']}"
+            shutil.copyfile(begun.pool / "images" / image["file_name"], train / "images" / name)
+            _append(document, pool, image, name)
     (train / "annotations.json").write_text(json.dumps(document))
     return folder
 

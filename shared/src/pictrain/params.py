@@ -689,8 +689,13 @@ def _round_image_size(params: Parameters) -> tuple[Parameters, list[str]]:
 
 
 def _alias_index() -> dict[str, str]:
+    return alias_index(Parameters)
+
+
+def alias_index(model: type[BaseModel]) -> dict[str, str]:
+    """Every name a field of `model` is read under (its aliases, else its name) -> the field."""
     index: dict[str, str] = {}
-    for name, field in Parameters.model_fields.items():
+    for name, field in model.model_fields.items():
         alias = field.validation_alias
         for choice in alias.choices if isinstance(alias, AliasChoices) else [name]:
             index[str(choice)] = name

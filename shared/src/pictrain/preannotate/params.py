@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from pictrain.errors import UserError
-from pictrain.params import Bool, Int, OptionalFloat, describe_invalid, either, near_names
+from pictrain.params import (
+    Bool,
+    Int,
+    OptionalFloat,
+    alias_index,
+    describe_invalid,
+    either,
+    near_names,
+)
 
 Strategy = Literal["name", "add", "exact"]
 
@@ -118,9 +126,4 @@ def default_parameters() -> dict[str, Any]:
 
 
 def _alias_index() -> dict[str, str]:
-    index: dict[str, str] = {}
-    for name, field in PreannotateParameters.model_fields.items():
-        alias = field.validation_alias
-        for choice in alias.choices if isinstance(alias, AliasChoices) else [name]:
-            index[str(choice)] = name
-    return index
+    return alias_index(PreannotateParameters)
