@@ -180,10 +180,12 @@ def test_confidence_and_margin() -> None:
     faint = Instance(0, (0, 0, 5, 5), None, 0.25, runner_up=0.0)
     levels = [0.25, 0.25]
     quiet = measure("detect", [sure], [sure], None, levels, 64)
-    assert quiet.confidence == pytest.approx(1 - 0.7 / 0.75) and quiet.margin < 0.02
+    assert quiet.confidence == pytest.approx(0.05 / 0.75) and quiet.margin < 0.02
     assert quiet.flip is None
     near = measure("detect", [sure, faint], [sure], None, levels, 64)
     assert near.confidence == pytest.approx(1.0)  # a prediction right at its threshold
+    blip = Instance(0, (0, 0, 5, 5), None, 0.05, runner_up=0.0)
+    assert measure("detect", [blip], [], None, levels, 64).confidence == pytest.approx(0.2)
     assert measure("detect", [torn], [torn], None, levels, 64).margin == pytest.approx(0.55 / 0.6)
     rtdetr = Instance(0, (0, 0, 5, 5), None, 0.9)  # one score per query
     assert measure("detect", [rtdetr], [rtdetr], None, levels, 64).margin is None

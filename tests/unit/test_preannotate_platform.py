@@ -189,6 +189,7 @@ def _fails_cleanly(run, emulator, job, capsys, caplog, reason: str) -> None:
         ("no onnx", "has no file model-latest"),
         ("no shared label", "share none with dataset version"),
         ("another type", "is SEGMENTATION and model version"),
+        ("an export of another task", "a detect model pre-annotates OBJECT_DETECTION versions"),
         ("empty version", "has no assets to pre-annotate"),
     ],
 )
@@ -207,14 +208,18 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
     if case == "no shared label":
         labels = ["cat", "dog"]
         files = {"model-latest": detect_model(tmp_path / "m.onnx", labels)}
-    if case == "another type":
+    model_type = "OBJECT_DETECTION"
+    if case in ("another type", "an export of another task"):
         kind = "SEGMENTATION"
+    if case == "an export of another task":  # the version's type says segment, the file detect
+        model_type = "SEGMENTATION"
     run = setup(
         emulator,
         tmp_path,
         monkeypatch,
         files,
         dataset_type=kind,
+        model_type=model_type,
         **({"labels": labels} if labels else {}),
     )
     if case == "empty version":
@@ -238,7 +243,9 @@ def test_launch_refuses_what_it_can_see_is_wrong(
 ) -> None:
     files = {"best-model": detect_model(tmp_path / "m.onnx")} if case == "no onnx" else None
     kind = "SEGMENTATION" if case == "another type" else "OBJECT_DETECTION"
-    run = setup(emulator, tmp_path, monkeypatch, files, dataset_type=kind)
+    run = setup(
+        emulator, tmp_path, monkeypatch, files, dataset_type=kind, model_type="OBJECT_DETECTION"
+    )
     assert run.command(capsys, "register", "preannotate")[0] == 0
     since = len(emulator.state.requests)
     code, output = run.command(

@@ -73,8 +73,9 @@ def _confidence(task: str, candidates: list[Instance], threshold_of: list[float]
         return 1.0 - (candidates[0].score if candidates else 0.0)
 
     def closeness(instance: Instance) -> float:
-        threshold = threshold_of[instance.cls]
-        return 1.0 - abs(instance.score - threshold) / max(threshold, 1.0 - threshold)
+        """1 at the threshold, down to 0 at a score of 0 and of 1 (linearly on each side)."""
+        threshold, score = threshold_of[instance.cls], instance.score
+        return score / threshold if score < threshold else (1.0 - score) / (1.0 - threshold)
 
     return max((closeness(i) for i in candidates), default=0.0)
 
