@@ -71,7 +71,7 @@ variable "CREATED" {
 variable "MODEL_IMAGES" {
   # comma-separated folders of images/; the targets of group "default" (a test checks the list
   # against the folders)
-  default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolov8-pose,yolov8-obb,yolo11-detection,yolo11-segmentation,yolo11-classification,yolo11-pose,yolo11-obb,yolo26-detection,yolo26-segmentation,yolo26-classification,rtdetr-detection"
+  default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolov8-pose,yolov8-obb,yolo11-detection,yolo11-segmentation,yolo11-classification,yolo11-pose,yolo11-obb,yolo26-detection,yolo26-segmentation,yolo26-classification,yolo26-pose,yolo26-obb,rtdetr-detection"
 }
 
 variable "PROCESSING_IMAGES" {
@@ -192,6 +192,20 @@ variable "PRETRAINED" {
       "yolo26l-cls" = "7a3aebb7de6f5d79f0153da627a5f68bd3d7df30e648c0fdb7f9217986ee129e"
       "yolo26x-cls" = "ee88a0c71e9596cdfdbb71892725929cb4489b874d24fb581d20bffe79724386"
     }
+    "yolo26-pose" = {
+      "yolo26n-pose" = "eb3bb8268828aeaf515cec23a4bfafd793944a86fe9af94ba7823609c14522a9"
+      "yolo26s-pose" = "a083adb42303728ae14c4bd6bd56d80da46f82fb2564dbd6f31dcc92ea321646"
+      "yolo26m-pose" = "2fbf16367022256a226035695c5c389384c6706e8bb8ab8fcd0e7976f05443c4"
+      "yolo26l-pose" = "ad33da8a29ea5772318c4c980844e47b56792d2b63815ad4e8e09c078c7d1abf"
+      "yolo26x-pose" = "08ed9e01d22a6f248b04f2f9992016aca9a32250b9ab57057d886a09d026700d"
+    }
+    "yolo26-obb" = {
+      "yolo26n-obb" = "6f51c78197aacda4a33be77294065a9001675fb893f56227a179731b53dbd2b0"
+      "yolo26s-obb" = "38dbd72ef6804f9bbbea7ad20f486e6ca6e093c8cd9bc857207a846565bd6e0b"
+      "yolo26m-obb" = "23e0630f66857cf4b87535f6e705b065f1e8a33603640b8e61ace85b75312903"
+      "yolo26l-obb" = "8674b0c24bf68aab5eb45009e0ac3808ce432237edf8cb5c50ae2191cb263a2b"
+      "yolo26x-obb" = ""
+    }
     "rtdetr-detection" = {
       "rtdetr-l" = "6de60b10d4bc566f00cda0f5b4d64afe4b66d48dc9695d2171effb7859d8e73f"
       "rtdetr-x" = ""
@@ -252,6 +266,16 @@ variable "PRETRAINED_BYTES" {
     "yolo26m-seg"  = 54750385
     "yolo26l-seg"  = 63700037
     "yolo26x-seg"  = 142129861
+    "yolo26n-cls"  = 5786434
+    "yolo26s-cls"  = 13622082
+    "yolo26m-cls"  = 23477398
+    "yolo26l-cls"  = 28535928
+    "yolo26x-cls"  = 59610168
+    "yolo26n-pose" = 7878574
+    "yolo26s-pose" = 24151790
+    "yolo26l-pose" = 57995961
+    "yolo26x-pose" = 126242553
+    "yolo26n-obb"  = 5907357
     "rtdetr-l"     = 66511432
   }
 }

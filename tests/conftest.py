@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.emulator.fixtures"]
+from pictrain import offline
+
+# As every pictrain command does, before anything imports ultralytics (test modules included):
+# ultralytics reads its switches, weights_only loading among them, once, at import.
+offline.configure_environment()
+
+# The emulator's fixtures, and `project`: the workflow tests' project file, on both servers.
+pytest_plugins = ["tests.emulator.fixtures", "tests.unit.workflow_project"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -21,7 +21,7 @@ from typing import Any
 from pictrain.cli import DEMO_IMAGE_SIZE, DEMO_PARAMETERS
 from pictrain.evaluate.onnx_model import OnnxModel, read_image
 from pictrain.evaluate.parity import WARN_ABOVE
-from pictrain.exports.formats import FORMATS, ExportSpec
+from pictrain.exportformats import FORMATS, ExportSpec
 from pictrain.synthetic import DATASET_MAKERS
 from scripts.bench.report import Bench, BenchResult
 from scripts.bench.timing import compare
@@ -79,9 +79,10 @@ def run(work: Path, task: str, images: int, epochs: int, repeats: int, seed: int
 
     def theirs() -> Any:
         import torch
-        from ultralytics import YOLO
 
-        network = YOLO(str(run_dir / "artifacts" / "best-model.pt")).model.fuse().eval()
+        from pictrain import safeload
+
+        network = safeload.network(run_dir / "artifacts" / "best-model.pt").fuse().eval()
         inputs = [torch.from_numpy(t) for t in tensors]
 
         def forward() -> None:

@@ -18,6 +18,7 @@ from pictrain.params import parse_parameters
 from pictrain.platform.local import LocalBackend
 from pictrain.synthetic import make_detection_dataset
 from pictrain.train.devices import resolve_devices
+from pictrain.train.origin import TrainingOrigin
 from pictrain.train.runner import train, training_arguments
 from scripts.bench.report import Bench, BenchResult, seconds
 from scripts.bench.timing import Timing, compare
@@ -79,7 +80,7 @@ def run(work: Path, sizes: TrainSizes, repeats: int, seed: int) -> BenchResult:
         backend = LocalBackend(source, ours_dir)
         return lambda: train(
             task="detect",
-            model_name=sizes.model,
+            origin=TrainingOrigin(model=sizes.model, weights_sha256=None),
             weights=None,
             data=data_yaml,
             params=params,

@@ -139,3 +139,14 @@ def local_dataset(root: Path, parameters: dict, n_images: int = 16) -> Path:
     make_detection_dataset(root, n_images=n_images, image_size=64, seed=0)
     (root / "parameters.json").write_text(json.dumps(parameters))
     return root
+
+
+def run_local(dataset: Path, runs: Path, name: str) -> subprocess.CompletedProcess[str]:
+    """`pictrain run --local DATASET --name NAME --runs-dir RUNS` to its end."""
+    return subprocess.run(
+        [*PICTRAIN, "run", "--local", str(dataset), "--name", name, "--runs-dir", str(runs)],
+        cwd=dataset.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )

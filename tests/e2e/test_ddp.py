@@ -3,8 +3,9 @@ torch.distributed.run with two processes in a gloo group (`ddp_worker.py` says w
 group itself), with pictrain's trainer class and the parent's relay to a real backend.
 
 What a multi-GPU run needs from the workers: curves that reach the backend while training still
-runs, each epoch once (rank 1 sends nothing), a periodic checkpoint behind its epoch's points,
-and the offline AMP check in every worker.
+runs, each epoch once (rank 1 sends nothing), a periodic checkpoint behind its epoch's points
+that records what it trains, the offline AMP check and restricted weights loading in every
+worker.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pictrain.envvars import CHECKPOINT_MINUTES
 from pictrain.platform.local import LocalBackend
 from pictrain.synthetic import make_detection_dataset
 from pictrain.train.checkpoint import read_checkpoint
+from pictrain.train.origin import TrainingOrigin, handed_to_trainers
 from pictrain.train.relay import Relay
 
 pytestmark = pytest.mark.slow
@@ -103,8 +105,9 @@ def test_ddp_workers_stream_curves_and_checkpoints_through_the_relay(tmp_path: P
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     command += ["--master_port", str(find_free_network_port()), str(WORKER), generated, str(notes)]
 
+    origin = TrainingOrigin(model="yolov8n", weights_sha256=None)
     try:
-        with Relay(tmp_path / "runs" / "relay", backend) as relay:
+        with Relay(tmp_path / "runs" / "relay", backend) as relay, handed_to_trainers(origin):
             # a checkpoint at every epoch but the last
             env = {**os.environ, CHECKPOINT_MINUTES.name: "0"}
             backend.workers = subprocess.Popen(command, env=env)
@@ -127,7 +130,9 @@ def test_ddp_workers_stream_curves_and_checkpoints_through_the_relay(tmp_path: P
 
     stored = read_checkpoint(backend.run_dir / "artifacts" / "last-checkpoint.pt")
     assert stored is not None and stored.epochs_done == 1 and stored.resumable
+    assert stored.origin == origin
     for rank in (0, 1):
         check = (notes / f"amp-check-rank{rank}.txt").read_text()
         assert check == "pictrain.train.amp.check_amp_offline", rank
+        assert (notes / f"safe-load-rank{rank}.txt").read_text() == "True", rank
     assert (save_dir / "results.csv").is_file()

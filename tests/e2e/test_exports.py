@@ -8,9 +8,9 @@ images in 10 epochs. INT8 rounding, calibrated on 20 train images, moved its cla
 by up to 0.09 (OpenVINO; ONNX less), measured on this model; an image whose fp32 top class has
 probability >= 0.6 leads the next class by >= 0.2, more than twice that, so its class must not
 change, and the probabilities stay within 0.15. Accuracy may then differ by one image at most:
-1/12. The detection and segmentation models train 2 epochs (their mAP is ~0 at this size): for
-them the check is that every export runs, is stored and scored, and that each fp32 export's raw
-head outputs equal the weights' own on a test image.
+1/12. The detection, segmentation, pose and oriented-box models train 2 epochs (their mAP is ~0
+at this size): for them the check is that every export runs, is stored and scored, and that each
+fp32 export's raw head outputs equal the weights' own on a test image.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from pictrain.evaluate.onnx_model import OnnxModel, read_image
+from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.runtimes import _numpy
 from pictrain.synthetic import DATASET_MAKERS
 
@@ -49,6 +51,8 @@ TRAINING = {
     "classify": {"epochs": 10, "images": 120},
     "detect": {"epochs": 2, "images": 24},
     "segment": {"epochs": 2, "images": 24},
+    "pose": {"epochs": 2, "images": 24},
+    "obb": {"epochs": 2, "images": 24},
 }
 TEST_IMAGES = 12  # of the classification set: 10% of 120
 INT8_ACCURACY_TOLERANCE = 1 / TEST_IMAGES
@@ -76,7 +80,7 @@ def _run(root: Path, task: str, formats: list[str]) -> Path:
     return root / "runs" / "run"
 
 
-@pytest.fixture(scope="module", params=["classify", "detect", "segment"])
+@pytest.fixture(scope="module", params=sorted(TRAINING))
 def finished(request, tmp_path_factory) -> tuple[str, Path]:
     task = request.param
     return task, _run(tmp_path_factory.mktemp(f"exports-{task}"), task, CPU_EXPORTS)
@@ -137,10 +141,11 @@ def test_int8_classifier_probabilities_stay_close(finished):
 def test_fp32_exports_compute_what_the_weights_compute(finished):
     """The raw head outputs, before any decoding, on a test image."""
     import torch
-    from ultralytics import YOLO
+
+    from pictrain import safeload
 
     _task, run_dir = finished
-    network = YOLO(str(run_dir / "artifacts" / "best-model.pt")).model.fuse().eval()
+    network = safeload.network(run_dir / "artifacts" / "best-model.pt").fuse().eval()
     reference = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx")
     image = sorted((run_dir / "dataset").rglob("test/**/*.jpg"))[0]
     tensor = reference.network_input(read_image(image))
@@ -151,6 +156,18 @@ def test_fp32_exports_compute_what_the_weights_compute(finished):
         outputs = OnnxModel.load(run_dir / "artifacts" / name).runtime.run(tensor)
         # float32 kernels sum in other orders: measured up to 1.6e-3 on a probability
         np.testing.assert_allclose(outputs[0], first, atol=5e-3, rtol=1e-3)
+
+
+def test_every_export_says_what_model_latest_says(finished):
+    """Its metadata, in each format's own place: what `OnnxModel` and `pictrain predict` read
+    (the kind of outputs, a pose model's point layout, the operating point)."""
+    _task, run_dir = finished
+    latest = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx")
+    said = ("task", "names", "image_size", "outputs", "skeleton", "operating_point")
+    assert latest.operating_point is not None
+    for name in ARTIFACTS.values():
+        export = OnnxModel.load(run_dir / "artifacts" / name)
+        assert [getattr(export, key) for key in said] == [getattr(latest, k) for k in said], name
 
 
 def test_predict_runs_every_stored_export(finished):
@@ -165,12 +182,22 @@ def test_predict_runs_every_stored_export(finished):
         assert answer["source"].endswith(name)
 
 
+def test_every_export_carries_the_operating_point(finished):
+    """In each format's own metadata, so `pictrain predict --model` keeps each class's
+    predictions at its threshold whatever file it is given."""
+    _task, run_dir = finished
+    config = yaml.safe_load((run_dir / "artifacts" / "config.yaml").read_text())
+    for name in ["model-latest.onnx", *ARTIFACTS.values()]:
+        model = OnnxModel.load(run_dir / "artifacts" / name)
+        assert model.operating_point == config["operating_point"], name
+
+
 def test_a_format_that_fails_fails_its_row_only(finished, tmp_path):
     """torchscript:fp16 cannot be made on a CPU (ultralytics refuses): its row says why, the
     next format is still made and stored."""
     from pictrain.data.prepare import prepare_dataset
+    from pictrain.exportformats import LATEST, ExportSpec
     from pictrain.exports.deployment import Exports
-    from pictrain.exports.formats import LATEST, ExportSpec
     from pictrain.platform.local import LocalBackend
 
     task, run_dir = finished
@@ -186,7 +213,7 @@ def test_a_format_that_fails_fails_its_row_only(finished, tmp_path):
         labelmap=dataset.labelmap,
         image_size=64,
         device="cpu",
-        min_score=0.25,
+        thresholds=Thresholds.fixed(0.25, dataset.names, "test"),
         seed=0,
         calibration_images=20,
         export_dir=tmp_path / "export",

@@ -16,7 +16,7 @@ import yaml
 
 from pictrain.evaluate.coco_eval import STAT_NAMES
 from pictrain.synthetic import make_detection_dataset
-from tests.e2e.jobs import local_dataset
+from tests.e2e.jobs import local_dataset, run_local
 
 pytestmark = pytest.mark.slow
 
@@ -28,16 +28,6 @@ def _pictrain(*args: str) -> list[str]:
     return [sys.executable, "-m", "pictrain", *args]
 
 
-def _run(dataset: Path, runs: Path, name: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        _pictrain("run", "--local", str(dataset), "--name", name, "--runs-dir", str(runs)),
-        cwd=dataset.parent,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 @pytest.fixture(scope="module")
 def finished_run(
     tmp_path_factory: pytest.TempPathFactory,
@@ -45,7 +35,7 @@ def finished_run(
     root = tmp_path_factory.mktemp("local-run")
     # A size ultralytics would round, a batch larger than the train split: both adjusted.
     dataset = local_dataset(root / "dataset", {**PARAMETERS, "image_size": 48, "batch_size": 64})
-    result = _run(dataset, root / "runs", "tiny")
+    result = run_local(dataset, root / "runs", "tiny")
     return root / "runs" / "tiny", result
 
 
@@ -183,6 +173,30 @@ def _same_prediction(a: dict, b: dict) -> bool:
     )
 
 
+def test_operating_point_chosen_on_val_reported_on_test_and_carried_by_the_exports(finished_run):
+    from pictrain.evaluate.onnx_model import OnnxModel
+    from pictrain.evaluate.operating_point import threshold_of_table
+
+    run_dir, _ = finished_run
+    point = json.loads((run_dir / "evaluation" / "operating_point.json").read_text())
+    assert 0 < point["threshold"] < 1 and point["chosen_by"]
+    assert set(point["per_class"]) == {"circle", "square", "triangle"}
+    assert {"precision", "recall", "f1"} <= point["test"]["all"].keys()
+    table = json.loads((run_dir / "tables" / "operating-point.json").read_text())
+    assert threshold_of_table(table) == point["threshold"]
+    exported = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx").operating_point
+    config = yaml.safe_load((run_dir / "artifacts" / "config.yaml").read_text())
+    assert (
+        exported
+        == config["operating_point"]
+        == {k: point[k] for k in ("threshold", "per_class", "chosen_by")}
+    )
+    # Evaluations are sent at it (conf_threshold unset): each box at its class's threshold.
+    for line in (run_dir / "evaluations.jsonl").read_text().splitlines():
+        for box in json.loads(line)["detections"]:
+            assert box["score"] >= point["per_class"][box["label"]]
+
+
 def test_evaluation_folder(finished_run):
     run_dir, _ = finished_run
     evaluation = run_dir / "evaluation"
@@ -225,7 +239,7 @@ def test_readme_lists_what_a_run_leaves(finished_run):
 
 def test_unknown_parameter_fails_with_the_reason_and_no_traceback(tmp_path):
     dataset = local_dataset(tmp_path / "dataset", {**PARAMETERS, "epochz": 3}, n_images=4)
-    result = _run(dataset, tmp_path / "runs", "bad")
+    result = run_local(dataset, tmp_path / "runs", "bad")
     assert result.returncode == 2
     status = json.loads((tmp_path / "runs" / "bad" / "status.json").read_text())
     assert status["status"] == "failed" and "'epochz'" in status["reason"]
@@ -258,7 +272,7 @@ def test_dataset_without_usable_images_fails_clearly(tmp_path):
     dataset = local_dataset(tmp_path / "dataset", PARAMETERS, n_images=4)
     for image in (dataset / "train" / "images").iterdir():
         image.write_bytes(b"not a jpeg")
-    result = _run(dataset, tmp_path / "runs", "corrupt")
+    result = run_local(dataset, tmp_path / "runs", "corrupt")
     assert result.returncode == 2
     status = json.loads((tmp_path / "runs" / "corrupt" / "status.json").read_text())
     assert "0 usable images" in status["reason"]
@@ -403,6 +417,7 @@ def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
         "obb": "polygons",
     }[task]
     assert evaluations and all(not e["detections"] for e in evaluations)
+    _operating_point_and_champion(task, dataset, run_dir, config)
     if task == "pose":  # the layout trained, in the config and the deployable file
         from pictrain.evaluate.onnx_model import OnnxModel
         from pictrain.synthetic import POSE_EDGES, POSE_POINTS
@@ -412,8 +427,44 @@ def test_other_tasks_run_end_to_end(tmp_path, task, metric, evaluation_file):
         onnx = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx")
         assert onnx.skeleton == {"keypoints": list(POSE_POINTS), "skeleton": POSE_EDGES}
         assert "boxes made from the labelled keypoints, padded" in result.stderr
-    if task == "classify":
-        assert all(len(e[shape]) == 1 for e in evaluations)
+    if task == "classify":  # the top class, where it reaches its class's threshold
+        point = json.loads((run_dir / "evaluation" / "operating_point.json").read_text())
+        assert all(len(e[shape]) <= 1 for e in evaluations)
+        kept = [c for e in evaluations for c in e[shape]]
+        assert all(c["score"] >= point["per_class"][c["label"]] for c in kept)
         heatmap = json.loads((run_dir / "heatmaps" / "test_confusion-matrix.json").read_text())
         assert heatmap["categories"] == ["circle", "square", "triangle"]
         assert sum(map(sum, heatmap["values"])) == len(evaluations)
+
+
+def _operating_point_and_champion(task: str, data: Path, run_dir: Path, config: dict) -> None:
+    """Every task has its operating point, in its table, config.yaml and deployable file; and
+    its champion comparison runs: the run's own weights as the champion score what the run
+    logged, number for number (the same path), and are not worse."""
+    from pictrain.data.prepare import prepare_dataset
+    from pictrain.evaluate import champion
+    from pictrain.evaluate.onnx_model import OnnxModel
+    from pictrain.evaluate.operating_point import threshold_of_table
+    from pictrain.platform.local import LocalBackend
+
+    point = json.loads((run_dir / "evaluation" / "operating_point.json").read_text())
+    assert set(point["per_class"]) == set(config["labelmap"].values())
+    table = json.loads((run_dir / "tables" / "operating-point.json").read_text())
+    assert threshold_of_table(table) == point["threshold"]
+    exported = OnnxModel.load(run_dir / "artifacts" / "model-latest.onnx").operating_point
+    chosen = {k: point[k] for k in ("threshold", "per_class", "chosen_by")}
+    assert exported == config["operating_point"] == chosen
+    records = map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+    logged = {
+        r["name"].removeprefix("test/"): r["value"]
+        for r in records
+        if r["step"] is None and r["name"].startswith("test/") and "onnx" not in r["name"]
+    }
+    folder = run_dir.parent / "champion"
+    splits = LocalBackend(data, folder / "run").datasets(folder / "downloads")
+    dataset = prepare_dataset(task, splits, folder / "dataset", seed=0)
+    weights = run_dir / "artifacts" / "best-model.pt"
+    compared = champion.compare(
+        task, weights, "checkpoint-weights-latest", dataset, logged, 0.005, 64, "cpu", folder
+    )
+    assert compared.champion == logged and compared.verdict == "not worse"

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from pictrain import safeload
 from pictrain.checksums import sha256
-from pictrain.envvars import YOLO_CONFIG_DIR
 from tests.e2e.jobs import (
     EPOCH_CURVES,
     JOB_TIMEOUT,
@@ -52,16 +51,6 @@ ARTIFACT_FILES = {
     "config": "export/config.yaml",
     "manifest": "export/manifest.json",
 }
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory, yolo_config_dir: Path) -> Path:
-    """Untrained YOLOv8n weights, saved by ultralytics itself (no download)."""
-    path = tmp_path_factory.mktemp("weights") / "tiny-yolov8n.pt"
-    script = "import sys; from ultralytics import YOLO; YOLO('yolov8n.yaml').save(sys.argv[1])"
-    env = {**os.environ, "YOLO_OFFLINE": "1", YOLO_CONFIG_DIR.name: str(yolo_config_dir)}
-    subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=120)
-    return path
 
 
 # --- what a finished job must have left on the platform ----------------------------------------
@@ -484,9 +473,7 @@ def test_sigterm_fails_the_job_and_keeps_the_weights(
     weights = finished.run_dir / "checkpoints" / "best-weights.pt"
     assert stored == weights.read_bytes()
     assert len(stored) < (finished.run_dir / "train/weights/best.pt").stat().st_size / 2
-    from ultralytics.utils.patches import torch_load  # after the session's ultralytics settings
-
-    checkpoint = torch_load(weights)
+    checkpoint = safeload.load(weights)
     assert checkpoint["optimizer"] is None and checkpoint["model"] is not None
 
 
@@ -576,8 +563,9 @@ def test_other_tasks_publish_their_evaluations(
     evaluations = list(experiment.evaluations.values())
     assert {e.asset_id for e in evaluations} == {asset.id for asset in test_version.assets}
     assert all(set(e.shapes) <= {shape} for e in evaluations), evaluations[0].shapes
-    if task == "classify":
-        assert all(len(e.shapes[shape]) == 1 for e in evaluations)
+    assert any(e.shapes.get(shape) for e in evaluations)  # sent, and taken by the emulator
+    if task == "classify":  # the top class, where it reaches its threshold
+        assert all(len(e.shapes.get(shape, [])) <= 1 for e in evaluations)
         heatmap = experiment.logs["test/confusion-matrix"]
         assert heatmap.type == "HEATMAP"
         assert heatmap.data["categories"] == ["circle", "square", "triangle"]

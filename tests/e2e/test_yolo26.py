@@ -20,14 +20,22 @@ import pytest
 import yaml
 
 from pictrain.cli import main
-from pictrain.evaluate.onnx_model import END2END, OUTPUTS_KEY, OnnxModel
+from pictrain.config import task_spec
+from pictrain.evaluate.onnx_model import END2END, OUTPUTS_KEY, OnnxModel, _recognised_outputs
 from pictrain.synthetic import DATASET_MAKERS
-from tests.e2e.test_local_run import PARAMETERS
+from pictrain.workflow.predict import KEY_OF_SHAPE
 
 pytestmark = pytest.mark.slow
 
-MODELS = {"detect": "yolo26n", "segment": "yolo26n-seg"}
-# Formats besides model-latest.onnx: they carry no `outputs` key, their kind is told by shape.
+MODELS = {
+    "detect": "yolo26n",
+    "segment": "yolo26n-seg",
+    "pose": "yolo26n-pose",
+    "obb": "yolo26n-obb",
+}
+SIZE = 64
+PARAMETERS = {"epochs": 2, "batch_size": 4, "image_size": SIZE, "workers": 0, "seed": 1}
+# Formats besides model-latest.onnx: they carry the `outputs` key too, and their shape says it.
 OTHER_EXPORTS = {"openvino": "model-openvino.zip", "torchscript": "model-torchscript.torchscript"}
 SCORE_FLOOR = 0.001  # what the job scores down to: every row of these models is above it
 
@@ -64,8 +72,14 @@ def test_trained_on_the_nms_free_head_and_exported_without_nms(run):
     assert session.get_modelmeta().custom_metadata_map[OUTPUTS_KEY] == END2END
     shapes = [output.shape for output in session.get_outputs()]
     # 64 px: 84 anchors, all of them rows (ultralytics keeps min(300, anchors)); x1 y1 x2 y2
-    # score class, then the 32 mask coefficients for segmentation
-    extras = 32 if run.name == "segment" else 0
+    # (obb: cx cy w h) score class, then what the task adds: 32 mask coefficients, x y and
+    # confidence per keypoint, the angle
+    points = len(
+        json.loads(session.get_modelmeta().custom_metadata_map.get("skeleton", "{}")).get(
+            "keypoints", []
+        )
+    )
+    extras = {"segment": 32, "pose": 3 * points, "obb": 1}.get(run.name, 0)
     assert shapes[0] == [1, 84, 6 + extras]
     assert OnnxModel.load(onnx).outputs == END2END
 
@@ -95,11 +109,19 @@ def test_onnx_model_reads_the_export_as_ultralytics_does(run):
     for image in _test_images(run):
         (result,) = theirs.predict(str(image), imgsz=64, conf=SCORE_FLOOR, verbose=False)
         found = ours.predict(image, conf=SCORE_FLOOR)
-        assert len(found) == len(result.boxes) > 0
-        assert [i.cls for i in found] == result.boxes.cls.int().tolist()
-        np.testing.assert_allclose([i.score for i in found], result.boxes.conf.numpy(), rtol=1e-6)
+        boxes = result.obb if run.name == "obb" else result.boxes
+        assert len(found) == len(boxes) > 0
+        assert [i.cls for i in found] == boxes.cls.int().tolist()
+        np.testing.assert_allclose([i.score for i in found], boxes.conf.numpy(), rtol=1e-6)
+        if run.name == "obb":
+            corners = boxes.xyxyxyxy.numpy()
+            np.testing.assert_allclose([i.corners for i in found], corners, atol=1e-3)
+            continue
         xyxy = [(x, y, x + w, y + h) for x, y, w, h in (i.box for i in found)]
-        np.testing.assert_allclose(xyxy, result.boxes.xyxy.numpy(), atol=1e-3)
+        np.testing.assert_allclose(xyxy, boxes.xyxy.numpy(), atol=1e-3)
+        if result.keypoints is not None:
+            keypoints = result.keypoints.data.numpy()
+            np.testing.assert_allclose([i.keypoints for i in found], keypoints, atol=1e-3)
         if result.masks is not None:
             masks = ops.scale_masks(result.masks.data[None].float(), result.orig_shape)[0] > 0.5
             for instance, mask in zip(found, masks.numpy(), strict=True):
@@ -115,18 +137,25 @@ def test_predict_command_on_the_export(run, capsys, tmp_path):
     printed = capsys.readouterr()
     assert exited.value.code in (0, None), printed.err
     answer = json.loads(printed.out.splitlines()[-1])
-    key = "polygons" if run.name == "segment" else "boxes"
-    assert answer[key] and all(len(found["box"]) == 4 for found in answer[key])
+    key = KEY_OF_SHAPE[task_spec(run.name).evaluation_shape]
+    shape = "polygon" if run.name == "obb" else "box"  # an oriented box is its 4 corners
+    assert answer[key] and all(found[shape] for found in answer[key])
 
 
 def test_every_export_format_has_the_nms_free_head(run):
-    """OpenVINO and TorchScript files of the same weights: recognised as end2end by their
-    outputs' shape, and predicting what model-latest.onnx predicts (same rows, same scores up to
-    each runtime's arithmetic)."""
+    """OpenVINO and TorchScript files of the same weights: end2end by their metadata, as by
+    their outputs' shape (how a file exported by ultralytics alone is read), and predicting what
+    model-latest.onnx predicts (same rows, same scores up to each runtime's arithmetic)."""
     latest = OnnxModel.load(run / "artifacts" / "model-latest.onnx")
     for name in OTHER_EXPORTS.values():
         export = OnnxModel.load(run / "artifacts" / name)
         assert export.outputs == END2END, name
+        shape = _recognised_outputs(export.runtime, run.name, len(export.names), SIZE)
+        assert shape == END2END, name
+        assert (export.skeleton, export.operating_point) == (
+            latest.skeleton,
+            latest.operating_point,
+        )
         for image in _test_images(run):
             ours = export.predict(image, conf=SCORE_FLOOR)
             reference = latest.predict(image, conf=SCORE_FLOOR)

@@ -6,13 +6,13 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tests.emulator.faults import Faults, request_matches
-from tests.emulator.pipelines import trigger_continuous_training
+from tests.emulator.pipelines import Box, submit_review, trigger_continuous_training
 from tests.emulator.review import Review, review_preannotations
 from tests.emulator.routes import build_router
 from tests.emulator.seeding import (
@@ -229,6 +229,19 @@ class Emulator:
         current model version, launched (see `pipelines.py`)."""
         with self.state.lock:
             return trigger_continuous_training(self.state, uuid.UUID(str(deployment_id)))
+
+    def submit_review(
+        self,
+        deployment_id: uuid.UUID | str,
+        data_id: uuid.UUID | str,
+        shapes: Sequence[tuple[str, Box | None]],
+    ) -> Job | None:
+        """A reviewer's corrected prediction submitted to the feedback loop; the job of the
+        continuous training it triggered, if it did (see `pipelines.py`)."""
+        with self.state.lock:
+            return submit_review(
+                self.state, uuid.UUID(str(deployment_id)), uuid.UUID(str(data_id)), shapes
+            )
 
     def client(self) -> picsellia.Client:
         """A real SDK client on this emulator; its session ignores proxy variables."""

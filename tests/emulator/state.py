@@ -297,9 +297,11 @@ class Launch:
 
 @dataclass
 class TaskJob:
-    """A v1 job for work the platform does in the background (adding data to a version)."""
+    """A v1 job for work the platform does in the background (adding data to a version);
+    `reason` is what a FAILED one says (README: the field's name is an assumption)."""
 
     status: str = "SUCCESS"
+    reason: str | None = None
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -313,15 +315,20 @@ class ContinuousTraining:
     threshold: int | None = None
     datasets: dict[str, uuid.UUID] = field(default_factory=dict)
     experiments: list[uuid.UUID] = field(default_factory=list)
+    reviews: int = 0  # reviewed predictions submitted since the last training
 
 
 @dataclass
 class Prediction:
-    """One image sent to the deployment's serving, and what it answered."""
+    """One image sent to the deployment's serving, and what it answered. A monitored one is a
+    predicted asset: its image became the datalake data `data_id`, to review (`status`: TO
+    REVIEW, then SUBMITTED to the feedback loop)."""
 
     filename: str
     monitor: bool
     response: dict[str, Any]
+    data_id: uuid.UUID | None = None
+    status: str = "TO REVIEW"
 
 
 @dataclass
@@ -333,6 +340,7 @@ class Deployment:
     shadow_model_version_id: uuid.UUID | None = None
     feedback_loop: bool = False
     feedback_loop_datasets: list[uuid.UUID] = field(default_factory=list)
+    training_data: uuid.UUID | None = None  # `set_training_data`: the version it trained on
     continuous_training: ContinuousTraining | None = None
     continuous_deployment: str | None = None
     predictions: list[Prediction] = field(default_factory=list)
@@ -373,6 +381,11 @@ class Settings:
     # Artifacts the platform copies into the model version on publish: assumed, the strictest
     # reading of the notes (the SDK's reserved names); a test may narrow it further.
     published_artifacts: tuple[str, ...] = ("model-latest", "config", "checkpoint-*-latest")
+    # An experiment created on a base model version gets copies of its files as artifacts (SDK:
+    # `create_experiment` "will copy ... the model files"); False: a platform that does not.
+    copy_model_files: bool = True
+    # Set: every add-data job ends FAILED with this reason (the platform refusing the data).
+    add_data_failure: str | None = None
     # Every "already there" the emulator only assumes (README: assumption) answers a 409; True
     # makes the twin instead (or replaces what a name holds), as a server without that check.
     twins: bool = False

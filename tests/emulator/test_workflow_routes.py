@@ -3,6 +3,7 @@ platform might (tests/emulator/README.md, "Workflow routes")."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import picsellia
@@ -194,3 +195,35 @@ def test_a_launch_runs_the_base_versions_image_once_at_a_time(
     assert emulator.launch_env(launched)["experiment_id"] == str(experiment.id)
     with pytest.raises(exceptions.ResourceConflictError):
         project.create_experiment("e")
+
+
+def test_training_data_and_reviews_are_refused_until_set_up(
+    emulator: Emulator, client: picsellia.Client, tmp_path: Path, images: list[Path]
+) -> None:
+    from tests.emulator.state import Prediction
+
+    version = client.get_model_version_by_id(_published_version(emulator, tmp_path, True))
+    deployment = version.deploy(name="d")
+    with pytest.raises(exceptions.BadRequestError, match="no training data"):
+        deployment.check_training_data_metrics_status()
+    data = client.get_datalake().upload_data(str(images[0]), tags=["x"])
+    dataset = client.create_dataset("ds")
+    labels = dataset.create_version("c", type="CLASSIFICATION")
+    with pytest.raises(exceptions.BadRequestError, match="CLASSIFICATION version"):
+        deployment.set_training_data(labels)
+    train = dataset.create_version("train", type="OBJECT_DETECTION")
+    deployment.set_training_data(train)
+    assert deployment.check_training_data_metrics_status() == "DONE"
+    held = emulator.state.deployments[deployment.id]
+    held.predictions.append(Prediction("img0.png", True, {}, data.id))
+    with pytest.raises(ValueError, match="no feedback loop version"):
+        emulator.submit_review(deployment.id, data.id, [("cat", (1, 1, 4, 4))])
+    deployment.setup_feedback_loop()
+    deployment.attach_dataset_version_to_feedback_loop(train)
+    assert emulator.submit_review(deployment.id, data.id, [("cat", (1, 1, 4, 4))]) is None
+    (asset,) = emulator.state.dataset_versions[train.id].assets
+    assert asset.data_id == data.id and asset.annotated and len(asset.shapes) == 1
+    with pytest.raises(ValueError, match="cannot be submitted again"):
+        emulator.submit_review(deployment.id, data.id, [])
+    with pytest.raises(ValueError, match="no monitored prediction"):
+        emulator.submit_review(deployment.id, uuid.uuid4(), [])

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import pytest
 
 from pictrain.envvars import RETRY_BASE_DELAY
+from pictrain.exportformats import MODEL_ARTIFACT
 from pictrain.platform.base import (
     BEST_MODEL_ARTIFACT,
     CHECKPOINT_ARTIFACT,
     CONFIG_ARTIFACT,
     JOB_LOG_ARTIFACT,
     MANIFEST_ARTIFACT,
-    MODEL_ARTIFACT,
 )
 from pictrain.synthetic import make_detection_dataset
 from tests.emulator import Emulator, SeededIds

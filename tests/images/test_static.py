@@ -177,6 +177,10 @@ def test_model_dockerfile_is_thin(name: str) -> None:
     assert "ENTRYPOINT" not in text and "CMD" not in text, "the base's entrypoint is the contract"
     assert f"{MODEL_CONFIG.name}=/opt/pictrain/model.toml" in text
     assert f"{WEIGHTS_DIR.name}=/opt/pictrain/weights" in text  # where fetch-weights puts them
+    # The build step that fails on a file whose sha256 differs (tests/unit/test_pretrained.py),
+    # given every pin bake passes.
+    (step,) = [ln for ln in text.replace("\\\n", " ").splitlines() if "fetch-weights" in ln]
+    assert step.startswith("RUN ") and step.rstrip().endswith("${PRETRAINED}"), step
     # docs/images.md, "Add a model image": a copy of this one, as it is
     assert text == (IMAGES_DIR / "yolov8-detection" / "Dockerfile").read_text()
 

@@ -101,6 +101,7 @@ class Stubs:
         task: str,
         labelmap: dict[str, str],
         skeleton: dict[str, Any] | None = None,
+        operating_point: dict[str, Any] | None = None,
     ) -> Path:
         assert labelmap == {str(i): name for i, name in enumerate(NAMES)}
         if self.export_error is not None:

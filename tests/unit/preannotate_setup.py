@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from pictrain.cli import main
+from pictrain.envvars import RETRY_BASE_DELAY
 from pictrain.synthetic import make_detection_dataset
 from tests.emulator import Emulator
 from tests.emulator.routes.asset_tags import tagged
@@ -205,7 +206,7 @@ def setup(
     )
     kind = model_type or dataset_type
     model_version_id = emulator.seed_model_version(files, labels=labels, dataset_type=kind)
-    for name, value in {**emulator.user_env(), "PICTRAIN_RETRY_BASE_DELAY": "0.01"}.items():
+    for name, value in {**emulator.user_env(), RETRY_BASE_DELAY.name: "0.01"}.items():
         monkeypatch.setenv(name, value)
     return Setup(
         emulator, write_project(root, parameters), version_id, model_version_id, root / "runs"

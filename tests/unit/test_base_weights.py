@@ -90,3 +90,62 @@ def test_the_backend_refuses_to_guess_between_unnamed_files(
     finally:
         backend.close()
     assert not (tmp_path / "weights").exists()  # nothing downloaded
+
+
+def _continuous_training_run(
+    emulator: Emulator, sample_dataset: Path, tmp_path: Path, copy: str
+) -> PicselliaBackend:
+    """An experiment on a published version holding the first run's original pretrained file
+    beside its trained weights; `copy`: how the platform copied the version's files onto the
+    experiment ("reference": the same stored object, "value": the same bytes anew, "none")."""
+    files = weight_files(tmp_path / "files", "pretrained_weights", "checkpoint_weights_latest")
+    own = {"pretrained-weights": files["pretrained-weights"]} if copy == "value" else {}
+    splits, _ = read_dataset_dir(sample_dataset)
+    ids = emulator.seed_experiment(splits, base_model_files=files, experiment_files=own)
+    state = emulator.state
+    if copy == "reference":
+        version = state.model_versions[ids.model_version_id]
+        state.experiments[ids.experiment_id].artifacts = dict(version.files)
+    context = PicselliaContext.model_validate(emulator.job_env(ids))
+    return PicselliaBackend(context, "detect", RetryPolicy(base_delay=0.01))
+
+
+@pytest.mark.parametrize("copy", ["reference", "value", "none"])
+def test_continuous_training_starts_from_the_trained_weights_whatever_the_platform_copied(
+    emulator: Emulator, sample_dataset: Path, tmp_path: Path, copy: str
+) -> None:
+    backend = _continuous_training_run(emulator, sample_dataset, tmp_path, copy)
+    try:
+        found = backend.base_weights(tmp_path / "weights")
+        champion = backend.champion_weights(tmp_path / "weights")
+    finally:
+        backend.close()
+    assert found is not None and found.source == "model-version"
+    assert found.path is not None and found.path.read_bytes() == b"checkpoint_weights_latest"
+    assert champion is not None and champion[0].read_bytes() == b"checkpoint_weights_latest"
+    assert champion[1] == "checkpoint-weights-latest of model version emulated-base-model-0"
+
+
+def test_the_experiments_own_pretrained_file_still_comes_first(
+    emulator: Emulator, sample_dataset: Path, tmp_path: Path
+) -> None:
+    """Stored on the experiment by its user (other bytes than the version's file of that
+    name): a choice, not a copy."""
+    files = weight_files(tmp_path / "files", "pretrained_weights", "checkpoint_weights_latest")
+    mine = tmp_path / "mine.pt"
+    mine.write_bytes(b"my own start")
+    splits, _ = read_dataset_dir(sample_dataset)
+    ids = emulator.seed_experiment(
+        splits, base_model_files=files, experiment_files={"pretrained-weights": mine}
+    )
+    backend = PicselliaBackend(
+        PicselliaContext.model_validate(emulator.job_env(ids)),
+        "detect",
+        RetryPolicy(base_delay=0.01),
+    )
+    try:
+        found = backend.base_weights(tmp_path / "weights")
+    finally:
+        backend.close()
+    assert found is not None and found.source == "experiment"
+    assert found.path is not None and found.path.read_bytes() == b"my own start"

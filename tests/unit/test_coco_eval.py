@@ -234,3 +234,15 @@ def test_keypoints_found_exactly_score_one():
     report = scored(gt, perfect, "keypoints", [0.1] * 5)
     assert report.stats["mAP50-95"] == pytest.approx(1.0)
     assert report.stats["AR"] == pytest.approx(1.0)
+
+
+def test_keypoints_of_a_split_without_some_class_score_as_pycocotools():
+    """A test split where a class has no object (faster-coco-eval's keypoint evaluation then
+    does not list it): stats as pycocotools', the class left out of the per-class table."""
+    rng = np.random.default_rng(2)
+    gt = _people(rng, 5)
+    gt["categories"].append({"id": 12, "name": "ghost"})
+    results = _guesses(rng, gt, noise=4.0)
+    results.append({**results[0], "category_id": 12})  # found where there is none: a miss
+    report = scored(gt, results, "keypoints", [0.1] * 5)
+    assert list(report.per_class_ap) == ["person", "robot"]

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pictrain.evaluate import confusion
+from pictrain import confusion
 
 
 @pytest.fixture

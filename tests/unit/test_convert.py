@@ -381,3 +381,24 @@ def test_summary_as_table_and_label_distribution(tmp_path: Path) -> None:
         "class dog": [2],
     }
     assert table["columns"] == ["count"]
+
+
+def test_a_planted_label_cache_is_deleted_before_ultralytics_reads_it(tmp_path: Path) -> None:
+    """ultralytics unpickles the label cache beside the labels (`np.load(allow_pickle=True)`);
+    one left in a relaunched run's folder would run as the dataset is read."""
+    import numpy as np
+    from ultralytics.data.dataset import YOLODataset
+
+    from tests.planted_weights import WritesMarker
+
+    make_image(tmp_path / "src" / "a.jpg")
+    marker = tmp_path / "marker"
+    cache = tmp_path / "out" / "labels" / "train.cache"
+    cache.parent.mkdir(parents=True)
+    with cache.open("wb") as planted:
+        np.save(planted, np.array(WritesMarker(marker), dtype=object), allow_pickle=True)
+    _convert(tmp_path, [image_entry(1, "a.jpg")], [annotation(1, [10, 10, 20, 20])])
+    assert not cache.exists()
+    images = tmp_path / "out" / "images" / "train"
+    YOLODataset(img_path=str(images), data={"names": dict(enumerate(NAMES)), "channels": 3})
+    assert cache.is_file() and not marker.exists()  # ultralytics' own, written afresh

@@ -15,6 +15,7 @@ from pictrain.data.prepare import prepare_dataset
 from pictrain.evaluate.classification import classification_report
 from pictrain.evaluate.ground_truth import EvalImage, build_ground_truth
 from pictrain.evaluate.instance import Instance
+from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.predict import coco_results, to_evaluation
 from pictrain.evaluate.run import Predictor, evaluate_test_split
 from pictrain.platform.base import DatasetSplit
@@ -256,7 +257,13 @@ def test_predictions_json_scores_against_the_users_own_file(tmp_path):
             )
 
     out = tmp_path / "evaluation"
-    outcome = evaluate_test_split("detect", Predictor(perfect, None), dataset, 0.25, out)
+    outcome = evaluate_test_split(
+        "detect",
+        Predictor(perfect, None),
+        dataset,
+        Thresholds.fixed(0.25, dataset.names, "test"),
+        out,
+    )
     assert outcome.values["mAP50-95(B)"] == 1.0
     predictions = json.loads((out / "predictions.json").read_text())
     assert {p["image_id"] for p in predictions} == {1001, 2002}
@@ -272,7 +279,8 @@ def test_predictions_json_scores_against_the_users_own_file(tmp_path):
 def test_evaluations_carry_integer_polygons_and_float_scores():
     confident = Instance(1, (10, 10, 40, 40), [(10.4, 10.6), (50.0, 10.0), (50.0, 50.0)], 0.9)
     faint = Instance(0, (0, 0, 5, 5), [(0.0, 0.0), (5.0, 0.0), (5.0, 5.0)], 0.1)
-    evaluation = to_evaluation("a.jpg", [confident, faint], NAMES, 0.25, "polygons")
+    at = Thresholds.fixed(0.25, NAMES, "test")
+    evaluation = to_evaluation("a.jpg", [confident, faint], NAMES, at, "polygons")
     (polygon,) = evaluation.polygons
     assert polygon.points == [[10, 11], [50, 10], [50, 50]]
     assert polygon.label == "square" and isinstance(polygon.score, float)
@@ -293,3 +301,27 @@ def test_classification_report_hand_computed():
     assert (b["precision"], b["recall"], b["f1"]) == pytest.approx((2 / 3, 1.0, 0.8))
     assert (c["precision"], c["recall"], c["f1"], c["support"]) == (0.0, 0.0, 0.0, 1.0)
     assert not math.isnan(a["f1"])
+
+
+def test_classification_evaluations_keep_the_top_class_at_its_threshold(tmp_path):
+    """Sent at the operating point as boxes are: an image whose top class scores under that
+    class's threshold gets no class (what a deployment at that point answers)."""
+    from pictrain.platform.local import LocalBackend
+    from pictrain.synthetic import make_classification_dataset
+
+    make_classification_dataset(tmp_path / "data", n_images=40, image_size=32, seed=0)
+    splits = LocalBackend(tmp_path / "data", tmp_path / "run").datasets(tmp_path / "downloads")
+    dataset = prepare_dataset("classify", splits, tmp_path / "dataset", seed=0)
+    names = dataset.names
+    tops = [(0, 0.9), (0, 0.5), (1, 0.6), (1, 0.5)]  # each image's, in turn
+    thresholds = Thresholds(0.7, {names[0]: 0.7, names[1]: 0.55}, names)
+
+    def top5(paths):
+        return ([tops[k % len(tops)], (2, 0.01)] for k, _ in enumerate(paths))
+
+    outcome = evaluate_test_split(
+        "classify", Predictor(None, top5), dataset, thresholds, tmp_path / "evaluation"
+    )
+    sent = [[(c.label, c.score) for c in e.classifications] for e in outcome.evaluations]
+    kept = [[(names[0], 0.9)], [], [(names[1], 0.6)], []]
+    assert len(sent) == 4 and sent == kept

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pictrain.data.prepare import prepare_dataset
@@ -34,6 +35,20 @@ def test_detection_calibrates_on_train_images_only(tmp_path):
     assert relisted.read_text() == Path(listed).read_text()  # seeded
     _, count = calibration_data("detect", dataset, 10_000, 0, tmp_path / "all")
     assert count == len(train)
+
+
+@pytest.mark.parametrize("task", ["detect", "segment", "pose", "obb"])
+def test_ultralytics_reads_the_calibration_data_of_every_task(task, tmp_path):
+    """As its exporter does before calibrating: pose's data needs its kpt_shape."""
+    from ultralytics.data.utils import check_det_dataset
+
+    dataset = _prepared(task, tmp_path)
+    data, count = calibration_data(task, dataset, 10, 0, tmp_path / "calibration")
+    read = check_det_dataset(str(data), split=CALIBRATION_SPLIT)
+    assert len(Path(read[CALIBRATION_SPLIT]).read_text().splitlines()) == count == 10
+    trained = yaml.safe_load(dataset.train_data.read_text())
+    assert read.get("kpt_shape") == trained.get("kpt_shape")
+    assert "test" not in yaml.safe_load(data.read_text())
 
 
 def test_classification_calibrates_on_train_images_only(tmp_path):

@@ -1,4 +1,4 @@
-"""What export_formats offers: one list in pictrain.exports.formats, the same in docs/exports.md;
+"""What export_formats offers: one list in pictrain.exportformats, the same in docs/exports.md;
 a request this machine cannot make fails before anything is downloaded."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pictrain.config import ModelConfig
-from pictrain.exports.formats import (
+from pictrain.exportformats import (
     FORMATS,
     NOT_OFFERED,
     ExportSpec,

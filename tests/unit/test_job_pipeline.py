@@ -13,8 +13,9 @@ from typing import Any
 
 from pictrain.config import load_model_config
 from pictrain.errors import PlatformError
+from pictrain.exportformats import MODEL_ARTIFACT
 from pictrain.job import Job
-from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT, MODEL_ARTIFACT
+from pictrain.platform.base import BEST_MODEL_ARTIFACT, CHECKPOINT_ARTIFACT
 from pictrain.platform.local import LocalBackend
 from tests.unit.job_stubs import PARAMETERS, Stubs
 

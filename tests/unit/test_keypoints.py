@@ -169,6 +169,19 @@ def test_a_hull_box_is_padded_and_its_area_recomputed(tmp_path):
     assert truth.datasets["bbox"]["annotations"][0]["bbox"] == [70, 32.5, 60, 45]
 
 
+def test_an_object_without_a_box_is_trained_on_its_padded_hull(tmp_path):
+    """An annotation tool's COCO keypoints without `bbox`: the box is made from the points as
+    for Picsellia's hull, and the object is trained as it is scored (not dropped as boxless)."""
+    points = [100, 40, 2, 80, 60, 1, 120, 70, 2]
+    summary, index, layout = convert(tmp_path, [pose(1, points, None)], options=PoseOptions(0.25))
+    assert rows(tmp_path) == [[0, 0.5, 0.55, 0.3, 0.45, 0.5, 0.4, 2, 0.4, 0.6, 1, 0.6, 0.7, 2]]
+    assert (summary.boxes_from_points, summary.boxes_missing) == (1, 0)
+    truth = build_ground_truth(
+        index, {1: "1.jpg"}, tmp_path / "src" / "images", ["person"], ("bbox", "keypoints"), layout
+    )
+    assert truth.datasets["bbox"]["annotations"][0]["bbox"] == [70, 32.5, 60, 45]
+
+
 def test_a_padded_hull_stays_inside_the_image(tmp_path):
     convert(tmp_path, [pose(1, [0, 0, 2, 50, 100, 2, 10, 10, 2], [0, 0, 50, 100])])
     cx, cy, w, h = rows(tmp_path)[0][1:5]
@@ -248,6 +261,19 @@ def test_a_real_box_and_area_are_kept(tmp_path):
     )
     (entry,) = truth.datasets["keypoints"]["annotations"]
     assert (entry["bbox"], entry["area"]) == ([60, 20, 90, 70], 3000.0)
+
+
+def test_the_boxes_alone_are_built_when_only_they_are_asked(tmp_path):
+    """The operating point matches a pose model by its boxes (`TaskSpec.operating_iou`): the
+    val split's ground truth is built for "bbox" only."""
+    points = [100, 40, 2, 80, 60, 2, 120, 70, 2]
+    _, index, layout = convert(tmp_path, [pose(1, points, [60, 20, 90, 70], area=3000.0)])
+    truth = build_ground_truth(
+        index, {1: "1.jpg"}, tmp_path / "src" / "images", ["person"], ("bbox",), layout
+    )
+    assert list(truth.datasets) == ["bbox"]
+    (entry,) = truth.datasets["bbox"]["annotations"]
+    assert entry["bbox"] == [60, 20, 90, 70] and "keypoints" not in entry
 
 
 # --- one point layout per dataset --------------------------------------------------------------

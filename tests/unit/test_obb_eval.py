@@ -412,6 +412,7 @@ def test_a_run_scores_oriented_boxes_and_sends_them_as_polygons(tmp_path: Any) -
 
     from pictrain.data.prepare import prepare_dataset
     from pictrain.evaluate.instance import oriented
+    from pictrain.evaluate.operating_point import Thresholds
     from pictrain.evaluate.run import Predictor, evaluate_test_split
     from pictrain.platform.base import DatasetSplit
 
@@ -437,9 +438,9 @@ def test_a_run_scores_oriented_boxes_and_sends_them_as_polygons(tmp_path: Any) -
         for row, score in zip((line.split() for line in labels), (0.9, 0.8, 0.1), strict=True)
     ]
     out = tmp_path / "evaluation"
-    outcome = evaluate_test_split(
-        "obb", Predictor(lambda images: ((i, found) for i in images), None), dataset, 0.25, out
-    )
+    at = Thresholds.fixed(0.25, dataset.names, "test")
+    predictor = Predictor(lambda images: ((i, found) for i in images), None)
+    outcome = evaluate_test_split("obb", predictor, dataset, at, out)
     assert outcome.values["mAP50-95(B)"] == pytest.approx(1.0, abs=1e-3)
     assert set(outcome.tables) == {"test/per-class-AP(B)"}
     (prediction, *_) = json.loads((out / "predictions.json").read_text())

@@ -167,6 +167,13 @@ def test_pose_post_processing_is_ultralytics(tmp_path, height, width):
     np.testing.assert_allclose([i.keypoints for i in ours], expected.numpy(), atol=1e-3)
 
 
+def test_pose_without_a_confident_anchor_finds_nothing(tmp_path):
+    raw = _raw_head(extra=4 * 3)
+    raw[0, 4 : 4 + len(NAMES)] = 0.0001
+    path = constant_model(tmp_path / "m.onnx", [raw], "pose", NAMES, SIZE, "Pose", kind="raw")
+    assert OnnxModel.load(path).predict(_image(40, 60), conf=0.25) == []
+
+
 def test_rtdetr_queries_are_scaled_to_the_image_unclipped(tmp_path):
     queries = np.array([[[0.5, 0.5, 0.2, 0.4, 0.9, 2], [0.95, 0.1, 0.3, 0.3, 0.5, 0]]])
     queries = np.concatenate([queries, np.zeros((1, 298, 6))], axis=1)

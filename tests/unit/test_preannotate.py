@@ -17,7 +17,7 @@ from pictrain.errors import UserError
 from pictrain.evaluate.instance import Instance, oriented
 from pictrain.platform.evaluations import Unsendable
 from pictrain.preannotate.local import scores_file
-from pictrain.preannotate.model import Predictor, Thresholds
+from pictrain.preannotate.model import Predictor
 from pictrain.preannotate.params import default_parameters, read_parameters
 from pictrain.preannotate.scoring import (
     NEAR_DUPLICATE_COSINE,
@@ -237,13 +237,16 @@ def test_the_exports_operating_point_sets_the_thresholds_per_class(tmp_path: Pat
     model.metadata_props.add(key="operating_point", value=json.dumps(point))
     onnx.save(model, str(path))
     predictor = Predictor.load(path, "m", None, scoring=True)
-    assert predictor.thresholds == Thresholds(0.4, {"circle": 0.95}, predictor.thresholds.source)
-    assert "operating point (F1)" in predictor.thresholds.source
+    at = predictor.thresholds
+    wanted = [0.95 if name == "circle" else 0.4 for name in LABELS]
+    assert [at.of(k) for k in range(len(LABELS))] == wanted
+    assert "operating point (F1)" in at.chosen_by
     pixels = np.zeros((SIZE, SIZE, 3), np.uint8)
     kept = predictor.kept(predictor.candidates(pixels))
     assert [LABELS[i.cls] for i in kept] == ["bogus"]  # the circle's 0.9 is under its 0.95
-    given = Predictor.load(path, "m", 0.5, scoring=True)
-    assert given.thresholds == Thresholds(0.5, {}, "confidence_threshold 0.5")
+    given = Predictor.load(path, "m", 0.5, scoring=True).thresholds
+    assert [given.of(k) for k in range(len(LABELS))] == [0.5] * len(LABELS)
+    assert given.chosen_by == "confidence_threshold 0.5"
 
 
 # --- a local folder -----------------------------------------------------------------------------

@@ -11,17 +11,22 @@ import pytest
 from PIL import Image
 
 from pictrain.cli import main
+from tests.planted_weights import PAYLOADS, plant_checkpoint, plant_torchscript
 from tests.unit.onnx_stub import constant_model
 
 SIZE = 64
 NAMES = ["cat", "dog", "fox"]
 
 
-def predict(capsys: pytest.CaptureFixture[str], model: Path, image: Path, out: Path) -> dict:
+def predict(
+    capsys: pytest.CaptureFixture[str],
+    model: Path,
+    image: Path,
+    out: Path,
+    threshold: list[str] = ["--threshold", "0.25"],  # noqa: B006 (never changed)
+) -> dict:
     with pytest.raises(SystemExit) as exited:
-        main(
-            ["predict", str(image), "--model", str(model), "--threshold", "0.25", "--out", str(out)]
-        )
+        main(["predict", str(image), "--model", str(model), *threshold, "--out", str(out)])
     printed = capsys.readouterr()
     assert exited.value.code in (0, None), printed.out + printed.err
     return json.loads(printed.out.splitlines()[-1])
@@ -42,6 +47,23 @@ def test_classes(capsys, tmp_path: Path, image: Path) -> None:
     answer = predict(capsys, model, image, tmp_path / "out")
     assert answer["classes"] == [{"label": "dog", "score": 0.7}]
     assert Path(answer["drawn"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_a_threshold_each_class_is_kept_at_its_operating_point(
+    capsys, tmp_path: Path, image: Path
+) -> None:
+    """Two boxes scoring 0.5, a cat's and a dog's: the file's operating point keeps cats from
+    0.4 and dogs from 0.6 (its overall 0.45 would keep both); `--threshold` overrides it."""
+    raw = np.zeros((1, 4 + len(NAMES), 8), np.float32)
+    raw[0, :4, 0], raw[0, 4 + 0, 0] = [16, 16, 10, 10], 0.5  # cat
+    raw[0, :4, 1], raw[0, 4 + 1, 1] = [48, 48, 10, 10], 0.5  # dog
+    point = {"threshold": 0.45, "per_class": {"cat": 0.4, "dog": 0.6, "fox": 0.45}}
+    extra = {"operating_point": json.dumps({**point, "chosen_by": "F1-best on val"})}
+    model = constant_model(tmp_path / "m.onnx", [raw], "detect", NAMES, SIZE, extra=extra)
+    kept = predict(capsys, model, image, tmp_path / "out", threshold=[])
+    assert [found["label"] for found in kept["boxes"]] == ["cat"]
+    given = predict(capsys, model, image, tmp_path / "out", ["--threshold", "0.45"])
+    assert sorted(found["label"] for found in given["boxes"]) == ["cat", "dog"]
 
 
 def test_polygons(capsys, tmp_path: Path, image: Path) -> None:
@@ -176,3 +198,30 @@ def test_a_threshold_outside_0_to_1_is_refused(capsys, tmp_path: Path, image: Pa
         capsys, str(image), "--model", str(tmp_path / "m.onnx"), "--threshold", threshold
     )
     assert f"'{threshold}' is not a score from 0 to 1" in error
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=lambda p: p.__name__)
+@pytest.mark.parametrize("suffix", [".pt", ".torchscript"])
+def test_a_planted_pickle_never_runs(
+    capsys, tmp_path: Path, image: Path, payload: type, suffix: str
+) -> None:
+    marker = tmp_path / "marker"
+    planted = plant_checkpoint(tmp_path / f"model{suffix}", marker, payload)
+    error = refused(capsys, str(image), "--model", str(planted), "--out", str(tmp_path / "out"))
+    assert f"--model {planted} is not a model pictrain can run: " in error
+    assert not marker.exists()
+
+
+def test_a_torchscript_program_that_would_write_a_file_is_refused(
+    capsys, tmp_path: Path, image: Path
+) -> None:
+    """A TorchScript file runs its own code; one calling more than ultralytics' exports do
+    (here a file write) is refused before it is loaded."""
+    marker = tmp_path / "marker"
+    planted = plant_torchscript(tmp_path / "model-torchscript.torchscript", marker)
+    error = refused(capsys, str(image), "--model", str(planted), "--out", str(tmp_path / "out"))
+    assert error.splitlines() == [
+        f"error: {planted} refused: its TorchScript program calls torch.fill_, torch.from_file, "
+        "torch.ones, which no ultralytics export calls"
+    ]
+    assert not marker.exists()

@@ -17,6 +17,7 @@ from pictrain.train.checkpoint import (
     resume_problem,
 )
 from pictrain.train.metrics import read_results, replay_missing
+from pictrain.train.origin import TrainingOrigin
 
 NAMES = ["circle", "square", "triangle"]
 OVERRIDES = {
@@ -27,6 +28,8 @@ OVERRIDES = {
     "batch": 16,
     "seed": 0,
 }
+SHA = "a" * 64
+ORIGIN = TrainingOrigin(model="yolov8n", weights_sha256=SHA)
 # ultralytics 8.4 writes no padding; older versions right-aligned the header and values.
 RESULTS_CSV = """epoch,time,train/box_loss,metrics/mAP50(B),lr/pg0
 1,3.1,1.5,0.1,0.01
@@ -36,7 +39,9 @@ RESULTS_CSV = """epoch,time,train/box_loss,metrics/mAP50(B),lr/pg0
 """
 
 
-def checkpoint(epochs_done: int = 4, **args: object) -> Checkpoint:
+def checkpoint(
+    epochs_done: int = 4, origin: TrainingOrigin | None = ORIGIN, **args: object
+) -> Checkpoint:
     base = {
         "task": "detect",
         "epochs": 10,
@@ -45,7 +50,7 @@ def checkpoint(epochs_done: int = 4, **args: object) -> Checkpoint:
         "warmup_bias_lr": 0.0,
         "seed": 0,
     }
-    return Checkpoint(Path("last.pt"), epochs_done, {**base, **args}, NAMES)
+    return Checkpoint(Path("last.pt"), epochs_done, {**base, **args}, NAMES, origin)
 
 
 @pytest.fixture
@@ -61,8 +66,8 @@ def points(backend: LocalBackend) -> list[tuple[str, int, float]]:
 
 def test_an_unfinished_checkpoint_of_the_same_training_resumes() -> None:
     # optimizer=auto: ultralytics stored its own pick (AdamW, lr0, no bias warmup) in it.
-    assert resume_problem(checkpoint(), "detect", NAMES, OVERRIDES) is None
-    assert resume_problem(checkpoint(batch=8), "detect", NAMES, OVERRIDES) is None
+    assert resume_problem(checkpoint(), "detect", NAMES, OVERRIDES, ORIGIN) is None
+    assert resume_problem(checkpoint(batch=8), "detect", NAMES, OVERRIDES, ORIGIN) is None
 
 
 @pytest.mark.parametrize(
@@ -80,12 +85,34 @@ def test_an_unfinished_checkpoint_of_the_same_training_resumes() -> None:
             {**OVERRIDES, "optimizer": "SGD", "lr0": 0.02},
             "lr0 0.01 -> 0.02",
         ),
+        (
+            checkpoint(origin=TrainingOrigin(model="yolov8s", weights_sha256=SHA)),
+            "detect",
+            NAMES,
+            OVERRIDES,
+            "it trains model yolov8s, not yolov8n",
+        ),
+        (
+            checkpoint(origin=TrainingOrigin(model="yolov8n", weights_sha256="b" * 64)),
+            "detect",
+            NAMES,
+            OVERRIDES,
+            f"started from weights sha256 bbbbbbbbbbbb..., this run from weights sha256 {SHA[:12]}",
+        ),
+        (
+            checkpoint(origin=TrainingOrigin(model="yolov8n", weights_sha256=None)),
+            "detect",
+            NAMES,
+            OVERRIDES,
+            "it started from scratch, this run from weights",
+        ),
+        (checkpoint(origin=None), "detect", NAMES, OVERRIDES, "does not record which model"),
     ],
 )
 def test_other_trainings_are_not_resumed(
     ckpt: Checkpoint, task: str, names: list[str], overrides: dict, reason: str
 ) -> None:
-    problem = resume_problem(ckpt, task, names, overrides)
+    problem = resume_problem(ckpt, task, names, overrides, ORIGIN)
     assert problem is not None and reason in problem
 
 
@@ -95,7 +122,7 @@ def test_what_a_resume_may_change_is_what_the_resumed_training_gets() -> None:
     changed = {"imgsz": 96, "device": "0,1,2,3", "batch": 64, "workers": 2, "patience": 5}
     overrides = {**OVERRIDES, **changed}
     ckpt = checkpoint(imgsz=64, device="0", batch=16, workers=8, patience=50)
-    assert resume_problem(ckpt, "detect", NAMES, overrides) is None
+    assert resume_problem(ckpt, "detect", NAMES, overrides, ORIGIN) is None
     assert resume_arguments(overrides) == changed
     assert set(changed) <= RESUME_ADJUSTABLE
 

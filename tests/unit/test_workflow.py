@@ -4,11 +4,13 @@ line, exit 2, nothing created."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pictrain.platform.env import read_env_file
@@ -20,22 +22,9 @@ from tests.unit.workflow_project import (
     edit,
     one_error_line,
     pictrain,
+    trained,
     up_to,
-    write_project,
 )
-
-
-@pytest.fixture(params=[False, True], ids=["409", "twins"])
-def project(
-    tmp_path: Path,
-    emulator: Emulator,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-) -> Path:
-    """Each test twice: on a server that refuses what is there already (409), and on one that
-    makes the twin (tests/emulator/README.md)."""
-    emulator.state.settings.twins = request.param
-    return write_project(tmp_path, emulator, monkeypatch)
 
 
 def test_register_to_launch_twice_duplicates_nothing(
@@ -205,29 +194,10 @@ def test_the_project_file_is_checked_before_the_credentials(
     assert "deployment.nmae" in one_error_line(output)
 
 
-def _trained(emulator: Emulator, project: Path, capsys, tmp_path: Path) -> None:
-    """Up to an experiment that trained: what its job stores, without training."""
-    up_to(capsys, project, "experiment", "create")
-    client = emulator.client()
-    (state,) = emulator.state.experiments.values()
-    experiment = client.get_experiment_by_id(state.id)
-    weights, onnx = tmp_path / "best.pt", tmp_path / "model-latest.onnx"
-    weights.write_bytes(b"trained weights")
-    onnx.write_bytes(b"an onnx model")
-    for name, path in (
-        ("best-model", weights),
-        ("checkpoint-weights-latest", weights),
-        ("model-latest", onnx),
-    ):
-        experiment.store(name, str(path))
-    experiment.log("labelmap", {"0": "cat", "1": "dog"}, "LABELMAP")
-    state.status = "SUCCESS"
-
-
 def test_publish_deploy_and_ct_setup_twice_duplicate_nothing(
     emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    _trained(emulator, project, capsys, tmp_path)
+    trained(emulator, project, capsys, tmp_path)
     state = emulator.state
     for command in (["model", "publish"], ["deploy"], ["ct", "setup"]):
         first = pictrain(capsys, project, *command)
@@ -246,9 +216,13 @@ def test_publish_deploy_and_ct_setup_twice_duplicate_nothing(
     assert (deployment.name, deployment.model_version_id) == ("shapes-detector", version.id)
     assert deployment.min_threshold == 0.25
     assert deployment.feedback_loop
-    (feedback,) = deployment.feedback_loop_datasets
-    assert state.dataset_versions[feedback].version == "feedback"
     training = deployment.continuous_training
+    # Reviews enrich the train version, the one continuous training reads as train.
+    assert deployment.feedback_loop_datasets == [training.datasets["train"]]
+    assert deployment.training_data == training.datasets["train"]
+    assert state.dataset_versions[training.datasets["train"]].version == "train"
+    assert "reviewed predictions enrich shapes/train" in again[1]
+    assert "nothing changed since the last" in again[1]
     assert training.trigger == "FEEDBACK_LOOP" and training.threshold == 50
     assert training.experiment_parameters["epochs"] == 5  # [continuous_training.parameters]
     assert training.experiment_parameters["image_size"] == 160  # [experiment.parameters]
@@ -259,7 +233,7 @@ def test_publish_deploy_and_ct_setup_twice_duplicate_nothing(
 def test_publish_stores_the_weights_the_platform_did_not_keep(
     emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    _trained(emulator, project, capsys, tmp_path)
+    trained(emulator, project, capsys, tmp_path)
     emulator.state.settings.published_artifacts = ("model-latest",)
     code, output = pictrain(capsys, project, "model", "publish")
     assert code == 0, output
@@ -274,7 +248,7 @@ def test_publish_carries_every_export_into_the_version(
 ) -> None:
     """The platform keeps model-latest (the emulator's default rule); the other exports a run
     stored (export_formats) are stored in the version by pictrain itself."""
-    _trained(emulator, project, capsys, tmp_path)
+    trained(emulator, project, capsys, tmp_path)
     (state,) = emulator.state.experiments.values()
     experiment = emulator.client().get_experiment_by_id(state.id)
     exports = {"model-openvino-int8": b"openvino zip", "model-torchscript": b"torchscript"}
@@ -415,3 +389,87 @@ def test_pretrained_weights_are_stored_once(
     (experiment,) = emulator.state.experiments.values()
     assert emulator.state.artifact_bytes(experiment.id, "pretrained-weights") == b"starting weights"
     assert len(emulator.requests("POST", "/api/experiment/*/artifacts")) == 1
+
+
+def test_a_failed_add_data_job_is_bad_input_with_its_reason(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    up_to(capsys, project, "data", "upload")
+    emulator.state.settings.add_data_failure = "data 3f2a is not an image the platform reads"
+    code, output = pictrain(capsys, project, "data", "dataset")
+    assert code == 2
+    line = one_error_line(output)
+    assert "did not add the data to version train" in line
+    assert "ended FAILED: failure_reason: data 3f2a is not an image" in line
+    assert "created" not in output  # nothing reported as done
+
+
+def test_publish_and_deploy_find_the_version_past_the_first_page(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`model.list_versions()` reads one page: the published version is found on a later one,
+    so a rerun neither publishes it twice nor deploys another."""
+    trained(emulator, project, capsys, tmp_path)
+    model = emulator.client().create_model("shapes-detector")
+    for k in range(3):
+        model.create_version(f"older-{k}")
+    emulator.state.settings.page_size = 2
+    for command in (["model", "publish"], ["model", "publish"], ["deploy"]):
+        code, output = pictrain(capsys, project, *command)
+        assert code == 0, output
+    published = [v for v in emulator.state.model_versions.values() if v.experiment_id]
+    (version,) = published
+    assert version.version == 3  # after the three older ones: beyond the first page of 2
+    (deployment,) = emulator.state.deployments.values()
+    assert deployment.model_version_id == version.id
+
+
+def _log_table(emulator: Emulator, name: str, table: dict) -> None:
+    (experiment,) = emulator.state.experiments.values()
+    emulator.client().get_experiment_by_id(experiment.id).log(name, table, "TABLE")
+
+
+def test_a_challenger_worse_than_its_champion_is_refused_unless_forced(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """What the job logs when the base model version's weights score better on test."""
+    from pictrain.evaluate.champion import TABLE, Comparison
+
+    trained(emulator, project, capsys, tmp_path)
+    worse = Comparison(
+        "detect", "checkpoint-weights-latest", "0" * 64, 0.005, {"mAP50-95(B)": 0.41}
+    )
+    worse = dataclasses.replace(worse, champion={"mAP50-95(B)": 0.52})
+    _log_table(emulator, TABLE, worse.table)
+    for command in (["model", "publish"], ["deploy"]):
+        code, output = pictrain(capsys, project, *command)
+        assert code == 2
+        line = one_error_line(output)
+        assert "scores test mAP50-95(B) 0.4100, below the champion's 0.5200" in line
+        assert "`--force`" in line
+        if command == ["model", "publish"]:
+            assert not [v for v in emulator.state.model_versions.values() if v.experiment_id]
+            code, output = pictrain(capsys, project, *command, "--force")
+            assert code == 0 and "--force: published although" in output
+    code, output = pictrain(capsys, project, "deploy", "--force")
+    assert code == 0 and "--force: deployed although" in output
+
+
+def test_deploy_takes_the_threshold_of_the_operating_point_unless_the_file_gives_one(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from pictrain.evaluate.operating_point import TABLE, Report, Scored, Thresholds
+
+    trained(emulator, project, capsys, tmp_path)
+    point = Thresholds(0.37, {"cat": 0.4, "dog": 0.3}, ["cat", "dog"])
+    nothing = Scored(*(np.zeros(0) for _ in range(3)), np.zeros(2, dtype=int))
+    _log_table(emulator, TABLE, Report.of(point, nothing).table())
+    assert pictrain(capsys, project, "model", "publish")[0] == 0
+    code, output = pictrain(capsys, project, "deploy")
+    assert code == 0 and "threshold 0.37 (its operating point)" in output
+    (deployment,) = emulator.state.deployments.values()
+    assert deployment.min_threshold == 0.37
+    edit(project, "# threshold = 0.3", "threshold = 0.3")
+    code, output = pictrain(capsys, project, "deploy")
+    assert code == 0 and "threshold 0.3 ([deployment] threshold)" in output
+    assert deployment.min_threshold == 0.3

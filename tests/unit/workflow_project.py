@@ -24,6 +24,19 @@ STEPS = (
 )
 
 
+@pytest.fixture(params=[False, True], ids=["409", "twins"])
+def project(
+    tmp_path: Path,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Path:
+    """Each test twice: on a server that refuses what is there already (409), and on one that
+    makes the twin (tests/emulator/README.md)."""
+    emulator.state.settings.twins = request.param
+    return write_project(tmp_path, emulator, monkeypatch)
+
+
 def write_project(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The shipped example file, on a tiny cat/dog dataset, pointing at the emulator."""
     write_sample_dataset(tmp_path / "dataset")
@@ -73,3 +86,24 @@ def one_error_line(output: str) -> str:
     assert len(errors) == 1, output
     assert "Traceback" not in output
     return errors[0]
+
+
+def trained(
+    emulator: Emulator, project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Up to an experiment that trained: what its job stores, without training."""
+    up_to(capsys, project, "experiment", "create")
+    client = emulator.client()
+    (state,) = emulator.state.experiments.values()
+    experiment = client.get_experiment_by_id(state.id)
+    weights, onnx = tmp_path / "best.pt", tmp_path / "model-latest.onnx"
+    weights.write_bytes(b"trained weights")
+    onnx.write_bytes(b"an onnx model")
+    for name, path in (
+        ("best-model", weights),
+        ("checkpoint-weights-latest", weights),
+        ("model-latest", onnx),
+    ):
+        experiment.store(name, str(path))
+    experiment.log("labelmap", {"0": "cat", "1": "dog"}, "LABELMAP")
+    state.status = "SUCCESS"

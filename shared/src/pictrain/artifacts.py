@@ -23,15 +23,26 @@ def export_onnx(
     task: str,
     labelmap: dict[str, str],
     skeleton: dict[str, Any] | None = None,
+    operating_point: dict[str, Any] | None = None,
 ) -> Path:
     """The export Picsellia's pre-annotation and serving consume (`model-latest`): static
     1x3xNxN, opset 18, the raw head (NMS outside the graph) or YOLO26's NMS-free one, input
     `images`, pictrain's metadata (`pictrain.exports.export`; for pose also the point layout,
-    `skeleton`)."""
+    `skeleton`), with the thresholds to keep predictions at, `operating_point` (JSON:
+    `threshold`, `per_class`, `chosen_by`)."""
+    from pictrain.exportformats import LATEST
     from pictrain.exports.export import export
-    from pictrain.exports.formats import LATEST
 
-    made = export(weights, LATEST, image_size, dest.parent, task, labelmap, skeleton=skeleton)
+    made = export(
+        weights,
+        LATEST,
+        image_size,
+        dest.parent,
+        task,
+        labelmap,
+        skeleton=skeleton,
+        operating_point=operating_point,
+    )
     if made.resolve() != dest.resolve():
         made.replace(dest)
     return dest

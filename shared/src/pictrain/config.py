@@ -43,6 +43,9 @@ class TaskSpec:
     per_image: bool  # one class per image, no boxes: ultralytics' class-folder layout
     coco_fields: frozenset[CocoField]
     scored: tuple[IouType, ...]  # COCOeval kinds of the test evaluation (none: classification)
+    # The kind the operating point matches predictions to truths by (IoU 0.5): the task's own
+    # shape; pose by its boxes (an object found, whatever its points). None: classification.
+    operating_iou: IouType | None
     gate_metric: str  # what the deploy-parity gate compares, as the evaluation names it
     evaluation_shape: str  # the SDK's EvaluationFormat field its predictions are sent as
 
@@ -65,6 +68,7 @@ _SPECS = (
         per_image=False,
         coco_fields=frozenset(),
         scored=("bbox",),
+        operating_iou="bbox",
         gate_metric="mAP50-95(B)",
         evaluation_shape="rectangles",
     ),
@@ -78,6 +82,7 @@ _SPECS = (
         per_image=False,
         coco_fields=frozenset({"segmentation"}),
         scored=("bbox", "segm"),
+        operating_iou="segm",
         gate_metric="mAP50-95(M)",
         evaluation_shape="polygons",
     ),
@@ -91,6 +96,7 @@ _SPECS = (
         per_image=True,
         coco_fields=frozenset(),
         scored=(),
+        operating_iou=None,
         gate_metric="accuracy_top1",
         evaluation_shape="classifications",
     ),
@@ -105,6 +111,7 @@ _SPECS = (
         per_image=False,
         coco_fields=frozenset({"keypoints"}),
         scored=("bbox", "keypoints"),
+        operating_iou="bbox",
         gate_metric="mAP50-95(P)",
         evaluation_shape="keypoints",
     ),
@@ -120,6 +127,7 @@ _SPECS = (
         per_image=False,
         coco_fields=frozenset({"segmentation"}),
         scored=("obb",),
+        operating_iou="obb",
         gate_metric="mAP50-95(B)",
         evaluation_shape="polygons",
     ),

@@ -79,6 +79,10 @@ DDP_STALL_MINUTES = EnvVar(
 DDP_RELAY = EnvVar(
     ("PICTRAIN_DDP_RELAY",), "set by the job for its DDP workers: the folder rank 0 reports to"
 )
+TRAINING_ORIGIN = EnvVar(
+    ("PICTRAIN_TRAINING_ORIGIN",),
+    "set by the job for its trainers: the model and starting weights each last.pt records",
+)
 GIT_SHA = EnvVar(("PICTRAIN_GIT_SHA",), "the source revision, baked into images")
 WEIGHTS_DIR = EnvVar(
     ("PICTRAIN_WEIGHTS_DIR",),

@@ -1,4 +1,5 @@
-"""Make ultralytics run with no network: no hub, no font or version fetch, no runtime pip."""
+"""Make ultralytics run with no network (no hub, no font or version fetch, no runtime pip) and
+load weights files without running code from them (`pictrain.safeload`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ _ENV_DEFAULTS = {
     # importing the picsellia SDK otherwise replaces the root logging configuration
     "PICSELLIA_SDK_CUSTOM_LOGGING": "1",
 }
+# Forced, whatever the environment says: a weights file is never unpickled unrestricted.
+_ENV_FORCED = {"ULTRALYTICS_SAFE_LOAD": "1"}
 _SETTINGS = {
     "sync": False,
     "hub": False,
@@ -31,9 +34,11 @@ _SETTINGS = {
 
 
 def configure_environment() -> None:
-    """Set ultralytics' offline switches unless the user set them; call before importing it."""
+    """Set ultralytics' offline switches unless the user set them, and its safe loading in any
+    case; call before importing it (processes it starts, DDP workers included, inherit them)."""
     for key, value in _ENV_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    os.environ.update(_ENV_FORCED)
 
 
 def settings_dir() -> Path:

@@ -31,7 +31,8 @@ from pydantic import (
 )
 
 from pictrain.errors import UserError
-from pictrain.exports.formats import DEFAULT_EXPORTS, offered, parse_spec
+from pictrain.exportformats import DEFAULT_EXPORTS, offered, parse_spec
+from pictrain.starting import PRETRAINED_ARTIFACT
 
 # ultralytics trains at a multiple of max(model stride, 32) (`check_imgsz`, rounding up).
 IMAGE_SIZE_MULTIPLE = 32
@@ -123,8 +124,6 @@ def _cache(value: Any) -> Any:
 def _pretrained(value: Any) -> bool:
     """ultralytics also takes a weights path here; this job's starting weights are files the
     experiment brings, so a path is refused with where it belongs."""
-    from pictrain.platform.base import PRETRAINED_ARTIFACT  # the platform layer imports this one
-
     try:
         return _bool(value)
     except ValueError:
@@ -347,8 +346,26 @@ class Parameters(BaseModel):
         lt=0.5,
         description="share of train cut for each split not attached (val, test)",
     )
-    conf_threshold: Float = Field(
-        0.25, gt=0, lt=1, description="minimum score of predictions sent as evaluations"
+    conf_threshold: Annotated[float | None, BeforeValidator(_optional(_float))] = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="minimum score of predictions sent as evaluations; unset: the operating "
+        "point's, each class's threshold chosen on val",
+    )
+    target_precision: Annotated[float | None, BeforeValidator(_optional(_float))] = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="operating point: the lowest threshold reaching this precision on val; "
+        "unset: the F1-best threshold",
+    )
+    champion_tolerance: Float = Field(
+        0.005,
+        ge=0,
+        lt=1,
+        description="`model publish` and `deploy` refuse a model scoring more than this "
+        "below the base model version's weights on test",
     )
     export_formats: Annotated[list[str], BeforeValidator(_export_formats)] = Field(
         list(DEFAULT_EXPORTS),
@@ -413,6 +430,8 @@ _NOT_ULTRALYTICS = {
     "pretrained",
     "holdout_fraction",
     "conf_threshold",
+    "target_precision",
+    "champion_tolerance",
     "export_formats",
     "int8_calibration_images",
     "keypoint_box_padding",

@@ -26,6 +26,10 @@ from pictrain.envvars import WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
 
+# The starting weights a user attaches: an experiment file of this name, `<name>.pt` in a local
+# dataset folder.
+PRETRAINED_ARTIFACT = "pretrained-weights"
+
 Source = Literal["experiment", "model-version", "image", "none"]
 # The log line of a run that starts from a file, as tools read it back from a job's log.
 LOGGED = re.compile(r"starting weights: (\S+) (\S+), sha256 ([0-9a-f]{64})")

@@ -17,18 +17,13 @@ _export = artifacts.export_onnx
 
 
 def tampered_export(
-    weights: Path,
-    image_size: int,
-    dest: Path,
-    task: str,
-    labelmap: dict[str, str],
-    skeleton: dict[str, Any] | None = None,
+    weights: Path, image_size: int, dest: Path, task: str, labelmap: dict[str, str], *rest: Any
 ) -> Path:
     import numpy as np
 
     from tests.unit.onnx_stub import constant_model
 
-    _export(weights, image_size, dest, task, labelmap, skeleton)
+    _export(weights, image_size, dest, task, labelmap, *rest)
     names = [labelmap[str(i)] for i in range(len(labelmap))]
     x, y, w, h = (float(v) for v in os.environ["TAMPERED_BOX"].split(","))
     raw = np.zeros((1, 4 + len(names), 8), np.float32)  # one confident anchor of 8

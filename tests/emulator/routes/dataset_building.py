@@ -292,8 +292,10 @@ def add_data(req: Request) -> Reply:
         lookup(req.state.datas, data_id, "data")
         if data_id in present:
             refuse_twin(req.state, f"data {data_id} is already in this version")
-    version.assets.extend(Asset(data_id) for data_id in data_ids)
-    job = TaskJob()
+    failure = req.state.settings.add_data_failure
+    if failure is None:
+        version.assets.extend(Asset(data_id) for data_id in data_ids)
+    job = TaskJob("FAILED", failure) if failure else TaskJob()
     req.state.task_jobs[job.id] = job
     return json_reply({"job": {"id": job.id, "status": job.status}}, 201)
 

@@ -181,6 +181,37 @@ def detach_feedback_loop_datasets(req: Request) -> Reply:
     return no_content()
 
 
+@route("POST", "/api/deployment/{id}/pipeline/td/setup")
+def set_training_data(req: Request) -> Reply:
+    """The version the deployed model trained on, for the monitoring's supervised metrics
+    (docs: "Training Data"). A setting: a new post replaces it. A version of another type
+    than the deployment is a 400 (assumption)."""
+    deployment = deployment_of(req)
+    version = lookup(req.state.dataset_versions, field(req.json(), "dataset_version_id"), "version")
+    if version.type != deployment.type:
+        raise ApiError(
+            400,
+            f"a {version.type} version cannot be the training data of a "
+            f"{deployment.type} deployment",
+        )
+    deployment.training_data = version.id
+    return no_content()
+
+
+@route("GET", "/api/deployment/{id}/pipeline/td/check")
+def check_training_data(req: Request) -> Reply:
+    """SDK: `{"status": ...}`; the statuses are unknown (assumption: DONE once set, else a 400)."""
+    if deployment_of(req).training_data is None:
+        raise ApiError(400, "no training data is set")
+    return json_reply({"status": "DONE"})
+
+
+@route("PUT", "/api/deployment/{id}/pipeline/td/disable")
+def disable_training_data(req: Request) -> Reply:
+    deployment_of(req).training_data = None
+    return no_content()
+
+
 @route("POST", "/api/deployment/{id}/pipeline/ct")
 def setup_continuous_training(req: Request) -> Reply:
     deployment = deployment_of(req)

@@ -143,7 +143,8 @@ def compute_metrics(req: Request) -> Reply:
 def get_metrics_job(req: Request) -> Reply:
     task = req.state.task_jobs.get(req.uuid("id"))
     if task is not None:  # background work of the dataset routes, finished when created
-        return json_reply({"id": task.id, "status": task.status})
+        reason = {"failure_reason": task.reason} if task.reason else {}
+        return json_reply({"id": task.id, "status": task.status, **reason})
     job = lookup(req.state.metrics_jobs, req.params["id"], "job")
     if job.status == "RUNNING":
         if job.polls_left > 0:

@@ -63,7 +63,7 @@ def create_experiment(
             parameters = base.settings.get("parameters")
         if base.labels:
             experiment.logs["labelmap"] = Log("labelmap", "LABELMAP", dict(base.labels))
-        for file in base.files.values():
+        for file in base.files.values() if state.settings.copy_model_files else ():
             experiment.artifacts[file.name] = StoredFile(
                 file.name, file.filename, file.object_name, file.large
             )

@@ -6,14 +6,17 @@ with the image as the multipart field `media` and the JWT as Bearer token (`pred
 
 from __future__ import annotations
 
+import io
+import mimetypes
 import secrets
+import uuid
 
 from tests.emulator import serving
 from tests.emulator.multipart import parse_form
 from tests.emulator.routes.common import field, lookup
 from tests.emulator.routes.deployments import deployment_of, served_file
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply
-from tests.emulator.state import Prediction
+from tests.emulator.state import Data, Prediction
 
 ROUTES = Router()
 route = ROUTES.add
@@ -62,8 +65,29 @@ def predict(req: Request) -> Reply:
     except serving.NotServable as e:
         raise ApiError(400, str(e)) from e
     monitor = form.get("monitor", b"True").decode().lower() == "true"
-    deployment.predictions.append(Prediction(_filename(req), monitor, response))
+    filename = _filename(req)
+    data_id = _monitored_data(req, filename, form["media"]).id if monitor else None
+    deployment.predictions.append(Prediction(filename, monitor, response, data_id))
     return json_reply(response)
+
+
+def _monitored_data(req: Request, filename: str, content: bytes) -> Data:
+    """A monitored prediction is a predicted asset, "related to a unique Data" created in the
+    datalake (docs: Deployments - Predictions overview): the image is stored as one."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(content)) as image:
+        width, height = image.size
+    data = Data(
+        filename=filename,
+        object_name=f"predictions/{uuid.uuid4().hex}/{filename}",
+        content_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
+        width=width,
+        height=height,
+    )
+    req.state.storage.put(data.object_name, content)
+    req.state.datas[data.id] = data
+    return data
 
 
 def _filename(req: Request) -> str:

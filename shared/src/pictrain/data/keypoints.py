@@ -81,6 +81,9 @@ class PoseLayout:
     flip_idx: tuple[int, ...] | None  # None: horizontal and vertical flips are off
     sigmas: tuple[float, ...]
     box_padding: float
+    # The labels that have a skeleton: a MULTI version's others (rectangles only) take no
+    # keypoints on the platform.
+    labels: tuple[str, ...]
 
     @property
     def size(self) -> int:
@@ -154,6 +157,7 @@ def resolve_layout(
         flip_idx=_flip_idx(options.flip_idx, common, size),
         sigmas=_sigmas(options.sigmas, size),
         box_padding=options.box_padding,
+        labels=tuple(sorted(layouts)),
     )
 
 
@@ -249,7 +253,8 @@ def batch_poses(
     if taken.any():
         boxes[taken] = [found.rectangles[k][2].bbox for k in rectangle[taken].tolist()]
     given = np.where(taken | from_points, np.nan, objects.area)
-    objects = objects._replace(boxes=boxes, area=given)
+    made = objects.no_box & ~(taken | from_points)  # a box made is a box
+    objects = objects._replace(boxes=boxes, area=given, no_box=made)
     used = set(rectangle[taken].tolist())
     leftover = [r for k, r in enumerate(found.rectangles) if k not in used]
     summary.boxes_without_keypoints += len(leftover)

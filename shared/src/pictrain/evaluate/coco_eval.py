@@ -146,10 +146,13 @@ def _per_class_ap(evaluator: Any, ground_truth: dict[str, Any]) -> dict[str, flo
     # precision: [iou thresholds, recall points, classes, area ranges, max dets]; area "all",
     # maxDets 100, averaged over IoU 0.50:0.95 and recall. A class with no ground truth in the
     # split has only -1 there: its AP is undefined, so it is left out rather than shown as 0.
+    # (faster-coco-eval's keypoint evaluation does not even list such a class.)
     precision = evaluator.eval["precision"][:, :, :, 0, -1]
     position = {cat_id: index for index, cat_id in enumerate(evaluator.params.catIds)}
     per_class = {}
     for category in ground_truth["categories"]:
+        if category["id"] not in position:
+            continue
         values = precision[:, :, position[category["id"]]]
         values = values[values > -1]
         if values.size:

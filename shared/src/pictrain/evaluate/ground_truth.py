@@ -98,7 +98,8 @@ def build_ground_truth(
             for iou_type, entry in _pose_entries(
                 index, image, names, category_ids, keypoints, left_out
             ):
-                add(iou_type, entry)
+                if iou_type in annotations:  # the operating point asks for the boxes only
+                    add(iou_type, entry)
             continue
         for annotation in index.annotations_of(image.id):
             category_id = remap.get(annotation.category_id)

@@ -85,6 +85,7 @@ class OnnxModel:
         image_size: int,
         outputs: str = RAW,
         skeleton: dict[str, Any] | None = None,
+        operating_point: dict[str, Any] | None = None,
     ) -> None:
         self.runtime = runtime
         self.task = task
@@ -92,6 +93,7 @@ class OnnxModel:
         self.image_size = image_size
         self.outputs = outputs  # unused for classification: class probabilities
         self.skeleton = skeleton  # pose: {"keypoints": names, "skeleton": edges from 1}
+        self.operating_point = operating_point  # `threshold`, `per_class`; None: not exported
 
     @classmethod
     def load(cls, path: Path) -> OnnxModel:
@@ -113,7 +115,8 @@ class OnnxModel:
         task = meta[TASK_KEY]
         outputs = meta.get(OUTPUTS_KEY) or _recognised_outputs(runtime, task, len(names), int(size))
         skeleton = metadata_value(meta, SKELETON_KEY) if SKELETON_KEY in meta else None
-        return cls(runtime, task, names, int(size), outputs, skeleton)
+        point = metadata_value(meta, OPERATING_POINT_KEY) if OPERATING_POINT_KEY in meta else None
+        return cls(runtime, task, names, int(size), outputs, skeleton, point)
 
     def predict(
         self,
@@ -264,7 +267,8 @@ def _segment_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
 def _pose_extras(head: _Head) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Keypoints: x, y in the image's pixels (clipped to it), confidence as the head gives it
     (a sigmoid in the graph)."""
-    points = head.values.reshape(len(head.values), -1, 3).astype(np.float64)
+    points = head.values.reshape(len(head.values), head.values.shape[1] // 3, 3)
+    points = points.astype(np.float64)
     height, width = head.shape
     box = head.box
     points[..., 0] = ((points[..., 0] - box.left) / (box.width / width)).clip(0, width)
@@ -365,6 +369,8 @@ def open_export(path: Path, what: str) -> OnnxModel:
         raise UserError(f"{what} {path} does not exist")
     try:
         return OnnxModel.load(path)
+    except UserError:  # a TorchScript program that would call more than an export's operators
+        raise
     except KeyError as exc:
         raise UserError(
             f"{what} {path} has no {exc} in its metadata: not an export of a pictrain or "

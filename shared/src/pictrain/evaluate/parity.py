@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pictrain.config import task_spec
 from pictrain.data.prepare import PreparedDataset
 from pictrain.errors import DeployParityError
+from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.run import evaluate_test_split, export_predictor
 
 WARN_ABOVE = 0.01
@@ -79,13 +80,13 @@ def check_export(
     onnx: Path,
     dataset: PreparedDataset,
     weights_values: dict[str, float],
-    min_score: float,
+    thresholds: Thresholds,
     out_dir: Path,
 ) -> Parity | None:
     """Score `onnx` on the test split as the weights were scored (`weights_values`, from
     `evaluate_test_split`), writing its evaluation files under `out_dir`. None when the metric
     is undefined (COCO's -1: a test split without ground truth)."""
-    exported = evaluate_test_split(task, export_predictor(onnx), dataset, min_score, out_dir)
+    exported = evaluate_test_split(task, export_predictor(onnx), dataset, thresholds, out_dir)
     metric = task_spec(task).gate_metric
     if metric not in weights_values or metric not in exported.values:
         return None

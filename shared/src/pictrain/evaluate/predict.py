@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from pictrain import safeload
 from pictrain.config import IouType
 from pictrain.evaluate.ground_truth import EvalImage
 from pictrain.evaluate.instance import (
@@ -19,6 +20,7 @@ from pictrain.evaluate.instance import (
     Instance,
     oriented,
 )
+from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.rotated import areas
 from pictrain.platform.base import Detection, Evaluation, Keypoints, Polygon
 from pictrain.train.models import head_arguments
@@ -38,7 +40,7 @@ def ultralytics_results(
     with the head that is exported (`head_arguments`: YOLO26's NMS-free one)."""
     from ultralytics import YOLO
 
-    model = YOLO(str(weights))
+    model = safeload.model(YOLO, weights)
     for start in range(0, len(paths), INFERENCE_BATCH):
         yield from model.predict(
             source=[str(p) for p in paths[start : start + INFERENCE_BATCH]],
@@ -211,9 +213,14 @@ SHAPE_OF = {
 
 
 def to_evaluation(
-    file_name: str, instances: list[Instance], names: list[str], min_score: float, shape: str
+    file_name: str,
+    instances: list[Instance],
+    names: list[str],
+    thresholds: Thresholds,
+    shape: str,
 ) -> Evaluation:
-    """What the platform shows: confident shapes only, integer pixels and float scores."""
+    """What the platform shows: shapes at the operating point (each class's threshold),
+    integer pixels and float scores."""
     field, make = SHAPE_OF[shape]
-    made = (make(i, names[i.cls]) for i in instances if i.score >= min_score)
+    made = (make(i, names[i.cls]) for i in instances if i.score >= thresholds.of(i.cls))
     return Evaluation(file_name=file_name, **{field: [s for s in made if s is not None]})

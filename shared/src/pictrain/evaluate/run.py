@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.config import IOU_SUFFIX, task_spec
+from pictrain.confusion import plot_confusion
 from pictrain.data.prepare import PreparedDataset
 from pictrain.evaluate.classification import (
     classification_report,
@@ -21,9 +22,14 @@ from pictrain.evaluate.classification import (
     read_class_split,
 )
 from pictrain.evaluate.coco_eval import evaluate_coco
-from pictrain.evaluate.confusion import plot_confusion
-from pictrain.evaluate.ground_truth import EvalImage, build_ground_truth
+from pictrain.evaluate.ground_truth import EvalImage, GroundTruth, IouType, build_ground_truth
 from pictrain.evaluate.instance import SCORING_CONFIDENCE, Instance
+from pictrain.evaluate.operating_point import (
+    Scored,
+    Thresholds,
+    match_instances,
+    score_classes,
+)
 from pictrain.evaluate.predict import coco_results, predict, to_evaluation
 from pictrain.platform.base import Classification, Evaluation
 
@@ -43,6 +49,10 @@ class TestEvaluation:
     heatmaps: dict[str, dict[str, Any]] = field(default_factory=dict)
     plots: dict[str, Path] = field(default_factory=dict)  # IMAGE log name -> file
     evaluations: list[Evaluation] = field(default_factory=list)
+    scored: Scored | None = None  # each prediction right or wrong (the operating point's input)
+    # pose: predictions kept out of `evaluations`, of labels without a skeleton (a MULTI
+    # version's rectangle-only labels take no keypoints on the platform)
+    unsent: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,46 +91,87 @@ def evaluate_test_split(
     task: str,
     predictor: Predictor,
     dataset: PreparedDataset,
-    min_score: float,
+    thresholds: Thresholds,
     out_dir: Path,
 ) -> TestEvaluation:
+    """Scored on the whole ranking (COCO, top-5); evaluations keep what `thresholds` keep."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if not task_spec(task).scored:
-        return _classification(predictor, dataset, out_dir)
-    return _instances(task, predictor, dataset, min_score, out_dir)
+        return _classification(predictor, dataset, thresholds, out_dir)
+    return _instances(task, predictor, dataset, thresholds, out_dir)
+
+
+def score_split(task: str, predictor: Predictor, dataset: PreparedDataset, split: str) -> Scored:
+    """Each prediction on `split` right or wrong: what the operating point is chosen from."""
+    spec = task_spec(task)
+    if not spec.scored:
+        labelled = read_class_split(dataset.root / split)
+        top5 = predictor.top5([path for path, _ in labelled])
+        return score_classes(
+            [cls for _, cls in labelled], [row[0] for row in top5], len(dataset.names)
+        )
+    iou_type = spec.operating_iou
+    truth, results = _predictions(predictor, dataset, split, (iou_type,))
+    return match_instances(
+        truth.datasets[iou_type], results[iou_type], truth.category_ids, iou_type
+    )
+
+
+def _predictions(
+    predictor: Predictor,
+    dataset: PreparedDataset,
+    split: str,
+    iou_types: tuple[IouType, ...],
+    each: Callable[[EvalImage, list[Instance]], None] | None = None,
+) -> tuple[GroundTruth, dict[str, list[dict[str, Any]]]]:
+    """The split's ground truth and the predictions as COCO results per kind; `each` sees every
+    image's instances as they come (they are not kept: masks are the size of the image)."""
+    truth = build_ground_truth(
+        dataset.indexes[split],
+        dataset.summaries[split].written,
+        dataset.images_dir(split),
+        dataset.names,
+        iou_types,
+        dataset.keypoints,
+    )
+    if truth.left_out:
+        reasons = ", ".join(f"{n} ({why})" for why, n in truth.left_out.items())
+        log.warning("%s annotations not scored: %s", split, reasons)
+    results: dict[str, list[dict[str, Any]]] = {t: [] for t in iou_types}
+    for image, instances in predictor.instances(truth.images):
+        for iou_type in iou_types:
+            results[iou_type].extend(coco_results(image, instances, truth.category_ids, iou_type))
+        if each is not None:
+            each(image, instances)
+    return truth, results
 
 
 def _instances(
     task: str,
     predictor: Predictor,
     dataset: PreparedDataset,
-    min_score: float,
+    thresholds: Thresholds,
     out_dir: Path,
 ) -> TestEvaluation:
     spec = task_spec(task)
-    iou_types = spec.scored
-    truth = build_ground_truth(
-        dataset.indexes["test"],
-        dataset.summaries["test"].written,
-        dataset.images_dir("test"),
-        dataset.names,
-        iou_types,
-        dataset.keypoints,
-    )
-    sigmas = dataset.keypoints.sigmas if dataset.keypoints else None  # those it trained with
-    if truth.left_out:
-        reasons = ", ".join(f"{n} ({why})" for why, n in truth.left_out.items())
-        log.warning("test annotations not scored: %s", reasons)
-    results: dict[str, list[dict[str, Any]]] = {t: [] for t in iou_types}
     outcome = TestEvaluation()
-    for image, instances in predictor.instances(truth.images):
-        for iou_type in iou_types:
-            results[iou_type].extend(coco_results(image, instances, truth.category_ids, iou_type))
+    layout = dataset.keypoints
+    skeletal = {dataset.names.index(label) for label in layout.labels} if layout else None
+
+    def evaluation(image: EvalImage, instances: list[Instance]) -> None:
         name = dataset.source_name(image.path.name)
+        if skeletal is not None:
+            sent = [i for i in instances if i.cls in skeletal]
+            unsent = (i for i in instances if i.cls not in skeletal)
+            outcome.unsent += sum(1 for i in unsent if i.score >= thresholds.of(i.cls))
+            instances = sent
         outcome.evaluations.append(
-            to_evaluation(name, instances, dataset.names, min_score, spec.evaluation_shape)
+            to_evaluation(name, instances, dataset.names, thresholds, spec.evaluation_shape)
         )
-    for iou_type in iou_types:
+
+    truth, results = _predictions(predictor, dataset, "test", spec.scored, evaluation)
+    sigmas = dataset.keypoints.sigmas if dataset.keypoints else None  # those it trained with
+    for iou_type in spec.scored:
         ground_truth = truth.datasets[iou_type]
         report = evaluate_coco(ground_truth, results[iou_type], iou_type, sigmas=sigmas)
         suffix, tail = IOU_SUFFIX[iou_type], FILE_TAIL[iou_type]
@@ -137,11 +188,15 @@ def _instances(
         _write(out_dir, f"coco_stats{tail}.json", report.stats)
         _write(out_dir, f"per_class_ap{tail}.json", per_class)
         _write(out_dir, f"predictions{tail}.json", results[iou_type])
+    iou_type = spec.operating_iou
+    outcome.scored = match_instances(
+        truth.datasets[iou_type], results[iou_type], truth.category_ids, iou_type
+    )
     return outcome
 
 
 def _classification(
-    predictor: Predictor, dataset: PreparedDataset, out_dir: Path
+    predictor: Predictor, dataset: PreparedDataset, thresholds: Thresholds, out_dir: Path
 ) -> TestEvaluation:
     labelled = read_class_split(dataset.root / "test")
     paths = [path for path, _ in labelled]
@@ -156,7 +211,9 @@ def _classification(
     )
     names = dataset.names
     per_class = report.per_class
+    scored = score_classes([cls for _, cls in labelled], [row[0] for row in top5], len(names))
     outcome = TestEvaluation(
+        scored=scored,
         values={"accuracy_top1": report.accuracy_top1, "accuracy_top5": report.accuracy_top5},
         tables={
             "test/per-class": {
@@ -177,10 +234,16 @@ def _classification(
                 "test split confusion matrix (best weights)",
             )
         },
+        # The top class where it reaches its class's threshold, else no class: what a
+        # deployment at the operating point answers.
         evaluations=[
             Evaluation(
                 file_name=dataset.source_name(path.name),
-                classifications=[Classification(names[row[0][0]], row[0][1])],
+                classifications=[
+                    Classification(names[cls], score)
+                    for cls, score in row[:1]
+                    if score >= thresholds.of(cls)
+                ],
             )
             for path, row in zip(paths, top5, strict=True)
         ],

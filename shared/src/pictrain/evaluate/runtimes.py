@@ -18,14 +18,16 @@ from typing import Any, Protocol
 import numpy as np
 import yaml
 
-from pictrain.exports.formats import FORMATS, ExportFormat
+from pictrain import safeload
+from pictrain.exportformats import FORMATS, ExportFormat
 
 OPENVINO_METADATA = "metadata.yaml"  # ultralytics writes it beside the .xml
+TORCHSCRIPT_METADATA = "config.txt"  # ultralytics' torch.jit extra file
 
 
 class Runtime(Protocol):
     format: ExportFormat
-    metadata: dict[str, Any]  # ultralytics' metadata (+ pictrain's keys in ONNX), as stored
+    metadata: dict[str, Any]  # ultralytics' metadata and pictrain's keys, as stored
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
         """(1, 3, N, N) float32 in 0-1 -> the head's outputs, float32, in the graph's order."""
@@ -84,8 +86,9 @@ class OpenVinoRuntime:
 
 
 class TorchScriptRuntime:
-    """On the GPU when there is one (where the job's weights run too), else the CPU. TorchScript
-    is torch's restricted language: loading it runs no Python code from the file."""
+    """On the GPU when there is one (where the job's weights run too), else the CPU. A
+    TorchScript file is a program: loaded only when it calls nothing but what ultralytics'
+    exports call (`pictrain.safeload.torchscript`)."""
 
     format = FORMATS["torchscript"]
 
@@ -93,7 +96,7 @@ class TorchScriptRuntime:
         import torch
 
         self._device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-        self.model = torch.jit.load(str(path), map_location=self._device).eval()
+        self.model = safeload.torchscript(path, self._device).eval()
         self.metadata = _zip_config(path)
         self._half = str(self.metadata.get("args", {}).get("quantize")) == "16"
 
@@ -117,7 +120,7 @@ class TensorRtRuntime:
         import torch
 
         data = path.read_bytes()
-        self.metadata, offset = _engine_header(data)
+        self.metadata, offset = engine_header(data)
         runtime = tensorrt.Runtime(tensorrt.Logger(tensorrt.Logger.WARNING))
         self._engine = runtime.deserialize_cuda_engine(data[offset:])
         self._context = self._engine.create_execution_context()
@@ -163,11 +166,14 @@ def _numpy(outputs: Any) -> list[np.ndarray]:
 def _zip_config(path: Path) -> dict[str, Any]:
     """The metadata ultralytics saves as torch.jit's extra file `config.txt`."""
     with zipfile.ZipFile(path) as archive:
-        name = next((n for n in archive.namelist() if n.endswith("extra/config.txt")), None)
+        tail = f"extra/{TORCHSCRIPT_METADATA}"
+        name = next((n for n in archive.namelist() if n.endswith(tail)), None)
         return json.loads(archive.read(name)) if name else {}
 
 
-def _engine_header(data: bytes) -> tuple[dict[str, Any], int]:
+def engine_header(data: bytes) -> tuple[dict[str, Any], int]:
+    """The metadata ultralytics writes before the serialized engine (4-byte little-endian
+    length, then JSON) and where the engine starts."""
     length = int.from_bytes(data[:4], "little")
     try:
         return json.loads(data[4 : 4 + length].decode("utf-8")), 4 + length

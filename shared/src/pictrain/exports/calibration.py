@@ -39,11 +39,14 @@ def calibration_data(
     chosen_paths = _sample(images, count, seed)
     listing = dest / "images.txt"  # ultralytics reads labels beside each image's own folder
     listing.write_text("".join(f"{p.resolve()}\n" for p in chosen_paths))
-    data = {
+    # The training data.yaml's other keys (names; pose's kpt_shape, flip_idx...), which
+    # ultralytics checks before it reads a split; its test split is not listed.
+    data = yaml.safe_load(dataset.train_data.read_text(encoding="utf-8"))
+    data.pop("test", None)
+    data |= {
         "path": str(dest.resolve()),
         CALIBRATION_SPLIT: str(listing.resolve()),
         "val": str(listing.resolve()),
-        "names": dict(enumerate(dataset.names)),
     }
     data_yaml = dest / "data.yaml"
     data_yaml.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

@@ -22,15 +22,17 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from pictrain import safeload
 from pictrain.config import task_spec
 from pictrain.data.prepare import PreparedDataset
 from pictrain.evaluate.classification import read_class_split
 from pictrain.evaluate.onnx_model import OnnxModel, read_image
+from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.parity import WARN_ABOVE
 from pictrain.evaluate.run import evaluate_test_split, export_predictor
+from pictrain.exportformats import LATEST, ExportSpec
 from pictrain.exports.calibration import calibration_data
 from pictrain.exports.export import export
-from pictrain.exports.formats import LATEST, ExportSpec
 from pictrain.stopsignal import raise_if_stopped
 
 log = logging.getLogger(__name__)
@@ -82,9 +84,8 @@ def weights_row(
     """The trained `.pt` as ultralytics runs it (fused, eval mode) on the job's device, fed
     what the exports are fed."""
     import torch
-    from ultralytics import YOLO
 
-    network = YOLO(str(weights)).model.fuse().eval()
+    network = safeload.network(weights).fuse().eval()
     target = torch.device(device if device in ("cpu", "mps") else f"cuda:{device}")
     network.to(target)
     tensor = torch.from_numpy(network_input).to(target)
@@ -157,11 +158,11 @@ def failed_row(spec: ExportSpec, task: str, reason: str) -> ExportRow:
 
 
 def score(
-    task: str, path: Path, dataset: PreparedDataset, min_score: float, out_dir: Path
+    task: str, path: Path, dataset: PreparedDataset, thresholds: Thresholds, out_dir: Path
 ) -> float | None:
     """The export's test metric, through the weights' own evaluation path; None when the
     test split has nothing to measure (COCO's -1)."""
-    values = evaluate_test_split(task, export_predictor(path), dataset, min_score, out_dir).values
+    values = evaluate_test_split(task, export_predictor(path), dataset, thresholds, out_dir).values
     return values.get(task_spec(task).gate_metric)
 
 
@@ -194,7 +195,7 @@ class Exports:
     labelmap: dict[str, str]
     image_size: int
     device: str
-    min_score: float
+    thresholds: Thresholds  # the operating point: in each export's metadata
     seed: int
     calibration_images: int
     export_dir: Path  # the files stored
@@ -252,9 +253,10 @@ class Exports:
             calibration,
             self.device,
             self.dataset.keypoints.skeleton() if self.dataset.keypoints else None,
+            self.thresholds.record(),
         )
         self.store(spec.artifact, path)
-        value = score(self.task, path, self.dataset, self.min_score, self.eval_dir / spec.artifact)
+        value = score(self.task, path, self.dataset, self.thresholds, self.eval_dir / spec.artifact)
         row = export_row(spec, path, self.task, weights_value, value, pixels)
         if row.note:
             log.warning("%s %s", spec, row.note)

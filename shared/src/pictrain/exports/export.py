@@ -3,24 +3,23 @@
 Every format gets the settings of `model-latest.onnx`: static 1x3xNxN, batch 1, and the same
 head: the raw one (NMS outside the graph), or, for a model with an NMS-free head (YOLO26), that
 head (`pictrain.train.models.head_arguments`, docs/evaluation.md), so one decoder reads them all
-(`pictrain.evaluate.onnx_model`). ONNX files also carry pictrain's metadata keys, `outputs`
-saying which head; the other formats carry ultralytics' own (`task`, `names`, `imgsz`), which
-the runtimes read, and are told by their outputs' shape. A format that writes a folder
-(OpenVINO) is stored zipped, its files at the root.
+(`pictrain.evaluate.onnx_model`). Every file carries pictrain's metadata keys beside
+ultralytics' own (`pictrain.exports.metadata`), `outputs` saying which head. A format that
+writes a folder (OpenVINO) is stored zipped, its files at the root.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from pictrain.config import task_spec
+from pictrain import safeload
+from pictrain.exportformats import QUANTIZE, ExportSpec
+from pictrain.exports import metadata
 from pictrain.exports.calibration import CALIBRATION_SPLIT
-from pictrain.exports.formats import QUANTIZE, ExportSpec
 
 ONNX_OPSET = 18
 
@@ -35,10 +34,12 @@ def export(
     calibration: Path | None = None,
     device: str = "cpu",
     skeleton: dict[str, Any] | None = None,
+    operating_point: dict[str, Any] | None = None,
 ) -> Path:
     """Export `weights` as `spec` to `out_dir/<artifact><suffix>` (`.zip` for a folder) and
     return that path. INT8 needs `calibration` (`pictrain.exports.calibration`); GPU formats
-    build on `device`; a pose model's ONNX file carries its point layout, `skeleton`. Raises
+    build on `device`; every file carries pictrain's metadata (`pictrain.exports.metadata`): a
+    pose model's point layout, `skeleton`, and the `operating_point` when given. Raises
     whatever ultralytics raises when the format cannot be made."""
     from ultralytics import YOLO
 
@@ -49,12 +50,15 @@ def export(
         # ultralytics writes the export beside the weights, named after them.
         source = Path(tmp) / f"{spec.artifact}.pt"
         shutil.copyfile(weights, source)
-        model = YOLO(str(source))
+        model = safeload.model(YOLO, source, str(weights))
         selected = head_arguments(model)
         arguments = _arguments(spec, image_size, calibration, device)
         made = Path(model.export(**arguments, **selected))
-        if spec.format == "onnx":
-            _add_metadata(made, task, image_size, labelmap, skeleton, nms_free=bool(selected))
+        head = type(model.model.model[-1]).__name__  # the output layer, as ultralytics names it
+        keys = metadata.ours(
+            task, image_size, labelmap, skeleton, head, bool(selected), operating_point
+        )
+        metadata.add(made, spec.format, keys)
         if made.is_dir():
             return _zipped(made, out_dir / f"{spec.artifact}.zip")
         dest = out_dir / f"{spec.artifact}{made.suffix}"
@@ -82,47 +86,6 @@ def _arguments(
     if spec.gpu_only:
         arguments["device"] = device
     return arguments
-
-
-def _add_metadata(
-    path: Path,
-    task: str,
-    image_size: int,
-    labelmap: dict[str, str],
-    skeleton: dict[str, Any] | None,
-    nms_free: bool,
-) -> None:
-    """What a consumer needs to read the outputs, beside what ultralytics writes: `task`,
-    `image_size`, `labelmap` (JSON, index -> name, the order of the class outputs), for pose
-    `skeleton` (JSON, the points' names and edges: `PoseLayout.skeleton`) and, but for
-    classification, `outputs`: `raw` (NMS to run), `end2end` (the rows are the detections) or
-    `queries` (RT-DETR's), as `pictrain.evaluate.onnx_model` reads them."""
-    import onnx
-
-    from pictrain.evaluate.onnx_model import (
-        END2END,
-        IMAGE_SIZE_KEY,
-        LABELMAP_KEY,
-        OUTPUTS_KEY,
-        QUERIES,
-        RAW,
-        RTDETR_HEAD,
-        SKELETON_KEY,
-        TASK_KEY,
-    )
-
-    model = onnx.load(str(path))
-    ours = {TASK_KEY: task, IMAGE_SIZE_KEY: str(image_size), LABELMAP_KEY: json.dumps(labelmap)}
-    if skeleton is not None:
-        ours[SKELETON_KEY] = json.dumps(skeleton)
-    if not task_spec(task).per_image:
-        rtdetr = any(p.key == "head" and p.value == RTDETR_HEAD for p in model.metadata_props)
-        ours[OUTPUTS_KEY] = QUERIES if rtdetr else END2END if nms_free else RAW
-    kept = [p for p in model.metadata_props if p.key not in ours]
-    del model.metadata_props[:]
-    for key, value in [*((p.key, p.value) for p in kept), *ours.items()]:
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(path))
 
 
 def _zipped(folder: Path, dest: Path) -> Path:

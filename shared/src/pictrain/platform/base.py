@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-# The data layer owns what a split is, pictrain.starting what starting weights are; backends
-# produce them.
+# The data layer owns what a split is, pictrain.starting what starting weights are (and the
+# name of the file a user attaches), pictrain.exportformats the names exports are stored under;
+# backends produce and store them.
 from pictrain.data.splits import DatasetSplit
 from pictrain.runstatus import JobStatus
 from pictrain.starting import StartingWeights
@@ -19,14 +20,9 @@ from pictrain.starting import StartingWeights
 # run, and the best weights so far.
 CHECKPOINT_ARTIFACT = "last-checkpoint"
 BEST_MODEL_ARTIFACT = "best-model"
-# The deployable ONNX: what Picsellia's deployment and pre-annotation load (the other exports are
-# `model-<format>[-<precision>]`: pictrain.exports.formats).
-MODEL_ARTIFACT = "model-latest"
-EXPORT_ARTIFACT_PREFIX = "model-"
+# model-latest and the other exports: pictrain.exportformats; pretrained-weights: pictrain.starting.
 CONFIG_ARTIFACT = "config"
 MANIFEST_ARTIFACT = "manifest"
-# The starting weights a user attaches (an experiment file; `<name>.pt` in a local folder).
-PRETRAINED_ARTIFACT = "pretrained-weights"
 # Publishing an experiment as a model version keeps only the artifacts named model-latest,
 # config and checkpoint-*-latest; continuous training then starts from that version's files.
 # The best weights go under such a name too, or it would start from scratch.
@@ -124,6 +120,11 @@ class Backend(Protocol):
     def base_weights(self, dest: Path) -> StartingWeights | None:
         """The weights the experiment brings, downloaded under `dest`: its own file (source
         `experiment`), else its base model version's (`model-version`); None when neither."""
+        ...
+
+    def champion_weights(self, dest: Path) -> tuple[Path, str] | None:
+        """The base model version's weights (the deployed model, in continuous training),
+        downloaded under `dest`, and what to call them; None when there are none."""
         ...
 
     def stored_artifact(self, name: str, dest: Path) -> Path | None:

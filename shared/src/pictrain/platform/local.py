@@ -19,16 +19,10 @@ import yaml
 
 from pictrain.data.splits import DatasetSplit
 from pictrain.errors import UserError
-from pictrain.platform.base import (
-    CHECKPOINT_ARTIFACT,
-    LABELMAP_LOG,
-    PRETRAINED_ARTIFACT,
-    Evaluation,
-    is_sendable,
-)
+from pictrain.platform.base import CHECKPOINT_ARTIFACT, LABELMAP_LOG, Evaluation, is_sendable
 from pictrain.runstatus import JobStatus
 from pictrain.splitnames import canonical_split
-from pictrain.starting import StartingWeights
+from pictrain.starting import PRETRAINED_ARTIFACT, StartingWeights
 from pictrain.userfiles import read_text
 
 PARAMETER_FILES = ("parameters.json", "parameters.yaml", "parameters.yml")
@@ -81,6 +75,10 @@ class LocalBackend:
         """The folder's `pretrained-weights.pt`, as the experiment file of that name."""
         weights = self.dataset_dir / WEIGHTS_FILE
         return StartingWeights.found("experiment", weights) if weights.is_file() else None
+
+    def champion_weights(self, dest: Path) -> tuple[Path, str] | None:
+        """A local run has no base model version."""
+        return None
 
     def stored_artifact(self, name: str, dest: Path) -> Path | None:
         """What an earlier run of the same name (`--name`) stored."""

@@ -22,12 +22,12 @@ from pictrain.platform.base import (
     FAILURE_REASON_LOG,
     LABELMAP_LOG,
     PARAMETERS_LOG,
-    PRETRAINED_ARTIFACT,
     PUBLISHED_WEIGHTS_ARTIFACT,
     DatasetSplit,
     Evaluation,
     is_sendable,
 )
+from pictrain.platform.base_files import BaseFiles
 from pictrain.platform.connect import call_platform, connect, find_experiment
 from pictrain.platform.curves import CurveWriter
 from pictrain.platform.enums import dataset_type_problem, inference_type
@@ -42,7 +42,6 @@ from pictrain.platform.evaluations import (
 from pictrain.platform.retry import RetryPolicy
 from pictrain.platform.sender import BackgroundSender
 from pictrain.platform.uploads import UploadMeter
-from pictrain.platform.weights import choose_model_file
 from pictrain.runstatus import JobStatus
 from pictrain.splitnames import canonical_split
 from pictrain.starting import StartingWeights
@@ -79,6 +78,7 @@ class PicselliaBackend:
         self._checkpoint: Path | None = None  # the newest checkpoint handed over
         self._checkpoint_stored_at: float | None = None  # time.monotonic() of the last one
         self._meter = UploadMeter()
+        self._base_files = BaseFiles(self.experiment, self._call, self._download)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -122,35 +122,12 @@ class PicselliaBackend:
         return splits
 
     def base_weights(self, dest: Path) -> StartingWeights | None:
-        """By name, in the order `pictrain.platform.weights` documents."""
-        try:
-            artifact = self._call(
-                "find pretrained-weights", self.experiment.get_artifact, PRETRAINED_ARTIFACT
-            )
-        except px.ResourceNotFoundError:
-            pass
-        else:
-            path = self._download(artifact, dest / "experiment", PRETRAINED_ARTIFACT)
-            return StartingWeights.found("experiment", path)
-        try:
-            version = self._call(
-                "find the base model version", self.experiment.get_base_model_version
-            )
-        except (px.ResourceNotFoundError, px.NoBaseModelVersionError):
-            return None
-        files = {f.name: f for f in self._call("list the base model files", version.list_files)}
-        chosen = choose_model_file({name: f.filename for name, f in files.items()})
-        if chosen is None:
-            log.info(
-                "the base model version %s has no .pt file (%s)",
-                version.name,
-                ", ".join(sorted(files)) or "no files",
-            )
-            return None
-        name, why = chosen
-        path = self._download(files[name], dest / "base-model", name)
-        log.info("base model version %s: file %s (%s), %s", version.name, name, path.name, why)
-        return StartingWeights.found("model-version", path)
+        """By name, in the order `pictrain.platform.weights` documents; a copy of the base
+        model version's file is not the experiment's own (`base_files.py`)."""
+        return self._base_files.starting(dest)
+
+    def champion_weights(self, dest: Path) -> tuple[Path, str] | None:
+        return self._base_files.champion(dest)
 
     def stored_artifact(self, name: str, dest: Path) -> Path | None:
         """The experiment's artifact of that name, downloaded, or None."""

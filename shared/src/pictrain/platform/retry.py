@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -20,7 +20,7 @@ import requests
 from picsellia import exceptions as px
 
 from pictrain.envvars import RETRY_BASE_DELAY
-from pictrain.errors import TokenRefused
+from pictrain.errors import TokenRefused, exception_chain
 from pictrain.platform.transport import ReplyLost
 
 log = logging.getLogger(__name__)
@@ -82,16 +82,6 @@ def retry_after(exc: BaseException) -> float | None:
             except ValueError:
                 return None  # an HTTP date: rare enough to fall back to our own backoff
     return None
-
-
-def exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, then what caused it, down the chain (a cycle is walked once)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 DEFAULT_BASE_DELAY_S = 1.0

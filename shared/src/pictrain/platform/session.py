@@ -112,11 +112,15 @@ class Platform:
         with contextlib.suppress(px.ResourceNotFoundError):
             self.call(what, fn, *args)
 
-    def once(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
-        """A set-up the SDK cannot read back, posted again on every run: a 409 means it is
-        there. On a server without that 409 a rerun posts it once more (docs/architecture.md)."""
-        with contextlib.suppress(px.ResourceConflictError):
+    def once(self, what: str, fn: Callable[..., Any], *args: Any) -> bool:
+        """A set-up the SDK cannot read back: False when the platform answered 409 (it is
+        there, maybe from a retry after a lost reply). On a server without that 409, a post
+        repeated makes a twin: callers record what they posted (docs/architecture.md)."""
+        try:
             self.call(what, fn, *args)
+        except px.ResourceConflictError:
+            return False
+        return True
 
     def send_once(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A call that starts something and cannot be looked up afterwards (a launch): sent at

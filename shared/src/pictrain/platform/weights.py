@@ -13,11 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from pictrain.errors import UserError
-from pictrain.platform.base import (
-    BEST_MODEL_ARTIFACT,
-    PRETRAINED_ARTIFACT,
-    PUBLISHED_WEIGHTS_ARTIFACT,
-)
+from pictrain.platform.base import BEST_MODEL_ARTIFACT, PUBLISHED_WEIGHTS_ARTIFACT
+from pictrain.starting import PRETRAINED_ARTIFACT
 
 WEIGHT_SUFFIXES = (".pt", ".pth")
 MODEL_WEIGHT_NAMES = (

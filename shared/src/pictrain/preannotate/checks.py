@@ -8,7 +8,7 @@ from typing import Any
 
 from pictrain.config import TASK_SPECS, task_spec
 from pictrain.errors import UserError
-from pictrain.platform.base import MODEL_ARTIFACT
+from pictrain.exportformats import MODEL_ARTIFACT
 from pictrain.platform.processing import model_file_name
 from pictrain.platform.session import Platform
 

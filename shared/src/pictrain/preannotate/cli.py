@@ -1,7 +1,9 @@
 """`pictrain preannotate`: the processing image's command (a Picsellia job: `job_id` and the
 credentials in the environment), the same pass on a local folder (`--local DIR --model FILE
---out FILE.json`), and `pictrain preannotate launch` (the processing on a dataset version).
-Imports stay inside the handlers: `pictrain --help` loads neither the SDK nor onnxruntime."""
+--out FILE.json`), and the arguments of `pictrain preannotate launch` (the processing on a
+dataset version: a workflow command, `launch` is its handler, so this folder never imports
+workflow/). Imports stay inside the handlers: `pictrain --help` loads neither the SDK nor
+onnxruntime."""
 
 from __future__ import annotations
 
@@ -13,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 
-def add_command(sub: Any, common: argparse.ArgumentParser, handle: Callable[..., None]) -> None:
+def add_command(
+    sub: Any,
+    common: argparse.ArgumentParser,
+    handle: Callable[..., None],
+    launch_handler: Callable[[argparse.Namespace], list[str]],
+) -> None:
     parser = sub.add_parser(
         "preannotate",
         help="pre-annotate with a trained export: a Picsellia processing job (the "
@@ -49,7 +56,7 @@ def add_command(sub: Any, common: argparse.ArgumentParser, handle: Callable[...,
         action="store_true",
         help="launch although an earlier launch got no answer (none of its jobs is there)",
     )
-    handle(launch, _launch)
+    handle(launch, launch_handler)
 
 
 def _preannotate(args: argparse.Namespace) -> int:
@@ -94,17 +101,8 @@ def _local(args: argparse.Namespace) -> int:
         args.model, "--model", params.confidence_threshold, args.to_label > 0
     )
     folder = LocalFolder(args.local, args.out, predictor.model)
-    print(f"keeping predictions at {predictor.thresholds.source}", flush=True)
+    print(f"keeping predictions at {predictor.thresholds.chosen_by}", flush=True)
     summary, done = preannotate(folder, predictor, params)
     for line in [*summary.lines(), *done, f"wrote {folder.save()}"]:
         print(line, flush=True)
     return 0
-
-
-def _launch(args: argparse.Namespace) -> list[str]:
-    from pictrain.platform.session import open_platform
-    from pictrain.workflow.preannotate import launch
-    from pictrain.workflow.project import load_project
-
-    project = load_project(args.project)
-    return [launch(open_platform(args.env_file), project, args.version, args.model, args.again)]

@@ -26,7 +26,7 @@ from pictrain.errors import (
     UserError,
     user_facing,
 )
-from pictrain.platform.base import MODEL_ARTIFACT
+from pictrain.exportformats import MODEL_ARTIFACT
 from pictrain.platform.connect import connect
 from pictrain.platform.env import PicselliaContext
 from pictrain.platform.processing import (
@@ -112,10 +112,12 @@ def _run(context: PicselliaContext, run_dir: Path) -> list[str]:
     model_label = f"{model_version.name}"
     assets = VersionAssets(platform, version, launched_on(platform, processing))
     check_types(assets.kind, assets.label, str(model_version.type.value), model_label)
-    check_model_file(platform, model_version, model_label)
+    onnx_name = check_model_file(platform, model_version, model_label)
     if not next(assets.pages(1), None):
         raise UserError(f"dataset version {assets.label} has no assets to pre-annotate")
     path = download_model_file(platform, model_version, MODEL_ARTIFACT, run_dir / "model")
+    if path.name != onnx_name:  # untrusted: only ONNX is run, by onnxruntime
+        raise PlatformError(f"{MODEL_ARTIFACT} changed from {onnx_name} to {path.name}: not run")
     what = f"{MODEL_ARTIFACT} of model version {model_label}"
     predictor = Predictor.load(path, what, params.confidence_threshold, params.to_label > 0)
     check_task(assets.kind, assets.label, predictor.task)
@@ -132,7 +134,7 @@ def _run(context: PicselliaContext, run_dir: Path) -> list[str]:
         model_label,
         predictor.task,
         ", ".join(predictor.names),
-        predictor.thresholds.source,
+        predictor.thresholds.chosen_by,
     )
     created = [name for name in missing if assets.add_label(name)]
     if created:

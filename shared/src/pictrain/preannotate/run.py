@@ -177,7 +177,7 @@ def _visit(
         mirrored = None
         if params.flip_consistency:
             mirrored = predictor.kept(predictor.candidates(np.ascontiguousarray(pixels[:, ::-1])))
-        levels = [predictor.thresholds.of(name) for name in predictor.names]
+        levels = [predictor.thresholds.of(k) for k in range(len(predictor.names))]
         signals = measure(predictor.task, candidates, kept, mirrored, levels, item.size[0])
         ranking.add(item.key, item.name, fingerprint(pixels), signals)
         target.score(item, signals)

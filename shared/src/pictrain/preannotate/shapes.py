@@ -14,6 +14,7 @@ from typing import Any
 
 from pictrain.config import task_spec
 from pictrain.evaluate.instance import Instance
+from pictrain.evaluate.operating_point import Thresholds
 from pictrain.evaluate.predict import to_evaluation
 from pictrain.platform.base import Detection, Keypoints, Polygon
 from pictrain.platform.evaluations import Shape, Unsendable, sendable, shapes_of
@@ -65,9 +66,10 @@ def annotations(
         whole = {"bbox": [0, 0, width, height], "area": width * height}
         return [Found(names[i.cls], float(i.score), whole) for i in kept]
     found = []
+    every = Thresholds.fixed(0.0, names, "kept already")
     for instance in kept:
         inside = replace(instance, box=_clipped(instance.box, width, height))
-        evaluation = to_evaluation("", [inside], names, 0.0, form)
+        evaluation = to_evaluation("", [inside], names, every, form)
         found += [_found(shape, inside) for shape in sendable(shapes_of(evaluation), unsendable)]
     return found
 

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pictrain import safeload
 from pictrain.envvars import CHECKPOINT_MINUTES
+from pictrain.train import origin
+from pictrain.train.origin import TrainingOrigin
 from pictrain.train.relay import TrainingSink
 
 log = logging.getLogger(__name__)
@@ -39,36 +42,51 @@ class Checkpoint:
     epochs_done: int  # 0 for a checkpoint without optimizer state (a finished, stripped run)
     args: Mapping[str, Any]
     names: list[str]
+    origin: TrainingOrigin | None  # None: not written by the job's trainers
+    best_fitness: float | None = None  # of its training's best epoch so far: that best.pt's
 
     @property
     def resumable(self) -> bool:
         return 0 < self.epochs_done < int(self.args.get("epochs", 0))
 
 
-def read_checkpoint(path: Path) -> Checkpoint | None:
-    """None when the file is no ultralytics checkpoint (corrupt, truncated upload...)."""
-    from ultralytics.utils.patches import torch_load
-
+def read_checkpoint(path: Path, what: str = "checkpoint") -> Checkpoint | None:
+    """None when the file is no ultralytics checkpoint (corrupt, truncated upload...); raises
+    `UnsafeWeights` for one whose loading would run code. `what` the file is, in messages."""
     try:
-        ckpt = torch_load(path, map_location="cpu")
+        ckpt = safeload.load(path, f"{what} {path}")
+    except safeload.UnreadableWeights as exc:
+        log.warning("not resuming: %s", exc)
+        return None
+    try:
         model = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
         names = [str(name) for _, name in sorted(dict(model.names).items())]
         optimizer_saved = ckpt.get("optimizer") is not None
         epochs_done = ckpt.get("epoch", -1) + 1 if optimizer_saved else 0
-        return Checkpoint(path, epochs_done, dict(ckpt.get("train_args") or {}), names)
+        args = dict(ckpt.get("train_args") or {})
+        best_fitness = ckpt.get("best_fitness")
     except Exception as exc:
-        log.warning("ignoring checkpoint %s: cannot be read (%s)", path.name, exc)
+        log.warning("not resuming: checkpoint %s is no ultralytics checkpoint (%s)", path, exc)
         return None
+    return Checkpoint(path, epochs_done, args, names, origin.read(path), best_fitness)
 
 
 def resume_problem(
-    checkpoint: Checkpoint, task: str, names: list[str], overrides: Mapping[str, Any]
+    checkpoint: Checkpoint,
+    task: str,
+    names: list[str],
+    overrides: Mapping[str, Any],
+    now: TrainingOrigin,
 ) -> str | None:
     """Why this checkpoint cannot continue the training asked for now, or None if it can."""
     if not checkpoint.resumable:
         return "its training is finished"
     if checkpoint.args.get("task") != task:
         return f"it trains {checkpoint.args.get('task')}, not {task}"
+    if checkpoint.origin is None:
+        return "it does not record which model and starting weights it trains"
+    if different := checkpoint.origin.difference(now):
+        return different
     if checkpoint.names != names:
         return f"its classes {checkpoint.names} differ from the dataset's {names}"
     free = RESUME_ADJUSTABLE | (
@@ -90,7 +108,11 @@ def resume_arguments(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def pick_resumable(
-    candidates: list[Path], task: str, names: list[str], overrides: Mapping[str, Any]
+    candidates: list[Path],
+    task: str,
+    names: list[str],
+    overrides: Mapping[str, Any],
+    now: TrainingOrigin,
 ) -> Checkpoint | None:
     """The furthest-trained candidate that continues this training; each rejection logged."""
     usable = []
@@ -98,7 +120,7 @@ def pick_resumable(
         checkpoint = read_checkpoint(path)
         if checkpoint is None:
             continue
-        problem = resume_problem(checkpoint, task, names, overrides)
+        problem = resume_problem(checkpoint, task, names, overrides, now)
         if problem:
             log.info("not resuming from checkpoint %s: %s; training from the start", path, problem)
         else:
@@ -110,16 +132,6 @@ def snapshot(last: Path, folder: Path, name: str) -> Path:
     """A private copy for the backend to take: ultralytics rewrites last.pt every epoch."""
     folder.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copyfile(last, folder / name))
-
-
-def weights_only(weights: Path, dest: Path) -> Path:
-    """A copy without the optimizer state a training checkpoint carries (4-5x smaller: what
-    deployment and fine-tuning read, as ultralytics leaves best.pt after training). `weights`
-    itself when it is no ultralytics checkpoint."""
-    from ultralytics.utils.torch_utils import strip_optimizer
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return dest if strip_optimizer(weights, str(dest)) else weights
 
 
 def interval_seconds() -> float:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pictrain import safeload
 from pictrain.config import task_spec
 from pictrain.errors import UserError
 
@@ -47,6 +50,13 @@ def model_family(name: str) -> Any:
     return RTDETR if name.startswith("rtdetr") else YOLO
 
 
+def check_starting_weights(weights: Path) -> None:
+    """Refuse starting weights that would run code or cannot be read, before the dataset is
+    downloaded (one restricted load more than training needs, once per job)."""
+    with _starting_weights(weights) as what:
+        safeload.load(weights, what)
+
+
 def head_arguments(model: Any) -> dict[str, Any]:
     """ultralytics' arguments that select the head a model trains, predicts and exports with.
 
@@ -64,10 +74,17 @@ def build_model(task: str, name: str, weights: Path | None) -> Any:
     family = model_family(name)
     if weights is None:
         return family(f"{name}.yaml")
-    try:
-        model = family(str(weights))
-    except Exception as exc:
-        raise UserError(f"starting weights {weights.name} cannot be loaded: {exc}") from None
+    with _starting_weights(weights) as what:
+        model = safeload.model(family, weights, what)
     if model.task != task:
         raise UserError(f"starting weights {weights.name} are a {model.task} model, not {task}")
     return model
+
+
+@contextlib.contextmanager
+def _starting_weights(weights: Path) -> Iterator[str]:
+    """How errors name them; unreadable ones are the user's to fix too."""
+    try:
+        yield f"starting weights {weights}"
+    except safeload.UnreadableWeights as exc:
+        raise UserError(str(exc)) from None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pictrain import safeload
 from pictrain.params import Parameters
 from pictrain.platform.base import Backend
 from pictrain.stopsignal import raise_if_stopped
@@ -14,6 +15,7 @@ from pictrain.train.checkpoint import Checkpoint, resume_arguments
 from pictrain.train.devices import Devices
 from pictrain.train.metrics import replay_missing
 from pictrain.train.models import build_model, head_arguments, model_family
+from pictrain.train.origin import TrainingOrigin, handed_to_trainers
 from pictrain.train.relay import Relay
 from pictrain.train.shm import fit_workers
 
@@ -57,7 +59,7 @@ def training_arguments(params: Parameters, devices: Devices) -> dict[str, Any]:
 
 def train(
     task: str,
-    model_name: str,
+    origin: TrainingOrigin,
     weights: Path | None,
     data: Path,
     params: Parameters,
@@ -66,10 +68,13 @@ def train(
     backend: Backend,
     resume: Checkpoint | None = None,
 ) -> TrainResult:
-    """`data` is a data.yaml (detect, segment) or a class-folder root (classify). With `resume`,
-    training continues from that checkpoint (its parameters) instead of starting over."""
+    """`origin` names the model (and the sha256 of `weights`, if any), recorded in every
+    last.pt. `data` is a data.yaml (detect, segment) or a class-folder root (classify). With
+    `resume`, training continues from that checkpoint (its parameters) instead of starting
+    over."""
     from pictrain.train.trainers import attach, trainer_for  # imports ultralytics
 
+    model_name = origin.model
     overrides = training_arguments(params, devices)
     if resume:
         model, run_args = _resumed(model_name, resume, overrides, save_dir)
@@ -94,13 +99,14 @@ def train(
     if devices.distributed:
         # Callbacks bound to the backend cannot reach the workers: rank 0 installs its own and
         # writes to the relay, which calls the backend here.
-        with Relay(save_dir.parent / "relay", backend) as relay:
+        with Relay(save_dir.parent / "relay", backend) as relay, handed_to_trainers(origin):
             model.train(**arguments)
         sent = relay.steps
     else:
         sent = attach(model, backend, save_dir.parent / "checkpoints").steps
         model.add_callback("on_train_batch_end", lambda _trainer: raise_if_stopped())
-        model.train(**arguments)
+        with handed_to_trainers(origin):
+            model.train(**arguments)
     first_step = resume.epochs_done + 1 if resume else 1
     replay_missing(save_dir / "results.csv", first_step, sent, backend)
     return TrainResult(save_dir=save_dir, best=_best_weights(save_dir))
@@ -118,7 +124,7 @@ def _resumed(
         resume.path,
     )
     args = {"resume": True, "save_dir": str(save_dir.resolve()), **resume_arguments(overrides)}
-    return model_family(model_name)(str(resume.path)), args
+    return safeload.model(model_family(model_name), resume.path), args
 
 
 def _best_weights(save_dir: Path) -> Path:

@@ -4,9 +4,11 @@ ultralytics' multi-GPU launcher (`ultralytics.utils.dist.generate_ddp_file`) wri
 that each DDP worker runs: it unpickles the trainer's class, which cloudpickle stores by module
 and name for a class of an installed package, and builds it with the parent's arguments and
 callbacks. Callbacks bound to the parent's backend cannot cross that boundary (ultralytics #6168),
-but this class does: in every worker it installs the offline AMP check, and on rank 0 the same
-epoch-metric and periodic-checkpoint callbacks as a single-process run, writing to the parent's
-relay (`pictrain.train.relay`).
+but this class does: in every worker it installs the offline AMP check and checks that weights
+load safely (`pictrain.safeload`), on rank 0 the same epoch-metric and periodic-checkpoint
+callbacks as a single-process run, writing to the parent's relay (`pictrain.train.relay`); each
+last.pt it saves records what it trains (`pictrain.train.origin`), and the files ultralytics'
+final validation unpickles unrestricted are loaded with the restricted loader first.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from ultralytics.models import yolo
 from ultralytics.models.rtdetr.train import RTDETRTrainer as UltralyticsRTDETRTrainer
 from ultralytics.utils import RANK
 
+from pictrain import safeload
+from pictrain.confusion import redraw_validation
 from pictrain.envvars import DDP_RELAY
-from pictrain.evaluate.confusion import redraw_validation
-from pictrain.train import amp
+from pictrain.train import amp, origin
 from pictrain.train.checkpoint import PeriodicCheckpoint, interval_seconds
 from pictrain.train.metrics import EpochMetrics
 from pictrain.train.relay import SpoolWriter, TrainingSink
@@ -54,6 +57,7 @@ class _JobTrainer:
 
     def __init__(self, cfg: Any = DEFAULT_CFG, overrides: Any = None, _callbacks: Any = None):
         amp.install()  # every process: each worker imports a fresh ultralytics
+        safeload.require_safe_mode()  # before a resume's check_resume loads the checkpoint
         super().__init__(cfg, overrides, _callbacks)  # type: ignore[call-arg]
         self.add_callback("on_train_end", _redraw_confusion)  # type: ignore[attr-defined]
         relay = DDP_RELAY.read()
@@ -68,20 +72,32 @@ class _JobTrainer:
             self._auto_batch_per_gpu()
         super().train()  # type: ignore[misc]
 
+    def save_model(self) -> bool:
+        saved: bool = super().save_model()  # type: ignore[misc]
+        origin.tag_saved(self.last)  # type: ignore[attr-defined]
+        return saved
+
+    def final_eval(self) -> None:
+        """ultralytics strips last.pt and best.pt with an unrestricted unpickler first."""
+        if RANK in {-1, 0}:
+            for weights in (self.last, self.best):  # type: ignore[attr-defined]
+                if weights.exists():
+                    safeload.load(weights)
+        super().final_eval()  # type: ignore[misc]
+
     def _auto_batch_per_gpu(self) -> None:
         """ultralytics' AutoBatch runs on one GPU only and refuses DDP; size the batch on the
         first GPU and give every GPU that much. The parent keeps a CUDA context on that GPU
         (~0.5 GB) for the rest of training: AutoBatch aims at 60% of its memory, which leaves
         room for it."""
         import torch
-        from ultralytics.nn.tasks import load_checkpoint
         from ultralytics.utils.autobatch import check_train_batch_size
 
         trainer: Any = self
         if isinstance(trainer.model, torch.nn.Module):
             probe = deepcopy(trainer.model)
         else:  # a resume: the checkpoint's path, which the workers must get as it is
-            probe = load_checkpoint(trainer.model)[0]
+            probe = safeload.network(Path(trainer.model))
             probe.requires_grad_(True)  # the stored EMA has none, training does
         first = int(trainer.args.device.split(",")[0])
         per_gpu = check_train_batch_size(

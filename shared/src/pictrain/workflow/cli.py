@@ -68,10 +68,25 @@ def add_commands(sub: Any) -> None:
     model = sub.add_parser("model", help="publish the trained experiment").add_subparsers(
         required=True, metavar="ACTION"
     )
-    _handle(model.add_parser("publish", parents=[common], help="as a model version"), _publish)
+    gated = argparse.ArgumentParser(add_help=False)
+    gated.add_argument(
+        "--experiment",
+        metavar="NAME",
+        help="another experiment than [experiment] name, in [project] or the continuous-training "
+        "project (a continuous-training run)",
+    )
+    gated.add_argument(
+        "--force",
+        action="store_true",
+        help="even when its job found it scores below the champion it was compared with",
+    )
+    _handle(
+        model.add_parser("publish", parents=[common, gated], help="as a model version"), _publish
+    )
 
     _handle(
-        sub.add_parser("deploy", parents=[common], help="deploy the published version"), _deploy
+        sub.add_parser("deploy", parents=[common, gated], help="deploy the published version"),
+        _deploy,
     )
 
     predict = sub.add_parser(
@@ -84,7 +99,17 @@ def add_commands(sub: Any) -> None:
         help="an export (model-latest.onnx, .zip, .torchscript, .engine): predict locally",
     )
     predict.add_argument(
-        "--threshold", type=_score, default=0.25, help="with --model, 0 to 1 (default 0.25)"
+        "--threshold",
+        type=_score,
+        help="with --model, 0 to 1 (default: the model's operating point, each class's "
+        "threshold chosen on val; 0.25 for an export without one)",
+    )
+    predict.add_argument(
+        "--no-monitor",
+        dest="monitor",
+        action="store_false",
+        help="with the deployment: keep the images out of its monitoring (by default each "
+        "becomes a prediction to review there, and a datalake data)",
     )
     predict.add_argument(
         "--out",
@@ -94,7 +119,7 @@ def add_commands(sub: Any) -> None:
     )
     _handle(predict, _predict)
 
-    add_preannotate(sub, common, _handle)
+    add_preannotate(sub, common, _handle, _preannotate_launch)
 
     ct = sub.add_parser("ct", help="feedback loop, continuous training and deployment")
     ct_actions = ct.add_subparsers(required=True, metavar="ACTION")
@@ -230,19 +255,24 @@ def _publish(args: argparse.Namespace) -> list[str]:
     from pictrain.workflow.model import publish
 
     project = _project(args)
-    return publish(_platform(args), project)
+    return publish(_platform(args), project, args.experiment, args.force)
 
 
 def _deploy(args: argparse.Namespace) -> list[str]:
     from pictrain.workflow.deploy import deploy
 
     project = _project(args)
-    return [deploy(_platform(args), project)]
+    return deploy(_platform(args), project, args.experiment, args.force)
 
 
 def _predict(args: argparse.Namespace) -> list[str]:
     from pictrain.errors import UserError
-    from pictrain.workflow.predict import draw, predict_deployed, predict_local
+    from pictrain.workflow.predict import (
+        draw,
+        predict_deployed,
+        predict_local,
+        where_images_go,
+    )
 
     missing = [str(p) for p in args.image_files if not p.is_file()]
     if missing:
@@ -255,12 +285,22 @@ def _predict(args: argparse.Namespace) -> list[str]:
         project = _project(args)
         platform = _platform(args)
         deployment = find_deployment(platform, project)
-        predictions = [predict_deployed(platform, deployment, p) for p in args.image_files]
+        print(where_images_go(deployment.name, args.monitor), file=sys.stderr, flush=True)
+        predictions = [
+            predict_deployed(platform, deployment, p, args.monitor) for p in args.image_files
+        ]
     lines = []
     for prediction, image in zip(predictions, args.image_files, strict=True):
         drawn = draw(prediction, image, args.out)
         lines.append(json.dumps({**prediction.as_json(), "drawn": str(drawn) if drawn else None}))
     return lines
+
+
+def _preannotate_launch(args: argparse.Namespace) -> list[str]:
+    from pictrain.workflow.preannotate import launch
+
+    project = _project(args)
+    return [launch(_platform(args), project, args.version, args.model, args.again)]
 
 
 def _ct(args: argparse.Namespace) -> list[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pictrain.errors import PlatformError, UserError
+from pictrain.errors import UserError
 from pictrain.platform.enums import ImportAnnotationMode, TaskStatus
 from pictrain.platform.session import Platform
 from pictrain.workflow.progress import Progress
@@ -222,14 +222,30 @@ def _add_missing(platform: Platform, version: Any, wanted: VersionPlan) -> int:
         with Progress(len(missing), f"add data to {wanted.name}", unit="asset") as progress:
             for start in range(0, len(missing), ADD_BATCH):
                 batch = missing[start : start + ADD_BATCH]
-                status = version.add_data(batch, wait=False).wait_for_done(*ADD_WAIT)
+                job = version.add_data(batch, wait=False)
+                status = job.wait_for_done(*ADD_WAIT)
                 if status != TaskStatus.SUCCESS:  # returned, not raised
-                    raise PlatformError(f"adding data to {wanted.name} ended {status.value}")
+                    raise UserError(
+                        f"Picsellia did not add the data to version {wanted.name}: its job "
+                        f"{job.id} ended {status.value}: {_reason(platform, job)}"
+                    )
                 added += len(batch)
                 progress.update(len(batch))
 
     platform.call(f"add data to {wanted.name}", attempt)
     return added
+
+
+def _reason(platform: Platform, job: Any) -> str:
+    """What the job's record says beyond its id and status: the SDK reads nothing else of it
+    (`JobSchema`), so every text field the platform sent is the reason."""
+    record = platform.call("read the add-data job", job.sync)
+    said = [f"{k}: {v}" for k, v in record.items() if k not in ("id", "status") and _text(v)]
+    return "; ".join(said) or "the platform gave no reason"
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _remove_twin_assets(platform: Platform, version: Any, name: str) -> str:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from pictrain.errors import UserError
-from pictrain.platform.base import PARAMETERS_LOG, PRETRAINED_ARTIFACT
+from pictrain.platform.base import PARAMETERS_LOG
 from pictrain.platform.connect import lookup_experiment
 from pictrain.platform.enums import ExperimentStatus, dataset_type_problem
 from pictrain.platform.session import Platform
+from pictrain.starting import PRETRAINED_ARTIFACT
 from pictrain.workflow.project import ExperimentSection, ProjectFile, ProjectSection
 from pictrain.workflow.register import Registration, find_version, of_project, resolved_parameters
 
@@ -135,14 +136,22 @@ def create(platform: Platform, plan: ExperimentPlan) -> str:
     )
 
 
-def find_experiment(platform: Platform, project: ProjectFile) -> Any:
+def find_experiment(platform: Platform, project: ProjectFile, name: str | None = None) -> Any:
+    """[experiment] name in [project]; or `name` (`--experiment`: a continuous-training
+    experiment, say), in [project] or the continuous-training project."""
     project_name = project.need("project").name
-    name = project.need("experiment").name
-    experiment = lookup_experiment(
-        platform.client, platform.call, project_name=project_name, name=name
-    )
-    if experiment is None:
-        raise UserError(
-            f"experiment {project_name}/{name} does not exist: run `pictrain experiment create`"
+    places = [project_name]
+    if name is not None and project.continuous_training and project.continuous_training.project:
+        places.append(project.continuous_training.project)
+    wanted = name or project.need("experiment").name
+    for place in places:
+        experiment = lookup_experiment(
+            platform.client, platform.call, project_name=place, name=wanted
         )
-    return experiment
+        if experiment is not None:
+            return experiment
+    if name is not None:
+        raise UserError(f"no experiment {wanted} in project {' or '.join(places)}")
+    raise UserError(
+        f"experiment {project_name}/{wanted} does not exist: run `pictrain experiment create`"
+    )

@@ -10,20 +10,14 @@ first's job. From two folders or machines only the platform can refuse the secon
 
 from __future__ import annotations
 
-import fcntl
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
-
 from pictrain.errors import PlatformError, UserError
 from pictrain.platform.enums import ExperimentStatus, JobRunStatus
 from pictrain.platform.session import AlreadyThere, MaybeDone, Platform, Refused
 from pictrain.workflow.experiment import find_experiment
 from pictrain.workflow.project import ProjectFile
+from pictrain.workflow.records import RECORDS_DIR, Records
 
-LAUNCHES_FILE = Path(".pictrain") / "launches.json"
+LAUNCHES_FILE = RECORDS_DIR / "launches.json"  # experiment id -> job id, or UNCONFIRMED
 UNCONFIRMED = "unconfirmed"  # sent, no answer: a job may exist
 UNFINISHED = (JobRunStatus.PENDING, JobRunStatus.QUEUED, JobRunStatus.RUNNING)
 
@@ -35,7 +29,10 @@ def launch(platform: Platform, project: ProjectFile, gpus: int | None, again: bo
         raise UserError(f"--gpus {gpus}: at least one GPU")
     experiment = find_experiment(platform, project)
     name = experiment.name
-    with Launches.locked(project.path(LAUNCHES_FILE)) as launches:
+    with Records.locked(
+        project.path(LAUNCHES_FILE),
+        "check the experiment's jobs on Picsellia, then delete the file",
+    ) as launches:
         platform.call("read the experiment", experiment.sync)
         if experiment.status == ExperimentStatus.RUNNING:
             raise UserError(f"experiment {name} is already running")
@@ -68,48 +65,3 @@ def launch(platform: Platform, project: ProjectFile, gpus: int | None, again: bo
             ) from None
         launches.record(experiment.id, str(job.id))
     return f"experiment {name} launched on {gpus} GPU(s): job {job.id} ({job.status.value})"
-
-
-class Launches:
-    """The jobs this folder launched (experiment id -> job id, or UNCONFIRMED)."""
-
-    def __init__(self, path: Path, known: dict[str, str]) -> None:
-        self.path, self._known = path, known
-
-    @classmethod
-    @contextmanager
-    def locked(cls, path: Path) -> Iterator[Launches]:
-        """Read and written while holding a lock beside the file: one launch at a time."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.with_name(f"{path.name}.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield cls(path, _read(path))
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def get(self, experiment_id: Any) -> str | None:
-        return self._known.get(str(experiment_id))
-
-    def record(self, experiment_id: Any, job: str) -> None:
-        self._known[str(experiment_id)] = job
-        partial = self.path.with_name(f"{self.path.name}.part")
-        partial.write_text(json.dumps(self._known, indent=1))
-        partial.replace(self.path)
-
-
-def _read(path: Path) -> dict[str, str]:
-    """A damaged file (cut off by a crash or a full disk before launches were written whole) is
-    refused, not read as "never launched": it is what keeps a launch from being sent twice."""
-    if not path.is_file():
-        return {}
-    try:
-        known = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        known = None
-    if not isinstance(known, dict):
-        raise UserError(
-            f"{path} is damaged (not the JSON object pictrain writes): check the experiment's "
-            "jobs on Picsellia, then delete the file"
-        )
-    return known

@@ -17,13 +17,9 @@ from typing import Any
 
 from pictrain.checksums import sha256
 from pictrain.errors import PlatformError, UserError
-from pictrain.exports.formats import is_export_artifact
-from pictrain.platform.base import (
-    BEST_MODEL_ARTIFACT,
-    LABELMAP_LOG,
-    MODEL_ARTIFACT,
-    PUBLISHED_WEIGHTS_ARTIFACT,
-)
+from pictrain.evaluate import champion
+from pictrain.exportformats import MODEL_ARTIFACT, is_export_artifact
+from pictrain.platform.base import BEST_MODEL_ARTIFACT, LABELMAP_LOG, PUBLISHED_WEIGHTS_ARTIFACT
 from pictrain.platform.enums import ExperimentStatus, Framework
 from pictrain.platform.session import Platform
 from pictrain.platform.weights import starting_weights_file
@@ -39,17 +35,40 @@ def published_version(platform: Platform, model_name: str, experiment: Any) -> A
     model = platform.find(f"model {model_name}", platform.client.get_model, model_name)
     if model is None:
         return None
-    for version in platform.call(f"list versions of {model_name}", model.list_versions):
+    versions = platform.pages(
+        f"list versions of {model_name}",
+        lambda limit, offset: model.list_versions(limit=limit, offset=offset),
+    )
+    for version in versions:
         context = platform.find(f"context of {version.name}", version.get_context)
         if context is not None and context.experiment_id == experiment.id:
             return version
     return None
 
 
-def publish(platform: Platform, project: ProjectFile) -> list[str]:
+def champion_check(platform: Platform, experiment: Any, force: bool, verb: str) -> list[str]:
+    """Refuse (UserError) to `verb` ("publish", "deploy") a model its job found worse than the
+    champion it was compared with, naming both scores, unless `force`; then the line to say."""
+    table = platform.find("the champion-vs-challenger table", experiment.get_log, champion.TABLE)
+    why = champion.refusal(table.data) if table is not None else None
+    if why is None:
+        return []
+    if not force:
+        raise UserError(
+            f"experiment {experiment.name} is not {verb}ed: {why}; `--force` {verb}s it anyway"
+        )
+    return [f"--force: {verb}ed although {why}"]
+
+
+def publish(
+    platform: Platform,
+    project: ProjectFile,
+    experiment_name: str | None = None,
+    force: bool = False,
+) -> list[str]:
     section: ModelSection = project.need("model")
     registration = of_project(project)
-    experiment = find_experiment(platform, project)
+    experiment = find_experiment(platform, project, experiment_name)
     platform.call("read the experiment", experiment.sync)
     if experiment.status != ExperimentStatus.SUCCESS:
         raise UserError(
@@ -66,6 +85,7 @@ def publish(platform: Platform, project: ProjectFile) -> list[str]:
     labelmap = platform.find("the labelmap", experiment.get_log, LABELMAP_LOG)
     if labelmap is None:
         raise UserError(f"experiment {experiment.name} has no labelmap log")
+    forced = champion_check(platform, experiment, force, "publish")
 
     def export() -> Any:  # retried whole: a retry finds the version a lost answer made
         found = published_version(platform, section.name, experiment)
@@ -85,6 +105,7 @@ def publish(platform: Platform, project: ProjectFile) -> list[str]:
     )
     action = "published as" if created else "already published as"
     lines = [f"experiment {experiment.name} {action} model {section.name} version {version.name}"]
+    lines += forced
     lines += _check_files(platform, version, artifacts)
     return lines
 

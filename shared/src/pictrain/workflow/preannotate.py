@@ -29,8 +29,9 @@ from pictrain.platform.session import AlreadyThere, MaybeDone, Platform, Refused
 from pictrain.preannotate.checks import check_model_file, check_types
 from pictrain.preannotate.params import default_parameters, read_parameters
 from pictrain.userfiles import read_text
-from pictrain.workflow.launch import LAUNCHES_FILE, UNCONFIRMED, UNFINISHED, Launches
+from pictrain.workflow.launch import LAUNCHES_FILE, UNCONFIRMED, UNFINISHED
 from pictrain.workflow.project import ImageSection, PreannotateSection, ProjectFile
+from pictrain.workflow.records import Records
 from pictrain.workflow.register import check_release
 
 PROCESSING_CONFIG = "processing.toml"
@@ -166,7 +167,10 @@ def launch(
         raise UserError(f"processing {name} is not registered: run `pictrain register preannotate`")
     key = f"preannotate/{version.id}"
     what = f"pre-annotation of {version_label}"
-    with Launches.locked(project.path(LAUNCHES_FILE)) as launches:
+    with Records.locked(
+        project.path(LAUNCHES_FILE),
+        "check the jobs on Picsellia (experiments and processings), then delete the file",
+    ) as launches:
         earlier = launches.get(key)
         if earlier == UNCONFIRMED and not again:
             raise UserError(

@@ -1,8 +1,8 @@
 """`pictrain predict`: one image through the deployment (`deployment.predict`) or through an
 exported file itself (`--model model-latest.onnx`, or any export a run stored: OpenVINO's
 `.zip` or folder, `.torchscript`, `.engine`; no platform); the result as JSON (boxes, polygons,
-classes or poses, by label name) and drawn on a PNG (poses as their skeleton, from the ONNX
-file's metadata).
+classes or poses, by label name) and drawn on a PNG (poses as their skeleton, from the export's
+metadata).
 
 The serving's answer is read in Picsellia's prediction format (`detection_classes` as label
 indexes, `detection_scores`, `detection_boxes` as [top, left, bottom, right], `detection_masks`
@@ -64,16 +64,24 @@ class Prediction:
         return {"image": self.image, "source": self.source, key: items}
 
 
-def predict_local(model_path: Path, image: Path, threshold: float) -> Prediction:
+def predict_local(model_path: Path, image: Path, threshold: float | None) -> Prediction:
+    """`threshold` None: the model's operating point (each class's threshold, chosen on val
+    by the job), else ultralytics' default for an export without one."""
     from pictrain.evaluate.onnx_model import open_export, read_image
+    from pictrain.evaluate.operating_point import to_keep
 
     model = open_export(model_path, "--model")
     try:
         pixels = read_image(image)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    kept = to_keep(threshold, "--threshold", model.operating_point, model.names)
     per_image = task_spec(model.task).per_image
-    found = [_found(i, model.names, per_image) for i in model.predict(pixels, conf=threshold)]
+    found = [
+        _found(i, model.names, per_image)
+        for i in model.predict(pixels, conf=kept.lowest)
+        if i.score >= kept.of(i.cls)
+    ]
     edges = (model.skeleton or {}).get("skeleton", [])
     return Prediction(str(image), str(model_path), model.task, found, edges=edges)
 
@@ -119,10 +127,14 @@ def from_serving(
     return Prediction(str(image), source, task, found)
 
 
-def predict_deployed(platform: Any, deployment: Any, image: Path) -> Prediction:
+def predict_deployed(
+    platform: Any, deployment: Any, image: Path, monitor: bool = True
+) -> Prediction:
+    """`monitor`: the image goes to the deployment's monitoring (SDK default), as a prediction
+    to review and a datalake data (docs/continuous-training.md)."""
     version = platform.call("read the deployed version", deployment.get_model_version)
-    try:
-        response = deployment.predict(str(image))  # the SDK retries the serving's 5xx itself
+    try:  # the SDK retries the serving's 5xx itself
+        response = deployment.predict(str(image), monitor=monitor)
     except Exception as exc:
         raise PlatformError(f"the deployment could not predict {image.name}: {exc}") from None
     source = f"deployment {deployment.name}"
@@ -140,6 +152,17 @@ def _skeleton(pen: Any, points: list[list[float]], edges: list[list[int]], colou
     for (x, y, _), shown in zip(points, visible, strict=True):
         if shown:
             pen.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+
+
+def where_images_go(deployment: str, monitor: bool) -> str:
+    """Said before predicting on a deployment (on stderr: stdout is the JSON lines)."""
+    if monitor:
+        return (
+            f"the images go to deployment {deployment}'s monitoring: each is stored in the "
+            "datalake as a prediction to review, which continuous training may then learn from "
+            "(--no-monitor: predictions only)"
+        )
+    return f"--no-monitor: the images stay out of deployment {deployment}'s monitoring"
 
 
 def draw(prediction: Prediction, image: Path, out: Path) -> Path | None:

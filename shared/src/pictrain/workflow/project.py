@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pictrain.errors import UserError
 from pictrain.userfiles import read_text
@@ -79,16 +86,28 @@ class ModelSection(_Section):
 
 class DeploymentSection(_Section):
     name: str
-    threshold: float = Field(0.25, ge=0, le=1)
+    threshold: float | None = Field(None, ge=0, le=1)  # None: the model's operating point
 
 
 class ContinuousTrainingSection(_Section):
+    """Reviewed predictions enrich the experiment's train version (`pictrain.workflow.ct`)."""
+
     project: str | None = None  # default: [project].name
     trigger: Literal["FEEDBACK_LOOP", "NONE"] = "FEEDBACK_LOOP"
     threshold: int = Field(100, ge=1)  # reviewed predictions that trigger a training
-    feedback_version: str = "feedback"
     policy: Literal["champion", "shadow", "manual"] = "manual"
     parameters: dict[str, Any] = {}  # over the experiment's
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_feedback_version(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "feedback_version" in data:
+            raise ValueError(
+                "feedback_version is gone: reviewed predictions now enrich the train version, "
+                "the one continuous training reads (a separate version was read by no "
+                "training); remove the key"
+            )
+        return data
 
 
 class PreannotateSection(_Section):

@@ -4,12 +4,20 @@ parameter check, the exporter, the runtimes and docs/exports.md (a test keeps th
 A request is `<format>` or `<format>:<precision>` (`fp32` when unsaid). Each export is stored as
 the artifact `model-<format>[-<precision>]` (no suffix for fp32); the ONNX fp32 file is always
 made and stored as `model-latest`, what deployments load.
+
+Below the parameters (which check requests with it) and the platform layer (which stores under
+its names), so it imports neither: no folder loop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal, get_args
+
+# The deployable ONNX: what Picsellia's deployment and pre-annotation load; every other export
+# is stored as `EXPORT_ARTIFACT_PREFIX<format>[-<precision>]`.
+MODEL_ARTIFACT = "model-latest"
+EXPORT_ARTIFACT_PREFIX = "model-"
 
 Precision = Literal["fp32", "fp16", "int8"]
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
@@ -111,9 +119,6 @@ class ExportSpec:
 
     @property
     def artifact(self) -> str:
-        # Imported here: params reads this module, and the platform layer imports params.
-        from pictrain.platform.base import EXPORT_ARTIFACT_PREFIX, MODEL_ARTIFACT
-
         if self.is_latest:
             return MODEL_ARTIFACT
         tail = "" if self.precision == DEFAULT_PRECISION else f"-{self.precision}"
@@ -160,8 +165,6 @@ def requested(specs: list[str]) -> list[ExportSpec]:
 
 def is_export_artifact(name: str) -> bool:
     """An artifact holding an export (model-latest included), by its name."""
-    from pictrain.platform.base import EXPORT_ARTIFACT_PREFIX
-
     return name.startswith(EXPORT_ARTIFACT_PREFIX) and name[len(EXPORT_ARTIFACT_PREFIX) :] != ""
 
 
