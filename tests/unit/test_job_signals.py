@@ -14,7 +14,7 @@ import pytest
 from pictrain.config import load_model_config
 from pictrain.errors import JobInterrupted
 from pictrain.job import Job
-from pictrain.stopsignal import raise_if_stopped, signals_raise
+from pictrain.stopsignal import deferred, raise_if_stopped, signals_raise
 from tests.unit.swallowed_signal import SignalsItselfWhenCollected
 
 
@@ -66,3 +66,15 @@ def test_a_stop_raised_where_python_swallows_it_is_raised_again() -> None:
             raise_if_stopped()
     assert stop.value.reason == "stopped by SIGTERM"
     raise_if_stopped()  # the next run of this process starts with no stop
+
+
+def test_a_stop_during_a_deferred_block_is_raised_when_it_ends() -> None:
+    """last.pt written then tagged with its origin: a SIGTERM between the two must not leave an
+    untagged checkpoint for the failure path to store (seen in CI: a relaunch could not resume)."""
+    finished = []
+    with signals_raise(), pytest.raises(JobInterrupted) as stop:
+        with deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            finished.append("tagged")
+    assert finished == ["tagged"]
+    assert stop.value.reason == "stopped by SIGTERM"

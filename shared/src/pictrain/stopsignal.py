@@ -22,6 +22,7 @@ from pictrain.errors import JobInterrupted
 log = logging.getLogger(__name__)
 
 _received: list[JobInterrupted] = []  # the first stop of the job running in this process
+_deferring: list[None] = []  # one entry per `deferred` block the job is inside
 
 
 def stop_received() -> bool:
@@ -33,6 +34,19 @@ def raise_if_stopped() -> None:
     """Raise the stop a handler raised where Python swallowed it; nothing otherwise."""
     if _received:
         raise _received[0]
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """A block a stop must not cut in two (last.pt written, then tagged with its origin: cut
+    between them, the failure path would store a checkpoint no relaunch resumes): a stop that
+    comes during it is raised when it ends."""
+    _deferring.append(None)
+    try:
+        yield
+    finally:
+        _deferring.pop()
+    raise_if_stopped()
 
 
 @contextmanager
@@ -52,7 +66,8 @@ def signals_raise() -> Iterator[None]:
             log.warning("%s again: still storing what was trained before stopping", name)
             return
         _received.append(JobInterrupted(name, time.monotonic()))
-        raise _received[0]
+        if not _deferring:
+            raise _received[0]
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -23,7 +23,7 @@ from ultralytics.models import yolo
 from ultralytics.models.rtdetr.train import RTDETRTrainer as UltralyticsRTDETRTrainer
 from ultralytics.utils import RANK
 
-from pictrain import safeload
+from pictrain import safeload, stopsignal
 from pictrain.confusion import redraw_validation
 from pictrain.envvars import DDP_RELAY
 from pictrain.train import amp, origin
@@ -73,8 +73,9 @@ class _JobTrainer:
         super().train()  # type: ignore[misc]
 
     def save_model(self) -> bool:
-        saved: bool = super().save_model()  # type: ignore[misc]
-        origin.tag_saved(self.last)  # type: ignore[attr-defined]
+        with stopsignal.deferred():  # a stop between the two: a checkpoint without its origin
+            saved: bool = super().save_model()  # type: ignore[misc]
+            origin.tag_saved(self.last)  # type: ignore[attr-defined]
         return saved
 
     def final_eval(self) -> None:
