@@ -11,8 +11,9 @@
 #
 # `make images`, `make image-<name>` wrap these. A new model image = a folder images/<name>/
 # (the model Dockerfile + model.toml + README.md) + its name in MODEL_IMAGES and its pinned
-# weights in PRETRAINED (docs/images.md); tests/images/test_static.py checks that every folder
-# has a target and pins.
+# weights in PRETRAINED (docs/images.md); a processing image (images/preannotate: Dockerfile +
+# processing.toml) is named in PROCESSING_IMAGES. tests/images/test_static.py checks that every
+# folder has a target and pins.
 
 variable "REGISTRY" {
   # image names are "${REGISTRY}/<target>": a registry path for CI, a plain prefix locally
@@ -71,6 +72,12 @@ variable "MODEL_IMAGES" {
   # comma-separated folders of images/; the targets of group "default" (a test checks the list
   # against the folders)
   default = "yolov8-detection,yolov8-segmentation,yolov8-classification,yolov8-pose,yolov8-obb,yolo11-detection,yolo11-segmentation,yolo11-classification,yolo11-pose,yolo11-obb,yolo26-detection,yolo26-segmentation,yolo26-classification,yolo26-pose,yolo26-obb,rtdetr-detection"
+}
+
+variable "PROCESSING_IMAGES" {
+  # comma-separated folders of images/ that Picsellia runs as processings (processing.toml), on
+  # the same base; also in group "default"
+  default = "preannotate"
 }
 
 variable "PRETRAINED_URL" {
@@ -297,7 +304,7 @@ function "image" {
 }
 
 group "default" {
-  targets = concat(["base"], split(",", MODEL_IMAGES))
+  targets = concat(["base"], split(",", MODEL_IMAGES), split(",", PROCESSING_IMAGES))
 }
 
 group "all" {
@@ -344,13 +351,19 @@ target "base" {
   tags = image("base")
 }
 
-# A model image: images/<name>/ on top of the base target of the same bake run (no push needed).
-target "_model" {
+# An image on top of the base target of the same bake run (no push needed).
+target "_child" {
   inherits = ["_common"]
   contexts = { pictrain-base = "target:base" }
-  args     = { BASE_IMAGE = "pictrain-base", PRETRAINED_URL = PRETRAINED_URL }
-  secret   = CA_CERT != "" ? ["id=ca,src=${CA_CERT}"] : []
+  args     = { BASE_IMAGE = "pictrain-base" }
   labels   = { "org.opencontainers.image.base.name" = "${REGISTRY}/base:${TAG}-${torch_extra(CUDA)}" }
+}
+
+# A model image: images/<name>/, with its pretrained weights fetched at build.
+target "_model" {
+  inherits = ["_child"]
+  args     = { PRETRAINED_URL = PRETRAINED_URL }
+  secret   = CA_CERT != "" ? ["id=ca,src=${CA_CERT}"] : []
 }
 
 # One target per folder in MODEL_IMAGES, all alike: an image is its folder's model.toml.
@@ -363,6 +376,16 @@ target "model" {
   args     = {
     PRETRAINED = join(" ", [for model, sha256 in PRETRAINED[img] : "${model}=${sha256}" if sha256 != ""])
   }
+  tags     = image(img)
+  labels   = { "org.opencontainers.image.title" = "pictrain-${img}" }
+}
+
+# One target per folder in PROCESSING_IMAGES: the base and the command Picsellia runs.
+target "processing" {
+  name     = img
+  matrix   = { img = split(",", PROCESSING_IMAGES) }
+  inherits = ["_child"]
+  context  = "images/${img}"
   tags     = image(img)
   labels   = { "org.opencontainers.image.title" = "pictrain-${img}" }
 }

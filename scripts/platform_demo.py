@@ -1,9 +1,11 @@
 """`make platform-demo`: the README's "From data to deployment", every command against the
 bundled Picsellia emulator, with no account: upload -> dataset -> register -> experiment ->
-the registered image's job -> publish -> deploy -> predict -> continuous training: production
-images predicted, reviewed (the emulator plays the reviewer, with their true boxes) and
-submitted until the trigger fires; that job trains on train plus the reviewed images, starts
-from the deployed weights, and is compared with them; publishing it is refused if it is worse.
+the registered image's job -> publish -> deploy -> continuous-training set-up -> pre-annotate
+the next batch (the preannotate processing's job; the emulator plays the reviewer, checking it
+against the synthetic truth, and the reviewed images join train) -> production images
+predicted by the deployment, reviewed (with their true boxes) and submitted until the trigger
+fires; that job trains on train plus the reviewed images, starts from the deployed weights,
+and is compared with them; publishing it is refused if it is worse.
 
 The end-to-end test runs the same path (`run_path`) and checks what the platform holds.
 """
@@ -26,6 +28,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "picsellia.example.toml"
 PRODUCTION = "production"  # the demo data's folder of images the deployment is asked about
+NEXT = "next"  # the demo data's folder of the next batch to label, pre-annotated
+TRUTH_FILE = "truth.json"  # the next batch's true objects: the reviewer's, never uploaded
 
 Command = Callable[[list[str]], tuple[int, str]]
 
@@ -49,6 +53,7 @@ class PathRun:
     codes: dict[str, int] = field(default_factory=dict)
     jobs: list[JobRun] = field(default_factory=list)
     reviewed: list[str] = field(default_factory=list)  # data ids submitted to the feedback loop
+    review: Any = None  # what the reviewer kept of the pre-annotations (tests/emulator/review.py)
 
 
 class StepFailed(Exception):
@@ -119,9 +124,10 @@ def run_path(
     step("7. publish the trained experiment as a model version", "model", "publish")
     step("8. deploy the published version", "deploy")
     step("9. feedback loop, continuous training and deployment", "ct", "setup")
+    run.review = preannotate_next_batch(emulator, config, project, work, step, job_env, say)
     images = sorted((production / "images").iterdir())
     step(
-        "10. predict with the deployment: the images go to its monitoring",
+        "14. predict with the deployment: the images go to its monitoring",
         "predict",
         *map(str, images),
         "--out",
@@ -133,8 +139,8 @@ def run_path(
             f"{len(images)} reviews did not reach the continuous-training threshold "
             f"({config.continuous_training.threshold})"
         )
-    say(f"\n== 11. {len(run.reviewed)} predictions reviewed and submitted: the trigger fired")
-    retrained = train("12. the platform's continuous training", retrain)
+    say(f"\n== 15. {len(run.reviewed)} predictions reviewed and submitted: the trigger fired")
+    retrained = train("16. the platform's continuous training", retrain)
     published = hashlib.sha256(emulator.state.artifact_bytes(experiment.id, BEST_MODEL_ARTIFACT))
     started = retrained.starting_weights or {}
     if started.get("sha256") != published.hexdigest():
@@ -145,7 +151,7 @@ def run_path(
     )
     name = emulator.state.experiments[uuid.UUID(retrained.experiment_id)].name
     step(
-        "13. publish the retrained model, unless it scores below the deployed one",
+        "17. publish the retrained model, unless it scores below the deployed one",
         "model",
         "publish",
         "--experiment",
@@ -153,6 +159,57 @@ def run_path(
         refusal_expected=True,
     )
     return run
+
+
+def preannotate_next_batch(
+    emulator: Any,
+    config: Any,
+    project: Path,
+    work: Path,
+    step: Callable[..., str],
+    env: Mapping[str, str],
+    say: Callable[[str], None],
+) -> Any:
+    """Register and launch the pre-annotation on [preannotate] version, run its job as the
+    platform would, then play the reviewer: each pre-annotated box the synthetic truth confirms
+    (IoU >= 0.5, same label) is kept, the others fixed; the reviewed images join train."""
+    from pictrain.preannotate.job import PREANNOTATED_TAG
+    from tests.emulator.review import KEPT_IOU
+
+    step("10. register the pre-annotation processing", "register", "preannotate")
+    step("11. pre-annotate the next batch with the published model", "preannotate", "launch")
+    versions = {v.version: v for v in emulator.state.dataset_versions.values()}
+    batch = versions[config.preannotate.version]
+    (job,) = emulator.launched_processings(batch.id)
+    processing = emulator.state.processings[job.processing.processing_id]
+    say(f"\n== 12. the platform runs {processing.docker_image}:{processing.docker_tag}")
+    images_dir = config.path(config.image.images_dir)
+    name = processing.docker_image.rsplit("/", 1)[-1]
+    if not (images_dir / name / "processing.toml").is_file():
+        raise StepFailed(f"{processing.docker_image} is not a processing image of {images_dir}")
+    log = job_log(work, job)
+    with log.open("w") as out:
+        code = subprocess.run(
+            [sys.executable, "-m", "pictrain", "preannotate"],  # the image's command
+            cwd=work,
+            env={**env, **emulator.processing_env(job)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=1800,
+        ).returncode
+    say("\n".join(line.split(": ", 1)[-1] for line in log.read_text().splitlines()[-4:]))
+    if code != 0:
+        raise StepFailed(f"the pre-annotation job failed ({code}): {log}")
+    truth = config.path(config.data[config.preannotate.version].images).parent / TRUTH_FILE
+    review = emulator.review_preannotations(batch.id, truth, PREANNOTATED_TAG, versions["train"].id)
+    say(
+        f"\n== 13. a reviewer checks the {review.assets} pre-annotated images against the "
+        f"synthetic truth: kept {review.kept} of {review.predicted} pre-annotated boxes (IoU >= "
+        f"{KEPT_IOU} with a true object of the same label), removed "
+        f"{review.predicted - review.kept}, drew the {review.truths - review.kept} the model "
+        "missed; the reviewed images join the train version"
+    )
+    return review
 
 
 def review(emulator: Any, production: Path, run: PathRun) -> Any:
@@ -210,7 +267,8 @@ def run_launched_job(
 
 
 def job_log(work: Path, job: Any) -> Path:
-    return work / f"job-{job.launch.experiment_id}.log"
+    """A training job's log by its experiment, a processing's by its job."""
+    return work / f"job-{job.launch.experiment_id if job.launch else job.id}.log"
 
 
 def subprocess_command(env: Mapping[str, str]) -> Command:
@@ -228,35 +286,56 @@ def subprocess_command(env: Mapping[str, str]) -> Command:
 
 
 def make_data(folder: Path, images: int, production: int) -> None:
-    """The splits, and `production` images the deployment is asked about (another seed)."""
+    """The splits; the next batch to label (a quarter as many images, no annotation file: its
+    true objects are the reviewer's); `production` images the deployment is asked about."""
     from pictrain.synthetic import make_detection_dataset
 
     if not (folder / "test" / "annotations.json").is_file():
         splits = {"train": 70, "val": 15, "test": 15}
         make_detection_dataset(folder, n_images=images, image_size=160, seed=0, splits=splits)
+    if not (folder / NEXT / TRUTH_FILE).is_file():
+        make_next(folder, images // 4, 160)
     if not (folder / PRODUCTION / "annotations.json").is_file():
         make_production(folder, production, 160)
 
 
+def make_next(folder: Path, images: int, image_size: int) -> Path:
+    """`folder/next/`: the next batch to label, its true objects in `truth.json`."""
+    return make_batch(folder, NEXT, images, image_size, seed=1, coco_name=TRUTH_FILE)
+
+
 def make_production(folder: Path, images: int, image_size: int) -> Path:
-    """`folder/production/`: images of another seed, named apart from the splits' files (a
-    camera's names are its own), with their true boxes: what the reviewer submits."""
+    """`folder/production/`: what the deployment is asked about and the reviewer submits."""
+    return make_batch(folder, PRODUCTION, images, image_size, seed=2)
+
+
+def make_batch(
+    folder: Path,
+    name: str,
+    images: int,
+    image_size: int,
+    seed: int,
+    coco_name: str = "annotations.json",
+) -> Path:
+    """`folder/<name>/`: images of another seed, named apart from the splits' files (a
+    camera's names are its own), with their true boxes in `coco_name`."""
     import shutil
 
     from pictrain.synthetic import make_detection_dataset
 
-    made = folder / f".{PRODUCTION}"
+    made = folder / f".{name}"
     shutil.rmtree(made, ignore_errors=True)
-    (coco_path,) = make_detection_dataset(made, images, image_size, seed=1).values()
+    (coco_path,) = make_detection_dataset(made, images, image_size, seed=seed).values()
     coco = json.loads(coco_path.read_text())
     for image in coco["images"]:
-        renamed = f"{PRODUCTION}-{image['file_name']}"
+        renamed = f"{name}-{image['file_name']}"
         (coco_path.parent / "images" / image["file_name"]).rename(
             coco_path.parent / "images" / renamed
         )
         image["file_name"] = renamed
-    coco_path.write_text(json.dumps(coco))
-    target = folder / PRODUCTION
+    coco_path.unlink()
+    (coco_path.parent / coco_name).write_text(json.dumps(coco))
+    target = folder / name
     shutil.rmtree(target, ignore_errors=True)
     coco_path.parent.rename(target)
     made.rmdir()

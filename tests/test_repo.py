@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.build_inputs import MODEL_IMAGES
+from tests.images.build_inputs import IMAGES, MODEL_IMAGES
 
 REPO = Path(__file__).resolve().parents[1]
 BAKE = REPO / "docker-bake.hcl"
@@ -107,8 +107,8 @@ def test_per_image_targets(kind: str) -> None:
         ["make", "--no-print-directory", "help"], cwd=REPO, capture_output=True, text=True
     ).stdout
     assert re.search(rf"^  make {kind}-<image> ", help_text, re.M), help_text
-    assert all(name in help_text for name in MODEL_IMAGES)
-    for name in MODEL_IMAGES:
+    assert all(name in help_text for name in IMAGES)
+    for name in IMAGES:
         recipe = re.sub(r"\s*\\\n\s*|\s+", " ", "\n".join(make_lines(f"{kind}-{name}")))
         expected = {
             "image": rf"buildx bake {name}$",
@@ -132,7 +132,7 @@ def test_every_container_test_runs_under_an_image_target() -> None:
     )
     ids = [line for line in collected.stdout.splitlines() if "::" in line]
     assert ids, collected.stdout + collected.stderr
-    orphans = [i for i in ids if not any(f"[{name}]" in i for name in MODEL_IMAGES)]
+    orphans = [i for i in ids if not any(f"[{name}]" in i for name in IMAGES)]
     assert not orphans, orphans
 
 

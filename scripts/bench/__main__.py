@@ -20,6 +20,7 @@ from scripts.bench import (
     machine,
     obb,
     platform_calls,
+    preannotate,
     report,
     train,
 )
@@ -27,7 +28,7 @@ from scripts.bench import (
 # Each suite adds its size flags (`add_arguments(parser)`) and says what to run
 # (`benchmarks(args, work)` -> [(name, call returning a BenchResult)]). A new suite is a
 # module with those two functions, listed here.
-SUITES = (convert, evaluate, obb, train, coldstart, platform_calls, exports, finetune)
+SUITES = (convert, evaluate, obb, train, coldstart, platform_calls, exports, finetune, preannotate)
 TMPFS = Path("/dev/shm")
 
 

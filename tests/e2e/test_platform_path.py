@@ -1,6 +1,7 @@
-"""From a folder of images and COCO files to a deployed model and the continuous training that
-learns from its reviewed predictions, against the emulator: the path `make platform-demo` runs
-(scripts/platform_demo.py), each training the registered image's job as the platform starts it.
+"""From a folder of images and COCO files to a deployed model, a pre-annotated and reviewed
+next batch, and the continuous training that learns from its reviewed predictions, against the
+emulator: the path `make platform-demo` runs (scripts/platform_demo.py), each training the
+registered image's job as the platform starts it, and the pre-annotation processing's job.
 
 Weights the test makes: a tiny model trained locally on one synthetic set is the experiment's
 `pretrained-weights`; the experiment fine-tunes it on another (the champion, deployed); the
@@ -23,7 +24,7 @@ import pytest
 from pictrain.cli import main
 from pictrain.envvars import RETRY_BASE_DELAY
 from pictrain.synthetic import make_detection_dataset
-from scripts.platform_demo import EXAMPLE, clean_env, make_production, run_path
+from scripts.platform_demo import EXAMPLE, clean_env, job_log, make_next, make_production, run_path
 from tests.emulator import Emulator
 from tests.emulator.emulator import loopback_env
 
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 IMAGES = Path(__file__).parents[2] / "images"
 REVIEWS = 4  # the continuous-training threshold: as many production images
+NEXT_IMAGES = 4  # the next batch, pre-annotated
 TINY = {  # the example file's settings this test changes
     "epochs = 30\nimage_size = 160\nbatch_size = 16": (
         "epochs = 6\nimage_size = 64\nbatch_size = 8\nworkers = 0"
@@ -83,6 +85,7 @@ def test_the_loop_deploy_predict_review_retrain_and_refuse_a_worse_challenger(
 ) -> None:
     data = tmp_path / "data/platform-demo"
     make_detection_dataset(data, 36, 64, seed=0, splits={"train": 20, "val": 6, "test": 10})
+    make_next(data, NEXT_IMAGES, 64)
     production = make_production(data, REVIEWS, 64)
     weights = pretrain(tmp_path / "source")
     text = EXAMPLE.read_text()
@@ -126,13 +129,26 @@ def test_the_loop_deploy_predict_review_retrain_and_refuse_a_worse_challenger(
     assert deployment.model_version_id == version.id
     point = trained.logs["operating-point"].data
     assert deployment.min_threshold == round(point["data"][point["rows"].index("all")][0], 4)
-    (asked,) = [output for command, output in run.outputs.items() if command.startswith("pre")]
+    (asked,) = [output for command, output in run.outputs.items() if command.startswith("predict ")]
     answers = [json.loads(line) for line in asked.splitlines() if line.startswith("{")]
     assert [a["source"] for a in answers] == ["deployment shapes-detector"] * REVIEWS
     assert "the images go to deployment shapes-detector's monitoring" in asked
 
-    # Reviewed predictions enriched the train version, and the new experiment trained on them.
+    # The next batch pre-annotated at the model's operating point, reviewed, joined train.
     train_version = state.dataset_versions[trained.datasets["train"]]
+    batch = next(v for v in state.dataset_versions.values() if v.version == "next")
+    (processing_job,) = emulator.launched_processings(batch.id)
+    assert state.jobs[processing_job.id].status_history == ["RUNNING", "SUCCEEDED"]
+    assert "the model's operating point" in job_log(work, processing_job).read_text()
+    assert len(batch.assets) == NEXT_IMAGES
+    reviewed_batch = {a.data_id for a in batch.assets if a.annotation_status == "ACCEPTED"}
+    assert 0 < run.review.assets == len(reviewed_batch)  # those it pre-annotated
+    assert 0 < run.review.kept <= run.review.predicted and run.review.truths > 0
+    assert reviewed_batch <= {a.data_id for a in train_version.assets}
+    scored = [state.datas[a.data_id].custom_metadata.get("to_label_score") for a in batch.assets]
+    assert all(score is not None for score in scored)
+
+    # Reviewed predictions enriched the train version, and the new experiment trained on them.
     reviewed = [a for a in train_version.assets if str(a.data_id) in run.reviewed]
     assert len(reviewed) == REVIEWS and all(a.shapes for a in reviewed)
     continuous = state.experiments[uuid.UUID(retrained.experiment_id)]
@@ -140,7 +156,7 @@ def test_the_loop_deploy_predict_review_retrain_and_refuse_a_worse_challenger(
     downloads = work / "runs" / retrained.experiment_id / "downloads" / "train"
     downloaded = {p.stem for p in downloads.rglob("*.jpg")}
     assert {str(a.id) for a in reviewed} <= downloaded
-    assert len(downloaded) == 20 + REVIEWS
+    assert len(downloaded) == 20 + run.review.assets + REVIEWS
 
     # It started from the deployed weights, not the copied original pretrained file.
     assert continuous.base_model_version_id == version.id

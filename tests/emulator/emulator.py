@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from tests.emulator.faults import Faults, request_matches
 from tests.emulator.pipelines import Box, submit_review, trigger_continuous_training
+from tests.emulator.review import Review, review_preannotations
 from tests.emulator.routes import build_router
-from tests.emulator.seeding import SeededIds, seed_experiment
+from tests.emulator.seeding import (
+    SeededIds,
+    add_dataset_version,
+    add_model_version,
+    seed_experiment,
+)
 from tests.emulator.server import EmulatorServer
-from tests.emulator.state import Job, RequestRecord, State
+from tests.emulator.state import Dataset, Job, RequestRecord, State
 
 if TYPE_CHECKING:
     import picsellia
@@ -105,6 +111,75 @@ class Emulator:
                 with_job=with_job,
                 project_name=project_name,
                 experiment_name=experiment_name,
+            )
+
+    def seed_dataset_version(
+        self,
+        images_dir: Path,
+        coco_path: Path,
+        *,
+        dataset_type: str = "OBJECT_DETECTION",
+        dataset_name: str = "emulated-dataset",
+        version_name: str = "pool",
+    ) -> uuid.UUID:
+        """One version from a folder and a COCO file (`seeding.add_dataset_version`): the images
+        the file annotates are annotated assets, the others never-annotated ones."""
+        with self.state.lock:
+            dataset = next(
+                (d for d in self.state.datasets.values() if d.name == dataset_name),
+                None,
+            ) or Dataset(dataset_name)
+            version = add_dataset_version(
+                self.state, dataset, version_name, images_dir, coco_path, dataset_type
+            )
+            return version.id
+
+    def seed_model_version(
+        self,
+        files: Mapping[str, Path],
+        *,
+        dataset_type: str = "OBJECT_DETECTION",
+        labels: list[str],
+        framework: str = "ONNX",
+        model_name: str = "emulated-model",
+    ) -> uuid.UUID:
+        """The next version of model `model_name` holding `files` (e.g. `{"model-latest":
+        path}`)."""
+        with self.state.lock:
+            version = add_model_version(
+                self.state, model_name, files, dataset_type, labels, framework
+            )
+            return version.id
+
+    def launched_processings(self, dataset_version_id: uuid.UUID | str) -> list[Job]:
+        """The jobs `launch_processing` made on a dataset version."""
+        with self.state.lock:
+            return [
+                job
+                for job in self.state.jobs.values()
+                if job.processing
+                and str(job.processing.dataset_version_id) == str(dataset_version_id)
+            ]
+
+    def processing_env(self, job: Job) -> dict[str, str]:
+        """The container variables the platform gives a processing's image: no experiment."""
+        if job.processing is None:
+            raise ValueError(f"job {job.id} was not launched from a processing")
+        return {
+            "api_token": self.token,
+            "host": self.url,
+            "organization_id": self.organization_id,
+            "job_id": str(job.id),
+        }
+
+    def review_preannotations(
+        self, version_id: uuid.UUID | str, truth: Path, tag: str, into: uuid.UUID | str
+    ) -> Review:
+        """A human reviewing the pre-annotated assets against `truth` (a COCO file by file
+        name), then adding them to the version `into` (`review.py`)."""
+        with self.state.lock:
+            return review_preannotations(
+                self.state, uuid.UUID(str(version_id)), truth, tag, uuid.UUID(str(into))
             )
 
     def user_env(self) -> dict[str, str]:

@@ -126,17 +126,25 @@ def store_file(state: State, name: str, path: Path, kind: str) -> StoredFile:
     return stored
 
 
-def _base_model_version(
-    state: State, files: Mapping[str, Path], dataset_type: str, labels: list[Label]
+def add_model_version(
+    state: State,
+    model_name: str,
+    files: Mapping[str, Path],
+    dataset_type: str,
+    label_names: list[str],
+    framework: str,
 ) -> ModelVersion:
-    model = Model("emulated-base-model")
+    """The next version of model `model_name` (created when new), holding `files` (name ->
+    local file)."""
+    model = next((m for m in state.models.values() if m.name == model_name), Model(model_name))
+    number = sum(v.model_id == model.id for v in state.model_versions.values())
     version = ModelVersion(
         model_id=model.id,
-        name="emulated-base-model-0",
-        version=0,
+        name=f"{model_name}-{number}",
+        version=number,
         type=dataset_type,
-        framework="PYTORCH",
-        labels={str(k): label.name for k, label in enumerate(labels)},
+        framework=framework,
+        labels={str(k): name for k, name in enumerate(label_names)},
     )
     version.files = {
         name: store_file(state, name, path, "model_file") for name, path in files.items()
@@ -144,6 +152,13 @@ def _base_model_version(
     state.models[model.id] = model
     state.model_versions[version.id] = version
     return version
+
+
+def _base_model_version(
+    state: State, files: Mapping[str, Path], dataset_type: str, labels: list[Label]
+) -> ModelVersion:
+    names = [label.name for label in labels]
+    return add_model_version(state, "emulated-base-model", files, dataset_type, names, "PYTORCH")
 
 
 def seed_experiment(

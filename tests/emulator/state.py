@@ -34,15 +34,18 @@ class Data:
     width: int
     height: int
     tag_ids: list[uuid.UUID] = field(default_factory=list)
+    custom_metadata: dict[str, Any] = field(default_factory=dict)
     id: uuid.UUID = field(default_factory=new_id)
 
 
 @dataclass
 class Tag:
-    """A tag of some target kind (`DATA` for datalake tags), named uniquely per kind."""
+    """A tag of some target kind (`DATA` for datalake tags, named uniquely per kind; `ASSET`
+    for a dataset version's own, named uniquely in it)."""
 
     name: str
     target_type: str
+    dataset_version_id: uuid.UUID | None = None
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -102,12 +105,16 @@ Shape = Rectangle | Polygon | Classification | Keypoints
 
 @dataclass
 class Asset:
-    """`annotated`: an annotation exists (possibly without shapes). A never-annotated asset
-    has none, and COCO exports leave it out."""
+    """`annotated`: its one annotation exists (possibly without shapes), `annotation_id`
+    (`annotation_status` as a review left it). A never-annotated asset has none, and COCO
+    exports leave it out."""
 
     data_id: uuid.UUID
     shapes: list[Shape] = field(default_factory=list)
     annotated: bool = False
+    tag_ids: list[uuid.UUID] = field(default_factory=list)
+    annotation_id: uuid.UUID = field(default_factory=new_id)
+    annotation_status: str = "PENDING"
     id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -221,6 +228,38 @@ class ModelVersion:
 
 
 @dataclass
+class Processing:
+    """A processing as `client.create_processing` registered it, and its declared inputs (name
+    -> `{input_type, required, inference_type_constraint, framework_constraint}`)."""
+
+    name: str
+    target: str
+    type: str | None
+    docker_image: str
+    docker_tag: str
+    docker_flags: list[str] | None = None
+    default_parameters: dict[str, Any] = field(default_factory=dict)
+    default_cpu: int = 1
+    default_gpu: int = 0
+    description: str | None = None
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    id: uuid.UUID = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class ProcessingRun:
+    """What a processing was launched on: the job's processing context."""
+
+    processing_id: uuid.UUID
+    dataset_version_id: uuid.UUID
+    parameters: dict[str, Any]
+    inputs: dict[str, Any]
+    cpu: int
+    gpu: int
+    payload_object_name: str | None = None  # the asset ids, when launched on some
+
+
+@dataclass
 class Job:
     """A jobv2 (the training run shown in the UI): run status and its live log view.
 
@@ -236,6 +275,7 @@ class Job:
     exit_code: int | None = None
     logging_object_name: str | None = None
     launch: Launch | None = None  # set when `experiment.launch` (or continuous training) made it
+    processing: ProcessingRun | None = None  # set when `launch_processing` made it
     id: uuid.UUID = field(default_factory=new_id)
 
     @property
@@ -370,6 +410,7 @@ class State:
         self.models: dict[uuid.UUID, Model] = {}
         self.model_versions: dict[uuid.UUID, ModelVersion] = {}
         self.jobs: dict[uuid.UUID, Job] = {}
+        self.processings: dict[uuid.UUID, Processing] = {}
         self.metrics_jobs: dict[uuid.UUID, MetricsJob] = {}
         self.task_jobs: dict[uuid.UUID, TaskJob] = {}
         self.deployments: dict[uuid.UUID, Deployment] = {}

@@ -17,6 +17,7 @@ from tests.emulator.state import (
     Log,
     Model,
     ModelVersion,
+    Processing,
     Project,
     State,
     StoredFile,
@@ -79,6 +80,7 @@ def dataset_version(item: DatasetVersion) -> dict[str, Any]:
 def data(state: State, item: Data) -> dict[str, Any]:
     return {
         "id": item.id,
+        "datalake_id": state.datalake.id,
         "object_name": item.object_name,
         "filename": item.filename,
         "type": "IMAGE",
@@ -86,14 +88,45 @@ def data(state: State, item: Data) -> dict[str, Any]:
         "upload_status": "DONE",
         "presigned_url": state.storage.download_url(item.object_name),
         "metadata": {},
-        "custom_metadata": {},
+        "custom_metadata": dict(item.custom_metadata),
         "meta": {"width": item.width, "height": item.height},
         "tags": [tag(state.tags[t]) for t in item.tag_ids],
     }
 
 
 def asset(state: State, item: Asset) -> dict[str, Any]:
-    return {"id": item.id, "data": data(state, state.datas[item.data_id])}
+    return {
+        "id": item.id,
+        "data": data(state, state.datas[item.data_id]),
+        "tags": [tag(state.tags[t]) for t in item.tag_ids],
+    }
+
+
+def annotation(item: Asset) -> dict[str, Any]:
+    """An asset's one annotation (`AnnotationSchema`)."""
+    return {
+        "id": item.annotation_id,
+        "asset_id": item.id,
+        "duration": 0.0,
+        "status": item.annotation_status,
+        "attributes": None,
+    }
+
+
+def processing(item: Processing) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "name": item.name,
+        "target": item.target,
+        "type": item.type,
+        "docker_image": item.docker_image,
+        "docker_tag": item.docker_tag,
+        "docker_flags": item.docker_flags,
+        "default_parameters": item.default_parameters,
+        "default_cpu": item.default_cpu,
+        "default_gpu": item.default_gpu,
+        "description": item.description,
+    }
 
 
 def experiment(item: Experiment) -> dict[str, Any]:

@@ -13,9 +13,12 @@ from pathlib import Path
 from tests.images.dockerutil import REPO
 
 IMAGES_DIR = REPO / "images"
-MODEL_IMAGES = sorted(
+# Every image but the base: model images (model.toml), processing images (processing.toml).
+IMAGES = sorted(
     p.name for p in IMAGES_DIR.iterdir() if p.name != "base" and (p / "Dockerfile").exists()
 )
+MODEL_IMAGES = [name for name in IMAGES if (IMAGES_DIR / name / "model.toml").exists()]
+PROCESSING_IMAGES = [name for name in IMAGES if (IMAGES_DIR / name / "processing.toml").exists()]
 # Put in every place a careless build could pick a token up from (.env in the build context,
 # the builder's environment); the tests then look for it in the images.
 SENTINEL_TOKEN = "pictrain-sentinel-" + secrets.token_hex(12)

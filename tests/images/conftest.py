@@ -30,6 +30,7 @@ import pytest
 from tests.images.build_inputs import (
     IMAGES_DIR,
     MODEL_IMAGES,
+    PROCESSING_IMAGES,
     SENTINEL_TOKEN,
     bake_env,
     bake_overrides,
@@ -147,7 +148,7 @@ def built(
     if proc.returncode != 0:
         pytest.fail(f"bake failed ({proc.returncode}); log {log}:\n{log.read_text()[-6000:]}")
     sys.stderr.write(f"\nimages built in {seconds:.0f} s (base {base_image or 'nvidia/cuda'})\n")
-    return {name: image_tag(name) for name in ["base", *MODEL_IMAGES]}
+    return {name: image_tag(name) for name in ["base", *MODEL_IMAGES, *PROCESSING_IMAGES]}
 
 
 @pytest.fixture(params=MODEL_IMAGES)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pictrain.envvars import MODEL_CONFIG, WEIGHTS_DIR
-from tests.images.build_inputs import IMAGES_DIR, MODEL_IMAGES
+from tests.images.build_inputs import IMAGES_DIR, MODEL_IMAGES, PROCESSING_IMAGES
 from tests.images.dockerutil import REPO, buildx_cli
 
 BAKE = REPO / "docker-bake.hcl"
@@ -57,8 +57,9 @@ def bake_print(*targets: str, **variables: str) -> dict:
 def test_bake_resolves_without_daemon() -> None:
     config = bake_print()
     targets = config["target"]
-    assert set(config["group"]["default"]["targets"]) == {"base", *MODEL_IMAGES}
-    assert set(targets) == {"base", *MODEL_IMAGES}
+    every = {"base", *MODEL_IMAGES, *PROCESSING_IMAGES}
+    assert set(config["group"]["default"]["targets"]) == every
+    assert set(targets) == every
     base = targets["base"]
     assert base["args"]["BASE_IMAGE"].startswith("nvidia/cuda:12.8")
     assert base["args"]["TORCH_EXTRA"] == "cu128"
@@ -67,11 +68,15 @@ def test_bake_resolves_without_daemon() -> None:
         assert tags and all(not t.endswith(":latest") for t in tags), tags
         assert any(re.search(r":\d+\.\d+\.\d+.*-cu128$", t) for t in tags), tags
         assert target["labels"]["org.opencontainers.image.source"]
-        if name != "base":
+        if name in MODEL_IMAGES:
             assert target["contexts"] == {
                 "pictrain-base": "target:base",
                 "pretrained": f"images/{name}",  # holds no .pt: every file is downloaded
             }
+        if name in PROCESSING_IMAGES:
+            assert target["contexts"] == {"pictrain-base": "target:base"}
+            assert set(target["args"]) == {"BASE_IMAGE"}
+        if name != "base":
             assert target["args"]["BASE_IMAGE"] == "pictrain-base"
 
 
@@ -136,6 +141,31 @@ def test_make_images_bakes_the_checkout_sha() -> None:
         env={k: v for k, v in os.environ.items() if k != "GIT_SHA"},
     )
     assert f"GIT_SHA={head} " in make.stdout, make.stdout + make.stderr
+
+
+def test_every_processing_folder_has_a_target_and_config() -> None:
+    """A processing image = a folder (Dockerfile + processing.toml) + its name in
+    PROCESSING_IMAGES; `pictrain register` registers it from processing.toml."""
+    from pictrain.workflow.preannotate import available_processings, load_processing_config
+
+    config = bake_print("all")
+    assert list(available_processings(IMAGES_DIR)) == PROCESSING_IMAGES
+    for name in PROCESSING_IMAGES:
+        assert config["target"][name]["context"] == f"images/{name}"
+        assert not (IMAGES_DIR / name / "model.toml").exists(), "a model or a processing"
+        load_processing_config(IMAGES_DIR / name / "processing.toml")
+
+
+@pytest.mark.parametrize("name", PROCESSING_IMAGES)
+def test_processing_dockerfile_is_thin(name: str) -> None:
+    """The base and the command Picsellia runs with no command of its own: the job."""
+    text = (IMAGES_DIR / name / "Dockerfile").read_text()
+    code = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert code == [
+        "ARG BASE_IMAGE=non-existing",
+        "FROM ${BASE_IMAGE}",
+        f'CMD ["pictrain", "{name}"]',
+    ]
 
 
 @pytest.mark.parametrize("name", MODEL_IMAGES)

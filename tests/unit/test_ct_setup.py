@@ -47,7 +47,7 @@ def test_a_changed_alias_is_applied(emulator: Emulator, deployed: Path, capsys) 
     assert pictrain(capsys, deployed, "ct", "setup")[0] == 0
     edit(
         deployed,
-        '# datasets = { train = "train", val = "val", test = "test" }',
+        'datasets = { train = "train", val = "val", test = "test" }',
         'datasets = { train = "train", val = "val", test = "val" }',
     )
     code, output = pictrain(capsys, deployed, "ct", "setup")

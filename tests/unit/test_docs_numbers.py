@@ -16,6 +16,8 @@ from pictrain.platform.evaluations import EVALUATIONS_PER_CALL
 from pictrain.platform.joblog import JobLogForwarder
 from pictrain.platform.logstream import ProgressCollapser
 from pictrain.platform.picsellia import FRESH_CHECKPOINT_MINUTES
+from pictrain.preannotate.model import SCORING_FLOOR
+from pictrain.preannotate.scoring import MIN_KEPT, NEAR_DUPLICATE_COSINE, SPARE_PER_PICK
 from pictrain.train.checkpoint import DEFAULT_INTERVAL_MINUTES
 from pictrain.train.relay import DEFAULT_STALL_MINUTES, HEARTBEAT_S, POLL_S, STOP_GRACE_S
 
@@ -44,6 +46,11 @@ QUOTED = [
     ("docs/gpus.md", "SIGKILL {:g} s later", STOP_GRACE_S),
     ("docs/gpus.md", "`PICTRAIN_DDP_STALL_MINUTES` (default {:g})", DEFAULT_STALL_MINUTES),
     ("docs/stopping.md", "less than {:g} minutes ago", FRESH_CHECKPOINT_MINUTES),
+    ("docs/preannotate.md", "files ({:d} at a time, whole or not at all)", DOWNLOAD_WORKERS),
+    ("docs/preannotate.md", "every prediction down to {:g}", SCORING_FLOOR),
+    ("docs/preannotate.md", "cosine {:g} or more", NEAR_DUPLICATE_COSINE),
+    ("docs/preannotate.md", "keeps the best `{:d} x to_label` candidates", SPARE_PER_PICK),
+    ("docs/preannotate.md", "(at least {:d})", MIN_KEPT),
     ("docs/stopping.md", "(default {:g} s)", DEFAULT_STOP_TIMEOUT_S),
     ("docs/stopping.md", "less {:g} s kept for the status calls", STOP_RESERVE_S),
     (

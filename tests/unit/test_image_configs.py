@@ -10,10 +10,14 @@ from pictrain.train.models import check_model_name
 
 IMAGES = Path(__file__).parents[2] / "images"
 CONFIGS = sorted(IMAGES.glob("*/model.toml"))
+# Processing images (pre-annotation) train nothing: tests/images/test_static.py checks them.
+PROCESSINGS = {p.parent.name for p in IMAGES.glob("*/processing.toml")}
 
 
 def test_every_model_image_has_a_config():
-    folders = {p.name for p in IMAGES.iterdir() if p.is_dir() and p.name != "base"}
+    folders = {
+        p.name for p in IMAGES.iterdir() if p.is_dir() and p.name not in {"base", *PROCESSINGS}
+    }
     assert folders == {c.parent.name for c in CONFIGS}
 
 

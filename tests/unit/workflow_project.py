@@ -40,13 +40,23 @@ def project(
 def write_project(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The shipped example file, on a tiny cat/dog dataset, pointing at the emulator."""
     write_sample_dataset(tmp_path / "dataset")
-    text = EXAMPLE.read_text().replace("data/platform-demo/", "dataset/")
+    # The training workflow only: the unlabelled next batch is the pre-annotation's
+    # (tests/unit/test_preannotate_platform.py).
+    text = without_table(EXAMPLE.read_text(), "[data.next]")
+    text = text.replace("data/platform-demo/", "dataset/")
     text = text.replace('# images_dir = "images"', f'images_dir = "{IMAGES}"')
     path = tmp_path / "picsellia.toml"
     path.write_text(text)
     for name, value in {**emulator.user_env(), RETRY_BASE_DELAY.name: "0.01"}.items():
         monkeypatch.setenv(name, value)
     return path
+
+
+def without_table(text: str, header: str) -> str:
+    """A TOML text without the table `header` (its lines up to the next blank line)."""
+    start = text.index(f"{header}\n")
+    end = text.index("\n\n", start)
+    return text[:start] + text[end + 2 :]
 
 
 def pictrain(capsys: pytest.CaptureFixture[str], project: Path, *args: str) -> tuple[int, str]:

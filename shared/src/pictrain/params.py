@@ -14,7 +14,7 @@ import importlib.util
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -217,6 +217,7 @@ def _export_formats(value: Any) -> list[str]:
 Int = Annotated[int, BeforeValidator(_int)]
 Float = Annotated[float, BeforeValidator(_float)]
 Bool = Annotated[bool, BeforeValidator(_bool)]
+OptionalFloat = Annotated[float | None, BeforeValidator(_optional(_float))]
 Optimizer = Literal["auto", "SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop"]
 AutoAugment = Literal["randaugment", "autoaugment", "augmix"]
 CopyPasteMode = Literal["flip", "mixup"]
@@ -242,7 +243,7 @@ class Parameters(BaseModel):
     epochs: Int = Field(
         100, ge=1, validation_alias=_alias("epochs", "epoch"), description="or a `time` budget"
     )
-    time: Annotated[float | None, BeforeValidator(_optional(_float))] = Field(
+    time: OptionalFloat = Field(
         None, ge=0, description="hours of training; replaces `epochs` when set (0: no limit)"
     )
     patience: Int = Field(50, ge=0, description="early stop after N epochs without improvement")
@@ -547,7 +548,7 @@ def parse_parameters(
     try:
         params = Parameters.model_validate(merged)
     except ValidationError as exc:
-        raise UserError(_describe(exc, {**image.spelled, **given.spelled})) from None
+        raise UserError(describe_invalid(exc, {**image.spelled, **given.spelled})) from None
     params, notes = _round_image_size(params)
     defaulted = sorted(set(Parameters.model_fields) - set(merged))
     from_image = [name for name in image.values if name not in given.values]
@@ -617,7 +618,7 @@ def _read(raw: Mapping[str, Any], origin: str, strict: bool) -> _Read:
             f"valid names: {', '.join(Parameters.accepted_names())}"
         )
     slips = {key: likely_typo(key) for key in unknown}
-    typos = [f"unknown parameter {k!r}: did you mean {_either(n)}?" for k, n in slips.items() if n]
+    typos = [f"unknown parameter {k!r}: did you mean {either(n)}?" for k, n in slips.items() if n]
     if typos:
         raise UserError("; ".join(typos))
     return _Read(values, spelled, ignored)
@@ -644,9 +645,19 @@ def likely_typo(key: str) -> list[str]:
     """
     if key in NO_EFFECT or key in ultralytics_settings():
         return []
+    best: dict[str, str] = {}  # one name per parameter: its own, else the first alias
+    for name in near_names(key, Parameters.accepted_names()):
+        sets = _parameter_of(name)
+        if sets not in best or name == sets:
+            best[sets] = name
+    return sorted(best.values())
+
+
+def near_names(key: str, names: Iterable[str]) -> list[str]:
+    """The `names` closest to `key` by `likely_typo`'s rule, sorted; [] when none is near."""
     typed = _squashed(key)
     found: list[tuple[int, str]] = []
-    for name in Parameters.accepted_names():
+    for name in names:
         target = _squashed(name)
         distance = _edit_distance(typed, target)
         near = typed[:1] == target[:1] and (
@@ -655,19 +666,14 @@ def likely_typo(key: str) -> list[str]:
         if distance == 0 or near:
             found.append((distance, name))
     closest = min((distance for distance, _ in found), default=None)
-    best: dict[str, str] = {}  # one name per parameter: its own, else the first alias
-    for _, name in sorted((d, n) for d, n in found if d == closest):
-        sets = _parameter_of(name)
-        if sets not in best or name == sets:
-            best[sets] = name
-    return sorted(best.values())
+    return sorted(name for distance, name in found if distance == closest)
 
 
 def _parameter_of(name: str) -> str:
     return _alias_index().get(name) or (_CONVERTED[name][0] if name in _CONVERTED else name)
 
 
-def _either(names: list[str]) -> str:
+def either(names: list[str]) -> str:
     quoted = [repr(name) for name in names[:3]]
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
@@ -702,15 +708,20 @@ def _round_image_size(params: Parameters) -> tuple[Parameters, list[str]]:
 
 
 def _alias_index() -> dict[str, str]:
+    return alias_index(Parameters)
+
+
+def alias_index(model: type[BaseModel]) -> dict[str, str]:
+    """Every name a field of `model` is read under (its aliases, else its name) -> the field."""
     index: dict[str, str] = {}
-    for name, field in Parameters.model_fields.items():
+    for name, field in model.model_fields.items():
         alias = field.validation_alias
         for choice in alias.choices if isinstance(alias, AliasChoices) else [name]:
             index[str(choice)] = name
     return index
 
 
-def _describe(exc: ValidationError, spelled: Mapping[str, str]) -> str:
+def describe_invalid(exc: ValidationError, spelled: Mapping[str, str]) -> str:
     problems = []
     for err in exc.errors():
         name = str(err["loc"][0]) if err["loc"] else "parameters"

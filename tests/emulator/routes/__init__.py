@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.emulator.routes import (
+    asset_tags,
     datalake,
     dataset_building,
     datasets,
@@ -13,6 +14,7 @@ from tests.emulator.routes import (
     models,
     objects,
     platform,
+    processings,
     projects,
     registry,
     serving,
@@ -24,6 +26,7 @@ def build_router() -> Router:
     router = Router()
     modules = (platform, objects, datasets, experiments, evaluations, models, jobs)
     workflow = (datalake, dataset_building, projects, registry, deployments, serving)
-    for module in modules + workflow:
+    processing = (processings, asset_tags)
+    for module in modules + workflow + processing:
         router.routes.extend(module.ROUTES.routes)
     return router

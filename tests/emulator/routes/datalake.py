@@ -127,28 +127,34 @@ def create_data(req: Request) -> Reply:
     return json_reply(views.data(req.state, data), 201)
 
 
-def tag_query(state: State, query: str | None) -> set[uuid.UUID] | None:
-    """The data ids a tag query selects (None: no query). Other query forms are a 400: the
-    emulator must not pretend to understand the platform's whole query language."""
-    if query is None:
-        return None
-    selected: set[uuid.UUID] | None = None
+def tag_clauses(query: str) -> list[set[str]]:
+    """A tag query as clauses, all of which must hold: each is the tag names of which an item
+    carries one. Other query forms are a 400: the emulator must not pretend to understand the
+    platform's whole query language."""
+    clauses = []
     for clause in query.split(" and "):
         clause = clause.strip()
         any_of, one = _ANY_OF.fullmatch(clause), _ONE.fullmatch(clause)
         if any_of:
-            names = set(_QUOTED.findall(any_of.group(1)))
+            clauses.append(set(_QUOTED.findall(any_of.group(1))))
         elif one:
-            names = {one.group(1)}
+            clauses.append({one.group(1)})
         else:
             raise ApiError(400, f"query not emulated: {query!r}")
-        ids = {
-            data.id
-            for data in state.datas.values()
-            if names & {state.tags[t].name for t in data.tag_ids}
-        }
-        selected = ids if selected is None else selected & ids
-    return selected
+    return clauses
+
+
+def carries(state: State, tag_ids: list[uuid.UUID], clauses: list[set[str]]) -> bool:
+    names = {state.tags[t].name for t in tag_ids}
+    return all(clause & names for clause in clauses)
+
+
+def tag_query(state: State, query: str | None) -> set[uuid.UUID] | None:
+    """The data ids a tag query selects (None: no query)."""
+    if query is None:
+        return None
+    clauses = tag_clauses(query)
+    return {data.id for data in state.datas.values() if carries(state, data.tag_ids, clauses)}
 
 
 def _listed(state: State, query: str | None) -> list[Data]:

@@ -344,9 +344,10 @@ def bulk_annotations(req: Request) -> Reply:
             if given and kind not in allowed:
                 raise ApiError(400, f"{kind} cannot go into a {version.type} version")
             shapes.extend(_shape(kind, shape, version) for shape in given)
-        if mode == "KEEP" and asset.shapes:
+        if mode == "KEEP" and asset.annotated:  # SDK: "KEEP will do nothing on existing"
             continue
         asset.shapes = shapes if mode == "REPLACE" else asset.shapes + shapes
         asset.annotated = True  # the import created its annotation: COCO exports list it now
+        asset.annotation_status = payload.get("status") or "PENDING"
         counts[str(uuid.uuid4())] = len(shapes)
     return json_reply(counts)

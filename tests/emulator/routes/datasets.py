@@ -8,6 +8,7 @@ from typing import Any
 
 from tests.emulator import coco, views
 from tests.emulator.routes.common import field, lookup
+from tests.emulator.routes.datalake import carries, tag_clauses
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply, no_content
 from tests.emulator.state import Asset, DatasetVersion
 
@@ -39,10 +40,18 @@ def find_label(req: Request) -> Reply:
     raise ApiError(404, f"label {req.arg('name')!r} not found")
 
 
+def _tagged(req: Request, assets: list[Asset], query: str | None) -> list[Asset]:
+    """Those an asset tag query selects (`tags.name in (...)`, as the SDK writes it)."""
+    if query is None:
+        return assets
+    clauses = tag_clauses(query)
+    return [a for a in assets if carries(req.state, a.tag_ids, clauses)]
+
+
 @route("GET", "/api/dataset/version/{id}/assets")
 def list_assets(req: Request) -> Reply:
     """Cursor paging: the first page starts at `offset`, later ones at the opaque `cursor`."""
-    assets = _version(req).assets
+    assets = _tagged(req, _version(req).assets, req.arg("q"))
     limit = min(int(req.arg("limit") or 1000), req.state.settings.page_size)
     cursor = req.arg("cursor")
     start = int(cursor) if cursor else int(req.arg("offset") or 0)
@@ -72,7 +81,8 @@ def filter_assets(req: Request) -> Reply:
     if len(keys) != 1:
         raise ApiError(400, f"give exactly one of {_FILTERS}", payload)
     wanted = {str(v) for v in field(payload, keys[0], list)}
-    found = [a for a in _version(req).assets if _matches(req, a, keys[0], wanted)]
+    listed = _tagged(req, _version(req).assets, payload.get("q"))
+    found = [a for a in listed if _matches(req, a, keys[0], wanted)]
     return json_reply(views.page([views.asset(req.state, a) for a in found]))
 
 
@@ -99,6 +109,17 @@ def get_asset(req: Request) -> Reply:
     return json_reply(views.asset(req.state, found[1]))
 
 
+@route("GET", "/api/asset/{id}/annotations")
+def list_asset_annotations(req: Request) -> Reply:
+    """The asset's annotation, when it has one (one per asset here: SDK `Asset.list_annotations`
+    parses a list; several workers' annotations are not emulated)."""
+    found = req.state.find_asset(req.uuid("id"))
+    if found is None:
+        raise ApiError(404, f"asset {req.params['id']} not found")
+    asset = found[1]
+    return json_reply(views.page([views.annotation(asset)] if asset.annotated else []))
+
+
 @route("DELETE", "/api/asset/{id}")
 def delete_asset(req: Request) -> Reply:
     """The asset and its annotation leave the version; the data stays (SDK: `Asset.delete`)."""
@@ -113,6 +134,19 @@ def delete_asset(req: Request) -> Reply:
 @route("GET", "/api/data/{id}")
 def get_data(req: Request) -> Reply:
     return json_reply(views.data(req.state, lookup(req.state.datas, req.params["id"], "data")))
+
+
+@route("PATCH", "/api/data/{id}/custom-metadata")
+def update_custom_metadata(req: Request) -> Reply:
+    """The whole custom metadata replaced by the one sent (SDK `Data.update_custom_metadata`
+    sends it whole; that the server does not merge is the strict assumption: a client keeping
+    the user's keys must send them)."""
+    data = lookup(req.state.datas, req.params["id"], "data")
+    value = req.json().get("custom_metadata")
+    if value is not None and not isinstance(value, dict):
+        raise ApiError(400, "custom_metadata is an object")
+    data.custom_metadata = dict(value or {})
+    return json_reply({"custom_metadata": data.custom_metadata})
 
 
 @route("GET", "/api/data/{id}/presigned-url")

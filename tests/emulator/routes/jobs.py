@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.emulator.routes.common import field, lookup, require_object
 from tests.emulator.routes.experiments import logging_line
 from tests.emulator.routing import ApiError, Reply, Request, Router, json_reply, no_content
@@ -18,18 +20,31 @@ def _job(req: Request) -> Job:
     return lookup(req.state.jobs, req.params["id"], "job")
 
 
-def _view(job: Job) -> Reply:
-    return json_reply({"id": job.id, "status": job.status})
+def _view(req: Request, job: Job) -> Reply:
+    """A processing's job carries its context as Picsellia's cv-engine reads it (since 2026-03:
+    `processing_job` with `target_id`, `parameters`, `inputs`, `payload_presigned_url`)."""
+    view: dict[str, Any] = {"id": job.id, "status": job.status}
+    run = job.processing
+    if run is not None:
+        payload = run.payload_object_name
+        view["type"] = req.state.processings[run.processing_id].type
+        view["processing_job"] = {
+            "target_id": run.dataset_version_id,
+            "parameters": run.parameters,
+            "inputs": run.inputs,
+            "payload_presigned_url": req.state.storage.download_url(payload) if payload else None,
+        }
+    return json_reply(view)
 
 
 @route("GET", "/api/organization/{org}/jobv2s/find")
 def find_job(req: Request) -> Reply:
-    return _view(lookup(req.state.jobs, req.arg("id"), "job"))
+    return _view(req, lookup(req.state.jobs, req.arg("id"), "job"))
 
 
 @route("GET", "/api/v2/job/{id}")
 def get_job(req: Request) -> Reply:
-    return _view(_job(req))
+    return _view(req, _job(req))
 
 
 @route("POST", "/api/v2/job/{id}/running")
@@ -43,7 +58,7 @@ def transition(req: Request) -> Reply:
         raise ApiError(400, f"job is {job.status}, it cannot become {status}")
     job.status = status
     job.status_history.append(status)
-    return _view(job)
+    return _view(req, job)
 
 
 @route("POST", "/api/v2/job/{id}/logging")

@@ -28,6 +28,9 @@ class Instance:
     mask: np.ndarray | None = None  # segmentation: bool (height, width), what is scored
     keypoints: np.ndarray | None = None  # pose: (K, 3) x, y, confidence
     corners: np.ndarray | None = None  # obb: (4, 2), what is scored (may reach out of the image)
+    # The second-best class's score where the head gives every class's (what "a close second
+    # class" reads, docs/preannotate.md); None where it does not (RT-DETR's queries).
+    runner_up: float | None = None
 
 
 def oriented(cls: int, corners: np.ndarray, score: float, shape: tuple[int, int]) -> Instance:

@@ -33,7 +33,7 @@ network is done here the same way:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from PIL import Image
 
 from pictrain.config import task_spec
 from pictrain.data.polygons import merge_parts
+from pictrain.errors import UserError
 from pictrain.evaluate.instance import MAX_DETECTIONS, NMS_IOU, Instance, oriented
 from pictrain.evaluate.rotated import corners_of, probiou
 from pictrain.evaluate.runtimes import Runtime, metadata_value, open_runtime
@@ -163,9 +164,16 @@ class OnnxModel:
         (probabilities,) = self.runtime.run(_centre_crop(pixels, self.image_size))
         height, width = pixels.shape[:2]
         ranked = np.argsort(-probabilities[0], kind="stable")[:TOP_CLASSES]
+        runner_up = float(probabilities[0][ranked[1]]) if len(ranked) > 1 else 0.0
         return [
-            Instance(int(c), (0.0, 0.0, float(width), float(height)), None, float(p))
-            for c in ranked
+            Instance(
+                int(c),
+                (0.0, 0.0, float(width), float(height)),
+                None,
+                float(p),
+                runner_up=runner_up if rank == 0 else None,
+            )
+            for rank, c in enumerate(ranked)
             if (p := probabilities[0][c]) >= conf
         ]
 
@@ -178,10 +186,11 @@ class OnnxModel:
         iou: float,
         max_det: int,
     ) -> list[Instance]:
+        second = None  # an end-to-end row carries its class's score only
         if self.outputs == END2END:
             xyxy, best, cls, values = _selected(outputs[0][0], conf, max_det)
         else:
-            xyxy, best, cls, values = _suppressed(
+            xyxy, best, cls, values, second = _suppressed(
                 outputs[0][0], len(self.names), conf, iou, max_det
             )
         extras: list[dict[str, Any]] = [{} for _ in best]
@@ -190,11 +199,13 @@ class OnnxModel:
             head = _Head(values, outputs[1:], xyxy, box, shape, self.image_size)
             found, extras = decode(head)
             xyxy, best, cls = xyxy[found], best[found], cls[found]
+            second = None if second is None else second[found]
         scaled = _scale_boxes(xyxy, box, shape)
+        runners = [None] * len(best) if second is None else second.tolist()
         return [
-            Instance(int(c), (x1, y1, x2 - x1, y2 - y1), score=float(score), **extra)
-            for (x1, y1, x2, y2), score, c, extra in zip(
-                scaled.tolist(), best, cls, extras, strict=True
+            Instance(int(c), (x1, y1, x2 - x1, y2 - y1), score=float(score), runner_up=r, **extra)
+            for (x1, y1, x2, y2), score, c, r, extra in zip(
+                scaled.tolist(), best, cls, runners, extras, strict=True
             )
         ]
 
@@ -207,22 +218,26 @@ class OnnxModel:
         iou: float,
         max_det: int,
     ) -> list[Instance]:
+        runners: list[float | None]
         if self.outputs == END2END:  # x, y, w, h, score, class, angle: no NMS to run
             xywh, best, cls, angle = _selected(outputs[0][0], conf, max_det)
             xywhr = np.concatenate([xywh, angle[:, :1]], axis=1)
+            runners = [None] * len(best)
         else:
-            rows, best, cls = _candidates(outputs[0][0], len(self.names), conf)
+            classes = len(self.names)
+            rows, best, cls = _candidates(outputs[0][0], classes, conf)
             xywhr = np.concatenate([rows[:, :4], rows[:, -1:]], axis=1)  # the angle is last
             offset = xywhr.copy()
             offset[:, :2] += (cls * _MAX_WH)[:, None].astype(np.float32)
             kept = _fast_nms(offset, best, iou)[:max_det]
             xywhr, best, cls = xywhr[kept], best[kept], cls[kept]
+            runners = _second_best(rows[kept, 4 : 4 + classes]).tolist()
         gain = np.array([box.width / shape[1], box.height / shape[0]] * 2, dtype=np.float32)
         xywhr[:, :2] -= np.array([box.left, box.top], dtype=np.float32)
         xywhr[:, :4] /= gain
         return [
-            oriented(int(c), corners, float(score), shape)
-            for corners, score, c in zip(corners_of(xywhr), best, cls, strict=True)
+            replace(oriented(int(c), corners, float(score), shape), runner_up=r)
+            for corners, score, c, r in zip(corners_of(xywhr), best, cls, runners, strict=True)
         ]
 
 
@@ -324,11 +339,20 @@ def _suppressed(
     head: np.ndarray, classes: int, conf: float, iou: float, max_det: int
 ) -> tuple[np.ndarray, ...]:
     """Raw outputs (4 + classes [+ extras], anchors): each anchor's best class above `conf`,
-    then class-aware NMS. xyxy boxes, scores, classes and extras, best first."""
+    then class-aware NMS. xyxy boxes, scores, classes, extras and second-best class scores,
+    best first."""
     rows, best, cls = _candidates(head, classes, conf)
     xyxy = _xyxy(rows[:, :4])
     kept = _nms(xyxy + (cls * _MAX_WH)[:, None].astype(np.float32), best, iou, max_det)
-    return xyxy[kept], best[kept], cls[kept], rows[kept, 4 + classes :]
+    second = _second_best(rows[kept, 4 : 4 + classes])
+    return xyxy[kept], best[kept], cls[kept], rows[kept, 4 + classes :], second
+
+
+def _second_best(scores: np.ndarray) -> np.ndarray:
+    """Each row's second-highest class score (0 with one class): what a close second reads."""
+    if scores.shape[1] < 2:
+        return np.zeros(len(scores), np.float32)
+    return np.partition(scores, -2, axis=1)[:, -2]
 
 
 def _selected(rows: np.ndarray, conf: float, max_det: int) -> tuple[np.ndarray, ...]:
@@ -336,6 +360,25 @@ def _selected(rows: np.ndarray, conf: float, max_det: int) -> tuple[np.ndarray, 
     above `conf`, at most `max_det`, as ultralytics filters them."""
     rows = rows[rows[:, 4] > conf][:max_det]
     return rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64), rows[:, 6:]
+
+
+def open_export(path: Path, what: str) -> OnnxModel:
+    """`OnnxModel.load`, with what is wrong with the file (`what` names it) as the user's error:
+    a file from a user or the platform is anything until it loads."""
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist")
+    try:
+        return OnnxModel.load(path)
+    except UserError:  # a TorchScript program that would call more than an export's operators
+        raise
+    except KeyError as exc:
+        raise UserError(
+            f"{what} {path} has no {exc} in its metadata: not an export of a pictrain or "
+            "ultralytics model"
+        ) from None
+    except Exception as exc:  # each runtime's own kinds: a .pt, a truncated file, another format
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{what} {path} is not a model pictrain can run: {reason}") from None
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -93,6 +93,11 @@ class Thresholds:
     def of(self, cls: int) -> float:
         return self.per_class.get(self.names[cls], self.overall)
 
+    @property
+    def lowest(self) -> float:
+        """What a model is asked for, before each class's threshold is applied."""
+        return min([self.overall, *self.per_class.values()])
+
     def of_each(self, classes: np.ndarray) -> np.ndarray:
         table = np.array([self.of(k) for k in range(len(self.names))] or [self.overall])
         return table[classes] if classes.size else np.zeros(0)
@@ -105,6 +110,26 @@ class Thresholds:
     def from_record(cls, record: Mapping[str, Any], names: list[str]) -> Thresholds:
         per_class = {str(k): float(v) for k, v in dict(record.get("per_class") or {}).items()}
         return cls(float(record["threshold"]), per_class, names, str(record.get("chosen_by", "")))
+
+
+def to_keep(given: float | None, flag: str, exported: Any, names: list[str]) -> Thresholds:
+    """What a prediction of an export is kept at: `given` (the user's `flag`), else the
+    operating point the export carries (`pictrain.exports.metadata`), else ultralytics'
+    default. An export is untrusted: a record that makes no sense is not used, loudly."""
+    if given is not None:
+        return Thresholds.fixed(given, names, f"{flag} {given}")
+    if exported is not None:
+        try:
+            point = Thresholds.from_record(exported, names)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.warning("the export's operating point is unreadable: not used")
+        else:
+            if all(0 <= value <= 1 for value in [point.overall, *point.per_class.values()]):
+                how = point.chosen_by or "chosen at training"
+                return replace(point, chosen_by=f"the model's operating point ({how}), per class")
+            log.warning("the export's operating point is out of 0-1: not used")
+    why = f"{FALLBACK_THRESHOLD}, ultralytics' default (the export carries no operating point)"
+    return Thresholds.fixed(FALLBACK_THRESHOLD, names, why)
 
 
 def choose(scored: Scored, names: list[str], target_precision: float | None) -> Thresholds:

@@ -14,6 +14,9 @@ from picsellia.types.enums import (
     ImportAnnotationMode,
     InferenceType,
     JobRunStatus,
+    ProcessingInputType,
+    ProcessingTargetType,
+    ProcessingType,
 )
 from picsellia.types.enums import JobStatus as TaskStatus  # v1 jobs: adding data, metrics
 
@@ -45,6 +48,9 @@ __all__ = [
     "Framework",
     "ImportAnnotationMode",
     "JobRunStatus",
+    "ProcessingInputType",
+    "ProcessingTargetType",
+    "ProcessingType",
     "TaskStatus",
     "dataset_type_problem",
     "inference_type",

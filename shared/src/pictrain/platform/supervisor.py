@@ -41,22 +41,29 @@ JOB_LOG_JSON = f"{JOB_LOG_ARTIFACT}.json"
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def supervise(child_argv: list[str], context: PicselliaContext, run_dir: Path) -> int:
+def supervise(
+    child_argv: list[str], context: PicselliaContext, run_dir: Path, experiment: bool = True
+) -> int:
+    """`experiment`: the job trains one (its status is set too); a processing job has none."""
     stops = _StopSignals()
     previous = {sig: signal.signal(sig, stops.handle) for sig in FORWARDED_SIGNALS}
     try:
-        return _supervise(child_argv, context, run_dir, stops)
+        return _supervise(child_argv, context, run_dir, stops, experiment)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
 def _supervise(
-    child_argv: list[str], context: PicselliaContext, run_dir: Path, stops: _StopSignals
+    child_argv: list[str],
+    context: PicselliaContext,
+    run_dir: Path,
+    stops: _StopSignals,
+    with_experiment: bool,
 ) -> int:
     policy = RetryPolicy()
     call = BestEffort(policy)
-    job, experiment = _connect(context, policy, call)
+    job, experiment = _connect(context, policy, call, with_experiment)
     if job is not None:
         call("mark the job run RUNNING", job.update_job_run_with_status, JobRunStatus.RUNNING)
     forwarder = JobLogForwarder(job, call) if job is not None else None
@@ -234,7 +241,9 @@ class _RawConsole:
             sys.stdout.flush()
 
 
-def _connect(context: PicselliaContext, policy: RetryPolicy, call: BestEffort) -> tuple[Any, Any]:
+def _connect(
+    context: PicselliaContext, policy: RetryPolicy, call: BestEffort, with_experiment: bool
+) -> tuple[Any, Any]:
     """The job and the experiment (found as the job finds it), each None when out of reach:
     the job still runs, only what the UI shows goes without it. The child reports a bad token
     or experiment itself."""
@@ -244,6 +253,8 @@ def _connect(context: PicselliaContext, policy: RetryPolicy, call: BestEffort) -
         log.warning("job logs will not reach the platform: %s", exc)
         return None, None
     job = call("find the job", client.get_job_by_id, context.job_id) if context.job_id else None
+    if not with_experiment:
+        return job, None
     try:
         experiment = find_experiment(client, context, policy.call)
     except Exception as exc:  # the worker fails the job with the reason

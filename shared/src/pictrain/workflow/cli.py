@@ -1,6 +1,6 @@
 """The workflow command group of `pictrain`: register, data, experiment, model, deploy, predict,
-ct. Each command reads the project file, checks everything it can before changing anything,
-then converges: run twice, nothing is duplicated. Bad input is one line and exit 2
+preannotate, ct. Each command reads the project file, checks everything it can before changing
+anything, then converges: run twice, nothing is duplicated. Bad input is one line and exit 2
 (`pictrain.cli` reports it).
 
 Imports stay inside the handlers: `pictrain --help` must not load the SDK or torch.
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pictrain.preannotate.cli import add_command as add_preannotate
 from pictrain.workflow.project import DEFAULT_FILE
 
 Handler = Callable[[argparse.Namespace], Iterable[str]]
@@ -118,6 +119,8 @@ def add_commands(sub: Any) -> None:
     )
     _handle(predict, _predict)
 
+    add_preannotate(sub, common, _handle, _preannotate_launch)
+
     ct = sub.add_parser("ct", help="feedback loop, continuous training and deployment")
     ct_actions = ct.add_subparsers(required=True, metavar="ACTION")
     _handle(ct_actions.add_parser("setup", parents=[common], help="on the deployment"), _ct)
@@ -165,7 +168,13 @@ def _platform(args: argparse.Namespace) -> Any:
 
 
 def _register(args: argparse.Namespace) -> list[str]:
+    """Training images as model versions; processing images (`preannotate`) as processings."""
     from pictrain.errors import UserError
+    from pictrain.workflow.preannotate import (
+        available_processings,
+        processing_registrations,
+        register_processing,
+    )
     from pictrain.workflow.register import available_images, register, registrations
 
     image = _project(args).image if args.project.is_file() else None
@@ -174,14 +183,26 @@ def _register(args: argparse.Namespace) -> list[str]:
     )
     if args.all == bool(args.images):
         raise UserError("name the images to register, or --all")
-    names = list(available_images(images_dir)) if args.all else args.images
+    models, processings = available_images(images_dir), available_processings(images_dir)
+    names = [*models, *processings] if args.all else args.images
+    unknown = [n for n in names if n not in models and n not in processings]
+    if unknown:
+        raise UserError(
+            f"unknown image {', '.join(unknown)}; images: {', '.join([*models, *processings])}"
+        )
     registry = args.registry or (image.registry if image else "")
     tag = args.tag or (image.tag if image else "")
     if not tag:
         raise UserError("--tag is required (or a [image] tag in the project file)")
-    planned = registrations(names, images_dir, registry, tag)
+    trained = [n for n in names if n in models]
+    planned = registrations(trained, images_dir, registry, tag) if trained else []
+    planned_processings = processing_registrations(
+        [n for n in names if n in processings], images_dir, registry, tag
+    )
     platform = _platform(args)
-    return [register(platform, registration) for registration in planned]
+    return [register(platform, registration) for registration in planned] + [
+        register_processing(platform, registration) for registration in planned_processings
+    ]
 
 
 def _upload(args: argparse.Namespace) -> Iterator[str]:
@@ -273,6 +294,13 @@ def _predict(args: argparse.Namespace) -> list[str]:
         drawn = draw(prediction, image, args.out)
         lines.append(json.dumps({**prediction.as_json(), "drawn": str(drawn) if drawn else None}))
     return lines
+
+
+def _preannotate_launch(args: argparse.Namespace) -> list[str]:
+    from pictrain.workflow.preannotate import launch
+
+    project = _project(args)
+    return [launch(_platform(args), project, args.version, args.model, args.again)]
 
 
 def _ct(args: argparse.Namespace) -> list[str]:

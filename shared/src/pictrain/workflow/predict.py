@@ -67,38 +67,19 @@ class Prediction:
 def predict_local(model_path: Path, image: Path, threshold: float | None) -> Prediction:
     """`threshold` None: the model's operating point (each class's threshold, chosen on val
     by the job), else ultralytics' default for an export without one."""
-    from pictrain.evaluate.onnx_model import DEFAULT_CONFIDENCE, OnnxModel, read_image
-    from pictrain.evaluate.operating_point import Thresholds
+    from pictrain.evaluate.onnx_model import open_export, read_image
+    from pictrain.evaluate.operating_point import to_keep
 
-    if not model_path.exists():
-        raise UserError(f"--model {model_path} does not exist")
-    try:
-        model = OnnxModel.load(model_path)
-    except UserError:  # a TorchScript program that would call more than an export's operators
-        raise
-    except KeyError as exc:
-        raise UserError(
-            f"--model {model_path} has no {exc} in its metadata: not an export of a pictrain "
-            "or ultralytics model"
-        ) from None
-    except Exception as exc:  # each runtime's own kinds: a .pt, a truncated file, another format
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"--model {model_path} is not a model pictrain can run: {reason}") from None
+    model = open_export(model_path, "--model")
     try:
         pixels = read_image(image)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    if threshold is not None:
-        kept = Thresholds.fixed(threshold, model.names, "--threshold")
-    elif model.operating_point is not None:
-        kept = Thresholds.from_record(model.operating_point, model.names)
-    else:
-        kept = Thresholds.fixed(DEFAULT_CONFIDENCE, model.names, "no operating point exported")
-    lowest = min([kept.overall, *kept.per_class.values()])
+    kept = to_keep(threshold, "--threshold", model.operating_point, model.names)
     per_image = task_spec(model.task).per_image
     found = [
         _found(i, model.names, per_image)
-        for i in model.predict(pixels, conf=lowest)
+        for i in model.predict(pixels, conf=kept.lowest)
         if i.score >= kept.of(i.cls)
     ]
     edges = (model.skeleton or {}).get("skeleton", [])

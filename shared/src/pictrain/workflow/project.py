@@ -110,6 +110,20 @@ class ContinuousTrainingSection(_Section):
         return data
 
 
+class PreannotateSection(_Section):
+    """`pictrain preannotate launch`: the processing of `images/<image>/processing.toml` (as
+    `pictrain register` registered it) on dataset version `version` of [dataset], with model
+    version `model` (NAME for its latest version, NAME/VERSION, or an id; default: [model]'s
+    latest), `cpu`/`gpu` (default: the processing's), its `parameters` over the defaults."""
+
+    version: str | None = None
+    model: str | None = None
+    image: str = "preannotate"
+    cpu: int | None = Field(None, ge=1)
+    gpu: int | None = Field(None, ge=0)
+    parameters: dict[str, Any] = {}
+
+
 class ProjectFile(_Section):
     """The parsed file; `source` is where it was read (relative paths start in its folder)."""
 
@@ -122,6 +136,7 @@ class ProjectFile(_Section):
     model: ModelSection | None = None
     deployment: DeploymentSection | None = None
     continuous_training: ContinuousTrainingSection | None = None
+    preannotate: PreannotateSection | None = None
 
     @field_validator("data")
     @classmethod

@@ -76,14 +76,19 @@ def registrations(
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UserError(f"unknown image {', '.join(unknown)}; images: {', '.join(known)}")
-    if not registry.strip("/"):
-        raise UserError("--registry is empty: give where the images are pushed, e.g. ghcr.io/org")
-    if not _TAG.fullmatch(tag):
-        raise UserError(f"--tag {tag!r} is not a valid docker tag")
+    check_release(registry, tag)
     return [
         Registration(n, load_model_config(known[n]), f"{registry.rstrip('/')}/{n}", tag)
         for n in names
     ]
+
+
+def check_release(registry: str, tag: str) -> None:
+    """Where the images are pushed and under which tag: checked before anything is sent."""
+    if not registry.strip("/"):
+        raise UserError("--registry is empty: give where the images are pushed, e.g. ghcr.io/org")
+    if not _TAG.fullmatch(tag):
+        raise UserError(f"--tag {tag!r} is not a valid docker tag")
 
 
 def of_project(project: ProjectFile) -> Registration:
