@@ -72,9 +72,8 @@ def test_a_stop_during_a_deferred_block_is_raised_when_it_ends() -> None:
     """last.pt written then tagged with its origin: a SIGTERM between the two must not leave an
     untagged checkpoint for the failure path to store (seen in CI: a relaunch could not resume)."""
     finished = []
-    with signals_raise(), pytest.raises(JobInterrupted) as stop:
-        with deferred():
-            os.kill(os.getpid(), signal.SIGTERM)
-            finished.append("tagged")
+    with signals_raise(), pytest.raises(JobInterrupted) as stop, deferred():
+        os.kill(os.getpid(), signal.SIGTERM)
+        finished.append("tagged")
     assert finished == ["tagged"]
     assert stop.value.reason == "stopped by SIGTERM"
