@@ -166,9 +166,10 @@ def test_add_a_model_image_names_what_exists() -> None:
 
 
 def test_one_compatibility_table_with_every_behaviour() -> None:
-    """README "Running against Picsellia": one table comparing Picsellia's own images and
-    pictrain, with a row for each numbered behaviour (1 to 10), each in order."""
-    section = _section(REPO / "README.md", "Running against Picsellia")
+    """docs/picsellia.md "Compatibility with Picsellia's own images": one table comparing
+    Picsellia's own images and pictrain, with a row for each numbered behaviour (1 to 10), each
+    in order."""
+    section = _section(REPO / "docs" / "picsellia.md", "Compatibility with Picsellia's own images")
     header = "| behaviour | Picsellia's images | pictrain |"
     assert section.count(header) == 1
     table = section[section.index(header) :].split("\n\n", 1)[0]

@@ -223,11 +223,10 @@ def test_training_plots(finished_run):
     assert height == width
 
 
-def test_readme_lists_what_a_run_leaves(finished_run):
-    """README's run-folder table names every entry of the run folder and of artifacts/."""
+def test_the_run_folder_table_lists_what_a_run_leaves(finished_run):
+    """docs/run-folder.md's table names every entry of the run folder and of artifacts/."""
     run_dir, _ = finished_run
-    readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("## What a run produces") :].split("\n## ")[0]
+    table = (REPO / "docs" / "run-folder.md").read_text()
     first_column = re.findall(r"^\| ([^|]*`[^|]*) \|", table, re.M)
     documented = [path for cell in first_column for path in re.findall(r"`([^`]+)`", cell)]
     top = {path.split("/")[0] for path in documented}

@@ -29,15 +29,14 @@ def _default(function: object, name: str) -> object:
 
 
 QUOTED = [
-    ("README.md", "every {:g} minutes while training", DEFAULT_INTERVAL_MINUTES),
-    ("README.md", "silent for {:g} minutes", DEFAULT_STALL_MINUTES),
-    ("README.md", "redrawn in place every {:g} s", _default(ProgressCollapser, "interval")),
-    ("README.md", "sent in batches every {:g} s", _default(JobLogForwarder, "period")),
-    ("README.md", "URLs, {:d} at a time", DOWNLOAD_WORKERS),
-    ("README.md", "{:,d} assets per call", EXPORT_BATCH),
-    ("README.md", "≤{:d} per call", EVALUATIONS_PER_CALL),
-    ("README.md", "over {:g} is a warning", WARN_ABOVE),
-    ("README.md", "over {:g} the job fails", FAIL_ABOVE),
+    ("docs/resume.md", "every {:g} minutes while training", DEFAULT_INTERVAL_MINUTES),
+    ("docs/picsellia.md", "redrawn in place every {:g} s", _default(ProgressCollapser, "interval")),
+    ("docs/picsellia.md", "sent in batches every {:g} s", _default(JobLogForwarder, "period")),
+    ("docs/picsellia.md", "URLs, {:d} at a time", DOWNLOAD_WORKERS),
+    ("docs/picsellia.md", "{:,d} assets per call", EXPORT_BATCH),
+    ("docs/picsellia.md", "over {:g} apart a warning", WARN_ABOVE),
+    ("docs/picsellia.md", "over {:g} the job fails", FAIL_ABOVE),
+    ("docs/run-folder.md", "≤{:d} per call", EVALUATIONS_PER_CALL),
     ("docs/evaluation.md", "Over {:g} the table and the log carry a warning", WARN_ABOVE),
     ("docs/evaluation.md", "over {:g} the job fails", FAIL_ABOVE),
     ("docs/evaluation.md", "the weights {:d} images per inference call", INFERENCE_BATCH),

@@ -1,5 +1,5 @@
 """One list of environment variable names: the package reads only those, the scripts derive
-theirs from it, the README documents the platform's."""
+theirs from it, docs/picsellia.md documents the platform's."""
 
 from __future__ import annotations
 
@@ -62,12 +62,12 @@ def test_scripts_and_tests_spell_no_name_of_their_own() -> None:
     assert not offenders, offenders
 
 
-def test_the_readme_documents_every_platform_name() -> None:
-    readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("## Running against Picsellia") :]
+def test_the_docs_document_every_platform_name() -> None:
+    doc = (REPO / "docs" / "picsellia.md").read_text()
+    table = doc[doc.index("## The variables a job reads") :]
     for var in envvars.PLATFORM.values():
         row = next((line for line in table.splitlines() if f"| `{var.name}` |" in line), "")
-        assert row, f"no README row for {var.name}"
+        assert row, f"no docs/picsellia.md row for {var.name}"
         for alias in var.names[1:]:
             assert f"`{alias}`" in row, (var.name, alias)
 

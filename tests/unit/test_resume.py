@@ -134,7 +134,7 @@ ULTRALYTICS_NAME = {"image_size": "imgsz", "batch_size": "batch"}
 @pytest.mark.parametrize(
     ("doc", "sentence"),
     [
-        ("README.md", "What a\nresume may change, and then trains with:"),
+        ("docs/resume.md", "What a resume may change, and then trains with:"),
         ("docs/gpus.md", "**Resume across GPU counts.**"),
     ],
 )

@@ -15,7 +15,7 @@ from pictrain.data.splits import DatasetSplit
 from pictrain.runstatus import JobStatus
 from pictrain.starting import StartingWeights
 
-# The names a run stores under, one place for all (README: "What a run produces").
+# The names a run stores under, one place for all (docs/run-folder.md).
 # Read back on a relaunch: the latest training checkpoint (ultralytics' last.pt) of an unfinished
 # run, and the best weights so far.
 CHECKPOINT_ARTIFACT = "last-checkpoint"
