@@ -14,7 +14,7 @@ import pytest
 from pictrain.config import load_model_config
 from pictrain.errors import JobInterrupted
 from pictrain.job import Job
-from pictrain.stopsignal import deferred, raise_if_stopped, signals_raise
+from pictrain.stopsignal import hold, raise_if_stopped, release, signals_raise
 from tests.unit.swallowed_signal import SignalsItselfWhenCollected
 
 
@@ -68,12 +68,19 @@ def test_a_stop_raised_where_python_swallows_it_is_raised_again() -> None:
     raise_if_stopped()  # the next run of this process starts with no stop
 
 
-def test_a_stop_during_a_deferred_block_is_raised_when_it_ends() -> None:
-    """last.pt written then tagged with its origin: a SIGTERM between the two must not leave an
-    untagged checkpoint for the failure path to store (seen in CI: a relaunch could not resume)."""
+def test_a_stop_while_held_is_raised_on_release() -> None:
+    """An epoch's last.pt saved, tagged with its origin, then its curve points queued: a SIGTERM
+    between them must not leave a checkpoint without its origin, or ahead of its curves, for the
+    failure path to store (seen in CI: a relaunch could not resume, or left a hole)."""
     finished = []
-    with signals_raise(), pytest.raises(JobInterrupted) as stop, deferred():
+    with signals_raise(), pytest.raises(JobInterrupted) as stop:
+        hold()
         os.kill(os.getpid(), signal.SIGTERM)
         finished.append("tagged")
-    assert finished == ["tagged"]
+        hold()  # a nested hold: only the outermost release raises
+        release()
+        finished.append("logged")
+        release()
+    assert finished == ["tagged", "logged"]
     assert stop.value.reason == "stopped by SIGTERM"
+    release()  # without a hold: nothing to end, nothing raised

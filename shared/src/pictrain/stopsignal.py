@@ -22,7 +22,7 @@ from pictrain.errors import JobInterrupted
 log = logging.getLogger(__name__)
 
 _received: list[JobInterrupted] = []  # the first stop of the job running in this process
-_deferring: list[None] = []  # one entry per `deferred` block the job is inside
+_deferring: list[None] = []  # one entry per `hold` not yet released
 
 
 def stop_received() -> bool:
@@ -36,17 +36,20 @@ def raise_if_stopped() -> None:
         raise _received[0]
 
 
-@contextmanager
-def deferred() -> Iterator[None]:
-    """A block a stop must not cut in two (last.pt written, then tagged with its origin: cut
-    between them, the failure path would store a checkpoint no relaunch resumes): a stop that
-    comes during it is raised when it ends."""
+def hold() -> None:
+    """From here to `release`, a stop is kept, not raised: work a stop must not cut in two
+    (an epoch's last.pt saved and tagged with its origin, then its curve points queued: cut
+    between them, the failure path would store a checkpoint no relaunch resumes, or one
+    ahead of its curves, whose resume leaves a hole in them)."""
     _deferring.append(None)
-    try:
-        yield
-    finally:
+
+
+def release() -> None:
+    """The end of a `hold` (none: nothing to end); a stop that came meanwhile is raised now."""
+    if _deferring:
         _deferring.pop()
-    raise_if_stopped()
+    if not _deferring:
+        raise_if_stopped()
 
 
 @contextmanager
@@ -76,3 +79,4 @@ def signals_raise() -> Iterator[None]:
         for sig, old in previous.items():
             signal.signal(sig, old)
         _received.clear()
+        _deferring.clear()  # a hold an exception left unreleased

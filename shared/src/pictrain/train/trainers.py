@@ -52,6 +52,11 @@ def attach(target: Any, sink: TrainingSink, checkpoints: Path) -> EpochMetrics:
     return metrics
 
 
+def _epoch_logged(trainer: Any) -> None:
+    """The end of the epoch's `save_model` hold: a stop kept meanwhile is raised now."""
+    stopsignal.release()
+
+
 class _JobTrainer:
     """Mixed in before an ultralytics trainer class."""
 
@@ -60,6 +65,8 @@ class _JobTrainer:
         safeload.require_safe_mode()  # before a resume's check_resume loads the checkpoint
         super().__init__(cfg, overrides, _callbacks)  # type: ignore[call-arg]
         self.add_callback("on_train_end", _redraw_confusion)  # type: ignore[attr-defined]
+        # after the runner's callbacks (metrics, checkpoints), given to the model before
+        self.add_callback("on_fit_epoch_end", _epoch_logged)  # type: ignore[attr-defined]
         relay = DDP_RELAY.read()
         if RANK == 0 and relay:  # a DDP worker, rank 0: the one that validates and saves
             writer = SpoolWriter(Path(relay))
@@ -73,9 +80,15 @@ class _JobTrainer:
         super().train()  # type: ignore[misc]
 
     def save_model(self) -> bool:
-        with stopsignal.deferred():  # a stop between the two: a checkpoint without its origin
+        # Held until the epoch's curve points are queued (`_epoch_logged`, the last
+        # on_fit_epoch_end callback): a stored checkpoint is never ahead of its curves.
+        stopsignal.hold()
+        try:
             saved: bool = super().save_model()  # type: ignore[misc]
             origin.tag_saved(self.last)  # type: ignore[attr-defined]
+        except BaseException:
+            stopsignal.release()
+            raise
         return saved
 
     def final_eval(self) -> None:
