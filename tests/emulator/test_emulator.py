@@ -500,4 +500,4 @@ def test_cli_seeds_a_folder_and_prints_the_job_variables(tmp_path: Path) -> None
         assert experiment.get_log("parameters").data == {"epochs": 2, "image_size": 32}
     finally:
         process.send_signal(2)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=120) == 0  # a loaded CI machine: not a timing test
