@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +86,36 @@ def test_a_stop_while_held_is_raised_on_release() -> None:
     assert finished == ["tagged", "logged"]
     assert stop.value.reason == "stopped by SIGTERM"
     release()  # without a hold: nothing to end, nothing raised
+
+
+STOP_AFTER_OPENVINO = """
+import gc, os, signal
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
+from pictrain.errors import JobInterrupted
+from pictrain.stopsignal import signals_raise
+
+def compiled():
+    p = ops.parameter([1], np.float32)
+    return ov.Core().compile_model(ov.Model([ops.relu(p)], [p]), "CPU")
+
+with signals_raise():
+    first, second = compiled(), compiled()
+    del first; gc.collect()
+    del second; gc.collect()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+    except JobInterrupted as stop:
+        print(stop.reason)
+"""
+
+
+def test_a_stop_after_openvino_models_freed_out_of_order_reaches_the_failure_path() -> None:
+    """OpenVINO leaves the thread on a freed alternate signal stack when its models go in
+    another order than they came (the exports' scoring): a SIGTERM then crashed the job with
+    SIGSEGV (CI's make test died so in test_faults) instead of raising."""
+    done = subprocess.run(
+        [sys.executable, "-c", STOP_AFTER_OPENVINO], capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "stopped by SIGTERM"), done.stderr[-2000:]

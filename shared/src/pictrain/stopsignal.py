@@ -10,8 +10,10 @@ relay stops the workers.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,6 +75,8 @@ def signals_raise() -> Iterator[None]:
             raise _received[0]
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        _off_the_alternate_stack(sig)
     try:
         yield
     finally:
@@ -80,3 +84,33 @@ def signals_raise() -> Iterator[None]:
             signal.signal(sig, old)
         _received.clear()
         _deferring.clear()  # a hold an exception left unreleased
+
+
+# Linux's SA_ONSTACK, and glibc's struct sigaction (x86-64 and aarch64 alike).
+_SA_ONSTACK = 0x08000000
+
+
+class _SigAction(ctypes.Structure):
+    _fields_ = [
+        ("sa_handler", ctypes.c_void_p),
+        ("sa_mask", ctypes.c_ulong * (1024 // (8 * ctypes.sizeof(ctypes.c_ulong)))),
+        ("sa_flags", ctypes.c_int),
+        ("sa_restorer", ctypes.c_void_p),
+    ]
+
+
+def _off_the_alternate_stack(signum: int) -> None:
+    """Python installs its handlers to run on the thread's alternate signal stack. OpenVINO's
+    CPU plugin (and cuDNN) give the thread one of their own while a model lives and set back
+    the one they found when it goes: models freed in another order than made (the exports'
+    scoring, INT8 calibration) leave the thread on a freed stack, and the stop signal then
+    kills the job with SIGSEGV instead of the failure path (measured: two OpenVINO models
+    freed first-in first-out, then SIGINT). Handled on the thread's own stack, it cannot."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    action = _SigAction()
+    if libc.sigaction(signum, None, ctypes.byref(action)) != 0:
+        return
+    action.sa_flags &= ~_SA_ONSTACK
+    libc.sigaction(signum, ctypes.byref(action), None)
