@@ -55,7 +55,8 @@ def champion_check(platform: Platform, experiment: Any, force: bool, verb: str) 
         return []
     if not force:
         raise UserError(
-            f"experiment {experiment.name} is not {verb}ed: {why}; `--force` {verb}s it anyway"
+            f"experiment {experiment.name} is not {verb}ed: {why}; with `--force` it is "
+            f"{verb}ed anyway"
         )
     return [f"--force: {verb}ed although {why}"]
 
