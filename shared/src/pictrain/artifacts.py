@@ -27,7 +27,7 @@ def export_onnx(
 ) -> Path:
     """The export Picsellia's pre-annotation and serving consume (`model-latest`): static
     1x3xNxN, opset 18, the raw head (NMS outside the graph) or YOLO26's NMS-free one, input
-    `images`, pictrain's metadata (`pictrain.exports.export`; for pose also the point layout,
+    `images`, pictrain's metadata (`pictrain.exports.metadata`; for pose also the point layout,
     `skeleton`), with the thresholds to keep predictions at, `operating_point` (JSON:
     `threshold`, `per_class`, `chosen_by`)."""
     from pictrain.exportformats import LATEST

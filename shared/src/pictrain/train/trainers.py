@@ -65,14 +65,15 @@ class _JobTrainer:
         safeload.require_safe_mode()  # before a resume's check_resume loads the checkpoint
         super().__init__(cfg, overrides, _callbacks)  # type: ignore[call-arg]
         self.add_callback("on_train_end", _redraw_confusion)  # type: ignore[attr-defined]
-        # after the runner's callbacks (metrics, checkpoints), given to the model before
-        self.add_callback("on_fit_epoch_end", _epoch_logged)  # type: ignore[attr-defined]
         relay = DDP_RELAY.read()
         if RANK == 0 and relay:  # a DDP worker, rank 0: the one that validates and saves
             writer = SpoolWriter(Path(relay))
             attach(self, writer, writer.folder)
             for event in PROGRESS_EVENTS:
                 self.add_callback(event, lambda trainer: writer.alive())  # type: ignore[attr-defined]
+        # last: after the epoch's points and checkpoint (the runner's callbacks, or a DDP
+        # worker's just above)
+        self.add_callback("on_fit_epoch_end", _epoch_logged)  # type: ignore[attr-defined]
 
     def train(self) -> None:
         if self.ddp and self.args.batch < 1:  # type: ignore[attr-defined]
