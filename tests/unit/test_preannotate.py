@@ -292,13 +292,15 @@ def test_local_folder_to_a_coco_file(tmp_path: Path, capsys: pytest.CaptureFixtu
         (["--model", "nothing.onnx", "--out", "o.json"], "--model nothing.onnx does not exist"),
         (["--out", "o.json"], "--local needs --model FILE"),
         (["--model", "{model}", "--out", "o.json", "--threshold", "2"], "confidence_threshold"),
+        (["--model", "{model}", "--out", "{folder}"], "--out {folder} is a folder, not a file"),
     ],
 )
 def test_local_bad_input_is_one_error_line(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = detect_model(tmp_path / "m.onnx")
-    args = [a.replace("{model}", str(model)) for a in args]
+    args = [a.replace("{model}", str(model)).replace("{folder}", str(tmp_path)) for a in args]
+    message = message.replace("{folder}", str(tmp_path))
     code, output = pictrain(capsys, "preannotate", "--local", str(tmp_path), *args)
     errors = [line for line in output.splitlines() if line.startswith("error: ")]
     assert code == 2 and len(errors) == 1 and message in errors[0], output

@@ -33,6 +33,8 @@ class LocalFolder:
     def __init__(self, folder: Path, out: Path, model: OnnxModel) -> None:
         if not folder.is_dir():
             raise UserError(f"--local {folder} is not a folder")
+        if out.is_dir():  # said before the pass, not when its file is put in place
+            raise UserError(f"--out {out} is a folder, not a file")
         self.folder, self.out = folder, out
         self.labels = list(model.names)
         # as written into a version of the task's own type (an oriented box: its corners)
