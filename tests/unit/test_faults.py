@@ -311,3 +311,17 @@ def test_ctrl_c_while_a_workflow_command_waits_on_the_platform(
     interrupted(
         command, lambda: bool(emulator.requests("GET", "/api/home/ping")), cwd=tmp_path, env=env
     )
+
+
+def test_a_file_put_in_place_onto_a_folder_names_the_folder(tmp_path: Path) -> None:
+    """`os.replace(part, out)` onto a folder: the folder is what the user fixes, not the part
+    file the command wrote first."""
+    from pictrain.errors import user_facing
+
+    part, out = tmp_path / "out.json.part", tmp_path / "out.json"
+    part.write_text("{}")
+    out.mkdir()
+    with pytest.raises(OSError) as failed:
+        part.replace(out)
+    said = user_facing(failed.value)
+    assert said is not None and str(said) == f"{out} is a folder, not a file"

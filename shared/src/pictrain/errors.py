@@ -108,6 +108,8 @@ def _os_fault(exc: OSError, folder: Path | None) -> str | None:
     if exc.errno in _NOT_ALLOWED:
         return f"{path}: {reason}"
     if exc.errno in _WRONG_KIND:
+        if exc.errno == errno.EISDIR and exc.filename2 is not None:  # a rename onto a folder
+            path = Path(os.fsdecode(exc.filename2))
         return f"{path} {_WRONG_KIND[exc.errno]}"
     return None
 
